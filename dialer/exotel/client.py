@@ -1,0 +1,257 @@
+"""HTTP client for Exotel's Connect and Call-details APIs (blocking, for workers).
+
+One pooled ``requests.Session`` per client, explicit connect and read
+timeouts, no automatic retries (a retried POST could dial twice). Every HTTP
+outcome is mapped to the error tree in exactly one place, ``_raise_for``;
+the transport failures in ``_send``. Credentials never appear in a log line,
+an exception or a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from dialer.errors import (
+    AccountError,
+    AmbiguousDialError,
+    ConnectionRefused,
+    ProviderError,
+    RateLimited,
+    RequestRejected,
+)
+from dialer.exotel.params import ConnectParams
+from dialer.settings import REGION_URLS
+
+log = logging.getLogger(__name__)
+DEFAULT_RETRY_AFTER_S = 60.0
+
+
+def base_url_for(region: str | None = None, api_url: str | None = None) -> str:
+    if api_url:
+        return api_url.rstrip("/")
+    if region is None:
+        region = "sg"
+    try:
+        return REGION_URLS[region]
+    except KeyError:
+        raise ValueError(f"region must be one of {sorted(REGION_URLS)}, got {region!r}") from None
+
+
+def ci_get(obj: Mapping[str, Any] | None, key: str, default: Any = None) -> Any:
+    """Case-insensitive lookup: Exotel's docs show both ``Call.Sid`` and ``call.sid``."""
+    if not obj:
+        return default
+    if key in obj:
+        return obj[key]
+    low = key.lower()
+    for k, v in obj.items():
+        if isinstance(k, str) and k.lower() == low:
+            return v
+    return default
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """The fields of a Call object that the dialer uses."""
+
+    sid: str
+    status: str
+    date_created: str | None = None
+    to: str | None = None
+    from_number: str | None = None
+    duration_s: int | None = None
+    recording_url: str | None = None
+    custom_field: str | None = None
+
+    @classmethod
+    def parse(cls, call: Mapping[str, Any]) -> CallInfo:
+        sid = ci_get(call, "Sid")
+        if not sid:
+            raise ProviderError("Exotel response has no Call.Sid")
+        duration = ci_get(call, "Duration")
+        if duration in (None, ""):
+            duration = ci_get(ci_get(call, "Details") or {}, "ConversationDuration")
+        try:
+            duration_s = int(float(duration)) if duration not in (None, "") else None
+        except (TypeError, ValueError):
+            duration_s = None
+        return cls(
+            sid=str(sid),
+            status=str(ci_get(call, "Status") or ""),
+            date_created=ci_get(call, "DateCreated"),
+            to=ci_get(call, "To"),
+            from_number=ci_get(call, "From"),
+            duration_s=duration_s,
+            recording_url=ci_get(call, "RecordingUrl"),
+            custom_field=ci_get(call, "CustomField"),
+        )
+
+
+def _retry_after(resp: requests.Response) -> float:
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return DEFAULT_RETRY_AFTER_S
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S
+
+
+def _message(resp: requests.Response) -> str:
+    """Exotel's RestException message if there is one; the body shape varies."""
+    try:
+        body = resp.json()
+        exc = ci_get(body, "RestException") or {}
+        msg = ci_get(exc, "Message")
+        if msg:
+            return str(msg)[:300]
+    except ValueError:
+        pass
+    return (resp.text or resp.reason or "")[:300]
+
+
+def _raise_for(resp: requests.Response) -> None:
+    """The one place HTTP statuses become errors (see dialer.errors)."""
+    status = resp.status_code
+    if status < 400:
+        return
+    msg = f"Exotel HTTP {status}: {_message(resp)}"
+    if status in (401, 403):
+        raise AccountError(msg, status=status)
+    if status == 429:
+        raise RateLimited(msg, retry_after_s=_retry_after(resp))
+    if status >= 500:
+        raise ProviderError(msg, status=status)
+    raise RequestRejected(msg, status=status)
+
+
+class ExotelClient:
+    """Blocking client for one Exotel account."""
+
+    def __init__(
+        self,
+        account_sid: str,
+        api_key: str,
+        api_token: str,
+        *,
+        base_url: str,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 15.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.account_sid = account_sid
+        self.base_url = base_url.rstrip("/")
+        self._auth = (api_key, api_token)
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self._session = session or self._new_session()
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        # total=0: never resend a request on our own; a resent POST may dial twice.
+        adapter = HTTPAdapter(pool_maxsize=32, max_retries=Retry(total=0, read=0, connect=0))
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    def __repr__(self) -> str:
+        return f"ExotelClient(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/v1/Accounts/{self.account_sid}/{path}"
+
+    def _send(self, method: str, path: str, *, dial: bool, **kw: Any) -> requests.Response:
+        """Transport failures -> errors. ``dial`` marks a request whose loss is ambiguous."""
+        try:
+            resp = self._session.request(
+                method, self._url(path), auth=self._auth, timeout=self.timeout, **kw
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            raise ConnectionRefused(f"connect timeout to {self.base_url}") from _scrub(exc)
+        except requests.exceptions.ReadTimeout as exc:
+            if dial:
+                raise AmbiguousDialError(
+                    f"no answer from {self.base_url} within {self.timeout[1]}s after the request"
+                ) from _scrub(exc)
+            raise ProviderError(f"read timeout from {self.base_url}") from _scrub(exc)
+        except requests.exceptions.ConnectionError as exc:
+            if _before_write(exc):
+                raise ConnectionRefused(f"cannot connect to {self.base_url}") from _scrub(exc)
+            if dial:
+                raise AmbiguousDialError(
+                    f"connection to {self.base_url} lost after the request was sent"
+                ) from _scrub(exc)
+            raise ProviderError(f"connection to {self.base_url} lost") from _scrub(exc)
+        _raise_for(resp)
+        return resp
+
+    def connect(self, params: ConnectParams) -> CallInfo:
+        """Place one call. Validates first: a bad field never reaches Exotel."""
+        form = params.validate().to_form()
+        resp = self._send("POST", "Calls/connect.json", dial=True, data=form)
+        try:
+            body = resp.json()
+        except ValueError:
+            # Exotel accepted (2xx) but the body is unreadable: the call exists.
+            raise AmbiguousDialError("Exotel accepted the call but the body is not JSON") from None
+        call = ci_get(body, "Call")
+        if not isinstance(call, Mapping):
+            raise AmbiguousDialError("Exotel accepted the call but sent no Call object")
+        try:
+            return CallInfo.parse(call)
+        except ProviderError as exc:
+            raise AmbiguousDialError(str(exc)) from None
+
+    def get_call(self, sid: str) -> CallInfo | None:
+        """Call details; None when Exotel has no such call (404)."""
+        try:
+            resp = self._send("GET", f"Calls/{sid}.json", dial=False, params={"details": "true"})
+        except RequestRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return CallInfo.parse(ci_get(resp.json(), "Call") or {})
+
+    def list_calls(self, since: datetime, until: datetime) -> Iterator[CallInfo]:
+        """Bulk call details created in [since, until] (Exotel time strings), all pages."""
+        fmt = "%Y-%m-%d %H:%M:%S"
+        params: dict[str, str] | None = {
+            "DateCreated": f"gte:{since.strftime(fmt)};lte:{until.strftime(fmt)}",
+            "PageSize": "100",
+        }
+        path = "Calls.json"
+        while True:
+            resp = self._send("GET", path, dial=False, params=params)
+            body = resp.json()
+            for call in ci_get(body, "Calls") or []:
+                yield CallInfo.parse(call)
+            nxt = ci_get(ci_get(body, "Metadata") or {}, "NextPageUri")
+            if not nxt:
+                return
+            path = str(nxt).split(f"/Accounts/{self.account_sid}/", 1)[-1]
+            params = None
+
+
+def _before_write(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the failure happened while connecting (nothing was sent)."""
+    text = repr(exc.args[0]) if exc.args else repr(exc)
+    markers = ("NewConnectionError", "Failed to establish", "NameResolutionError",
+               "ConnectionRefusedError", "Connection refused")
+    return any(m in text for m in markers) and "RemoteDisconnected" not in text
+
+
+def _scrub(exc: BaseException) -> None:
+    """Drop the transport exception (its URL may carry basic-auth userinfo)."""
+    del exc
+    return None

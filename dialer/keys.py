@@ -1,0 +1,113 @@
+"""Every Redis key the system uses: its type, its contents and its lifetime.
+
+No other module builds a key string. Keys of one account share the hash tag
+``{A}`` (the Exotel account sid), so every Lua script touches one cluster slot
+and the design runs on Redis Cluster unchanged.
+
+=============================  =======  =========================================  ==============
+key                            type     contents                                   lifetime
+=============================  =======  =========================================  ==============
+dl:accounts                    set      account sids                               permanent
+dl:campaigns                   hash     campaign id -> account sid                 permanent
+dl:{A}:account                 hash     account config (+ api token), circuit,     permanent
+                                        ``paused_until`` (429 back-off)
+dl:{A}:running                 set      campaign ids that may be admitted          while running
+dl:{A}:campaign:<cid>          hash     campaign meta: name, bot, policy json,     permanent
+                                        state, total, weight, priority, active
+dl:{A}:counts:<cid>            hash     call state -> number of calls in it        permanent
+dl:{A}:queue:<cid>             zset     call id -> submit order (due now)          until admitted
+dl:{A}:delayed:<cid>           zset     call id -> not-before (epoch s)            until due
+dl:{A}:active                  zset     call id -> lease deadline (epoch s)        while slot held
+dl:{A}:rate                    zset     "<call>:<attempt>:<try>" -> dial time      60 s window
+dl:{A}:call:<call id>          hash     one contact: to, vars, state, attempt,     permanent
+                                        sid, outcome, ``h:<n>`` attempt records,
+                                        ``a:<qid>`` survey answers
+dl:{A}:events                  stream   raw status callbacks (audit, replay)       MAXLEN ~100k
+dl:rejects                     stream   refused callbacks with the reason          MAXLEN ~10k
+dl:{A}:dnc                     set      E.164 numbers never to call                permanent
+=============================  =======  =========================================  ==============
+
+Call ids are ``<campaign id>-<index>``; the account is found through
+``dl:campaigns`` (immutable, so callers may cache it).
+"""
+
+from __future__ import annotations
+
+import re
+
+_SID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_CID = re.compile(r"^[a-z0-9]{4,32}$")
+
+ACCOUNTS = "dl:accounts"
+CAMPAIGNS = "dl:campaigns"
+REJECTS = "dl:rejects"
+EVENTS_MAXLEN = 100_000
+REJECTS_MAXLEN = 10_000
+
+
+def check_account(account: str) -> str:
+    """Account sids become part of keys; refuse ones that could break the tag."""
+    if not _SID.match(account):
+        raise ValueError(f"invalid account sid {account!r}: use letters, digits, . _ -")
+    return account
+
+
+def account(a: str) -> str:
+    return f"dl:{{{a}}}:account"
+
+
+def running(a: str) -> str:
+    return f"dl:{{{a}}}:running"
+
+
+def campaign(a: str, cid: str) -> str:
+    return f"dl:{{{a}}}:campaign:{cid}"
+
+
+def counts(a: str, cid: str) -> str:
+    return f"dl:{{{a}}}:counts:{cid}"
+
+
+def queue(a: str, cid: str) -> str:
+    return f"dl:{{{a}}}:queue:{cid}"
+
+
+def delayed(a: str, cid: str) -> str:
+    return f"dl:{{{a}}}:delayed:{cid}"
+
+
+def active(a: str) -> str:
+    return f"dl:{{{a}}}:active"
+
+
+def rate(a: str) -> str:
+    return f"dl:{{{a}}}:rate"
+
+
+def call(a: str, call_id: str) -> str:
+    return f"dl:{{{a}}}:call:{call_id}"
+
+
+def call_prefix(a: str) -> str:
+    """Prefix that Lua scripts append a call id to (they cannot import us)."""
+    return f"dl:{{{a}}}:call:"
+
+
+def events(a: str) -> str:
+    return f"dl:{{{a}}}:events"
+
+
+def dnc(a: str) -> str:
+    return f"dl:{{{a}}}:dnc"
+
+
+def call_id(cid: str, index: int) -> str:
+    return f"{cid}-{index}"
+
+
+def split_call_id(value: str) -> tuple[str, int]:
+    """``"<cid>-<n>"`` -> (cid, n); ValueError on anything else."""
+    cid, sep, n = value.rpartition("-")
+    if not sep or not _CID.match(cid) or not n.isdigit():
+        raise ValueError(f"invalid call id {value!r}")
+    return cid, int(n)

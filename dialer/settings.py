@@ -1,0 +1,108 @@
+"""The one settings object: the only reader of the environment.
+
+Each process builds ``Settings()`` once at start and passes it down. A bad
+value fails there, naming the environment variable (pydantic-settings reports
+the field, and the field *is* the variable name). Domain code never reads
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dialer.errors import ConfigError
+
+REGION_URLS = {"sg": "https://api.exotel.com", "in": "https://api.in.exotel.com"}
+DEFAULT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - only for local runs
+DEFAULT_API_KEY = "dev-api-key"
+
+
+class Settings(BaseSettings):
+    """Typed, frozen configuration. Field names are the environment names."""
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
+
+    REDIS_URL: str | None = None
+    EXOTEL_API_URL: AnyHttpUrl = AnyHttpUrl(REGION_URLS["sg"])
+    EXOTEL_ACCOUNT_SID: str | None = None
+    EXOTEL_API_KEY: str | None = None
+    EXOTEL_API_TOKEN: SecretStr | None = None
+    EXOTEL_CALLER_ID: str | None = None
+    EXOTEL_MAX_CONCURRENT: int = Field(default=10, ge=1, le=100_000)
+    EXOTEL_CALLS_PER_MINUTE: int = Field(default=200, ge=1, le=100_000)
+    DIALER_PUBLIC_URL: AnyHttpUrl | None = None
+    STREAMER_PUBLIC_URL: str | None = None
+    DIALER_SECRET: SecretStr = SecretStr(DEFAULT_SECRET)
+    DIALER_API_KEY: SecretStr = SecretStr(DEFAULT_API_KEY)
+    DIALER_API_URL: AnyHttpUrl | None = None
+    DIALER_HOST: str = "127.0.0.1"
+    DIALER_PORT: int = Field(default=8080, ge=0, le=65535)
+    STREAMER_PORT: int = Field(default=8081, ge=0, le=65535)
+    SANDBOX_PORT: int = Field(default=8082, ge=0, le=65535)
+    FLOWER_PORT: int = Field(default=5555, ge=0, le=65535)
+    DIALER_DATA_DIR: Path = Path(".dialer")
+    DIALER_DEFAULT_REGION: str = "IN"
+    # Exotel HTTP: a dial is short; a read timeout makes the outcome *unknown*.
+    EXOTEL_CONNECT_TIMEOUT_S: float = Field(default=5.0, gt=0)
+    EXOTEL_READ_TIMEOUT_S: float = Field(default=15.0, gt=0)
+    # How long a slot is held past the call's time limit before reconciliation asks Exotel.
+    DIALER_LEASE_MARGIN_S: int = Field(default=120, ge=1)
+    # A call left in dialing/unknown this long is reconciled against Exotel.
+    DIALER_RECONCILE_AFTER_S: int = Field(default=60, ge=1)
+    DIALER_TICK_S: float = Field(default=1.0, gt=0)
+    DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
+    DIALER_LOG_LEVEL: str = "INFO"
+
+    @field_validator("DIALER_LOG_LEVEL")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @field_validator("STREAMER_PUBLIC_URL")
+    @classmethod
+    def _ws(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return v.rstrip("/") if v else v
+
+    @cached_property
+    def exotel_configured(self) -> bool:
+        return bool(self.EXOTEL_ACCOUNT_SID and self.EXOTEL_API_KEY and self.EXOTEL_API_TOKEN)
+
+    @property
+    def public_url(self) -> str:
+        if self.DIALER_PUBLIC_URL:
+            return str(self.DIALER_PUBLIC_URL).rstrip("/")
+        return f"http://127.0.0.1:{self.DIALER_PORT}"
+
+    @property
+    def streamer_url(self) -> str:
+        return self.STREAMER_PUBLIC_URL or f"ws://127.0.0.1:{self.STREAMER_PORT}"
+
+    @property
+    def api_url(self) -> str:
+        if self.DIALER_API_URL:
+            return str(self.DIALER_API_URL).rstrip("/")
+        return f"http://127.0.0.1:{self.DIALER_PORT}"
+
+    @property
+    def secret(self) -> bytes:
+        return self.DIALER_SECRET.get_secret_value().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment; a bad value raises ConfigError naming it."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
