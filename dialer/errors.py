@@ -46,7 +46,7 @@ class NotPlacedError(RetryableError):
         self.status = status
 
 
-class ConnectionRefused(NotPlacedError):  # noqa: A001 - domain name, shadows nothing we use
+class ConnectionRefused(NotPlacedError):
     """The connection failed before the request was written."""
 
 

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from dialer.errors import ConfigError
 
 REGION_URLS = {"sg": "https://api.exotel.com", "in": "https://api.in.exotel.com"}
-DEFAULT_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - only for local runs
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
 DEFAULT_API_KEY = "dev-api-key"
 
 

@@ -1,0 +1,118 @@
+"""Exotel accounts as stored in Redis (``keys.account``).
+
+The API token has to be stored where every worker can read it, so it lives
+in the account hash and nowhere else: tasks carry only the account sid, the
+dataclass hides the token from ``repr``, and the REST API never returns it.
+The circuit (opened by a 401/403) and the 429 back-off (``paused_until``)
+live in the same hash because admission's Lua script reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from dialer import keys
+from dialer.exotel.client import ExotelClient, base_url_for
+
+
+@dataclass(frozen=True)
+class Account:
+    sid: str
+    api_key: str
+    api_token: str = field(repr=False)
+    caller_id: str
+    api_url: str
+    max_concurrent_calls: int = 10
+    calls_per_minute: int = 200
+    circuit: str = "closed"
+    circuit_reason: str = ""
+
+    def to_hash(self) -> dict[str, str]:
+        return {
+            "sid": self.sid,
+            "api_key": self.api_key,
+            "api_token": self.api_token,
+            "caller_id": self.caller_id,
+            "api_url": self.api_url,
+            "max_concurrent": str(self.max_concurrent_calls),
+            "calls_per_minute": str(self.calls_per_minute),
+        }
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> Account:
+        return cls(
+            sid=h["sid"],
+            api_key=h["api_key"],
+            api_token=h["api_token"],
+            caller_id=h["caller_id"],
+            api_url=h["api_url"],
+            max_concurrent_calls=int(h.get("max_concurrent", 10)),
+            calls_per_minute=int(h.get("calls_per_minute", 200)),
+            circuit=h.get("circuit", "closed") or "closed",
+            circuit_reason=h.get("circuit_reason", ""),
+        )
+
+    def public(self) -> dict[str, object]:
+        """What the REST API may show: never the token."""
+        return {
+            "sid": self.sid,
+            "caller_id": self.caller_id,
+            "api_url": self.api_url,
+            "max_concurrent_calls": self.max_concurrent_calls,
+            "calls_per_minute": self.calls_per_minute,
+            "circuit": self.circuit,
+            "circuit_reason": self.circuit_reason,
+        }
+
+    def client(self, *, connect_timeout_s: float, read_timeout_s: float) -> ExotelClient:
+        return ExotelClient(
+            self.sid, self.api_key, self.api_token, base_url=self.api_url,
+            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s,
+        )
+
+
+def make_account(
+    sid: str, api_key: str, api_token: str, caller_id: str, *, region: str | None = None,
+    api_url: str | None = None, max_concurrent_calls: int = 10, calls_per_minute: int = 200,
+) -> Account:
+    keys.check_account(sid)
+    if max_concurrent_calls < 1 or calls_per_minute < 1:
+        raise ValueError("max_concurrent_calls and calls_per_minute must be at least 1")
+    return Account(sid, api_key, api_token, caller_id, base_url_for(region, api_url),
+                   max_concurrent_calls, calls_per_minute)
+
+
+def save_account(r: redis.Redis, account: Account) -> None:
+    """Create or update; limits take effect at the next admit, live calls are not cut."""
+    with r.pipeline() as pipe:
+        pipe.hset(keys.account(account.sid), mapping=account.to_hash())
+        pipe.sadd(keys.ACCOUNTS, account.sid)
+        pipe.execute()
+
+
+def load_account(r: redis.Redis, sid: str) -> Account | None:
+    h = r.hgetall(keys.account(sid))
+    return Account.from_hash(h) if h else None  # type: ignore[arg-type]
+
+
+def open_circuit(r: redis.Redis, sid: str, reason: str) -> None:
+    r.hset(keys.account(sid), mapping={"circuit": "open", "circuit_reason": reason[:300]})
+
+
+def close_circuit(r: redis.Redis, sid: str) -> None:
+    r.hset(keys.account(sid), mapping={"circuit": "closed", "circuit_reason": "",
+                                       "paused_until": "0"})
+
+
+def back_off(r: redis.Redis, sid: str, until: float) -> None:
+    """Exotel said 429: admit nothing for this account until ``until``."""
+    key = keys.account(sid)
+    current = float(r.hget(key, "paused_until") or 0)  # type: ignore[arg-type]
+    if until > current:
+        r.hset(key, "paused_until", str(until))
+
+
+def all_accounts(r: redis.Redis) -> list[str]:
+    return sorted(r.smembers(keys.ACCOUNTS))  # type: ignore[arg-type]

@@ -1,0 +1,67 @@
+"""Per-account admission control: the limiter interface and its Redis implementation.
+
+A slot is a member of the account's active sorted set, named by call id and
+scored by lease deadline (the rq/arq idea). ``admit`` is one Lua script
+(``dialer/lua/admit.lua``) so the limit holds across every worker on every
+host; release is part of the call's state transition (``dialer.records``),
+an idempotent ``ZREM``. Waiting calls wait here in Redis, never in the broker.
+
+This module does not dial and does not know Celery.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Protocol
+
+import redis
+
+from dialer import keys
+
+
+class Limiter(Protocol):
+    def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
+        """Move due calls into active slots; return their ids (now ``admitted``)."""
+
+
+    def in_use(self, account: str) -> int:
+        """Slots currently held."""
+
+    def expired(self, account: str, now: float, count: int = 100) -> list[str]:
+        """Calls whose lease ran out (reconciliation settles them)."""
+
+    def renew(self, account: str, call_id: str, deadline: float) -> bool:
+        """Extend a held slot's lease; False if the slot is no longer held."""
+
+
+def _script() -> str:
+    return resources.files("dialer").joinpath("lua/admit.lua").read_text()
+
+
+class RedisLimiter:
+    """The Limiter on Redis (blocking client; workers and beat)."""
+
+    def __init__(self, r: redis.Redis, *, admit_lease_s: float = 60.0):
+        self.r = r
+        self.admit_lease_s = admit_lease_s
+        self._admit = r.register_script(_script())
+
+    def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
+        ids = self._admit(
+            keys=[keys.account(account), keys.active(account), keys.rate(account),
+                  keys.running(account)],
+            args=[repr(now), keys.call_prefix(account)[: -len("call:")], limit, self.admit_lease_s],
+        )
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+    def in_use(self, account: str) -> int:
+        return int(self.r.zcard(keys.active(account)))  # type: ignore[arg-type]
+
+    def expired(self, account: str, now: float, count: int = 100) -> list[str]:
+        ids = self.r.zrangebyscore(keys.active(account), "-inf", now, start=0, num=count)
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]  # type: ignore[union-attr]
+
+    def renew(self, account: str, call_id: str, deadline: float) -> bool:
+        return bool(self.r.zadd(keys.active(account), {call_id: deadline}, xx=True, ch=True)) or (
+            self.r.zscore(keys.active(account), call_id) is not None
+        )

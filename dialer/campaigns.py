@@ -1,0 +1,259 @@
+"""Campaigns: the submit payload, bulk ingest into Redis, status, results, pause/resume/cancel.
+
+Blocking Redis client (workers, and the receiver through a thread). Ingest is
+pipelined in batches, so 100k contacts queue in seconds; the campaign hash
+and its entry in the running set are written *last*, so admission never sees
+a half-written campaign.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from dialer import keys
+from dialer.calls import FINAL, State
+from dialer.contacts import Ingest, parse_csv, parse_list
+from dialer.errors import ValidationError
+from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
+
+BATCH = 5_000
+MAX_CONTACTS = 1_000_000
+
+
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str
+    vars: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class CampaignIn(BaseModel):
+    """``POST /v1/campaigns`` and the ``dialer.submit_campaign`` task payload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(min_length=1, max_length=64)
+    name: str = Field(default="", max_length=200)
+    bot: str = Field(default="echo", max_length=500)
+    contacts: list[dict[str, Any]] | None = None
+    csv: str | None = None
+    default_region: str | None = Field(default=None, min_length=2, max_length=2)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_delay_s: float | dict[str, float] = 300.0
+    max_per_outcome: dict[str, int] = Field(default_factory=dict)
+    priority: int = Field(default=0, ge=-100, le=100)
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    webhook_url: HttpUrl | None = None
+    record: bool = False
+    recording_channels: Literal["single", "dual"] | None = None
+    time_limit_s: int = Field(default=3600, ge=1, le=14_400)
+    stream_name: str | None = Field(default=None, max_length=32)
+    sample_rate: Literal[8000, 16000, 24000] = 8000
+
+    @field_validator("retry_delay_s")
+    @classmethod
+    def _delays(cls, v: float | dict[str, float]) -> float | dict[str, float]:
+        values = v.values() if isinstance(v, dict) else [v]
+        if any(d < 0 for d in values):
+            raise ValueError("delays must be >= 0")
+        if isinstance(v, dict) and set(v) - set(RETRYABLE_OUTCOMES):
+            raise ValueError(f"keys must be among {', '.join(RETRYABLE_OUTCOMES)}")
+        return v
+
+    def policy(self) -> RetryPolicy:
+        delays = (self.retry_delay_s if isinstance(self.retry_delay_s, dict)
+                  else dict.fromkeys(RETRYABLE_OUTCOMES, self.retry_delay_s))
+        return RetryPolicy(max_attempts=self.max_attempts, retry_delay_s=delays,
+                           max_per_outcome=self.max_per_outcome)
+
+    def options(self) -> dict[str, Any]:
+        return {"record": self.record, "recording_channels": self.recording_channels,
+                "time_limit_s": self.time_limit_s, "stream_name": self.stream_name,
+                "sample_rate": self.sample_rate}
+
+
+def ingest(spec: CampaignIn, default_region: str | None) -> Ingest:
+    region = spec.default_region or default_region
+    if spec.contacts is not None and spec.csv is not None:
+        raise ValidationError("give either 'contacts' or 'csv', not both", field="contacts")
+    if spec.csv is not None:
+        result = parse_csv(spec.csv, region)
+    elif spec.contacts is not None:
+        result = parse_list(spec.contacts, region)
+    else:
+        raise ValidationError("a campaign needs 'contacts' or 'csv'", field="contacts")
+    if len(result.contacts) > MAX_CONTACTS:
+        raise ValidationError(f"at most {MAX_CONTACTS} contacts per campaign", field="contacts")
+    return result
+
+
+def validate_bot(spec: str) -> dict[str, Any] | None:
+    """Check a bot spec now, at submit, and return its config (survey JSON) if any."""
+    from streamer.bots import bot_config_for  # lazy: the streamer pulls in audio deps
+
+    return bot_config_for(spec)
+
+
+def create_campaign(
+    r: redis.Redis, spec: CampaignIn, *, now: float | None = None,
+    default_region: str | None = None, lease_margin_s: int = 120, dry_run: bool = False,
+) -> dict[str, Any]:
+    """Validate, ingest and queue a campaign. Returns the contract's submit result."""
+    now = time.time() if now is None else now
+    keys.check_account(spec.account)
+    if not r.exists(keys.account(spec.account)):
+        raise ValidationError(f"unknown account {spec.account!r}: register it first",
+                              field="account")
+    bot_config = validate_bot(spec.bot)
+    result = ingest(spec, default_region)
+    summary: dict[str, Any] = {"accepted": len(result.contacts), "rejected": result.rejected,
+                               "duplicates": result.duplicates}
+    if dry_run:
+        return {"id": None, **summary}
+    if not result.contacts:
+        raise ValidationError("no valid contacts to call", field="contacts")
+    cid = secrets.token_hex(6)
+    a = spec.account
+    for start in range(0, len(result.contacts), BATCH):
+        with r.pipeline(transaction=False) as pipe:
+            for i, contact in enumerate(result.contacts[start:start + BATCH], start=start):
+                call_id = keys.call_id(cid, i)
+                fields = {"to": contact.to, "state": "pending", "attempt": "1"}
+                if contact.vars:
+                    fields["vars"] = json.dumps(contact.vars, separators=(",", ":"))
+                pipe.hset(keys.call(a, call_id), mapping=fields)
+            pipe.zadd(keys.queue(a, cid), {keys.call_id(cid, i): i for i in
+                                           range(start, min(start + BATCH, len(result.contacts)))})
+            pipe.execute()
+    meta = {
+        "id": cid, "account": a, "name": spec.name or cid, "bot": spec.bot,
+        "policy": json.dumps(spec.policy().to_dict()), "options": json.dumps(spec.options()),
+        "state": "running", "total": len(result.contacts), "weight": spec.weight,
+        "priority": spec.priority, "active": 0, "finished": 0, "created_at": now,
+        "lease_s": spec.time_limit_s + lease_margin_s,
+        "webhook_url": str(spec.webhook_url) if spec.webhook_url else "",
+        "rejected": len(result.rejected), "duplicates": result.duplicates,
+    }
+    if bot_config is not None:
+        meta["bot_config"] = json.dumps(bot_config)
+    with r.pipeline() as pipe:
+        pipe.hset(keys.counts(a, cid), "pending", len(result.contacts))
+        pipe.hset(keys.campaign(a, cid), mapping=meta)
+        pipe.hset(keys.CAMPAIGNS, cid, a)
+        pipe.sadd(keys.running(a), cid)
+        pipe.execute()
+    return {"id": cid, **summary}
+
+
+def account_of(r: redis.Redis, cid: str) -> str | None:
+    return r.hget(keys.CAMPAIGNS, cid)  # type: ignore[return-value]
+
+
+def load_meta(r: redis.Redis, cid: str) -> tuple[str, dict[str, str]] | None:
+    account = account_of(r, cid)
+    if account is None:
+        return None
+    return account, r.hgetall(keys.campaign(account, cid))  # type: ignore[return-value]
+
+
+def load_policy(r: redis.Redis, account: str, cid: str) -> RetryPolicy:
+    raw = r.hget(keys.campaign(account, cid), "policy")
+    return RetryPolicy.from_dict(json.loads(raw)) if raw else RetryPolicy()  # type: ignore[arg-type]
+
+
+def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
+    """The contract's status object (``GET /v1/campaigns/{id}``, ``dialer status --json``)."""
+    found = load_meta(r, cid)
+    if found is None:
+        return None
+    account, meta = found
+    counts = {k: int(v) for k, v in r.hgetall(keys.counts(account, cid)).items() if int(v)}  # type: ignore[union-attr]
+    total = int(meta.get("total", 0))
+    finished = sum(n for s, n in counts.items() if State(s) in FINAL)
+    state = meta.get("state", "running")
+    if state == "running" and finished >= total:
+        state = "done"
+    return {
+        "id": cid, "name": meta.get("name"), "account": account, "bot": meta.get("bot"),
+        "state": state, "total": total, "counts": counts,
+        "outcomes": {s: n for s, n in counts.items() if State(s) in FINAL},
+        "progress": round(finished / total, 4) if total else 1.0,
+        "finished": finished, "active": int(meta.get("active", 0)),
+        "rejected": int(meta.get("rejected", 0)), "duplicates": int(meta.get("duplicates", 0)),
+        "created_at": float(meta.get("created_at", 0)),
+    }
+
+
+def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
+    """One contact in the contract's results shape."""
+    attempts = sorted((json.loads(v) for k, v in h.items() if k.startswith("h:")),
+                      key=lambda rec: rec.get("n", 0))
+    state = h.get("state", "pending")
+    outcome = h.get("outcome") or (state if State(state) in FINAL else None)
+    return {
+        "id": call_id, "to": h.get("to"), "vars": json.loads(h["vars"]) if h.get("vars") else {},
+        "state": state, "outcome": outcome or ("unknown" if state == "unknown" else None),
+        "reason": h.get("reason") or None,
+        "attempts": [{"n": a.get("n"), "exotel_sid": a.get("exotel_sid"),
+                      "started_at": a.get("started_at"), "ended_at": a.get("ended_at"),
+                      "status": a.get("status"), "duration_s": a.get("duration_s"),
+                      "recording_url": a.get("recording_url")} for a in attempts],
+        "answers": {k[2:]: v for k, v in h.items() if k.startswith("a:")},
+    }
+
+
+def iter_results(r: redis.Redis, cid: str, offset: int = 0, limit: int | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    found = load_meta(r, cid)
+    if found is None:
+        return
+    account, meta = found
+    total = int(meta.get("total", 0))
+    end = total if limit is None else min(total, offset + limit)
+    for start in range(offset, end, 1000):
+        ids = [keys.call_id(cid, i) for i in range(start, min(start + 1000, end))]
+        with r.pipeline(transaction=False) as pipe:
+            for call_id in ids:
+                pipe.hgetall(keys.call(account, call_id))
+            rows = pipe.execute()
+        for call_id, h in zip(ids, rows, strict=True):
+            yield call_result(call_id, h)
+
+
+def set_state(r: redis.Redis, cid: str, action: Literal["pause", "resume", "cancel"]
+              ) -> dict[str, Any] | None:
+    """Pause and cancel stop new admissions; calls already dialling or ringing go on."""
+    found = load_meta(r, cid)
+    if found is None:
+        return None
+    account, meta = found
+    current = meta.get("state", "running")
+    if current == "cancelled" and action != "cancel":
+        raise ValidationError("campaign is cancelled", field="state")
+    ckey = keys.campaign(account, cid)
+    if action == "pause":
+        r.hset(ckey, "state", "paused")
+    elif action == "resume":
+        with r.pipeline() as pipe:
+            pipe.hset(ckey, "state", "running")
+            pipe.sadd(keys.running(account), cid)
+            pipe.execute()
+    else:
+        with r.pipeline() as pipe:
+            pipe.hset(ckey, "state", "cancelled")
+            pipe.srem(keys.running(account), cid)
+            pipe.execute()
+    return status(r, cid)
+
+
+def waiting_calls(r: redis.Redis, account: str, cid: str) -> list[str]:
+    """Calls queued or scheduled for a retry (what cancel must settle)."""
+    q = r.zrange(keys.queue(account, cid), 0, -1)
+    d = r.zrange(keys.delayed(account, cid), 0, -1)
+    return [*q, *d]  # type: ignore[misc]

@@ -1,0 +1,89 @@
+-- admit(account): move as many due calls into the active set as the account
+-- has free slots AND per-minute API budget, fairly across its campaigns.
+-- Atomic: every worker, receiver and beat tick may call it at once.
+--
+-- KEYS[1] account hash   KEYS[2] active zset   KEYS[3] rate zset
+-- KEYS[4] running set
+-- ARGV[1] now (epoch s, float)   ARGV[2] key prefix "dl:{A}:"   ARGV[3] limit on
+-- calls returned this time (0 = no extra limit)   ARGV[4] lease of an admitted
+-- call in seconds (short: if its dial task is lost, reconciliation re-sends it)
+-- Campaign and call keys are built from the prefix: they share the account's
+-- hash tag, so the script touches one cluster slot.
+-- Returns a flat list of call ids now in state "admitted".
+local acct, active, rate, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now = tonumber(ARGV[1])
+local pfx = ARGV[2]
+local cap = tonumber(ARGV[3])
+local admit_lease = tonumber(ARGV[4])
+
+local a = redis.call('HMGET', acct, 'max_concurrent', 'calls_per_minute', 'paused_until', 'circuit')
+if not a[1] then return {} end
+if a[4] == 'open' then return {} end
+if tonumber(a[3] or '0') > now then return {} end
+local free = tonumber(a[1]) - redis.call('ZCARD', active)
+if free <= 0 then return {} end
+redis.call('ZREMRANGEBYSCORE', rate, '-inf', now - 60)
+local budget = tonumber(a[2] or '200') - redis.call('ZCARD', rate)
+local n = math.min(free, budget)
+if cap > 0 then n = math.min(n, cap) end
+if n <= 0 then return {} end
+
+-- Candidate campaigns: running, with due calls. Due retries are promoted
+-- from the delayed set into the queue first, keeping their submit order.
+local camps = {}
+for _, cid in ipairs(redis.call('SMEMBERS', running)) do
+  local ckey = pfx .. 'campaign:' .. cid
+  local c = redis.call('HMGET', ckey, 'state', 'weight', 'priority', 'active')
+  if c[1] == 'running' then
+    local qkey = pfx .. 'queue:' .. cid
+    local dkey = pfx .. 'delayed:' .. cid
+    local due = redis.call('ZRANGEBYSCORE', dkey, '-inf', now, 'LIMIT', 0, 1000)
+    for _, id in ipairs(due) do
+      local idx = tonumber(string.match(id, '%-(%d+)$')) or 0
+      redis.call('ZADD', qkey, idx, id)
+      redis.call('ZREM', dkey, id)
+    end
+    if redis.call('ZCARD', qkey) > 0 then
+      table.insert(camps, {cid = cid, ckey = ckey, qkey = qkey,
+        weight = math.max(tonumber(c[2] or '1') or 1, 0.001),
+        priority = tonumber(c[3] or '0') or 0,
+        active = tonumber(c[4] or '0') or 0})
+    end
+  end
+end
+
+local out = {}
+local guard = 0
+while #out < n and #camps > 0 and guard < n * 4 + 100 do
+  guard = guard + 1
+  -- Highest priority first; within it the campaign furthest below its
+  -- weighted share of slots ((active + 1) / weight smallest).
+  local best, bi = nil, 0
+  for i, c in ipairs(camps) do
+    if best == nil or c.priority > best.priority
+       or (c.priority == best.priority and (c.active + 1) / c.weight < (best.active + 1) / best.weight) then
+      best, bi = c, i
+    end
+  end
+  local popped = redis.call('ZPOPMIN', best.qkey)
+  if #popped == 0 then
+    table.remove(camps, bi)
+  else
+    local id = popped[1]
+    local callkey = pfx .. 'call:' .. id
+    local st = redis.call('HMGET', callkey, 'state', 'attempt', 'tries')
+    if st[1] == 'pending' then
+      redis.call('HSET', callkey, 'state', 'admitted', 'admitted_at', now)
+      redis.call('ZADD', active, now + admit_lease, id)
+      redis.call('ZADD', rate, now, id .. ':' .. (st[2] or '1') .. ':' .. (st[3] or '0') .. ':' .. ARGV[1])
+      redis.call('HINCRBY', best.ckey, 'active', 1)
+      redis.call('HINCRBY', pfx .. 'counts:' .. best.cid, 'pending', -1)
+      redis.call('HINCRBY', pfx .. 'counts:' .. best.cid, 'admitted', 1)
+      best.active = best.active + 1
+      table.insert(out, id)
+    end
+    -- any other state: a stale queue entry (cancelled, suppressed); drop it
+    if redis.call('ZCARD', best.qkey) == 0 then table.remove(camps, bi) end
+  end
+end
+return out

@@ -1,0 +1,198 @@
+"""The receiver process: Exotel status callbacks and the public REST API.
+
+``create_app(settings)`` builds it; ``run(settings)`` serves it. Resources
+(Redis clients, the Celery producer, its thread) are opened and closed in
+``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. Slow
+follow-ups (admitting the next call, webhooks) go to Celery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+from celery import Celery
+
+from dialer import keys, tokens
+from dialer.accounts import make_account, save_account
+from dialer.errors import ProtocolError
+from dialer.receiver import callbacks
+from dialer.receiver.metrics import Metrics
+from dialer.records import atransition
+from dialer.runtime import Runtime
+from dialer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+AREDIS = web.AppKey("aredis", aioredis.Redis)
+RUNTIME = web.AppKey("runtime", Runtime)
+CELERY = web.AppKey("celery", Celery)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+METRICS = web.AppKey("metrics", Metrics)
+MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    s = app[SETTINGS]
+    url = s.REDIS_URL or "redis://127.0.0.1:6379/0"
+    app[AREDIS] = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
+                                          socket_connect_timeout=2)
+    app[RUNTIME] = Runtime(s)
+    from workers.app import make_app  # the producer side of the same Celery config
+
+    app[CELERY] = make_app(s)
+    app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="receiver-io")
+    if s.exotel_configured:
+        try:
+            register_env_account(app[RUNTIME].r, s)
+        except redis.RedisError as exc:
+            log.error("cannot register the environment's account: %s", exc)
+    yield
+    app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
+    await app[AREDIS].aclose()
+    app[RUNTIME].r.close()
+
+
+def register_env_account(r: redis.Redis, s: Settings) -> None:
+    assert s.EXOTEL_ACCOUNT_SID and s.EXOTEL_API_KEY and s.EXOTEL_API_TOKEN
+    save_account(r, make_account(
+        s.EXOTEL_ACCOUNT_SID, s.EXOTEL_API_KEY, s.EXOTEL_API_TOKEN.get_secret_value(),
+        s.EXOTEL_CALLER_ID or "", api_url=str(s.EXOTEL_API_URL),
+        max_concurrent_calls=s.EXOTEL_MAX_CONCURRENT, calls_per_minute=s.EXOTEL_CALLS_PER_MINUTE,
+    ))
+
+
+async def in_thread(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], fn, *args)
+
+
+async def send_task(app: web.Application, name: str, *args: Any) -> None:
+    """Publish a Celery task without blocking the event loop."""
+    await in_thread(app, lambda: app[CELERY].send_task(name, args=args))
+
+
+@web.middleware
+async def errors_middleware(request: web.Request,
+                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                            ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        if isinstance(exc, ConnectionResetError):
+            raise
+        # Exotel retries a failed callback: better than accepting one we cannot store.
+        log.error("store unavailable: %s", type(exc).__name__)
+        return web.json_response({"error": "store unavailable, retry"}, status=503,
+                                 headers={"Retry-After": "5"})
+
+
+@web.middleware
+async def auth_middleware(request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+    if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
+        expected = request.app[SETTINGS].DIALER_API_KEY.get_secret_value()
+        given = request.headers.get("Authorization", "")
+        token = given[7:] if given.startswith("Bearer ") else ""
+        if not hmac.compare_digest(token.encode(), expected.encode()):
+            return web.json_response({"error": "missing or wrong API key"}, status=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
+    return await handler(request)
+
+
+async def status_callback(request: web.Request) -> web.Response:
+    app = request.app
+    s = app[SETTINGS]
+    metrics = app[METRICS]
+    call_id = request.match_info["call_id"]
+    if not tokens.verify_callback(s.secret, call_id, request.query.get("sig")):
+        metrics.callbacks.labels(result="forbidden").inc()
+        await _reject(app, call_id, "bad signature", "")
+        return web.json_response({"error": "bad signature"}, status=403)
+    rt = app[RUNTIME]
+    facts = await in_thread(app, rt.campaign_of_call, call_id)
+    if facts is None:
+        metrics.callbacks.labels(result="unknown_call").inc()
+        return web.json_response({"error": "unknown call"}, status=404)
+    try:
+        body = await callbacks.read_body(request)
+        parsed = callbacks.parse_fields(body)
+    except ProtocolError as exc:
+        metrics.callbacks.labels(result="malformed").inc()
+        await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
+        return web.json_response({"error": str(exc)}, status=400)
+    r = app[AREDIS]
+    now = time.time()
+    await r.xadd(keys.events(facts.account),
+                 {"call_id": call_id, "at": now, "body": json.dumps(body, default=str)[:8192]},
+                 maxlen=keys.EVENTS_MAXLEN, approximate=True)
+    kind = callbacks.event_kind(parsed["status"], parsed["event_type"])
+    if kind is None:
+        metrics.callbacks.labels(result="ignored").inc()
+        return web.json_response({"ok": True, "ignored": "unknown status"})
+    call = await r.hgetall(keys.call(facts.account, call_id))
+    attempt = callbacks.attempt_of(call_id, parsed, call)
+    if not call or not attempt:
+        metrics.callbacks.labels(result="stale").inc()
+        return web.json_response({"ok": True, "ignored": "stale attempt"})
+    from dialer.records import Extra
+
+    t = await atransition(r, facts.account, call_id,
+                          callbacks.make_event(kind, attempt, parsed, now), facts.policy,
+                          now=now, leases=facts.leases,
+                          extra=Extra(duration_s=parsed["duration_s"],
+                                      recording_url=parsed["recording_url"]))
+    metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
+    if t is not None and t.changed:
+        metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
+        if t.releases_slot or t.final:
+            await send_task(app, "dialer.followup", call_id, t.releases_slot, t.final)
+    return web.json_response({"ok": True})
+
+
+async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> None:
+    try:
+        await app[AREDIS].xadd(keys.REJECTS, {"call_id": call_id[:100], "reason": reason[:300],
+                                              "raw": raw, "at": time.time()},
+                               maxlen=keys.REJECTS_MAXLEN, approximate=True)
+    except redis.RedisError:
+        pass  # the refusal stands; recording it is best effort
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[AREDIS].ping()
+    except redis.RedisError:
+        return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
+    return web.json_response({"ok": True})
+
+
+def create_app(settings: Settings) -> web.Application:
+    from dialer.receiver import api
+
+    app = web.Application(middlewares=[errors_middleware, auth_middleware],
+                          client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_resources)
+    app.router.add_post("/exotel/status/{call_id}", status_callback)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", api.metrics)
+    api.add_routes(app)
+    return app
+
+
+def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    web.run_app(create_app(settings), host=host or settings.DIALER_HOST,
+                port=settings.DIALER_PORT if port is None else port, access_log=None,
+                print=lambda *_: None)

@@ -1,0 +1,116 @@
+"""Exotel status callbacks: verify, parse, record, transition, hand off follow-ups.
+
+Exotel does not sign callbacks, so the URL does: ``?sig=`` is an HMAC of the
+call id (``dialer.tokens``); a missing or wrong one gets 403 and changes
+nothing. Bodies arrive as multipart, urlencoded or JSON, with key spellings
+that vary; everything is read case-insensitively. The attempt comes from
+``CustomField`` (``<call id>:<attempt>``) or, failing that, the sid we
+recorded; an event for an older attempt is a recorded no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from dialer.calls import TERMINAL_STATUS, Event, Kind, State
+from dialer.errors import ProtocolError
+
+MAX_FIELD = 4096
+
+
+def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in d.items()}
+
+
+async def read_body(request: web.Request) -> dict[str, Any]:
+    """The callback's fields, whatever the content type; ProtocolError if unreadable."""
+    ctype = request.content_type
+    try:
+        if ctype == "application/json":
+            raw = await request.read()
+            data = json.loads(raw or b"{}")
+            if not isinstance(data, dict):
+                raise ProtocolError("JSON body must be an object", raw=raw)
+            return _lower(data)
+        if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            form = await request.post()
+            out: dict[str, Any] = {}
+            for k, v in form.items():
+                if not isinstance(v, str):  # an uploaded file: Exotel sends none
+                    raise ProtocolError(f"unexpected file field {k!r}")
+                out[k.lower()] = v
+            return out
+    except ProtocolError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"unreadable {ctype} body: {type(exc).__name__}") from None
+    raise ProtocolError(f"unsupported content type {ctype!r}")
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int | float):
+        raise ProtocolError(f"{name}: expected text")
+    text = str(value)
+    if len(text) > MAX_FIELD:
+        raise ProtocolError(f"{name}: longer than {MAX_FIELD} characters")
+    return text
+
+
+def parse_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise: CallSid, Status, EventType, CustomField, duration, recording URL."""
+    sid = _text(fields, "callsid") or _text(fields, "call_sid") or _text(fields, "sid")
+    status = (_text(fields, "status") or "").lower()
+    event_type = (_text(fields, "eventtype") or _text(fields, "event_type") or "").lower()
+    if not sid:
+        raise ProtocolError("missing CallSid")
+    if not status and not event_type:
+        raise ProtocolError("missing Status")
+    duration = _text(fields, "conversationduration") or _text(fields, "duration")
+    try:
+        duration_s = int(float(duration)) if duration else None
+    except ValueError:
+        duration_s = None
+    return {
+        "sid": sid, "status": status, "event_type": event_type,
+        "custom": _text(fields, "customfield"), "duration_s": duration_s,
+        "recording_url": _text(fields, "recordingurl"),
+    }
+
+
+def event_kind(status: str, event_type: str) -> Kind | None:
+    if event_type == "terminal" or status in TERMINAL_STATUS:
+        return Kind.TERMINAL
+    if event_type == "answered" or status in ("answered", "in-progress"):
+        return Kind.ANSWERED
+    if event_type == "ringing" or status == "ringing":
+        return Kind.RINGING
+    return None
+
+
+def attempt_of(call_id: str, parsed: Mapping[str, Any], call: Mapping[str, str]) -> int | None:
+    """Which attempt this callback belongs to; None if it cannot be ours."""
+    custom = parsed.get("custom")
+    if custom:
+        owner, _, rest = custom.partition(":")
+        attempt = rest.split(":", 1)[0]
+        if owner == call_id and attempt.isdigit():
+            return int(attempt)
+    current = int(call.get("attempt", 1))
+    if call.get("sid"):
+        return current if call["sid"] == parsed["sid"] else 0  # 0: an older attempt's sid
+    # No sid recorded yet: the callback beat the connect response of this attempt.
+    if call.get("state") in (State.DIALING.value, State.UNKNOWN.value):
+        return current
+    return 0
+
+
+def make_event(kind: Kind, attempt: int, parsed: Mapping[str, Any], now: float) -> Event:
+    return Event(kind, attempt=attempt, status=parsed["status"] or None, sid=parsed["sid"],
+                 at=now)

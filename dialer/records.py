@@ -1,0 +1,217 @@
+"""Call records in Redis: load, and apply a state-machine event atomically.
+
+The transition itself is decided by the pure ``dialer.calls.apply``; this
+module turns the result into Redis commands (``plan``) and runs them in a
+``WATCH``/``MULTI`` transaction on the call's hash, so two writers (a callback
+and a worker, or two duplicate callbacks) can never both win. Admission's Lua
+script writes the same hash, so a concurrent admit also aborts and retries
+the transaction. The invariant kept here: a call is in its account's active
+set exactly while its state holds a slot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from dialer import keys
+from dialer.calls import FINAL, HOLDS_SLOT, Call, Event, Kind, State, Transition, apply
+from dialer.policy import RetryPolicy
+
+Op = tuple[Any, ...]
+
+
+def call_from_hash(fields: Mapping[str, str]) -> Call:
+    sid = fields.get("sid") or None
+    return Call(
+        state=State(fields.get("state", "pending")),
+        attempt=int(fields.get("attempt", 1)),
+        tries=int(fields.get("tries", 0)),
+        sid=sid,
+        outcome=fields.get("outcome") or None,
+        reason=fields.get("reason") or None,
+        outcome_counts=json.loads(fields["oc"]) if fields.get("oc") else {},
+    )
+
+
+def call_to_hash(call: Call) -> dict[str, str]:
+    return {
+        "state": call.state.value,
+        "attempt": str(call.attempt),
+        "tries": str(call.tries),
+        "sid": call.sid or "",
+        "outcome": call.outcome or "",
+        "reason": (call.reason or "")[:500],
+        "oc": json.dumps(dict(call.outcome_counts), separators=(",", ":")),
+    }
+
+
+@dataclass(frozen=True)
+class Leases:
+    """How long a slot may be held before reconciliation looks at the call."""
+
+    dialing_s: float = 60.0  # dialing / unknown: the answer should come at once
+    call_s: float = 3600.0 + 120.0  # placed and later: time limit + margin
+
+
+@dataclass
+class Extra:
+    """Facts for the attempt record that the state machine does not need."""
+
+    duration_s: int | None = None
+    recording_url: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _attempt_record(fields: Mapping[str, str], n: int) -> dict[str, Any]:
+    raw = fields.get(f"h:{n}")
+    return json.loads(raw) if raw else {"n": n}
+
+
+def plan(
+    account: str,
+    call_id: str,
+    fields: Mapping[str, str],
+    event: Event,
+    policy: RetryPolicy,
+    *,
+    now: float,
+    leases: Leases,
+    extra: Extra | None = None,
+) -> tuple[Transition, list[Op]]:
+    """Pure: the transition and the Redis commands that persist it."""
+    cid, _ = keys.split_call_id(call_id)
+    before = call_from_hash(fields)
+    t = apply(before, event, policy)
+    if not t.changed:
+        return t, []
+    after = t.after
+    ckey = keys.call(account, call_id)
+    ops: list[Op] = [("hset", ckey, None, None, call_to_hash(after))]
+    # The attempt record of the attempt this event belongs to.
+    rec = _attempt_record(fields, before.attempt)
+    if event.kind is Kind.DIAL:
+        rec["started_at"] = now
+        ops.append(("hset", ckey, "dial_at", str(now)))
+    if after.sid and after.sid != before.sid:
+        rec["exotel_sid"] = after.sid
+    if event.kind in (Kind.TERMINAL, Kind.NOT_FOUND, Kind.REJECTED) or (
+        after.state in FINAL and before.state in HOLDS_SLOT
+    ):
+        rec["ended_at"] = now
+        rec["status"] = (event.status or after.state.value).lower()
+        if extra and extra.duration_s is not None:
+            rec["duration_s"] = extra.duration_s
+        if extra and extra.recording_url:
+            rec["recording_url"] = extra.recording_url
+    if event.kind not in (Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n"}:
+        ops.append(("hset", ckey, f"h:{before.attempt}", json.dumps(rec, separators=(",", ":"))))
+
+    if before.state != after.state:
+        counts = keys.counts(account, cid)
+        ops.append(("hincrby", counts, before.state.value, -1))
+        ops.append(("hincrby", counts, after.state.value, 1))
+    campaign = keys.campaign(account, cid)
+    active = keys.active(account)
+    if t.releases_slot:
+        ops.append(("zrem", active, call_id))
+        ops.append(("hincrby", campaign, "active", -1))
+    elif after.state in HOLDS_SLOT and after.state != before.state:
+        # Dialing/unknown get a short lease so reconciliation looks soon; a placed
+        # call may legitimately run for its whole time limit.
+        short = after.state in (State.DIALING, State.UNKNOWN)
+        deadline = now + (leases.dialing_s if short else leases.call_s)
+        ops.append(("zadd", active, {call_id: deadline}, True))
+    if t.requeue_at is not None:
+        ops.append(("zadd", keys.delayed(account, cid), {call_id: t.requeue_at}, False))
+    if t.final:
+        ops.append(("hincrby", campaign, "finished", 1))
+    return t, ops
+
+
+def _run(pipe: Any, ops: list[Op]) -> None:
+    for op in ops:
+        name = op[0]
+        if name == "hset" and op[2] is None:
+            pipe.hset(op[1], mapping=op[4])
+        elif name == "hset":
+            pipe.hset(op[1], op[2], op[3])
+        elif name == "hincrby":
+            pipe.hincrby(op[1], op[2], op[3])
+        elif name == "zrem":
+            pipe.zrem(op[1], op[2])
+        elif name == "zadd":
+            pipe.zadd(op[1], op[2], xx=op[3])
+        else:  # pragma: no cover - plan only emits the ops above
+            raise ValueError(name)
+
+
+def transition(
+    r: redis.Redis,
+    account: str,
+    call_id: str,
+    event: Event,
+    policy: RetryPolicy,
+    *,
+    now: float,
+    leases: Leases,
+    extra: Extra | None = None,
+) -> Transition | None:
+    """Apply ``event`` atomically (blocking client). None if the call does not exist."""
+    key = keys.call(account, call_id)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                fields = pipe.hgetall(key)
+                if not fields:
+                    return None
+                t, ops = plan(account, call_id, fields, event, policy, now=now, leases=leases,
+                              extra=extra)
+                if not ops:
+                    pipe.unwatch()
+                    return t
+                pipe.multi()
+                _run(pipe, ops)
+                pipe.execute()
+                return t
+            except redis.WatchError:
+                continue
+
+
+async def atransition(
+    r: aioredis.Redis,
+    account: str,
+    call_id: str,
+    event: Event,
+    policy: RetryPolicy,
+    *,
+    now: float,
+    leases: Leases,
+    extra: Extra | None = None,
+) -> Transition | None:
+    """``transition`` for asyncio callers (the receiver)."""
+    key = keys.call(account, call_id)
+    async with r.pipeline() as pipe:
+        while True:
+            try:
+                await pipe.watch(key)
+                fields = await pipe.hgetall(key)
+                if not fields:
+                    return None
+                t, ops = plan(account, call_id, fields, event, policy, now=now, leases=leases,
+                              extra=extra)
+                if not ops:
+                    await pipe.unwatch()
+                    return t
+                pipe.multi()
+                _run(pipe, ops)
+                await pipe.execute()
+                return t
+            except redis.WatchError:
+                continue

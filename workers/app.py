@@ -1,0 +1,67 @@
+"""The Celery app: configuration for at-most-once dialling and role queues.
+
+Entry point of the worker and beat processes (``dialer worker``, ``dialer
+beat``, or ``celery -A workers.app``). Settings are read once, here.
+
+Why these settings: ``acks_late`` + ``task_reject_on_worker_lost`` so a task
+whose worker died is delivered again (the dial compare-and-set makes that
+safe); prefetch 1 so a busy worker does not hoard dial tasks; a visibility
+timeout longer than any task (the Redis transport re-delivers unacked tasks
+after it) but short enough that leases, not redelivery, are the safety net.
+No task ever waits for a slot in the broker: calls wait in Redis.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from dialer.settings import Settings, load_settings
+
+QUEUES = ("dial", "followup", "notify", "maintenance")
+VISIBILITY_TIMEOUT_S = 120  # > connect+read timeout of a dial, > longest notify countdown
+
+
+def make_app(settings: Settings) -> Celery:
+    url = settings.REDIS_URL or "redis://127.0.0.1:6379/0"
+    app = Celery("dialer", broker=url, include=["workers.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_store_errors_even_if_ignored=False,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue="followup",
+        task_queues=[Queue(q) for q in QUEUES],
+        task_routes={
+            "dialer.dial": {"queue": "dial"},
+            "dialer.admit": {"queue": "followup"},
+            "dialer.followup": {"queue": "followup"},
+            "dialer.notify": {"queue": "notify"},
+            "dialer.notify_campaign": {"queue": "notify"},
+            "dialer.submit_campaign": {"queue": "maintenance"},
+            "dialer.cancel_campaign": {"queue": "maintenance"},
+            "dialer.tick": {"queue": "maintenance"},
+            "dialer.reconcile": {"queue": "maintenance"},
+        },
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "tick": {"task": "dialer.tick", "schedule": settings.DIALER_TICK_S,
+                     "options": {"expires": settings.DIALER_TICK_S * 5}},
+            "reconcile": {"task": "dialer.reconcile", "schedule": 5.0,
+                          "options": {"expires": 30}},
+        },
+        beat_schedule_filename=str(settings.DIALER_DATA_DIR / "celerybeat-schedule"),
+    )
+    app.conf.dialer_settings = settings
+    return app
+
+
+settings = load_settings()
+app = make_app(settings)

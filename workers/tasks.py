@@ -1,0 +1,193 @@
+"""Thin Celery tasks: ids in, reload state, call a domain function, map errors.
+
+Task names are a stable contract (``dialer.*``). Arguments are ids only: no
+phone numbers or secrets reach the broker, Flower or logs (except
+``dialer.submit_campaign``, whose payload is the public REST payload).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+from celery.signals import worker_process_init
+
+from dialer import campaigns, keys
+from dialer.accounts import all_accounts
+from dialer.calls import Event, Kind, State
+from dialer.dialing import dial as dial_call
+from dialer.errors import NotPlacedError, RequestRejected
+from dialer.reconcile import reconcile_account
+from dialer.records import transition
+from dialer.runtime import CampaignFacts, Runtime
+from dialer.webhooks import deliver
+from workers.app import app
+
+log = logging.getLogger(__name__)
+_rt: Runtime | None = None
+_http: requests.Session | None = None
+
+
+@worker_process_init.connect
+def _fresh_process(**_: Any) -> None:
+    global _rt, _http  # a forked child must not share its parent's sockets
+    _rt, _http = None, None
+
+
+def rt() -> Runtime:
+    global _rt
+    if _rt is None:
+        _rt = Runtime(app.conf.dialer_settings)
+    return _rt
+
+
+def http() -> requests.Session:
+    global _http
+    if _http is None:
+        _http = requests.Session()
+    return _http
+
+
+def admit_and_dispatch(account: str, now: float | None = None) -> list[str]:
+    """Run admission for one account and send each admitted call to ``dialer.dial``."""
+    ids = rt().limiter.admit(account, time.time() if now is None else now)
+    for call_id in ids:
+        dial.apply_async((call_id,))
+    return ids
+
+
+def after_final(call_id: str) -> None:
+    """A contact reached its final outcome: tell the client; finish the campaign."""
+    facts = rt().campaign_of_call(call_id)
+    if facts is None:
+        return
+    if facts.webhook_url:
+        notify.apply_async((call_id,))
+    finish_if_done(facts, time.time())
+
+
+def finish_if_done(facts: CampaignFacts, now: float) -> None:
+    """Mark the campaign complete once (HSETNX) and announce it to the client."""
+    r = rt().r
+    ckey = keys.campaign(facts.account, facts.cid)
+    finished, total = r.hmget(ckey, "finished", "total")
+    done = int(finished or 0) >= int(total or 0)
+    if done and r.hsetnx(ckey, "completed_at", now) and facts.webhook_url:
+        notify_campaign.apply_async((facts.cid,))
+
+
+@app.task(name="dialer.admit")
+def admit(account: str) -> dict[str, Any]:
+    return {"account": account, "admitted": len(admit_and_dispatch(account))}
+
+
+@app.task(name="dialer.dial")
+def dial(call_id: str) -> dict[str, Any]:
+    result = dial_call(rt(), call_id)
+    facts = rt().campaign_of_call(call_id)
+    if facts is not None and result.slot_released:
+        admit_and_dispatch(facts.account)
+    if result.final:
+        after_final(call_id)
+    return result.summary()
+
+
+@app.task(name="dialer.followup")
+def followup(call_id: str, released: bool, final: bool) -> dict[str, Any]:
+    """Sent by the receiver after a callback changed a call's state."""
+    facts = rt().campaign_of_call(call_id)
+    admitted: list[str] = []
+    if facts is not None and released:
+        admitted = admit_and_dispatch(facts.account)
+    if final:
+        after_final(call_id)
+    return {"call_id": call_id, "admitted": len(admitted), "final": final}
+
+
+@app.task(name="dialer.notify", bind=True, max_retries=12)
+def notify(self: Any, call_id: str) -> dict[str, Any]:
+    facts = rt().campaign_of_call(call_id)
+    if facts is None or not facts.webhook_url:
+        return {"call_id": call_id, "sent": False}
+    h: dict[str, str] = rt().r.hgetall(keys.call(facts.account, call_id))  # type: ignore[assignment]
+    data = {"campaign": facts.cid, **campaigns.call_result(call_id, h)}
+    try:
+        status = deliver(http(), facts.webhook_url, rt().settings.secret, "call.final",
+                         f"{call_id}:final", data)
+    except NotPlacedError as exc:
+        # countdown stays below the broker visibility timeout (see workers.app)
+        raise self.retry(countdown=min(60, 2 ** self.request.retries), exc=exc) from None
+    except RequestRejected as exc:
+        return {"call_id": call_id, "sent": False, "error": str(exc)}
+    return {"call_id": call_id, "sent": True, "status": status}
+
+
+@app.task(name="dialer.notify_campaign", bind=True, max_retries=12)
+def notify_campaign(self: Any, cid: str) -> dict[str, Any]:
+    facts = rt().campaign(cid)
+    if facts is None or not facts.webhook_url:
+        return {"campaign": cid, "sent": False}
+    data = campaigns.status(rt().r, cid) or {}
+    try:
+        deliver(http(), facts.webhook_url, rt().settings.secret, "campaign.done",
+                f"{cid}:done", data)
+    except NotPlacedError as exc:
+        raise self.retry(countdown=min(60, 2 ** self.request.retries), exc=exc) from None
+    except RequestRejected as exc:
+        return {"campaign": cid, "sent": False, "error": str(exc)}
+    return {"campaign": cid, "sent": True}
+
+
+@app.task(name="dialer.tick")
+def tick() -> dict[str, int]:
+    """Beat: admit due retries and whatever a lost follow-up left waiting."""
+    return {a: len(admit_and_dispatch(a)) for a in all_accounts(rt().r)}
+
+
+@app.task(name="dialer.reconcile")
+def reconcile() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for account in all_accounts(rt().r):
+        report = reconcile_account(rt(), account)
+        for call_id in report.redispatch:
+            dial.apply_async((call_id,))
+        for call_id in report.final:
+            after_final(call_id)
+        if report.released:
+            admit_and_dispatch(account)
+        out[account] = {"redispatched": len(report.redispatch), "settled": len(report.settled),
+                        "requeued": len(report.requeued), "renewed": len(report.renewed),
+                        "errors": report.errors}
+    return out
+
+
+@app.task(name="dialer.submit_campaign")
+def submit_campaign(payload: dict[str, Any]) -> dict[str, Any]:
+    spec = campaigns.CampaignIn.model_validate(payload)
+    s = rt().settings
+    result = campaigns.create_campaign(rt().r, spec, default_region=s.DIALER_DEFAULT_REGION,
+                                       lease_margin_s=s.DIALER_LEASE_MARGIN_S)
+    admit_and_dispatch(spec.account)
+    return {"id": result["id"], "accepted": result["accepted"],
+            "rejected": len(result["rejected"]), "duplicates": result["duplicates"]}
+
+
+@app.task(name="dialer.cancel_campaign")
+def cancel_campaign(cid: str) -> dict[str, Any]:
+    """Settle every waiting call of a cancelled campaign; ringing calls go on."""
+    facts = rt().campaign(cid)
+    if facts is None:
+        return {"campaign": cid, "cancelled": 0}
+    n = 0
+    now = time.time()
+    for call_id in campaigns.waiting_calls(rt().r, facts.account, cid):
+        t = transition(rt().r, facts.account, call_id,
+                       Event(Kind.CANCEL, reason="campaign cancelled", at=now),
+                       facts.policy, now=now, leases=facts.leases)
+        if t is not None and t.changed and t.after.state is State.CANCELLED:
+            n += 1
+    rt().r.delete(keys.queue(facts.account, cid), keys.delayed(facts.account, cid))
+    finish_if_done(facts, now)
+    return {"campaign": cid, "cancelled": n}
