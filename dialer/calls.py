@@ -53,10 +53,10 @@ RANK: Mapping[State, int] = MappingProxyType(
         State.PENDING: 0,
         State.ADMITTED: 1,
         State.DIALING: 2,
-        State.UNKNOWN: 3,
-        State.PLACED: 3,
-        State.RINGING: 4,
-        State.ANSWERED: 5,
+        State.UNKNOWN: 3,  # below placed: learning the sid later is progress
+        State.PLACED: 4,
+        State.RINGING: 5,
+        State.ANSWERED: 6,
         **{s: 9 for s in FINAL},
     }
 )

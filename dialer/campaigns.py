@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -94,10 +95,26 @@ def ingest(spec: CampaignIn, default_region: str | None) -> Ingest:
 
 
 def validate_bot(spec: str) -> dict[str, Any] | None:
-    """Check a bot spec now, at submit, and return its config (survey JSON) if any."""
-    from streamer.bots import bot_config_for  # lazy: the streamer pulls in audio deps
+    """Check a bot spec now, at submit, and return its config (the survey) if any.
 
-    return bot_config_for(spec)
+    The survey is stored with the campaign (plus ``base_dir`` for relative
+    WAV prompts), so every streamer reads the same questions.
+    """
+    # lazy: the streamer package pulls in the audio stack
+    from streamer.bots import load_plugin, parse_bot_spec
+
+    parsed = parse_bot_spec(spec)
+    if parsed.kind == "plugin":
+        load_plugin(parsed.arg)
+    if parsed.kind != "survey":
+        return None
+    from streamer.bots.survey import load_survey
+
+    path = Path(parsed.arg).expanduser().resolve()
+    load_survey(path)  # raises ValidationError naming what is wrong
+    config: dict[str, Any] = json.loads(path.read_text())
+    config["base_dir"] = str(path.parent)
+    return config
 
 
 def create_campaign(
