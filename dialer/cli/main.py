@@ -1,0 +1,145 @@
+"""The ``dialer`` command: process runners, ``up``/``demo``, and REST client commands.
+
+Exit codes (documented in the README):
+  0 success · 1 the operation failed (API error, campaign not finished)
+  2 bad usage or configuration · 3 the API or a service is unreachable
+Client commands talk to the receiver's REST API only; process commands
+import just the process they run.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dialer.errors import ConfigError
+from dialer.settings import Settings, load_settings
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="exotel-dialer")
+def cli() -> None:
+    """Outbound voice-AI dialer on Exotel's Connect-to-Voice-AI API."""
+
+
+@cli.command()
+@click.option("--queues", default="dial,followup,notify,maintenance", show_default=True,
+              help="Comma-separated queues this worker consumes (scale roles separately).")
+@click.option("--concurrency", "-c", default=8, show_default=True, help="Worker threads.")
+@click.option("--pool", default="threads", show_default=True,
+              type=click.Choice(["threads", "prefork", "solo"]))
+@click.option("--hostname", "-n", default=None, help="Celery node name (default: worker@host).")
+@click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING, ERROR.")
+def worker(queues: str, concurrency: int, pool: str, hostname: str | None,
+           loglevel: str | None) -> None:
+    """Run a Celery worker (dial, follow-ups, notify, maintenance)."""
+    s = settings_or_exit()
+    from workers.app import app
+
+    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", pool,
+            "--loglevel", loglevel or s.DIALER_LOG_LEVEL, "--without-mingle", "--without-gossip"]
+    if hostname:
+        argv += ["-n", hostname]
+    app.worker_main(argv)
+
+
+@cli.command()
+@click.option("--loglevel", default=None)
+def beat(loglevel: str | None) -> None:
+    """Run the periodic ticker (admit due retries, reconcile expired leases). Run one."""
+    s = settings_or_exit()
+    s.DIALER_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    from workers.app import app
+
+    app.start(["beat", "--loglevel", loglevel or s.DIALER_LOG_LEVEL,
+               "-s", str(s.DIALER_DATA_DIR / "celerybeat-schedule")])
+
+
+@cli.command()
+@click.option("--host", default=None, help="Bind address (default $DIALER_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default $DIALER_PORT).")
+def receiver(host: str | None, port: int | None) -> None:
+    """Run the receiver: Exotel status callbacks and the REST API."""
+    s = settings_or_exit()
+    from dialer.logs import setup_logging
+    from dialer.receiver.app import run
+
+    setup_logging(s.DIALER_LOG_LEVEL)
+    run(s, host, port)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Bind address (default $DIALER_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default $STREAMER_PORT).")
+def streamer(host: str | None, port: int | None) -> None:
+    """Run the AgentStream websocket server Exotel connects to."""
+    s = settings_or_exit()
+    from dialer.logs import setup_logging
+    from streamer.app import run
+
+    setup_logging(s.DIALER_LOG_LEVEL)
+    run(s, host=host or s.DIALER_HOST, port=port)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Port (default $SANDBOX_PORT).")
+@click.option("--max-concurrent", type=int, default=10, show_default=True,
+              help="Concurrency cap of the sandbox account (429 past it).")
+@click.option("--calls-per-minute", type=int, default=200, show_default=True)
+@click.option("--ring-s", type=float, default=1.0, show_default=True)
+@click.option("--talk-max-s", type=float, default=20.0, show_default=True)
+@click.option("--think-s", type=float, default=0.3, show_default=True)
+@click.option("--callback-format", default="rotate", show_default=True,
+              type=click.Choice(["rotate", "json", "urlencoded", "multipart"]))
+@click.option("--seed", type=int, default=0, show_default=True)
+def sandbox(host: str, port: int | None, max_concurrent: int, calls_per_minute: int,
+            ring_s: float, talk_max_s: float, think_s: float, callback_format: str,
+            seed: int) -> None:
+    """Run the local Exotel (account "sandbox", key "sandbox-key", token "sandbox-token")."""
+    s = settings_or_exit()
+    from dialer.logs import setup_logging
+    from dialer.sandbox.app import run
+    from dialer.sandbox.config import AccountConfig, SandboxConfig
+
+    setup_logging(s.DIALER_LOG_LEVEL)
+    config = SandboxConfig(
+        accounts=[AccountConfig("sandbox", "sandbox-key", "sandbox-token",
+                                max_concurrent=max_concurrent,
+                                calls_per_minute=calls_per_minute)],
+        ring_s=ring_s, talk_max_s=talk_max_s, think_s=think_s,
+        callback_format=callback_format, seed=seed)
+    run(host, s.SANDBOX_PORT if port is None else port, config)
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="Port (default $FLOWER_PORT).")
+def flower(port: int | None) -> None:
+    """Run Flower, the Celery monitor, on this deployment's broker."""
+    s = settings_or_exit()
+    from workers.app import app
+
+    app.start(["flower", f"--port={port or s.FLOWER_PORT}", f"--address={s.DIALER_HOST}"])
+
+
+def main() -> None:
+    from dialer.cli import commands, up
+
+    commands.register(cli)
+    up.register(cli)
+    cli(prog_name="dialer")
+
+
+if __name__ == "__main__":
+    main()

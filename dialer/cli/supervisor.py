@@ -1,0 +1,195 @@
+"""``dialer up``: run every process on this machine, supervised.
+
+Starts embedded Redis (when ``REDIS_URL`` is unset), the sandbox (when no
+Exotel credentials are set), receiver, streamer, worker(s), beat and Flower
+as child processes with one shared environment. A child that dies is
+reported and restarted (with back-off). On stop, children go down in an
+order that loses nothing: beat first (no new ticks), then workers (a warm
+shutdown lets in-flight dials finish; anything cut short stays recoverable
+through leases), then the HTTP servers, then Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dialer.embedded import EmbeddedRedis
+from dialer.settings import Settings
+
+SANDBOX_ACCOUNT = {"EXOTEL_ACCOUNT_SID": "sandbox", "EXOTEL_API_KEY": "sandbox-key",
+                   "EXOTEL_API_TOKEN": "sandbox-token", "EXOTEL_CALLER_ID": "08047112345"}
+STOP_ORDER = ("flower", "beat", "worker", "receiver", "streamer", "sandbox")
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+def check_port(host: str, port: int, what: str) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise PortInUse(f"{what} port {port} on {host} is already in use; set a different "
+                            f"one (e.g. with --{what}-port or the environment)") from None
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    log: Path | None = None
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    workers: int = 1
+    with_flower: bool = True
+    quiet: bool = False
+    children: list[Child] = field(default_factory=list)
+    redis: EmbeddedRedis | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    extra_sandbox_args: list[str] = field(default_factory=list)
+    max_concurrent: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def start(self) -> None:
+        s = self.settings
+        data = s.DIALER_DATA_DIR.resolve()
+        (data / "logs").mkdir(parents=True, exist_ok=True)
+        host = "127.0.0.1"
+        ports = {"receiver": s.DIALER_PORT, "streamer": s.STREAMER_PORT}
+        sandbox = not s.exotel_configured
+        if sandbox:
+            ports["sandbox"] = s.SANDBOX_PORT
+        if self.with_flower:
+            ports["flower"] = s.FLOWER_PORT
+        for what, port in ports.items():
+            check_port(host, port, what)
+        env = {**os.environ, **self.extra_env}
+        if not s.REDIS_URL:
+            self.redis = EmbeddedRedis(data / "redis").start()
+            env["REDIS_URL"] = self.redis.url
+            self.urls["redis"] = self.redis.url + " (embedded, AOF in " + str(data / "redis") + ")"
+        else:
+            self.urls["redis"] = "(REDIS_URL)"
+        if sandbox:
+            env.update(SANDBOX_ACCOUNT)
+            env["EXOTEL_API_URL"] = f"http://{host}:{s.SANDBOX_PORT}"
+            env.setdefault("EXOTEL_MAX_CONCURRENT", str(s.EXOTEL_MAX_CONCURRENT))
+        env.setdefault("DIALER_PUBLIC_URL", f"http://{host}:{s.DIALER_PORT}")
+        env.setdefault("STREAMER_PUBLIC_URL", f"ws://{host}:{s.STREAMER_PORT}")
+        env["DIALER_DATA_DIR"] = str(data)
+        for name in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT"):
+            env[name] = str(getattr(s, name))
+        if self.max_concurrent is not None:
+            env["EXOTEL_MAX_CONCURRENT"] = str(self.max_concurrent)
+        self.env = env
+        py = [sys.executable, "-m", "dialer.cli.main"]
+        if sandbox:
+            self.children.append(Child("sandbox", [*py, "sandbox", "--port", str(s.SANDBOX_PORT),
+                                                   "--max-concurrent",
+                                                   env["EXOTEL_MAX_CONCURRENT"],
+                                                   *self.extra_sandbox_args]))
+            self.urls["sandbox"] = env["EXOTEL_API_URL"] + "  (local Exotel)"
+        self.children.append(Child("receiver", [*py, "receiver", "--host", host]))
+        self.children.append(Child("streamer", [*py, "streamer", "--host", host]))
+        for i in range(self.workers):
+            self.children.append(Child("worker", [*py, "worker", "-n", f"worker{i}@%h"]))
+        self.children.append(Child("beat", [*py, "beat"]))
+        if self.with_flower:
+            self.children.append(Child("flower", [*py, "flower"]))
+            self.urls["flower"] = f"http://{host}:{s.FLOWER_PORT}"
+        self.urls["api"] = f"http://{host}:{s.DIALER_PORT}  (REST, /v1/openapi.json)"
+        self.urls["streamer"] = env["STREAMER_PUBLIC_URL"]
+        for child in self.children:
+            child.log = data / "logs" / f"{child.name}.log"
+            self._spawn(child)
+        for name, url in self.urls.items():
+            self.say(f"  {name:9} {url}")
+        self.say(f"  logs      {data / 'logs'}")
+
+    def _spawn(self, child: Child) -> None:
+        assert child.log is not None
+        out = open(child.log, "ab")  # noqa: SIM115 - handed to the child, closed with it
+        # A new session: Ctrl-C reaches only us, and we stop children in order.
+        child.proc = subprocess.Popen(child.argv, env=self.env, stdout=out, stderr=out,
+                                      start_new_session=True)
+        out.close()
+
+    def poll(self) -> None:
+        """Restart children that died (with back-off); call this periodically."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.proc is None or child.proc.poll() is None:
+                continue
+            if child.next_start == 0.0:
+                child.restarts += 1
+                delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                child.next_start = now + delay
+                self.say(f"! {child.name} exited with {child.proc.returncode}; restarting in "
+                         f"{delay:.1f}s (see {child.log})")
+            elif now >= child.next_start:
+                child.next_start = 0.0
+                self._spawn(child)
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        for name in STOP_ORDER:
+            group = [c for c in self.children if c.name == name and c.proc is not None]
+            for c in group:
+                if c.proc and c.proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(c.proc.pid, signal.SIGTERM)
+            for c in group:
+                assert c.proc is not None
+                try:
+                    c.proc.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(c.proc.pid, signal.SIGKILL)
+                    c.proc.wait()
+                # Celery's pool threads or forks: make sure nothing of the group is left.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(c.proc.pid, signal.SIGKILL)
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        import requests
+
+        s = self.settings
+        checks = [f"http://127.0.0.1:{s.DIALER_PORT}/healthz",
+                  f"http://127.0.0.1:{s.STREAMER_PORT}/healthz"]
+        if any(c.name == "sandbox" for c in self.children):
+            checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")
+        deadline = time.monotonic() + timeout_s
+        for url in checks:
+            while True:
+                try:
+                    if requests.get(url, timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url} did not become healthy in {timeout_s:.0f}s")
+                self.poll()
+                time.sleep(0.2)

@@ -1,0 +1,130 @@
+"""``dialer up`` and ``dialer demo``."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from importlib import resources
+from types import FrameType
+
+import click
+
+from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
+from dialer.cli.supervisor import PortInUse, Supervisor
+from dialer.embedded import free_port
+from dialer.settings import load_settings
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def _start(sup: Supervisor) -> None:
+    try:
+        sup.start()
+        sup.wait_ready()
+    except PortInUse as exc:
+        sup.stop()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (TimeoutError, RuntimeError) as exc:
+        sup.stop()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_UNREACHABLE)
+
+
+@click.command()
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes to run.")
+@click.option("--no-flower", is_flag=True, help="Do not start Flower.")
+def up(workers: int, no_flower: bool) -> None:
+    """Run the whole system here until Ctrl-C (embedded Redis and sandbox by default)."""
+    s = settings_or_exit()
+    sup = Supervisor(s, workers=workers, with_flower=not no_flower)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    click.echo("starting the dialer:", err=True)
+    _start(sup)
+    click.echo("ready. Ctrl-C stops everything.", err=True)
+    try:
+        while True:
+            sup.poll()
+            time.sleep(0.5)
+    except (KeyboardInterrupt, _Stop):
+        click.echo("stopping (in-flight dials finish first)...", err=True)
+    finally:
+        sup.stop()
+
+
+@click.command()
+@click.option("--contacts", type=int, default=50, show_default=True, help="Contacts to call.")
+@click.option("--max-concurrent", type=int, default=20, show_default=True)
+@click.option("--timeout", "timeout_s", type=float, default=600.0, show_default=True)
+@click.option("--no-flower", is_flag=True)
+def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) -> None:
+    """Run a sample survey campaign end to end against the sandbox, then show the results."""
+    from dialer.cli.progress import results_table, status_progress
+    from dialer.client import ApiError, DialerClient
+
+    base = settings_or_exit()
+    if base.exotel_configured:
+        click.echo("error: the demo calls the sandbox; unset EXOTEL_* to run it", err=True)
+        sys.exit(EXIT_USAGE)
+    # Free ports unless the environment chose them: a busy 8080 must not stop a demo.
+    import os
+
+    ports = {k: free_port() for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT",
+                                      "FLOWER_PORT") if k not in os.environ}
+    s = load_settings(**ports)
+    sup = Supervisor(s, workers=1, with_flower=not no_flower, max_concurrent=max_concurrent)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    click.echo("starting the dialer (embedded Redis, sandbox Exotel):", err=True)
+    _start(sup)
+    ok = False
+    try:
+        demo_dir = resources.files("dialer.cli").joinpath("demo")
+        survey = str(demo_dir.joinpath("survey.json"))
+        client = DialerClient(s.api_url, s.DIALER_API_KEY.get_secret_value())
+        client.add_account("sandbox", "sandbox-key", "sandbox-token", "08047112345",
+                           api_url=sup.env["EXOTEL_API_URL"],
+                           max_concurrent_calls=max_concurrent)
+        csv_text = demo_contacts(contacts)
+        out = client.create_campaign("sandbox", csv=csv_text, bot=f"survey:{survey}",
+                                     name="demo-csat", max_attempts=2, retry_delay_s=3)
+        click.echo(f"campaign {out['id']}: {out['accepted']} contacts queued", err=True)
+
+        def fetch() -> dict[str, object]:
+            sup.poll()
+            return client.get_campaign(out["id"])
+
+        final = status_progress(fetch, 0.5, timeout_s=timeout_s)
+        rows = list(client.iter_calls(out["id"]))
+        results_table(rows)
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(final["outcomes"].items()))
+        click.echo(f"{final['finished']}/{final['total']} contacts finished: {summary}")
+        ok = final["state"] == "done" and all(r["outcome"] for r in rows)
+    except ApiError as exc:
+        click.echo(f"error: {exc}", err=True)
+    except (KeyboardInterrupt, _Stop):
+        click.echo("interrupted", err=True)
+    finally:
+        sup.stop()
+    sys.exit(0 if ok else EXIT_FAILED)
+
+
+def demo_contacts(n: int) -> str:
+    """Indian mobile numbers whose last digit picks the sandbox callee's behaviour."""
+    names = ["Asha", "Ravi", "Meera", "Kiran", "Dev", "Lata", "Arjun", "Nina", "Omar", "Zoya"]
+    rows = ["to,name"]
+    for i in range(n):
+        rows.append(f"+9198765{43000 + i:05d},{names[i % len(names)]}")
+    return "\n".join(rows) + "\n"
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(up)
+    cli.add_command(demo)
