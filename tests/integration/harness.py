@@ -70,7 +70,8 @@ def running_system(redis_url: str, tmp: Path, *, workers: int = 2, max_concurren
     settings = load_settings(**overrides)
     sup = Supervisor(settings, workers=workers, with_flower=False, quiet=True,
                      max_concurrent=max_concurrent, extra_env=overrides,
-                     extra_sandbox_args=sandbox_args or ["--ring-s", "0.05", "--talk-max-s",
+                     extra_sandbox_args=sandbox_args or ["--calls-per-minute", "100000",
+                                                         "--ring-s", "0.05", "--talk-max-s",
                                                          "0.3", "--think-s", "0.05"])
     try:
         sup.start()

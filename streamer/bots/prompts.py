@@ -1,0 +1,136 @@
+"""Prompt audio for bots: WAV files and offline text-to-speech (espeak-ng).
+
+A prompt is a WAV file (any rate, any channel count, 8/16/24/32-bit PCM;
+mixed to mono and resampled) or text spoken by ``espeak-ng --stdout``. Both
+are cached per process, so a campaign renders each prompt once, not once per
+call. This module does not play anything; bots hand the PCM to ``ctx.play``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dialer.errors import ValidationError
+from streamer.audio import resample
+
+ESPEAK = "espeak-ng"
+_CACHE_MAX = 512
+_cache: dict[tuple[str, int], bytes] = {}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Either ``path`` (a WAV file) or ``text`` (spoken by espeak-ng)."""
+
+    text: str | None = None
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, value: str, base_dir: Path) -> Prompt:
+        if value.lower().endswith(".wav"):
+            path = Path(value)
+            return cls(path=path if path.is_absolute() else base_dir / path)
+        return cls(text=value)
+
+
+def espeak_path() -> str | None:
+    return shutil.which(ESPEAK)
+
+
+def decode_wav(data: bytes | Path, rate: int) -> bytes:
+    """WAV (bytes or file) -> mono PCM16 LE at ``rate``; ValidationError if unreadable."""
+    try:
+        src = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")  # noqa: SIM115
+        with src, wave.open(src, "rb") as w:
+            width, channels, src_rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
+            frames = w.readframes(w.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise ValidationError(
+            f"cannot read WAV {data if isinstance(data, Path) else ''}: {exc}", field="prompt"
+        ) from exc
+    if width == 1:  # 8-bit WAV is unsigned
+        x = (np.frombuffer(frames, np.uint8).astype(np.float64) - 128) * 256
+    elif width == 2:
+        x = np.frombuffer(frames[: len(frames) // 2 * 2], "<i2").astype(np.float64)
+    elif width == 3:
+        b = np.frombuffer(frames[: len(frames) // 3 * 3], np.uint8).reshape(-1, 3)
+        x = (
+            b[:, 0].astype(np.int32) << 8
+            | b[:, 1].astype(np.int32) << 16
+            | b[:, 2].astype(np.int8).astype(np.int32) << 24
+        ).astype(np.float64) / 65536
+    elif width == 4:
+        x = np.frombuffer(frames[: len(frames) // 4 * 4], "<i4").astype(np.float64) / 65536
+    else:
+        raise ValidationError(f"unsupported WAV sample width {width}", field="prompt")
+    x = x[: len(x) // channels * channels].reshape(-1, channels).mean(axis=1)
+    pcm = np.clip(np.round(x), -32768, 32767).astype("<i2").tobytes()
+    return resample(pcm, src_rate, rate)
+
+
+def _remember(key: tuple[str, int], pcm: bytes) -> bytes:
+    if len(_cache) >= _CACHE_MAX:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = pcm
+    return pcm
+
+
+async def speak(text: str, rate: int) -> bytes:
+    """Text -> PCM via espeak-ng in a subprocess (the event loop keeps running)."""
+    key = ("tts:" + text, rate)
+    if key in _cache:
+        return _cache[key]
+    exe = espeak_path()
+    if exe is None:
+        raise ValidationError(f"{ESPEAK} is not installed; cannot speak {text!r}", field="prompt")
+    proc = await asyncio.create_subprocess_exec(
+        exe,
+        "--stdout",
+        text,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise ValidationError(f"{ESPEAK} failed: {err.decode(errors='replace')[:200]}")
+    return _remember(key, decode_wav(out, rate))
+
+
+async def render(prompt: Prompt, rate: int) -> bytes:
+    if prompt.text is not None:
+        return await speak(prompt.text, rate)
+    assert prompt.path is not None
+    key = (f"wav:{prompt.path}:{prompt.path.stat().st_mtime_ns}", rate)
+    if key in _cache:
+        return _cache[key]
+    # Decoding a prompt-sized WAV takes a few ms; not worth a thread hop.
+    return _remember(key, decode_wav(prompt.path, rate))
+
+
+def check(prompt: Prompt, where: str) -> None:
+    """Refuse a prompt that cannot be played on this machine (ValidationError)."""
+    if prompt.path is not None:
+        if not prompt.path.is_file():
+            raise ValidationError(f"{where}: WAV file not found: {prompt.path}", field=where)
+        try:  # the header is enough to know we can play it; decoding waits for a call
+            with wave.open(str(prompt.path), "rb") as w:
+                w.getparams()
+        except (OSError, EOFError, wave.Error) as exc:
+            raise ValidationError(
+                f"{where}: unreadable WAV {prompt.path}: {exc}", field=where
+            ) from exc
+    elif not (prompt.text or "").strip():
+        raise ValidationError(f"{where}: empty prompt", field=where)
+    elif espeak_path() is None:
+        raise ValidationError(
+            f"{where}: text prompt needs {ESPEAK}, which is not installed "
+            "(install it or use a .wav prompt)",
+            field=where,
+        )

@@ -1,0 +1,170 @@
+"""Relay mode: bridge the call to the customer's own AgentStream bot.
+
+Every frame from Exotel goes to the customer's bot and every frame back goes
+to Exotel, as the same text where possible: no JSON re-encoding, no pacing,
+no resampling, so the relay adds next to nothing to the latency budget. Two
+repairs only, for mistakes real bots make (DESIGN.md, Streamer):
+
+* media whose decoded size breaks the 320/3,200 B rule (pipecat sends 640 B
+  frames) is re-chunked legally; each such frame counts as
+  ``chunk_rule_violations_avoided``. A mark flushes the partial chunk first,
+  so it still follows its audio; a clear drops it.
+* the customer's bot is spoken to in its own stream-sid spelling, detected
+  from its first frame (``stream_sid`` until then, and always for ``start``,
+  which is forwarded as Exotel sent it).
+
+A failed connect hangs up (1011) and writes ``stream_error`` on the call.
+This is not a ``Bot``: it bypasses the resampling bot layer entirely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+from aiohttp import WSMsgType, web
+
+from dialer.errors import ProtocolError
+from streamer import protocol as p
+from streamer.audio import Chunker, is_legal_chunk
+from streamer.metrics import Metrics
+from streamer.store import CallInfo, CallStore
+from streamer.wire import ENDED, INTERNAL_ERROR, NORMAL, Garbage, decode_frame
+
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 5.0  # Exotel gives the whole handshake ~10 s (protocol §4)
+# A partial chunk waits this long for the bot's next frame, then goes out padded.
+# Far above a real-time bot's 20 ms frame gap, far below a noticeable pause.
+TAIL_HOLD_S = 0.1
+
+
+class Relay:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        call: CallInfo,
+        store: CallStore,
+        metrics: Metrics,
+        url: str,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        self.ws, self.call, self.store, self.metrics = ws, call, store, metrics
+        self.url, self.http = url, http
+        self.stream_sid = ""
+        self.exotel_spelling: p.Spelling = "stream_sid"
+        self.bot_spelling: p.Spelling | None = None
+        self._chunker = Chunker()
+        self._garbage = Garbage(metrics, call.call_id)
+        self._code = NORMAL
+        self._started_at: float | None = None
+
+    async def run(self) -> None:
+        try:
+            bot = await asyncio.wait_for(
+                self.http.ws_connect(self.url, max_msg_size=4 * 1024 * 1024), CONNECT_TIMEOUT_S
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            reason = f"relay connect to {self.url} failed: {exc.__class__.__name__} {exc}"
+            log.warning("%s call_id=%s", reason, self.call.call_id)
+            await self.store.record_error(self.call, reason)
+            await self.ws.close(code=INTERNAL_ERROR, message=b"relay connect failed")
+            return
+        up = asyncio.create_task(self._exotel_to_bot(bot))
+        down = asyncio.create_task(self._bot_to_exotel(bot))
+        try:
+            await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (up, down):
+                task.cancel()
+            await asyncio.gather(up, down, return_exceptions=True)
+            # Whichever side ended, the other is closed: a bot hang-up ends the call.
+            await bot.close()
+            await self.ws.close(code=self._code)
+            log.info(
+                "relay closed call_id=%s stream_sid=%s code=%s",
+                self.call.call_id,
+                self.stream_sid,
+                self._code,
+            )
+
+    async def _exotel_to_bot(self, bot: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            msg = await self.ws.receive()
+            if msg.type in ENDED:
+                return
+            try:
+                frame = decode_frame(msg)
+            except ProtocolError as exc:
+                if (code := self._garbage.add(exc)) is not None:
+                    self._code = code
+                    return
+                continue
+            self.metrics.frames_in.labels(type(frame).__name__.lower()).inc()
+            text = msg.data
+            if isinstance(frame, p.Start):
+                self.stream_sid = frame.stream_sid
+                self.exotel_spelling = p.sniff_spelling(text) or "stream_sid"
+                self._started_at = time.monotonic()
+            elif (
+                self.bot_spelling not in (None, self.exotel_spelling)
+                and self.stream_sid
+                and not isinstance(frame, p.Connected)
+            ):
+                assert self.bot_spelling is not None
+                text = p.encode(frame, self.stream_sid, spelling=self.bot_spelling)
+            await bot.send_str(text)
+            if isinstance(frame, p.Start):  # after forwarding: off the latency path
+                await self.store.record_stream(self.call, frame.stream_sid)
+            elif isinstance(frame, p.Stop):
+                return
+
+    async def _bot_to_exotel(self, bot: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            try:
+                msg = await bot.receive(timeout=TAIL_HOLD_S if self._chunker.pending else None)
+            except TimeoutError:  # the bot paused mid-chunk: send what we have, padded
+                await self._send_chunks(self._chunker.flush())
+                continue
+            if msg.type in ENDED:
+                return
+            if msg.type is not WSMsgType.TEXT:
+                self.metrics.garbage_frames.inc()
+                continue
+            text = msg.data
+            if self.bot_spelling is None:
+                self.bot_spelling = p.sniff_spelling(text)
+            try:
+                frame = p.decode_outbound(text)
+            except ProtocolError as exc:
+                # The customer's bug, not the caller's: drop the frame, keep the call.
+                self.metrics.garbage_frames.inc()
+                log.warning("bad frame from relayed bot call_id=%s: %s", self.call.call_id, exc)
+                continue
+            if isinstance(frame, p.OutMedia):
+                size = len(frame.payload)
+                if not self._chunker.pending and is_legal_chunk(size):
+                    await self._send(text, "media")  # untouched: the common, fast path
+                    continue
+                if not is_legal_chunk(size):
+                    self.metrics.chunk_rule_violations_avoided.inc()
+                await self._send_chunks(self._chunker.push(frame.payload))
+            elif isinstance(frame, p.OutMark):
+                await self._send_chunks(self._chunker.flush())
+                await self._send(text, "mark")
+            else:
+                self._chunker.reset()
+                await self._send(text, "clear")
+
+    async def _send_chunks(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            frame = p.encode(p.OutMedia(chunk), self.stream_sid, spelling=self.exotel_spelling)
+            await self._send(frame, "media")
+
+    async def _send(self, text: str, event: str) -> None:
+        await self.ws.send_str(text)
+        self.metrics.frames_out.labels(event).inc()
+        if event == "media" and self._started_at is not None:
+            self.metrics.first_audio_latency.observe(time.monotonic() - self._started_at)
+            self._started_at = None

@@ -1,0 +1,313 @@
+"""Bots driven through a fake controller: pure, no socket, no Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import wave
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dialer.errors import ValidationError
+from streamer.bots import BotSpec, make_bot, parse_bot_spec
+from streamer.bots import prompts as prompts_mod
+from streamer.bots.echo import EchoBot
+from streamer.bots.example_plugin import BeepBot
+from streamer.bots.prompts import decode_wav
+from streamer.bots.survey import SurveyBot, load_survey
+
+
+class FakeCtx:
+    """A BotContext that records what the bot does; marks resolve on demand."""
+
+    def __init__(self, auto_marks: bool = True) -> None:
+        self.call_id, self.vars = "c1234-0", {"name": "Asha"}
+        self.sample_rate = self.stream_sample_rate = 8000
+        self.played: list[bytes] = []
+        self.events: list[str] = []
+        self.answers: dict[str, str] = {}
+        self.hung_up = False
+        self.auto_marks = auto_marks
+        self.pending: list[asyncio.Future[bool]] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def play(self, pcm: bytes) -> None:
+        self.played.append(pcm)
+        self.events.append(f"play:{len(pcm)}")
+
+    def clear(self) -> None:
+        self.events.append("clear")
+        for fut in self.pending:
+            if not fut.done():
+                fut.set_result(False)
+
+    def mark(self, name: str | None = None) -> asyncio.Future[bool]:
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self.auto_marks:
+            fut.set_result(True)
+        self.pending.append(fut)
+        return fut
+
+    def hangup(self) -> None:
+        self.hung_up = True
+        self.events.append("hangup")
+
+    async def record_answer(self, qid: str, value: str) -> None:
+        self.answers[qid] = value
+        self.events.append(f"answer:{qid}={value}")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self.tasks.append(task)
+        return task
+
+
+async def until(cond: Callable[[], bool], timeout_s: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.002)
+
+
+def write_wav(
+    path: Path, seconds: float, rate: int = 8000, channels: int = 1, width: int = 2
+) -> Path:
+    n = int(rate * seconds)
+    x = np.sin(np.arange(n) * 2 * np.pi * 440 / rate)
+    if width == 1:
+        data = np.repeat(((x * 100) + 128).astype(np.uint8), channels).tobytes()
+    else:
+        data = np.repeat((x * 8000).astype("<i2"), channels).tobytes()
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(data)
+    return path
+
+
+@pytest.fixture
+def survey_file(tmp_path: Path) -> Path:
+    # Distinct lengths tell the prompts apart in ctx.events.
+    for name, seconds in [("greet", 0.1), ("q1", 0.2), ("q2", 0.3), ("bye", 0.4)]:
+        write_wav(tmp_path / f"{name}.wav", seconds)
+    doc = {
+        "name": "csat",
+        "greeting": "greet.wav",
+        "questions": [
+            {"id": "q1", "prompt": "q1.wav", "keys": ["1", "2"]},
+            {"id": "q2", "prompt": str(tmp_path / "q2.wav"), "keys": ["1", "2", "3"]},
+        ],
+        "goodbye": "bye.wav",
+        "answer_timeout_s": 8,
+        "max_reprompts": 1,
+    }
+    path = tmp_path / "survey.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+GREET, Q1, Q2, BYE = "play:1600", "play:3200", "play:4800", "play:6400"
+
+
+async def start_survey(path: Path, ctx: FakeCtx, timeout_s: float = 8.0) -> SurveyBot:
+    bot = make_bot(f"survey:{path}", None)
+    assert isinstance(bot, SurveyBot)
+    bot.survey = dataclasses.replace(bot.survey, answer_timeout_s=timeout_s)
+    await bot.on_start(ctx)
+    return bot
+
+
+async def test_survey_records_each_answer_as_it_arrives(survey_file: Path) -> None:
+    ctx = FakeCtx()
+    bot = await start_survey(survey_file, ctx)
+    await until(lambda: ctx.events[-1:] == [Q1])
+    await bot.on_dtmf("2")
+    assert ctx.answers == {"q1": "2"}  # written before the next prompt is even queued
+    await until(lambda: ctx.events[-1:] == [Q2])
+    await bot.on_dtmf("3")
+    await until(lambda: ctx.hung_up)
+    assert ctx.answers == {"q1": "2", "q2": "3"}
+    assert ctx.events == [GREET, Q1, "answer:q1=2", Q2, "answer:q2=3", BYE, "hangup"]
+
+
+async def test_survey_reprompts_on_an_invalid_key(survey_file: Path) -> None:
+    ctx = FakeCtx()
+    bot = await start_survey(survey_file, ctx)
+    await until(lambda: ctx.events[-1:] == [Q1])
+    await bot.on_dtmf("9")
+    await until(lambda: ctx.events.count(Q1) == 2)
+    await bot.on_dtmf("1")
+    await until(lambda: ctx.events[-1:] == [Q2])
+    assert ctx.answers == {"q1": "1"}
+    ctx.tasks[0].cancel()
+
+
+async def test_survey_reprompts_on_silence_then_moves_on(survey_file: Path) -> None:
+    ctx = FakeCtx()
+    await start_survey(survey_file, ctx, timeout_s=0.05)
+    await until(lambda: ctx.hung_up)
+    # max_reprompts=1: each question asked twice, nothing recorded, still says goodbye
+    assert ctx.events == [GREET, Q1, Q1, Q2, Q2, BYE, "hangup"]
+    assert ctx.answers == {}
+
+
+async def test_hangup_mid_survey_keeps_answers_so_far(survey_file: Path) -> None:
+    ctx = FakeCtx()
+    bot = await start_survey(survey_file, ctx)
+    await until(lambda: ctx.events[-1:] == [Q1])
+    await bot.on_dtmf("1")
+    await until(lambda: ctx.events[-1:] == [Q2])
+    ctx.tasks[0].cancel()  # the session cancels the bot's tasks when the caller hangs up
+    await bot.on_stop("callended")
+    assert ctx.answers == {"q1": "1"}
+
+
+async def test_key_during_a_prompt_cuts_it_short_and_counts(survey_file: Path) -> None:
+    ctx = FakeCtx(auto_marks=False)
+    bot = await start_survey(survey_file, ctx)
+    await until(lambda: ctx.events[-1:] == [GREET])
+    ctx.pending[-1].set_result(True)  # greeting heard
+    await until(lambda: ctx.events[-1:] == [Q1])
+    await bot.on_dtmf("2")  # while q1 is still playing
+    assert ctx.events[-2:] == ["answer:q1=2", "clear"]
+    await until(lambda: ctx.events[-1:] == [Q2])
+    ctx.tasks[0].cancel()
+
+
+async def test_answer_timeout_starts_after_the_prompt_is_heard(survey_file: Path) -> None:
+    ctx = FakeCtx(auto_marks=False)
+    await start_survey(survey_file, ctx, timeout_s=0.05)
+    await until(lambda: ctx.events[-1:] == [GREET])
+    ctx.pending[-1].set_result(True)
+    await until(lambda: ctx.events[-1:] == [Q1])
+    await asyncio.sleep(0.2)  # prompt still "playing": no timeout, no re-prompt yet
+    assert ctx.events.count(Q1) == 1
+    ctx.pending[-1].set_result(True)
+    await until(lambda: ctx.events.count(Q1) == 2)
+    ctx.tasks[0].cancel()
+
+
+async def test_text_prompts_are_spoken_with_espeak(tmp_path: Path) -> None:
+    if prompts_mod.espeak_path() is None:
+        pytest.skip("espeak-ng not installed")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"questions": [{"id": "q", "prompt": "Press one.", "keys": ["1"]}]}))
+    ctx = FakeCtx()
+    bot = await start_survey(path, ctx)
+    await until(lambda: len(ctx.played) == 1)
+    assert len(ctx.played[0]) > 8000  # > 0.5 s of speech at 8 kHz
+    await bot.on_dtmf("1")
+    await until(lambda: ctx.hung_up)
+    assert ctx.answers == {"q": "1"}
+
+
+def bad_survey(tmp_path: Path, doc: Any) -> Path:
+    path = tmp_path / "bad.json"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return path
+
+
+Q = {"id": "q1", "prompt": "Hello", "keys": ["1"]}
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        ([], "JSON object"),
+        ({"questions": []}, "questions"),
+        ({"questions": [{"prompt": "x", "keys": ["1"]}]}, "missing question 'id'"),
+        ({"questions": [{"id": "q", "prompt": "x"}]}, "'keys'"),
+        ({"questions": [{"id": "q", "prompt": "x", "keys": ["x"]}]}, "'keys'"),
+        ({"questions": [Q, Q]}, "duplicate question id"),
+        ({"questions": [{"id": "q", "prompt": "nope.wav", "keys": ["1"]}]}, "WAV file not found"),
+        ({"questions": [{"id": "q", "prompt": "", "keys": ["1"]}]}, "non-empty"),
+        ({"questions": [Q], "answer_timeout_s": "soon"}, "answer_timeout_s"),
+        ({"questions": [Q], "max_reprompts": 99}, "max_reprompts"),
+    ],
+)
+def test_load_survey_names_the_problem(tmp_path: Path, doc: Any, needle: str) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        load_survey(bad_survey(tmp_path, doc))
+
+
+def test_unreadable_wav_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "junk.wav").write_bytes(b"not a wav at all")
+    doc = {"questions": [{"id": "q", "prompt": "junk.wav", "keys": ["1"]}]}
+    with pytest.raises(ValidationError, match="unreadable WAV"):
+        load_survey(bad_survey(tmp_path, doc))
+
+
+def test_load_survey_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="not found"):
+        load_survey(tmp_path / "absent.json")
+
+
+def test_text_prompt_without_espeak_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(prompts_mod, "espeak_path", lambda: None)
+    with pytest.raises(ValidationError, match="espeak-ng"):
+        load_survey(bad_survey(tmp_path, {"questions": [Q]}))
+
+
+def test_survey_from_campaign_config_resolves_wavs_in_base_dir(survey_file: Path) -> None:
+    config = json.loads(survey_file.read_text()) | {"base_dir": str(survey_file.parent)}
+    bot = make_bot("survey:survey.json", config)
+    assert isinstance(bot, SurveyBot)
+    assert bot.survey.greeting is not None
+    assert bot.survey.greeting.path == survey_file.parent / "greet.wav"
+
+
+def test_decode_wav_mixes_and_resamples(tmp_path: Path) -> None:
+    pcm = decode_wav(write_wav(tmp_path / "s.wav", 0.5, rate=44100, channels=2, width=1), 8000)
+    assert abs(len(pcm) - 8000) <= 4  # 0.5 s * 8000 Hz * 2 bytes
+    with pytest.raises(ValidationError):
+        decode_wav(b"RIFF junk", 8000)
+
+
+@pytest.mark.parametrize(
+    ("spec", "parsed"),
+    [
+        ("echo", BotSpec("echo")),
+        ("survey:a/b.json", BotSpec("survey", "a/b.json")),
+        ("relay:wss://bot.example/ws", BotSpec("relay", "wss://bot.example/ws")),
+        ("plugin:beep", BotSpec("plugin", "beep")),
+    ],
+)
+def test_parse_bot_spec(spec: str, parsed: BotSpec) -> None:
+    assert parse_bot_spec(spec) == parsed
+
+
+@pytest.mark.parametrize(
+    "spec", ["", "echo:x", "survey:", "relay:http://x", "relay:ws://", "tts", "plugin:"]
+)
+def test_unknown_bot_specs_are_refused(spec: str) -> None:
+    with pytest.raises(ValidationError, match="bot spec"):
+        parse_bot_spec(spec)
+
+
+def test_make_bot_plugins() -> None:
+    assert isinstance(make_bot("plugin:beep", None), BeepBot)
+    with pytest.raises(ValidationError, match="no bot plugin"):
+        make_bot("plugin:nope", None)
+    with pytest.raises(ValidationError, match="relay"):
+        make_bot("relay:ws://x/y", None)
+
+
+async def test_echo_and_beep_bots() -> None:
+    ctx = FakeCtx()
+    echo = EchoBot()
+    await echo.on_start(ctx)
+    await echo.on_audio(b"\x01\x02" * 800)
+    assert ctx.played == [b"\x01\x02" * 800]
+    ctx = FakeCtx()
+    beep = BeepBot()
+    await beep.on_start(ctx)
+    assert len(ctx.played) == 1 and not ctx.hung_up
+    await beep.on_dtmf("5")
+    assert ctx.hung_up
