@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -148,7 +149,14 @@ class ExotelClient:
         session: requests.Session | None = None,
     ) -> None:
         self.account_sid = account_sid
-        self.base_url = base_url.rstrip("/")
+        # Exotel's docs show https://key:token@host; keep credentials out of the URL
+        # we print, so no repr or error message can carry them.
+        parts = urlsplit(base_url.rstrip("/"))
+        if parts.username or parts.password:
+            host = parts.hostname or ""
+            netloc = f"{host}:{parts.port}" if parts.port else host
+            parts = parts._replace(netloc=netloc)
+        self.base_url = urlunsplit(parts)
         self._auth = (api_key, api_token)
         self.timeout = (connect_timeout_s, read_timeout_s)
         self._session = session or self._new_session()
@@ -225,7 +233,7 @@ class ExotelClient:
 
     def list_calls(self, since: datetime, until: datetime) -> Iterator[CallInfo]:
         """Bulk call details created in [since, until] (Exotel time strings), all pages."""
-        fmt = "%Y-%m-%d %H:%M:%S"
+        fmt = "%Y-%m-%d %H:%M:%S"  # naive times are sent as given (the sandbox reads UTC)
         params: dict[str, str] | None = {
             "DateCreated": f"gte:{since.strftime(fmt)};lte:{until.strftime(fmt)}",
             "PageSize": "100",

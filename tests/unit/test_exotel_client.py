@@ -227,11 +227,6 @@ def test_token_never_leaks(
     assert TOKEN not in caplog.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client bug: userinfo in base_url (Exotel's documented https://key:token@host form) "
-    "is echoed by repr() and by ConnectionRefused/ProviderError messages",
-)
 def test_token_in_base_url_userinfo_never_leaks() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
