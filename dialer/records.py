@@ -56,7 +56,8 @@ class Leases:
     """How long a slot may be held before reconciliation looks at the call."""
 
     dialing_s: float = 60.0  # dialing / unknown: the answer should come at once
-    call_s: float = 3600.0 + 120.0  # placed and later: time limit + margin
+    ringing_s: float = 120.0  # placed / ringing: answered or given up within this
+    call_s: float = 3600.0 + 120.0  # answered: the call's time limit + margin
 
 
 @dataclass
@@ -122,10 +123,14 @@ def plan(
         ops.append(("zrem", active, call_id))
         ops.append(("hincrby", campaign, "active", -1))
     elif after.state in HOLDS_SLOT and after.state != before.state:
-        # Dialing/unknown get a short lease so reconciliation looks soon; a placed
-        # call may legitimately run for its whole time limit.
-        short = after.state in (State.DIALING, State.UNKNOWN)
-        deadline = now + (leases.dialing_s if short else leases.call_s)
+        # Dialing/unknown get a short lease so reconciliation looks soon; only an
+        # answered call may legitimately run for its whole time limit.
+        if after.state in (State.DIALING, State.UNKNOWN):
+            deadline = now + leases.dialing_s
+        elif after.state is State.ANSWERED:
+            deadline = now + leases.call_s
+        else:
+            deadline = now + leases.ringing_s
         ops.append(("zadd", active, {call_id: deadline}, True))
     if t.requeue_at is not None:
         ops.append(("zadd", keys.delayed(account, cid), {call_id: t.requeue_at}, False))

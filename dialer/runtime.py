@@ -61,6 +61,7 @@ class Runtime:
             policy=RetryPolicy.from_dict(json.loads(meta.get("policy", "{}"))),
             options=json.loads(meta.get("options", "{}")),
             leases=Leases(dialing_s=self.settings.DIALER_RECONCILE_AFTER_S,
+                          ringing_s=self.settings.DIALER_RING_TIMEOUT_S,
                           call_s=float(meta.get("lease_s", 3720))),
             webhook_url=meta.get("webhook_url", ""), bot=meta.get("bot", "echo"),
         )

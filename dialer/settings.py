@@ -11,7 +11,14 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.errors import ConfigError
@@ -52,10 +59,20 @@ class Settings(BaseSettings):
     # How long a slot is held past the call's time limit before reconciliation asks Exotel.
     DIALER_LEASE_MARGIN_S: int = Field(default=120, ge=1)
     # A call left in dialing/unknown this long is reconciled against Exotel.
-    DIALER_RECONCILE_AFTER_S: int = Field(default=60, ge=1)
+    DIALER_RECONCILE_AFTER_S: float = Field(default=60, gt=0)
+    # A placed call not answered within this is checked with Exotel (lost callbacks).
+    DIALER_RING_TIMEOUT_S: float = Field(default=120, gt=0)
     DIALER_TICK_S: float = Field(default=1.0, gt=0)
     DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"
+
+    @field_validator("DIALER_API_KEY", "DIALER_SECRET")
+    @classmethod
+    def _strong(cls, v: SecretStr) -> SecretStr:
+        # An empty API key would match a request with no Authorization header.
+        if len(v.get_secret_value()) < 8:
+            raise ValueError("must be at least 8 characters")
+        return v
 
     @field_validator("DIALER_LOG_LEVEL")
     @classmethod
@@ -71,6 +88,17 @@ class Settings(BaseSettings):
         if v is not None and not v.startswith(("ws://", "wss://")):
             raise ValueError("must start with ws:// or wss://")
         return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _reconcile_after_dial(self) -> Settings:
+        # Reconciliation may only judge a dial after its HTTP request can no longer
+        # be in flight, or it could requeue a call that is about to be placed.
+        if self.DIALER_RECONCILE_AFTER_S <= self.EXOTEL_CONNECT_TIMEOUT_S + self.EXOTEL_READ_TIMEOUT_S:
+            raise ValueError(
+                "DIALER_RECONCILE_AFTER_S must exceed EXOTEL_CONNECT_TIMEOUT_S + "
+                "EXOTEL_READ_TIMEOUT_S"
+            )
+        return self
 
     @cached_property
     def exotel_configured(self) -> bool:
@@ -103,6 +131,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            (f"{'.'.join(str(p) for p in err['loc'])}: " if err["loc"] else "") + err["msg"]
+            for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None

@@ -14,7 +14,7 @@ No task ever waits for a slot in the broker: calls wait in Redis.
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from dialer.settings import Settings, load_settings
 
@@ -34,7 +34,9 @@ def make_app(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_default_queue="followup",
-        task_queues=[Queue(q) for q in QUEUES],
+        # One direct exchange per queue: with a shared default exchange every queue
+        # would be bound to the same routing key and receive every task.
+        task_queues=[Queue(q, Exchange(q, type="direct"), routing_key=q) for q in QUEUES],
         task_routes={
             "dialer.dial": {"queue": "dial"},
             "dialer.admit": {"queue": "followup"},

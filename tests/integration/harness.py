@@ -20,10 +20,11 @@ from dialer.sandbox.control import SandboxControl
 from dialer.settings import load_settings
 
 FAST = {
-    "DIALER_RECONCILE_AFTER_S": "3",
+    "DIALER_RECONCILE_AFTER_S": "2.5",
     "EXOTEL_READ_TIMEOUT_S": "1",
     "EXOTEL_CONNECT_TIMEOUT_S": "1",
     "DIALER_TICK_S": "0.5",
+    "DIALER_RING_TIMEOUT_S": "3",
     "DIALER_LEASE_MARGIN_S": "5",
     "DIALER_LOG_LEVEL": "WARNING",
     "DIALER_SECRET": "integration-secret-0123456789",
