@@ -1,0 +1,121 @@
+"""Shared set-up for the security and fuzz suites (in-process apps, real Redis).
+
+Accounts, campaigns and calls are written through the product's own functions
+(``save_account``, ``create_campaign``, the limiter and ``records.transition``)
+so every invariant the tests check (counters, active set) starts out true.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from dialer import keys, tokens
+from dialer.accounts import make_account, save_account
+from dialer.admission import RedisLimiter
+from dialer.calls import FINAL, RANK, Event, Kind, State
+from dialer.campaigns import CampaignIn, create_campaign, load_policy
+from dialer.records import Leases, transition
+from dialer.settings import Settings, load_settings
+
+SECRET = "sec-SIGNING-7f3a9c1e5b2d"
+API_KEY = "key-APIKEY-4e8b2a6d0c9f"
+ACCOUNT = "AC_sec"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def make_settings(redis_url: str, **extra: Any) -> Settings:
+    return load_settings(REDIS_URL=redis_url, DIALER_SECRET=SECRET, DIALER_API_KEY=API_KEY,
+                         **extra)
+
+
+def sig(call_id: str, secret: str = SECRET) -> str:
+    return tokens.callback_sig(secret.encode(), call_id)
+
+
+def stream_token(call_id: str, attempt: int = 1, ttl_s: int = 3600, secret: str = SECRET) -> str:
+    return tokens.stream_token(secret.encode(), call_id, attempt, int(time.time()) + ttl_s)
+
+
+def setup_account(r: redis.Redis, sid: str = ACCOUNT, limit: int = 50) -> None:
+    save_account(r, make_account(sid, "k", "t", "08000000000", api_url="http://127.0.0.1:9",
+                                 max_concurrent_calls=limit, calls_per_minute=10_000))
+
+
+def make_campaign(r: redis.Redis, n: int = 2, account: str = ACCOUNT, **kw: Any) -> str:
+    contacts = [{"to": f"+9198765{i:05d}"} for i in range(n)]
+    spec = CampaignIn(account=account, contacts=contacts, bot="echo", **kw)
+    return str(create_campaign(r, spec, now=time.time())["id"])
+
+
+def place_calls(r: redis.Redis, cid: str, account: str = ACCOUNT,
+                state: State = State.PLACED) -> list[str]:
+    """Admit every call of ``cid`` and move each to ``state`` (dialing/placed/ringing/answered)."""
+    now = time.time()
+    ids = RedisLimiter(r).admit(account, now)
+    policy = load_policy(r, account, cid)
+    leases = Leases()
+    for n, call_id in enumerate(ids):
+        steps = [Event(Kind.DIAL, 1)]
+        if RANK[state] >= RANK[State.PLACED]:
+            steps.append(Event(Kind.PLACED, 1, sid=f"EXO{cid}{n}"))
+        if RANK[state] >= RANK[State.RINGING]:
+            steps.append(Event(Kind.RINGING, 1))
+        if RANK[state] >= RANK[State.ANSWERED]:
+            steps.append(Event(Kind.ANSWERED, 1))
+        for ev in steps:
+            transition(r, account, call_id, ev, policy, now=now, leases=leases)
+    return ids
+
+
+def exotel_sid(r: redis.Redis, call_id: str, account: str = ACCOUNT) -> str:
+    return str(r.hget(keys.call(account, call_id), "sid") or "")
+
+
+def snapshot(r: redis.Redis, cid: str, account: str = ACCOUNT) -> dict[str, Any]:
+    """Everything a callback may change for a campaign's calls."""
+    total = int(r.hget(keys.campaign(account, cid), "total") or 0)
+    return {
+        "calls": {i: r.hgetall(keys.call(account, keys.call_id(cid, i))) for i in range(total)},
+        "counts": r.hgetall(keys.counts(account, cid)),
+        "campaign": r.hgetall(keys.campaign(account, cid)),
+        "active": r.zrange(keys.active(account), 0, -1, withscores=True),
+        "delayed": r.zrange(keys.delayed(account, cid), 0, -1, withscores=True),
+        "queue": r.zrange(keys.queue(account, cid), 0, -1, withscores=True),
+    }
+
+
+def call_state(r: redis.Redis, call_id: str, account: str = ACCOUNT) -> tuple[int, State]:
+    h = r.hgetall(keys.call(account, call_id))
+    return int(h.get("attempt", 1)), State(h.get("state", "pending"))
+
+
+def progress(r: redis.Redis, call_id: str, account: str = ACCOUNT) -> tuple[int, int, bool]:
+    """(attempt, rank, final): never decreases lexicographically, final is never left."""
+    attempt, state = call_state(r, call_id, account)
+    return attempt, RANK[state], state in FINAL
+
+
+def check_invariants(r: redis.Redis, cid: str, account: str = ACCOUNT) -> None:
+    """Counters match the call hashes; the active set holds exactly the slot holders."""
+    from dialer.calls import HOLDS_SLOT
+
+    snap = snapshot(r, cid, account)
+    states: dict[str, int] = {}
+    holders = set()
+    for i, h in snap["calls"].items():
+        st = h.get("state", "pending")
+        states[st] = states.get(st, 0) + 1
+        if State(st) in HOLDS_SLOT:
+            holders.add(keys.call_id(cid, i))
+    counts = {k: int(v) for k, v in snap["counts"].items() if int(v)}
+    assert counts == states, (counts, states)
+    active = {m for m, _ in snap["active"] if m.startswith(f"{cid}-")}
+    assert active == holders, (active, holders)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
