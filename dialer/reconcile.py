@@ -115,7 +115,8 @@ def reconcile_account(rt: Runtime, account: str, *, now: float | None = None,
                 transition(rt.r, account, call_id,
                            Event(Kind.PLACED, attempt=attempt, sid=info.sid, at=now),
                            facts.policy, now=now, leases=facts.leases)
-            rt.limiter.renew(account, call_id, now + rt.settings.DIALER_RECONCILE_AFTER_S)
+            live = State(rt.r.hget(keys.call(account, call_id), "state") or state.value)
+            rt.limiter.renew(account, call_id, now + facts.leases.for_state(live))
             report.renewed.append(call_id)
             continue
         else:

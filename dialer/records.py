@@ -57,7 +57,14 @@ class Leases:
 
     dialing_s: float = 60.0  # dialing / unknown: the answer should come at once
     ringing_s: float = 120.0  # placed / ringing: answered or given up within this
-    call_s: float = 3600.0 + 120.0  # answered: the call's time limit + margin
+    answered_s: float = 600.0  # answered: checked this often if no terminal status comes
+
+    def for_state(self, state: State) -> float:
+        if state in (State.DIALING, State.UNKNOWN, State.ADMITTED):
+            return self.dialing_s
+        if state is State.ANSWERED:
+            return self.answered_s
+        return self.ringing_s
 
 
 @dataclass
@@ -123,15 +130,10 @@ def plan(
         ops.append(("zrem", active, call_id))
         ops.append(("hincrby", campaign, "active", -1))
     elif after.state in HOLDS_SLOT and after.state != before.state:
-        # Dialing/unknown get a short lease so reconciliation looks soon; only an
-        # answered call may legitimately run for its whole time limit.
-        if after.state in (State.DIALING, State.UNKNOWN):
-            deadline = now + leases.dialing_s
-        elif after.state is State.ANSWERED:
-            deadline = now + leases.call_s
-        else:
-            deadline = now + leases.ringing_s
-        ops.append(("zadd", active, {call_id: deadline}, True))
+        # Dialing/unknown get a short lease so reconciliation looks soon; an
+        # answered call is checked with Exotel now and then in case its terminal
+        # callback is lost (it may legitimately run for its whole time limit).
+        ops.append(("zadd", active, {call_id: now + leases.for_state(after.state)}, True))
     if t.requeue_at is not None:
         ops.append(("zadd", keys.delayed(account, cid), {call_id: t.requeue_at}, False))
     if t.final:

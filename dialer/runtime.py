@@ -62,7 +62,8 @@ class Runtime:
             options=json.loads(meta.get("options", "{}")),
             leases=Leases(dialing_s=self.settings.DIALER_RECONCILE_AFTER_S,
                           ringing_s=self.settings.DIALER_RING_TIMEOUT_S,
-                          call_s=float(meta.get("lease_s", 3720))),
+                          answered_s=min(float(meta.get("lease_s", 3720)),
+                                         self.settings.DIALER_ANSWERED_CHECK_S)),
             webhook_url=meta.get("webhook_url", ""), bot=meta.get("bot", "echo"),
         )
         self._campaigns[cid] = facts

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     DIALER_RECONCILE_AFTER_S: float = Field(default=60, gt=0)
     # A placed call not answered within this is checked with Exotel (lost callbacks).
     DIALER_RING_TIMEOUT_S: float = Field(default=120, gt=0)
+    # An answered call with no terminal status is checked with Exotel this often.
+    DIALER_ANSWERED_CHECK_S: float = Field(default=600, gt=0)
     DIALER_TICK_S: float = Field(default=1.0, gt=0)
     DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"

@@ -93,18 +93,22 @@ def account_resume(sid: str, api: str | None) -> None:
 @click.option("--priority", type=int, default=0)
 @click.option("--weight", type=float, default=1.0)
 @click.option("--webhook-url", default=None)
+@click.option("--time-limit", type=int, default=3600, show_default=True,
+              help="Exotel TimeLimit per call, seconds (max 14400).")
 @click.option("--region", default=None, help="Default country for numbers without +, e.g. IN.")
 @click.option("--dry-run", is_flag=True, help="Validate everything, queue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @api_option
 def submit(contacts: Path, account_sid: str, bot: str, max_attempts: int, retry_delay: float,
-           name: str, priority: int, weight: float, webhook_url: str | None, region: str | None,
+           name: str, priority: int, weight: float, webhook_url: str | None, time_limit: int,
+           region: str | None,
            dry_run: bool, as_json: bool, api: str | None) -> None:
     """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list)."""
     bot = _absolute_survey(bot)
     options: dict[str, Any] = {"bot": bot, "max_attempts": max_attempts,
                                "retry_delay_s": retry_delay, "name": name or contacts.stem,
-                               "priority": priority, "weight": weight}
+                               "priority": priority, "weight": weight,
+                               "time_limit_s": time_limit}
     if webhook_url:
         options["webhook_url"] = webhook_url
     if region:

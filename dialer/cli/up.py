@@ -42,10 +42,13 @@ def _start(sup: Supervisor) -> None:
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes to run.")
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
-def up(workers: int, no_flower: bool) -> None:
+@click.option("--sandbox-arg", "sandbox_args", multiple=True, metavar="ARG",
+              help="Extra option for the sandbox, e.g. --sandbox-arg=--talk-max-s=2.")
+def up(workers: int, no_flower: bool, sandbox_args: tuple[str, ...]) -> None:
     """Run the whole system here until Ctrl-C (embedded Redis and sandbox by default)."""
     s = settings_or_exit()
-    sup = Supervisor(s, workers=workers, with_flower=not no_flower)
+    sup = Supervisor(s, workers=workers, with_flower=not no_flower,
+                     extra_sandbox_args=list(sandbox_args))
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer:", err=True)
     _start(sup)

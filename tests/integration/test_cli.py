@@ -1,0 +1,117 @@
+"""The CLI as a user runs it: ``dialer up`` in a subprocess, client commands, SIGTERM, restart."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from dialer.embedded import free_port
+
+pytestmark = pytest.mark.timeout(240)
+DIALER = [sys.executable, "-m", "dialer.cli.main"]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("EXOTEL_", "DIALER_", "REDIS_URL"))}
+    env.update({"DIALER_DATA_DIR": str(tmp / "data"), "DIALER_PORT": str(free_port()),
+                "STREAMER_PORT": str(free_port()), "SANDBOX_PORT": str(free_port()),
+                "FLOWER_PORT": str(free_port()), "DIALER_LOG_LEVEL": "WARNING",
+                "DIALER_TICK_S": "0.5", "DIALER_RECONCILE_AFTER_S": "3",
+                "EXOTEL_READ_TIMEOUT_S": "1", "EXOTEL_CONNECT_TIMEOUT_S": "1",
+                "DIALER_RING_TIMEOUT_S": "3", "DIALER_ANSWERED_CHECK_S": "3", "EXOTEL_MAX_CONCURRENT": "3"})
+    return env
+
+
+def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "ab")  # noqa: SIM115 - closed by the child
+    proc = subprocess.Popen([*DIALER, "up", "--no-flower", "--sandbox-arg=--ring-s=0.05",
+                             "--sandbox-arg=--talk-max-s=1.5"], env=env, stdout=out,
+                            stderr=out, start_new_session=True)
+    out.close()
+    url = f"http://127.0.0.1:{env['DIALER_PORT']}/healthz"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return proc
+        except requests.RequestException:
+            pass
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DIALER, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def _descendants(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,pgid="], capture_output=True, text=True)
+    rows = [tuple(int(x) for x in line.split()) for line in out.stdout.splitlines()]
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp, _ in rows if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    log = tmp_path / "up.log"
+    contacts = tmp_path / "contacts.csv"
+    rows = ["to,name"] + [f"+9198765{i:05d},N{i}" for i in range(0, 120, 10)]
+    rows.insert(3, "12,broken")
+    contacts.write_text("\n".join(rows) + "\n")
+    up = _up(env, log)
+    try:
+        sub = _cli(env, "submit", str(contacts), "--account", "sandbox", "--bot", "echo",
+                   "--max-attempts", "2", "--retry-delay", "0.5")
+        assert sub.returncode == 0, sub.stderr
+        assert f"{contacts}:4:" in sub.stderr  # the bad row, by line
+        cid = sub.stdout.strip().splitlines()[-1]
+        st = _cli(env, "status", cid, "--json")
+        status = json.loads(st.stdout)
+        assert {"id", "state", "total", "counts", "outcomes"} <= set(status)
+        assert status["total"] == 12
+        time.sleep(1.0)  # some calls in flight
+        children = _descendants(up.pid)
+        assert children
+    finally:
+        os.kill(up.pid, signal.SIGTERM)
+        up.wait(timeout=60)
+    time.sleep(0.5)
+    assert not [p for p in children if _alive(p)], "dialer up left orphan processes"
+    up = _up(env, log)  # same data dir: the embedded Redis replays its AOF
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            status = json.loads(_cli(env, "status", cid, "--json").stdout)
+            if status["state"] == "done":
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.5)
+        res = _cli(env, "results", cid, "--format", "json")
+        results = json.loads(res.stdout)
+        assert len(results) == 12 and all(r["outcome"] for r in results)
+        bad = _cli(env, "status", "000000000000", "--json")
+        assert bad.returncode == 1 and "no such campaign" in bad.stderr
+    finally:
+        os.kill(up.pid, signal.SIGTERM)
+        up.wait(timeout=60)
