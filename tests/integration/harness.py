@@ -97,3 +97,27 @@ def contacts(n: int, start: int = 0) -> list[dict[str, Any]]:
 def assert_no_duplicate_dials(report: dict[str, Any]) -> None:
     dup = {k: v for k, v in report["dials_per_custom_field"].items() if v != 1}
     assert not dup, f"dialled more than once: {dup}"
+
+
+def check_invariants(redis_url: str, cid: str, report: dict[str, Any], limit: int,
+                     rows: list[dict[str, Any]], max_attempts: int) -> dict[str, int]:
+    """The promises: no duplicate dial, never above the limit, no slot held, counters add up."""
+    import redis
+
+    from dialer import keys
+
+    assert_no_duplicate_dials(report)
+    assert report["max_concurrency"].get("sandbox", 0) <= limit
+    assert not [v for v in report["violations"] if v["kind"] == "concurrency_cap"]
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert r.zcard(keys.active("sandbox")) == 0, "a slot is still held"
+    counts = {k: int(v) for k, v in r.hgetall(keys.counts("sandbox", cid)).items() if int(v)}
+    tally: dict[str, int] = {}
+    for row in rows:
+        assert row["outcome"], row
+        tally[row["state"]] = tally.get(row["state"], 0) + 1
+        assert report["dials_per_number"].get(row["to"], 0) <= max_attempts
+        assert len(row["attempts"]) <= max_attempts
+    assert counts == tally, (counts, tally)
+    return {"contacts": len(rows), "dials": sum(report["dials_per_number"].values()),
+            "duplicates": 0, "leaks": 0}
