@@ -28,6 +28,7 @@ class Account:
     calls_per_minute: int = 200
     circuit: str = "closed"
     circuit_reason: str = ""
+    caller_ids: tuple[str, ...] = ()  # the ExoPhone pool; empty: caller_id alone
 
     def to_hash(self) -> dict[str, str]:
         return {
@@ -38,6 +39,7 @@ class Account:
             "api_url": self.api_url,
             "max_concurrent": str(self.max_concurrent_calls),
             "calls_per_minute": str(self.calls_per_minute),
+            "caller_ids": ",".join(self.caller_ids),
         }
 
     @classmethod
@@ -52,6 +54,7 @@ class Account:
             calls_per_minute=int(h.get("calls_per_minute", 200)),
             circuit=h.get("circuit", "closed") or "closed",
             circuit_reason=h.get("circuit_reason", ""),
+            caller_ids=tuple(c for c in h.get("caller_ids", "").split(",") if c),
         )
 
     def public(self) -> dict[str, object]:
@@ -64,32 +67,56 @@ class Account:
             "calls_per_minute": self.calls_per_minute,
             "circuit": self.circuit,
             "circuit_reason": self.circuit_reason,
+            "caller_ids": list(self.caller_ids),
         }
 
     def client(self, *, connect_timeout_s: float, read_timeout_s: float) -> ExotelClient:
         return ExotelClient(
-            self.sid, self.api_key, self.api_token, base_url=self.api_url,
-            connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s,
+            self.sid,
+            self.api_key,
+            self.api_token,
+            base_url=self.api_url,
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
         )
 
 
 def make_account(
-    sid: str, api_key: str, api_token: str, caller_id: str, *, region: str | None = None,
-    api_url: str | None = None, max_concurrent_calls: int = 10, calls_per_minute: int = 200,
+    sid: str,
+    api_key: str,
+    api_token: str,
+    caller_id: str,
+    *,
+    region: str | None = None,
+    api_url: str | None = None,
+    max_concurrent_calls: int = 10,
+    calls_per_minute: int = 200,
+    caller_ids: list[str] | tuple[str, ...] = (),
 ) -> Account:
     keys.check_account(sid)
     if max_concurrent_calls < 1 or calls_per_minute < 1:
         raise ValueError("max_concurrent_calls and calls_per_minute must be at least 1")
-    return Account(sid, api_key, api_token, caller_id, base_url_for(region, api_url),
-                   max_concurrent_calls, calls_per_minute)
+    return Account(
+        sid,
+        api_key,
+        api_token,
+        caller_id,
+        base_url_for(region, api_url),
+        max_concurrent_calls,
+        calls_per_minute,
+        caller_ids=tuple(caller_ids),
+    )
 
 
 def save_account(r: redis.Redis, account: Account) -> None:
     """Create or update; limits take effect at the next admit, live calls are not cut."""
+    from dialer.callerids import set_pool
+
     with r.pipeline() as pipe:
         pipe.hset(keys.account(account.sid), mapping=account.to_hash())
         pipe.sadd(keys.ACCOUNTS, account.sid)
         pipe.execute()
+    set_pool(r, account.sid, list(account.caller_ids))
 
 
 def load_account(r: redis.Redis, sid: str) -> Account | None:
@@ -102,8 +129,9 @@ def open_circuit(r: redis.Redis, sid: str, reason: str) -> None:
 
 
 def close_circuit(r: redis.Redis, sid: str) -> None:
-    r.hset(keys.account(sid), mapping={"circuit": "closed", "circuit_reason": "",
-                                       "paused_until": "0"})
+    r.hset(
+        keys.account(sid), mapping={"circuit": "closed", "circuit_reason": "", "paused_until": "0"}
+    )
 
 
 def back_off(r: redis.Redis, sid: str, until: float) -> None:

@@ -23,7 +23,6 @@ class Limiter(Protocol):
     def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
         """Move due calls into active slots; return their ids (now ``admitted``)."""
 
-
     def in_use(self, account: str) -> int:
         """Slots currently held."""
 
@@ -48,8 +47,12 @@ class RedisLimiter:
 
     def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
         ids = self._admit(
-            keys=[keys.account(account), keys.active(account), keys.rate(account),
-                  keys.running(account)],
+            keys=[
+                keys.account(account),
+                keys.active(account),
+                keys.rate(account),
+                keys.running(account),
+            ],
             args=[repr(now), keys.call_prefix(account)[: -len("call:")], limit, self.admit_lease_s],
         )
         return [i.decode() if isinstance(i, bytes) else i for i in ids]

@@ -132,12 +132,19 @@ def _noop(call: Call) -> Transition:
 _ALLOWED: Mapping[State, frozenset[Kind]] = MappingProxyType(
     {
         State.PENDING: frozenset({Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS}),
-        State.ADMITTED: frozenset(
-            {Kind.DIAL, Kind.CANCEL, Kind.SUPPRESS, Kind.REQUEUE}
-        ),
+        State.ADMITTED: frozenset({Kind.DIAL, Kind.CANCEL, Kind.SUPPRESS, Kind.REQUEUE}),
         State.DIALING: frozenset(
-            {Kind.PLACED, Kind.NOT_PLACED, Kind.REJECTED, Kind.REQUEUE, Kind.AMBIGUOUS,
-             Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL, Kind.NOT_FOUND}
+            {
+                Kind.PLACED,
+                Kind.NOT_PLACED,
+                Kind.REJECTED,
+                Kind.REQUEUE,
+                Kind.AMBIGUOUS,
+                Kind.RINGING,
+                Kind.ANSWERED,
+                Kind.TERMINAL,
+                Kind.NOT_FOUND,
+            }
         ),
         State.UNKNOWN: frozenset(
             {Kind.PLACED, Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL, Kind.NOT_FOUND}
@@ -150,9 +157,23 @@ _ALLOWED: Mapping[State, frozenset[Kind]] = MappingProxyType(
     }
 )
 # Events that can only arrive late or twice in these states: ignored, never refused.
-_LATE = frozenset({Kind.PLACED, Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL, Kind.AMBIGUOUS,
-                   Kind.NOT_FOUND, Kind.DIAL, Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS,
-                   Kind.REQUEUE, Kind.NOT_PLACED, Kind.REJECTED})
+_LATE = frozenset(
+    {
+        Kind.PLACED,
+        Kind.RINGING,
+        Kind.ANSWERED,
+        Kind.TERMINAL,
+        Kind.AMBIGUOUS,
+        Kind.NOT_FOUND,
+        Kind.DIAL,
+        Kind.ADMIT,
+        Kind.CANCEL,
+        Kind.SUPPRESS,
+        Kind.REQUEUE,
+        Kind.NOT_PLACED,
+        Kind.REJECTED,
+    }
+)
 
 
 def apply(call: Call, event: Event, policy: RetryPolicy) -> Transition:
@@ -172,8 +193,9 @@ def apply(call: Call, event: Event, policy: RetryPolicy) -> Transition:
 def _move(call: Call, state: State, **changes: object) -> Transition:
     after = replace(call, state=state, **changes)  # type: ignore[arg-type]
     releases = call.state in HOLDS_SLOT and state not in HOLDS_SLOT
-    return Transition(call, after, changed=after != call, releases_slot=releases,
-                      final=state in FINAL)
+    return Transition(
+        call, after, changed=after != call, releases_slot=releases, final=state in FINAL
+    )
 
 
 def _forward(call: Call, state: State, event: Event) -> Transition:
@@ -218,8 +240,13 @@ def _requeue(call: Call, event: Event, policy: RetryPolicy) -> Transition:
 def _not_placed(call: Call, event: Event, policy: RetryPolicy) -> Transition:
     tries = call.tries + 1
     if tries >= policy.max_send_tries or event.retry_at is None:
-        return _move(call, State.FAILED, tries=tries, outcome=State.FAILED.value,
-                     reason=f"not placed after {tries} tries: {event.reason}")
+        return _move(
+            call,
+            State.FAILED,
+            tries=tries,
+            outcome=State.FAILED.value,
+            reason=f"not placed after {tries} tries: {event.reason}",
+        )
     t = _move(call, State.PENDING, tries=tries, reason=event.reason)
     return replace(t, requeue_at=event.retry_at)
 
@@ -244,12 +271,31 @@ def _terminal(call: Call, event: Event, policy: RetryPolicy) -> Transition:
     sid = call.sid or event.sid
     delay = policy.retry_delay(outcome.value, call.attempt, counts)
     if delay is None:
-        return _move(call, outcome, sid=sid, outcome=outcome.value, outcome_counts=counts,
-                     reason=event.reason)
-    after = replace(call, state=State.PENDING, attempt=call.attempt + 1, tries=0, sid=None,
-                    outcome=None, reason=f"retry after {outcome.value}", outcome_counts=counts)
-    return Transition(call, after, changed=True, releases_slot=call.state in HOLDS_SLOT,
-                      requeue_at=event.at + delay)
+        return _move(
+            call,
+            outcome,
+            sid=sid,
+            outcome=outcome.value,
+            outcome_counts=counts,
+            reason=event.reason,
+        )
+    after = replace(
+        call,
+        state=State.PENDING,
+        attempt=call.attempt + 1,
+        tries=0,
+        sid=None,
+        outcome=None,
+        reason=f"retry after {outcome.value}",
+        outcome_counts=counts,
+    )
+    return Transition(
+        call,
+        after,
+        changed=True,
+        releases_slot=call.state in HOLDS_SLOT,
+        requeue_at=event.at + delay,
+    )
 
 
 def _cancel(call: Call, event: Event, policy: RetryPolicy) -> Transition:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
@@ -23,6 +25,7 @@ from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
+from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
 MAX_CONTACTS = 1_000_000
@@ -56,6 +59,22 @@ class CampaignIn(BaseModel):
     time_limit_s: int = Field(default=3600, ge=1, le=14_400)
     stream_name: str | None = Field(default=None, max_length=32)
     sample_rate: Literal[8000, 16000, 24000] = 8000
+    #: e.g. {"days": "mon-sat", "start": "09:00", "end": "20:00"}, in each contact's zone
+    window: dict[str, Any] | None = None
+    #: survey answers that put the number on the account's do-not-call list, {"q3": "9"}
+    dnc_answers: dict[str, str] = Field(default_factory=dict)
+    #: for the preflight estimate only
+    expected_call_s: float = Field(default=60.0, gt=0, le=14_400)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return None
+        try:
+            return Window.parse(v).to_dict()
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("retry_delay_s")
     @classmethod
@@ -68,15 +87,25 @@ class CampaignIn(BaseModel):
         return v
 
     def policy(self) -> RetryPolicy:
-        delays = (self.retry_delay_s if isinstance(self.retry_delay_s, dict)
-                  else dict.fromkeys(RETRYABLE_OUTCOMES, self.retry_delay_s))
-        return RetryPolicy(max_attempts=self.max_attempts, retry_delay_s=delays,
-                           max_per_outcome=self.max_per_outcome)
+        delays = (
+            self.retry_delay_s
+            if isinstance(self.retry_delay_s, dict)
+            else dict.fromkeys(RETRYABLE_OUTCOMES, self.retry_delay_s)
+        )
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            retry_delay_s=delays,
+            max_per_outcome=self.max_per_outcome,
+        )
 
     def options(self) -> dict[str, Any]:
-        return {"record": self.record, "recording_channels": self.recording_channels,
-                "time_limit_s": self.time_limit_s, "stream_name": self.stream_name,
-                "sample_rate": self.sample_rate}
+        return {
+            "record": self.record,
+            "recording_channels": self.recording_channels,
+            "time_limit_s": self.time_limit_s,
+            "stream_name": self.stream_name,
+            "sample_rate": self.sample_rate,
+        }
 
 
 def ingest(spec: CampaignIn, default_region: str | None) -> Ingest:
@@ -118,54 +147,182 @@ def validate_bot(spec: str) -> dict[str, Any] | None:
 
 
 def create_campaign(
-    r: redis.Redis, spec: CampaignIn, *, now: float | None = None,
-    default_region: str | None = None, lease_margin_s: int = 120, dry_run: bool = False,
+    r: redis.Redis,
+    spec: CampaignIn,
+    *,
+    now: float | None = None,
+    default_region: str | None = None,
+    lease_margin_s: int = 120,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Validate, ingest and queue a campaign. Returns the contract's submit result."""
     now = time.time() if now is None else now
     keys.check_account(spec.account)
     if not r.exists(keys.account(spec.account)):
-        raise ValidationError(f"unknown account {spec.account!r}: register it first",
-                              field="account")
+        raise ValidationError(
+            f"unknown account {spec.account!r}: register it first", field="account"
+        )
     bot_config = validate_bot(spec.bot)
     result = ingest(spec, default_region)
-    summary: dict[str, Any] = {"accepted": len(result.contacts), "rejected": result.rejected,
-                               "duplicates": result.duplicates}
+    window = Window.parse(spec.window) if spec.window else None
+    zones: list[tuple[str, ...]] = []
+    if window is not None:
+        kept = []
+        for contact in result.contacts:
+            try:
+                zones.append(zones_for(contact.to, str(contact.vars.get("tz") or "") or None))
+                kept.append(contact)
+            except ValidationError as exc:
+                result.reject(contact.line, str(exc))
+        result.contacts = kept
+    dnc = _dnc_hits(r, spec.account, [c.to for c in result.contacts])
+    summary: dict[str, Any] = {
+        "accepted": len(result.contacts),
+        "rejected": result.rejected,
+        "duplicates": result.duplicates,
+        "suppressed": len(dnc),
+    }
     if dry_run:
-        return {"id": None, **summary}
+        return {
+            "id": None,
+            **summary,
+            **preflight(r, spec, len(result.contacts) - len(dnc), window, zones, now),
+        }
     if not result.contacts:
         raise ValidationError("no valid contacts to call", field="contacts")
     cid = secrets.token_hex(6)
     a = spec.account
+    counts = {"pending": 0, "suppressed": 0}
     for start in range(0, len(result.contacts), BATCH):
+        queue: dict[str, float] = {}
+        later: dict[str, float] = {}
         with r.pipeline(transaction=False) as pipe:
-            for i, contact in enumerate(result.contacts[start:start + BATCH], start=start):
+            for i, contact in enumerate(result.contacts[start : start + BATCH], start=start):
                 call_id = keys.call_id(cid, i)
                 fields = {"to": contact.to, "state": "pending", "attempt": "1"}
                 if contact.vars:
                     fields["vars"] = json.dumps(contact.vars, separators=(",", ":"))
+                if contact.to in dnc:
+                    fields.update(
+                        state="suppressed",
+                        outcome="suppressed",
+                        reason="number is on the do-not-call list",
+                    )
+                    counts["suppressed"] += 1
+                elif window is not None:
+                    fields["tz"] = ",".join(zones[i])
+                    opens = next_open(now, window, zones[i])
+                    (later if opens > now else queue)[call_id] = opens if opens > now else i
+                    counts["pending"] += 1
+                else:
+                    queue[call_id] = i
+                    counts["pending"] += 1
                 pipe.hset(keys.call(a, call_id), mapping=fields)
-            pipe.zadd(keys.queue(a, cid), {keys.call_id(cid, i): i for i in
-                                           range(start, min(start + BATCH, len(result.contacts)))})
+            if queue:
+                pipe.zadd(keys.queue(a, cid), queue)
+            if later:
+                pipe.zadd(keys.delayed(a, cid), later)
             pipe.execute()
     meta = {
-        "id": cid, "account": a, "name": spec.name or cid, "bot": spec.bot,
-        "policy": json.dumps(spec.policy().to_dict()), "options": json.dumps(spec.options()),
-        "state": "running", "total": len(result.contacts), "weight": spec.weight,
-        "priority": spec.priority, "active": 0, "finished": 0, "created_at": now,
+        "id": cid,
+        "account": a,
+        "name": spec.name or cid,
+        "bot": spec.bot,
+        "policy": json.dumps(spec.policy().to_dict()),
+        "options": json.dumps(spec.options()),
+        "state": "running",
+        "total": len(result.contacts),
+        "weight": spec.weight,
+        "priority": spec.priority,
+        "active": 0,
+        "finished": counts["suppressed"],
+        "created_at": now,
         "lease_s": spec.time_limit_s + lease_margin_s,
         "webhook_url": str(spec.webhook_url) if spec.webhook_url else "",
-        "rejected": len(result.rejected), "duplicates": result.duplicates,
+        "rejected": len(result.rejected),
+        "duplicates": result.duplicates,
+        "window": json.dumps(spec.window) if spec.window else "",
+        "dnc_answers": json.dumps(spec.dnc_answers) if spec.dnc_answers else "",
     }
     if bot_config is not None:
         meta["bot_config"] = json.dumps(bot_config)
     with r.pipeline() as pipe:
-        pipe.hset(keys.counts(a, cid), "pending", len(result.contacts))
+        pipe.hset(keys.counts(a, cid), mapping=counts)
         pipe.hset(keys.campaign(a, cid), mapping=meta)
         pipe.hset(keys.CAMPAIGNS, cid, a)
         pipe.sadd(keys.running(a), cid)
         pipe.execute()
     return {"id": cid, **summary}
+
+
+def _dnc_hits(r: redis.Redis, account: str, numbers: list[str]) -> set[str]:
+    hits: set[str] = set()
+    for start in range(0, len(numbers), BATCH):
+        chunk = numbers[start : start + BATCH]
+        flags = r.smismember(keys.dnc(account), chunk) if chunk else []
+        hits.update(n for n, on in zip(chunk, flags, strict=True) if on)
+    return hits
+
+
+def preflight(
+    r: redis.Redis,
+    spec: CampaignIn,
+    callable_n: int,
+    window: Window | None,
+    zones: list[tuple[str, ...]],
+    now: float,
+) -> dict[str, Any]:
+    """What a dry run adds: limits, webhook reachability and a finish-time estimate."""
+    limit, cpm = r.hmget(keys.account(spec.account), "max_concurrent", "calls_per_minute")
+    limit_n, cpm_n = int(limit or 1), int(cpm or 200)
+    # busy seconds of dialling: bound by concurrency and by the API rate
+    work_s = max(callable_n * spec.expected_call_s / limit_n, callable_n * 60.0 / cpm_n)
+    finish = estimate_finish(now, work_s, window, zones[0] if zones else ("UTC",))
+    return {
+        "preflight": {
+            "max_concurrent_calls": limit_n,
+            "calls_per_minute": cpm_n,
+            "bot": "ok",
+            "webhook_reachable": _reachable(str(spec.webhook_url)) if spec.webhook_url else None,
+            "estimate": {
+                "busy_s": round(work_s, 1),
+                "finish_at": finish,
+                "finish_in_s": round(finish - now, 1),
+            },
+        }
+    }
+
+
+def estimate_finish(
+    now: float, work_s: float, window: Window | None, zone: tuple[str, ...]
+) -> float:
+    """Pure: when ``work_s`` seconds of dialling end, spending them only in open windows."""
+    if window is None:
+        return now + work_s
+    t = now
+    for _ in range(400):  # a year of windows at most
+        t = next_open(t, window, zone)
+        day = datetime.fromtimestamp(t, UTC).date() - timedelta(days=1)
+        closes = [
+            hi
+            for lo, hi in window.open_intervals(ZoneInfo(zone[0]), day, 3)
+            if lo.timestamp() <= t < hi.timestamp()
+        ]
+        end = closes[0].timestamp() if closes else t + work_s
+        if t + work_s <= end:
+            return t + work_s
+        work_s -= end - t
+        t = end
+    return t
+
+
+def _reachable(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.head(url, timeout=3, allow_redirects=True).status_code < 500
+    except requests.RequestException:
+        return False
 
 
 def account_of(r: redis.Redis, cid: str) -> str | None:
@@ -197,36 +354,56 @@ def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
     if state == "running" and finished >= total:
         state = "done"
     return {
-        "id": cid, "name": meta.get("name"), "account": account, "bot": meta.get("bot"),
-        "state": state, "total": total, "counts": counts,
+        "id": cid,
+        "name": meta.get("name"),
+        "account": account,
+        "bot": meta.get("bot"),
+        "state": state,
+        "total": total,
+        "counts": counts,
         "outcomes": {s: n for s, n in counts.items() if State(s) in FINAL},
         "progress": round(finished / total, 4) if total else 1.0,
-        "finished": finished, "active": int(meta.get("active", 0)),
-        "rejected": int(meta.get("rejected", 0)), "duplicates": int(meta.get("duplicates", 0)),
+        "finished": finished,
+        "active": int(meta.get("active", 0)),
+        "rejected": int(meta.get("rejected", 0)),
+        "duplicates": int(meta.get("duplicates", 0)),
         "created_at": float(meta.get("created_at", 0)),
     }
 
 
 def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
     """One contact in the contract's results shape."""
-    attempts = sorted((json.loads(v) for k, v in h.items() if k.startswith("h:")),
-                      key=lambda rec: rec.get("n", 0))
+    attempts = sorted(
+        (json.loads(v) for k, v in h.items() if k.startswith("h:")), key=lambda rec: rec.get("n", 0)
+    )
     state = h.get("state", "pending")
     outcome = h.get("outcome") or (state if State(state) in FINAL else None)
     return {
-        "id": call_id, "to": h.get("to"), "vars": json.loads(h["vars"]) if h.get("vars") else {},
-        "state": state, "outcome": outcome or ("unknown" if state == "unknown" else None),
+        "id": call_id,
+        "to": h.get("to"),
+        "vars": json.loads(h["vars"]) if h.get("vars") else {},
+        "state": state,
+        "outcome": outcome or ("unknown" if state == "unknown" else None),
         "reason": h.get("reason") or None,
-        "attempts": [{"n": a.get("n"), "exotel_sid": a.get("exotel_sid"),
-                      "started_at": a.get("started_at"), "ended_at": a.get("ended_at"),
-                      "status": a.get("status"), "duration_s": a.get("duration_s"),
-                      "recording_url": a.get("recording_url")} for a in attempts],
+        "attempts": [
+            {
+                "n": a.get("n"),
+                "exotel_sid": a.get("exotel_sid"),
+                "started_at": a.get("started_at"),
+                "ended_at": a.get("ended_at"),
+                "status": a.get("status"),
+                "duration_s": a.get("duration_s"),
+                "recording_url": a.get("recording_url"),
+            }
+            for a in attempts
+        ],
         "answers": {k[2:]: v for k, v in h.items() if k.startswith("a:")},
     }
 
 
-def iter_results(r: redis.Redis, cid: str, offset: int = 0, limit: int | None = None
-                 ) -> Iterator[dict[str, Any]]:
+def iter_results(
+    r: redis.Redis, cid: str, offset: int = 0, limit: int | None = None
+) -> Iterator[dict[str, Any]]:
     found = load_meta(r, cid)
     if found is None:
         return
@@ -243,8 +420,9 @@ def iter_results(r: redis.Redis, cid: str, offset: int = 0, limit: int | None = 
             yield call_result(call_id, h)
 
 
-def set_state(r: redis.Redis, cid: str, action: Literal["pause", "resume", "cancel"]
-              ) -> dict[str, Any] | None:
+def set_state(
+    r: redis.Redis, cid: str, action: Literal["pause", "resume", "cancel"]
+) -> dict[str, Any] | None:
     """Pause and cancel stop new admissions; calls already dialling or ringing go on."""
     found = load_meta(r, cid)
     if found is None:

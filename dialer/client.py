@@ -36,8 +36,9 @@ class DialerClient:
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         try:
-            resp = self._session.request(method, self.base_url + path, headers=self._headers,
-                                         timeout=self.timeout_s, **kw)
+            resp = self._session.request(
+                method, self.base_url + path, headers=self._headers, timeout=self.timeout_s, **kw
+            )
         except requests.RequestException as exc:
             raise ApiError(0, f"cannot reach {self.base_url}: {type(exc).__name__}") from None
         if resp.status_code >= 400:
@@ -50,18 +51,39 @@ class DialerClient:
             return resp.text
         return resp.json()
 
-    def add_account(self, sid: str, api_key: str, api_token: str, caller_id: str,
-                    **options: Any) -> dict[str, Any]:
-        return self._call("POST", "/v1/accounts", json={
-            "sid": sid, "api_key": api_key, "api_token": api_token, "caller_id": caller_id,
-            **options})
+    def add_account(
+        self, sid: str, api_key: str, api_token: str, caller_id: str, **options: Any
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST",
+            "/v1/accounts",
+            json={
+                "sid": sid,
+                "api_key": api_key,
+                "api_token": api_token,
+                "caller_id": caller_id,
+                **options,
+            },
+        )
+
+    def get_account(self, sid: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/accounts/{sid}")
+
+    def add_dnc(self, sid: str, numbers: list[str]) -> dict[str, Any]:
+        return self._call("POST", f"/v1/accounts/{sid}/dnc", json={"numbers": numbers})
 
     def resume_account(self, sid: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/accounts/{sid}/resume")
 
-    def create_campaign(self, account: str, contacts: list[dict[str, Any]] | None = None, *,
-                        csv: str | None = None, dry_run: bool = False,
-                        **options: Any) -> dict[str, Any]:
+    def create_campaign(
+        self,
+        account: str,
+        contacts: list[dict[str, Any]] | None = None,
+        *,
+        csv: str | None = None,
+        dry_run: bool = False,
+        **options: Any,
+    ) -> dict[str, Any]:
         payload: dict[str, Any] = {"account": account, **options}
         if contacts is not None:
             payload["contacts"] = contacts
@@ -76,8 +98,11 @@ class DialerClient:
     def iter_calls(self, campaign_id: str, page_size: int = 500) -> Iterator[dict[str, Any]]:
         offset: int | None = 0
         while offset is not None:
-            page = self._call("GET", f"/v1/campaigns/{campaign_id}/calls",
-                              params={"offset": offset, "limit": page_size})
+            page = self._call(
+                "GET",
+                f"/v1/campaigns/{campaign_id}/calls",
+                params={"offset": offset, "limit": page_size},
+            )
             yield from page["calls"]
             offset = page["next_offset"]
 

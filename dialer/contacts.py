@@ -26,6 +26,7 @@ TO_COLUMNS = ("to", "phone", "number", "msisdn")
 class Contact:
     to: str
     vars: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0  # where it came from, for errors found after ingest
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Ingest:
             self.duplicates += 1
             return
         self._seen.add(number)
-        self.contacts.append(Contact(number, dict(variables)))
+        self.contacts.append(Contact(number, dict(variables), line))
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected.append({"line": line, "reason": reason[:300]})
@@ -75,8 +76,9 @@ def parse_csv(data: bytes | str, default_region: str | None = None) -> Ingest:
     try:
         header = next(reader)
     except StopIteration:
-        raise ValidationError("CSV is empty: expected a header row with a 'to' column",
-                              field="csv", line=1) from None
+        raise ValidationError(
+            "CSV is empty: expected a header row with a 'to' column", field="csv", line=1
+        ) from None
     except csv.Error as exc:
         raise ValidationError(f"CSV header unreadable: {exc}", field="csv", line=1) from None
     names = [h.strip().lower() for h in header]
@@ -84,7 +86,8 @@ def parse_csv(data: bytes | str, default_region: str | None = None) -> Ingest:
     if to_col is None:
         raise ValidationError(
             f"CSV header has no 'to' column (found: {', '.join(names)[:200]})",
-            field="csv", line=1,
+            field="csv",
+            line=1,
         )
     start = reader.line_num + 1
     while True:

@@ -25,7 +25,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from dialer import accounts, keys, tokens
+from dialer import accounts, callerids, keys, tokens
 from dialer.calls import Event, Kind, State, Transition
 from dialer.errors import (
     AccountError,
@@ -37,8 +37,9 @@ from dialer.errors import (
 )
 from dialer.exotel.params import ConnectParams
 from dialer.policy import backoff_s
-from dialer.records import transition
+from dialer.records import Extra, transition
 from dialer.runtime import CampaignFacts, Runtime
+from dialer.windows import next_open
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,15 @@ class DialResult:
         return {"call_id": self.call_id, "outcome": self.outcome, "detail": self.detail[:200]}
 
 
-def connect_params(rt: Runtime, facts: CampaignFacts, call_id: str, to: str, attempt: int,
-                   caller_id: str, now: float) -> ConnectParams:
+def connect_params(
+    rt: Runtime,
+    facts: CampaignFacts,
+    call_id: str,
+    to: str,
+    attempt: int,
+    caller_id: str,
+    now: float,
+) -> ConnectParams:
     s = rt.settings
     opts = facts.options
     expires = int(now) + s.DIALER_STREAM_TOKEN_TTL_S
@@ -70,15 +78,17 @@ def connect_params(rt: Runtime, facts: CampaignFacts, call_id: str, to: str, att
         recording_channels=opts.get("recording_channels"),
         time_limit_s=int(opts.get("time_limit_s", 3600)),
         custom_field=f"{call_id}:{attempt}",
-        status_callback=(f"{s.public_url}/exotel/status/{call_id}"
-                         f"?sig={tokens.callback_sig(s.secret, call_id)}"),
+        status_callback=(
+            f"{s.public_url}/exotel/status/{call_id}?sig={tokens.callback_sig(s.secret, call_id)}"
+        ),
         status_callback_events=("ringing", "answered", "terminal"),
         stream_name=opts.get("stream_name"),
     )
 
 
-def dial(rt: Runtime, call_id: str, *, now: float | None = None,
-         rng: random.Random | None = None) -> DialResult:
+def dial(
+    rt: Runtime, call_id: str, *, now: float | None = None, rng: random.Random | None = None
+) -> DialResult:
     now = time.time() if now is None else now
     rng = rng or random.Random()
     facts = rt.campaign_of_call(call_id)
@@ -92,9 +102,11 @@ def dial(rt: Runtime, call_id: str, *, now: float | None = None,
         return DialResult(call_id, "skipped", f"state is {fields.get('state')}")
     attempt = int(fields.get("attempt", 1))
 
-    def apply(kind: Kind, **kw: object) -> Transition | None:
+    def apply(kind: Kind, extra: Extra | None = None, **kw: object) -> Transition | None:
         ev = Event(kind, attempt=attempt, at=now, **kw)  # type: ignore[arg-type]
-        return transition(r, a, call_id, ev, facts.policy, now=now, leases=facts.leases)
+        return transition(
+            r, a, call_id, ev, facts.policy, now=now, leases=facts.leases, extra=extra
+        )
 
     campaign_state = r.hget(keys.campaign(a, facts.cid), "state")
     if campaign_state == "cancelled":
@@ -108,13 +120,21 @@ def dial(rt: Runtime, call_id: str, *, now: float | None = None,
     if r.sismember(keys.dnc(a), fields["to"]):
         apply(Kind.SUPPRESS, reason="number is on the do-not-call list")
         return DialResult(call_id, "suppressed", slot_released=True, final=True)
+    if facts.window is not None:
+        # Re-checked here, not only at submit: retries and paused campaigns drift.
+        zones = tuple(fields.get("tz", "").split(",")) if fields.get("tz") else ("UTC",)
+        opens = next_open(now, facts.window, zones)
+        if opens > now + 1:
+            apply(Kind.REQUEUE, reason="outside the calling window", retry_at=opens)
+            return DialResult(call_id, "requeued", "outside the calling window", slot_released=True)
 
-    t = apply(Kind.DIAL)
+    caller_id = callerids.pick(r, a, account.caller_id, now)
+    t = apply(Kind.DIAL, extra=Extra(detail={"caller_id": caller_id}))
     if t is None or not t.changed:
         return DialResult(call_id, "skipped", "lost the race to dial")
     tries = int(fields.get("tries", 0)) + 1
     try:
-        params = connect_params(rt, facts, call_id, fields["to"], attempt, account.caller_id, now)
+        params = connect_params(rt, facts, call_id, fields["to"], attempt, caller_id, now)
         info = rt.client(account).connect(params)
     except RateLimited as exc:
         accounts.back_off(r, a, now + exc.retry_after_s)
@@ -122,8 +142,9 @@ def dial(rt: Runtime, call_id: str, *, now: float | None = None,
         t = apply(Kind.NOT_PLACED, reason=str(exc), retry_at=retry_at)
         return _released(call_id, "not_placed", str(exc), t)
     except NotPlacedError as exc:
-        retry_at = now + backoff_s(tries, rng, base_s=facts.policy.backoff_base_s,
-                                   cap_s=facts.policy.backoff_cap_s)
+        retry_at = now + backoff_s(
+            tries, rng, base_s=facts.policy.backoff_base_s, cap_s=facts.policy.backoff_cap_s
+        )
         t = apply(Kind.NOT_PLACED, reason=str(exc), retry_at=retry_at)
         return _released(call_id, "not_placed", str(exc), t)
     except AccountError as exc:
@@ -143,5 +164,10 @@ def dial(rt: Runtime, call_id: str, *, now: float | None = None,
 
 
 def _released(call_id: str, outcome: str, detail: str, t: Transition | None) -> DialResult:
-    return DialResult(call_id, outcome, detail, slot_released=bool(t and t.releases_slot),
-                      final=bool(t and t.final))
+    return DialResult(
+        call_id,
+        outcome,
+        detail,
+        slot_released=bool(t and t.releases_slot),
+        final=bool(t and t.final),
+    )

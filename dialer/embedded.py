@@ -45,11 +45,25 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir.resolve()), "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec", "--protected-mode", "yes",
-            "--logfile", "redis.log", "--daemonize", "no",
+            server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "redis.log",
+            "--daemonize",
+            "no",
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
@@ -66,7 +80,9 @@ class EmbeddedRedis:
                     ) from None
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"embedded redis did not start on port {self.port}") from None
+                    raise RuntimeError(
+                        f"embedded redis did not start on port {self.port}"
+                    ) from None
                 time.sleep(0.05)
         client.close()
         return self

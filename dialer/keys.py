@@ -25,6 +25,9 @@ dl:{A}:call:<call id>          hash     one contact: to, vars, state, attempt,  
 dl:{A}:events                  stream   raw status callbacks (audit, replay)       MAXLEN ~100k
 dl:rejects                     stream   refused callbacks with the reason          MAXLEN ~10k
 dl:{A}:dnc                     set      E.164 numbers never to call                permanent
+dl:{A}:callerids               zset     caller id -> last used (LRU rotation)      permanent
+dl:{A}:callerids_off           hash     caller id -> why it left the rotation      permanent
+dl:{A}:callerid_stats          hash     "<caller id>:dials" / ":answered" counts   permanent
 =============================  =======  =========================================  ==============
 
 Call ids are ``<campaign id>-<index>``; the account is found through
@@ -99,6 +102,18 @@ def events(a: str) -> str:
 
 def dnc(a: str) -> str:
     return f"dl:{{{a}}}:dnc"
+
+
+def callerids(a: str) -> str:
+    return f"dl:{{{a}}}:callerids"
+
+
+def callerids_off(a: str) -> str:
+    return f"dl:{{{a}}}:callerids_off"
+
+
+def callerid_stats(a: str) -> str:
+    return f"dl:{{{a}}}:callerid_stats"
 
 
 def call_id(cid: str, index: int) -> str:

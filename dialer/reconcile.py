@@ -53,8 +53,9 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
 
 
-def _find(client: ExotelClient, call_id: str, attempt: int, to: str, dial_at: float,
-          now: float) -> CallInfo | None:
+def _find(
+    client: ExotelClient, call_id: str, attempt: int, to: str, dial_at: float, now: float
+) -> CallInfo | None:
     wanted = f"{call_id}:{attempt}"
     by_number: list[CallInfo] = []
     for info in client.list_calls(_utc(dial_at - WINDOW_SLACK_S), _utc(now + WINDOW_SLACK_S)):
@@ -66,8 +67,9 @@ def _find(client: ExotelClient, call_id: str, attempt: int, to: str, dial_at: fl
     return by_number[0] if len(by_number) == 1 else None
 
 
-def reconcile_account(rt: Runtime, account: str, *, now: float | None = None,
-                      batch: int = 50) -> Report:
+def reconcile_account(
+    rt: Runtime, account: str, *, now: float | None = None, batch: int = 50
+) -> Report:
     now = time.time() if now is None else now
     report = Report()
     acct = rt.account(account)
@@ -85,8 +87,7 @@ def reconcile_account(rt: Runtime, account: str, *, now: float | None = None,
             rt.limiter.renew(account, call_id, now + rt.settings.DIALER_RECONCILE_AFTER_S)
             report.redispatch.append(call_id)
             continue
-        if state not in (State.DIALING, State.UNKNOWN, State.PLACED, State.RINGING,
-                         State.ANSWERED):
+        if state not in (State.DIALING, State.UNKNOWN, State.PLACED, State.RINGING, State.ANSWERED):
             rt.r.zrem(keys.active(account), call_id)  # state says no slot: drop the stray
             continue
         try:
@@ -96,8 +97,9 @@ def reconcile_account(rt: Runtime, account: str, *, now: float | None = None,
             if sid:
                 info = client.get_call(sid)
             else:
-                info = _find(client, call_id, attempt, h.get("to", ""),
-                             float(h.get("dial_at") or now), now)
+                info = _find(
+                    client, call_id, attempt, h.get("to", ""), float(h.get("dial_at") or now), now
+                )
         except DialerError as exc:
             report.errors += 1
             log.warning("reconcile %s: %s", call_id, exc, extra={"call_id": call_id})
@@ -105,27 +107,54 @@ def reconcile_account(rt: Runtime, account: str, *, now: float | None = None,
             continue
 
         if info is None:
-            t = transition(rt.r, account, call_id,
-                           Event(Kind.NOT_FOUND, attempt=attempt, at=now,
-                                 reason="reconciliation: Exotel has no such call"),
-                           facts.policy, now=now, leases=facts.leases)
+            t = transition(
+                rt.r,
+                account,
+                call_id,
+                Event(
+                    Kind.NOT_FOUND,
+                    attempt=attempt,
+                    at=now,
+                    reason="reconciliation: Exotel has no such call",
+                ),
+                facts.policy,
+                now=now,
+                leases=facts.leases,
+            )
             report.requeued.append(call_id)
         elif info.status.lower() in LIVE:
             if not h.get("sid"):
-                transition(rt.r, account, call_id,
-                           Event(Kind.PLACED, attempt=attempt, sid=info.sid, at=now),
-                           facts.policy, now=now, leases=facts.leases)
+                transition(
+                    rt.r,
+                    account,
+                    call_id,
+                    Event(Kind.PLACED, attempt=attempt, sid=info.sid, at=now),
+                    facts.policy,
+                    now=now,
+                    leases=facts.leases,
+                )
             live = State(rt.r.hget(keys.call(account, call_id), "state") or state.value)
             rt.limiter.renew(account, call_id, now + facts.leases.for_state(live))
             report.renewed.append(call_id)
             continue
         else:
-            t = transition(rt.r, account, call_id,
-                           Event(Kind.TERMINAL, attempt=attempt, status=info.status,
-                                 sid=info.sid, at=now, reason="settled by reconciliation"),
-                           facts.policy, now=now, leases=facts.leases,
-                           extra=Extra(duration_s=info.duration_s,
-                                       recording_url=info.recording_url))
+            t = transition(
+                rt.r,
+                account,
+                call_id,
+                Event(
+                    Kind.TERMINAL,
+                    attempt=attempt,
+                    status=info.status,
+                    sid=info.sid,
+                    at=now,
+                    reason="settled by reconciliation",
+                ),
+                facts.policy,
+                now=now,
+                leases=facts.leases,
+                extra=Extra(duration_s=info.duration_s, recording_url=info.recording_url),
+            )
             report.settled.append(call_id)
         if t is not None and t.releases_slot:
             report.released.append(call_id)

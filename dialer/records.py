@@ -108,6 +108,8 @@ def plan(
         ops.append(("hset", ckey, "dial_at", str(now)))
     if after.sid and after.sid != before.sid:
         rec["exotel_sid"] = after.sid
+    if extra and extra.detail:
+        rec.update(extra.detail)
     if event.kind in (Kind.TERMINAL, Kind.NOT_FOUND, Kind.REJECTED) or (
         after.state in FINAL and before.state in HOLDS_SLOT
     ):
@@ -178,8 +180,9 @@ def transition(
                 fields = pipe.hgetall(key)
                 if not fields:
                     return None
-                t, ops = plan(account, call_id, fields, event, policy, now=now, leases=leases,
-                              extra=extra)
+                t, ops = plan(
+                    account, call_id, fields, event, policy, now=now, leases=leases, extra=extra
+                )
                 if not ops:
                     pipe.unwatch()
                     return t
@@ -211,8 +214,9 @@ async def atransition(
                 fields = await pipe.hgetall(key)
                 if not fields:
                     return None
-                t, ops = plan(account, call_id, fields, event, policy, now=now, leases=leases,
-                              extra=extra)
+                t, ops = plan(
+                    account, call_id, fields, event, policy, now=now, leases=leases, extra=extra
+                )
                 if not ops:
                     await pipe.unwatch()
                     return t

@@ -21,6 +21,7 @@ from dialer.exotel.client import ExotelClient
 from dialer.policy import RetryPolicy
 from dialer.records import Leases
 from dialer.settings import Settings
+from dialer.windows import Window
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,19 @@ class CampaignFacts:
     leases: Leases
     webhook_url: str
     bot: str
+    window: Window | None = None
+    dnc_answers: dict[str, str] | None = None
 
 
 class Runtime:
     def __init__(self, settings: Settings, r: redis.Redis | None = None):
         self.settings = settings
         self.r = r or redis.Redis.from_url(
-            settings.REDIS_URL or "redis://127.0.0.1:6379/0", decode_responses=True,
-            socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+            settings.REDIS_URL or "redis://127.0.0.1:6379/0",
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            health_check_interval=30,
         )
         self.limiter = RedisLimiter(self.r, admit_lease_s=settings.DIALER_RECONCILE_AFTER_S)
         self._campaigns: dict[str, CampaignFacts] = {}
@@ -57,14 +63,21 @@ class Runtime:
         if not meta:
             return None
         facts = CampaignFacts(
-            cid=cid, account=str(account),
+            cid=cid,
+            account=str(account),
             policy=RetryPolicy.from_dict(json.loads(meta.get("policy", "{}"))),
             options=json.loads(meta.get("options", "{}")),
-            leases=Leases(dialing_s=self.settings.DIALER_RECONCILE_AFTER_S,
-                          ringing_s=self.settings.DIALER_RING_TIMEOUT_S,
-                          answered_s=min(float(meta.get("lease_s", 3720)),
-                                         self.settings.DIALER_ANSWERED_CHECK_S)),
-            webhook_url=meta.get("webhook_url", ""), bot=meta.get("bot", "echo"),
+            leases=Leases(
+                dialing_s=self.settings.DIALER_RECONCILE_AFTER_S,
+                ringing_s=self.settings.DIALER_RING_TIMEOUT_S,
+                answered_s=min(
+                    float(meta.get("lease_s", 3720)), self.settings.DIALER_ANSWERED_CHECK_S
+                ),
+            ),
+            webhook_url=meta.get("webhook_url", ""),
+            bot=meta.get("bot", "echo"),
+            window=Window.parse(json.loads(meta["window"])) if meta.get("window") else None,
+            dnc_answers=json.loads(meta["dnc_answers"]) if meta.get("dnc_answers") else None,
         )
         self._campaigns[cid] = facts
         return facts

@@ -95,7 +95,10 @@ class Settings(BaseSettings):
     def _reconcile_after_dial(self) -> Settings:
         # Reconciliation may only judge a dial after its HTTP request can no longer
         # be in flight, or it could requeue a call that is about to be placed.
-        if self.DIALER_RECONCILE_AFTER_S <= self.EXOTEL_CONNECT_TIMEOUT_S + self.EXOTEL_READ_TIMEOUT_S:
+        if (
+            self.DIALER_RECONCILE_AFTER_S
+            <= self.EXOTEL_CONNECT_TIMEOUT_S + self.EXOTEL_READ_TIMEOUT_S
+        ):
             raise ValueError(
                 "DIALER_RECONCILE_AFTER_S must exceed EXOTEL_CONNECT_TIMEOUT_S + "
                 "EXOTEL_READ_TIMEOUT_S"

@@ -20,12 +20,27 @@ from dialer.errors import NotPlacedError, RequestRejected
 TIMEOUT_S = (3.0, 10.0)
 
 
-def deliver(session: requests.Session, url: str, secret: bytes, event: str,
-            idempotency_key: str, data: dict[str, Any], *, now: float | None = None) -> int:
-    """POST one event; raise a retryable error unless the client accepted it."""
+def deliver(
+    session: requests.Session,
+    url: str,
+    secret: bytes,
+    event: str,
+    idempotency_key: str,
+    data: dict[str, Any],
+    *,
+    now: float | None = None,
+) -> tuple[int, Any]:
+    """POST one event; raise a retryable error unless the client accepted it.
+
+    Returns the status and the client's JSON reply (None if not JSON): a reply
+    of ``{"do_not_call": true}`` puts the number on the do-not-call list.
+    """
     ts = int(time.time() if now is None else now)
-    body = json.dumps({"event": event, "idempotency_key": idempotency_key, "data": data},
-                      separators=(",", ":"), default=str).encode()
+    body = json.dumps(
+        {"event": event, "idempotency_key": idempotency_key, "data": data},
+        separators=(",", ":"),
+        default=str,
+    ).encode()
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": idempotency_key,
@@ -38,7 +53,11 @@ def deliver(session: requests.Session, url: str, secret: bytes, event: str,
     except requests.RequestException as exc:
         raise NotPlacedError(f"webhook {event} not delivered: {type(exc).__name__}") from None
     if 200 <= resp.status_code < 300:
-        return resp.status_code
+        try:
+            reply = resp.json() if resp.content else None
+        except ValueError:
+            reply = None
+        return resp.status_code, reply
     if resp.status_code in (408, 429) or resp.status_code >= 500:
         raise NotPlacedError(f"webhook {event}: HTTP {resp.status_code}", status=resp.status_code)
     # A 4xx says the client will never take it; retrying would only spam.

@@ -54,10 +54,12 @@ def make_app(settings: Settings) -> Celery:
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         beat_schedule={
-            "tick": {"task": "dialer.tick", "schedule": settings.DIALER_TICK_S,
-                     "options": {"expires": settings.DIALER_TICK_S * 5}},
-            "reconcile": {"task": "dialer.reconcile", "schedule": 5.0,
-                          "options": {"expires": 30}},
+            "tick": {
+                "task": "dialer.tick",
+                "schedule": settings.DIALER_TICK_S,
+                "options": {"expires": settings.DIALER_TICK_S * 5},
+            },
+            "reconcile": {"task": "dialer.reconcile", "schedule": 5.0, "options": {"expires": 30}},
         },
         beat_schedule_filename=str(settings.DIALER_DATA_DIR / "celerybeat-schedule"),
     )

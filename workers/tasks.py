@@ -7,6 +7,7 @@ phone numbers or secrets reach the broker, Flower or logs (except
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import requests
 from celery.signals import worker_process_init
 
-from dialer import campaigns, keys
+from dialer import callerids, campaigns, keys
 from dialer.accounts import all_accounts
 from dialer.calls import Event, Kind, State
 from dialer.dialing import dial as dial_call
@@ -63,6 +64,10 @@ def after_final(call_id: str) -> None:
     facts = rt().campaign_of_call(call_id)
     if facts is None:
         return
+    if facts.dnc_answers:
+        answers = rt().r.hgetall(keys.call(facts.account, call_id))
+        if any(answers.get(f"a:{q}") == v for q, v in facts.dnc_answers.items()):
+            rt().r.sadd(keys.dnc(facts.account), answers["to"])
     if facts.webhook_url:
         notify.apply_async((call_id,))
     finish_if_done(facts, time.time())
@@ -95,15 +100,37 @@ def dial(call_id: str) -> dict[str, Any]:
 
 
 @app.task(name="dialer.followup")
-def followup(call_id: str, released: bool, final: bool) -> dict[str, Any]:
+def followup(
+    call_id: str, released: bool, final: bool, attempt: int | None = None
+) -> dict[str, Any]:
     """Sent by the receiver after a callback changed a call's state."""
     facts = rt().campaign_of_call(call_id)
     admitted: list[str] = []
     if facts is not None and released:
         admitted = admit_and_dispatch(facts.account)
+        if attempt is not None:
+            after_attempt(facts, call_id, attempt)
     if final:
         after_final(call_id)
     return {"call_id": call_id, "admitted": len(admitted), "final": final}
+
+
+def after_attempt(facts: CampaignFacts, call_id: str, attempt: int) -> None:
+    """An attempt ended: count it for its caller id (spam detection)."""
+    raw = rt().r.hget(keys.call(facts.account, call_id), f"h:{attempt}")
+    rec = json.loads(raw) if raw else {}
+    caller_id = rec.get("caller_id")
+    answered = rec.get("status") == "completed"
+    if (
+        caller_id
+        and rec.get("status")
+        and callerids.record(rt().r, facts.account, caller_id, answered)
+    ):
+        log.warning(
+            "caller id %s taken out of rotation: answer rate collapsed",
+            caller_id,
+            extra={"account": facts.account},
+        )
 
 
 @app.task(name="dialer.notify", bind=True, max_retries=12)
@@ -114,13 +141,16 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
     h: dict[str, str] = rt().r.hgetall(keys.call(facts.account, call_id))  # type: ignore[assignment]
     data = {"campaign": facts.cid, **campaigns.call_result(call_id, h)}
     try:
-        status = deliver(http(), facts.webhook_url, rt().settings.secret, "call.final",
-                         f"{call_id}:final", data)
+        status, reply = deliver(
+            http(), facts.webhook_url, rt().settings.secret, "call.final", f"{call_id}:final", data
+        )
     except NotPlacedError as exc:
         # countdown stays below the broker visibility timeout (see workers.app)
-        raise self.retry(countdown=min(60, 2 ** self.request.retries), exc=exc) from None
+        raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
     except RequestRejected as exc:
         return {"call_id": call_id, "sent": False, "error": str(exc)}
+    if isinstance(reply, dict) and reply.get("do_not_call") is True:
+        rt().r.sadd(keys.dnc(facts.account), h["to"])  # the client said: never again
     return {"call_id": call_id, "sent": True, "status": status}
 
 
@@ -131,10 +161,11 @@ def notify_campaign(self: Any, cid: str) -> dict[str, Any]:
         return {"campaign": cid, "sent": False}
     data = campaigns.status(rt().r, cid) or {}
     try:
-        deliver(http(), facts.webhook_url, rt().settings.secret, "campaign.done",
-                f"{cid}:done", data)
+        deliver(
+            http(), facts.webhook_url, rt().settings.secret, "campaign.done", f"{cid}:done", data
+        )
     except NotPlacedError as exc:
-        raise self.retry(countdown=min(60, 2 ** self.request.retries), exc=exc) from None
+        raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
     except RequestRejected as exc:
         return {"campaign": cid, "sent": False, "error": str(exc)}
     return {"campaign": cid, "sent": True}
@@ -157,9 +188,13 @@ def reconcile() -> dict[str, Any]:
             after_final(call_id)
         if report.released:
             admit_and_dispatch(account)
-        out[account] = {"redispatched": len(report.redispatch), "settled": len(report.settled),
-                        "requeued": len(report.requeued), "renewed": len(report.renewed),
-                        "errors": report.errors}
+        out[account] = {
+            "redispatched": len(report.redispatch),
+            "settled": len(report.settled),
+            "requeued": len(report.requeued),
+            "renewed": len(report.renewed),
+            "errors": report.errors,
+        }
     return out
 
 
@@ -167,11 +202,16 @@ def reconcile() -> dict[str, Any]:
 def submit_campaign(payload: dict[str, Any]) -> dict[str, Any]:
     spec = campaigns.CampaignIn.model_validate(payload)
     s = rt().settings
-    result = campaigns.create_campaign(rt().r, spec, default_region=s.DIALER_DEFAULT_REGION,
-                                       lease_margin_s=s.DIALER_LEASE_MARGIN_S)
+    result = campaigns.create_campaign(
+        rt().r, spec, default_region=s.DIALER_DEFAULT_REGION, lease_margin_s=s.DIALER_LEASE_MARGIN_S
+    )
     admit_and_dispatch(spec.account)
-    return {"id": result["id"], "accepted": result["accepted"],
-            "rejected": len(result["rejected"]), "duplicates": result["duplicates"]}
+    return {
+        "id": result["id"],
+        "accepted": result["accepted"],
+        "rejected": len(result["rejected"]),
+        "duplicates": result["duplicates"],
+    }
 
 
 @app.task(name="dialer.cancel_campaign")
@@ -183,9 +223,15 @@ def cancel_campaign(cid: str) -> dict[str, Any]:
     n = 0
     now = time.time()
     for call_id in campaigns.waiting_calls(rt().r, facts.account, cid):
-        t = transition(rt().r, facts.account, call_id,
-                       Event(Kind.CANCEL, reason="campaign cancelled", at=now),
-                       facts.policy, now=now, leases=facts.leases)
+        t = transition(
+            rt().r,
+            facts.account,
+            call_id,
+            Event(Kind.CANCEL, reason="campaign cancelled", at=now),
+            facts.policy,
+            now=now,
+            leases=facts.leases,
+        )
         if t is not None and t.changed and t.after.state is State.CANCELLED:
             n += 1
     rt().r.delete(keys.queue(facts.account, cid), keys.delayed(facts.account, cid))

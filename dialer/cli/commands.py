@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from dialer.client import ApiError, DialerClient
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.progress import results_table, status_progress
+from dialer.client import ApiError, DialerClient
 
 
 def client_from(api: str | None) -> DialerClient:
@@ -28,14 +28,18 @@ def fail(exc: ApiError) -> None:
     for d in exc.detail or []:
         where = f"line {d['line']}: " if isinstance(d, dict) and d.get("line") else ""
         field = d.get("field", "") if isinstance(d, dict) else ""
-        click.echo(f"  {where}{field}: {d.get('message', d) if isinstance(d, dict) else d}",
-                   err=True)
+        click.echo(
+            f"  {where}{field}: {d.get('message', d) if isinstance(d, dict) else d}", err=True
+        )
     sys.exit(EXIT_UNREACHABLE if exc.status in (0, 503) else EXIT_FAILED)
 
 
-api_option = click.option("--api", default=None, metavar="URL",
-                          help="Receiver URL (default $DIALER_API_URL, else "
-                               "http://127.0.0.1:$DIALER_PORT).")
+api_option = click.option(
+    "--api",
+    default=None,
+    metavar="URL",
+    help="Receiver URL (default $DIALER_API_URL, else http://127.0.0.1:$DIALER_PORT).",
+)
 
 
 @click.group()
@@ -53,12 +57,22 @@ def account() -> None:
 @click.option("--region", type=click.Choice(["sg", "in"]), default=None)
 @click.option("--api-url", default=None, help="Custom Exotel base URL (e.g. the sandbox).")
 @api_option
-def account_add(sid: str, api_key: str, api_token: str, caller_id: str, max_concurrent: int,
-                calls_per_minute: int, region: str | None, api_url: str | None,
-                api: str | None) -> None:
+def account_add(
+    sid: str,
+    api_key: str,
+    api_token: str,
+    caller_id: str,
+    max_concurrent: int,
+    calls_per_minute: int,
+    region: str | None,
+    api_url: str | None,
+    api: str | None,
+) -> None:
     """Register or update account SID."""
-    options: dict[str, Any] = {"max_concurrent_calls": max_concurrent,
-                               "calls_per_minute": calls_per_minute}
+    options: dict[str, Any] = {
+        "max_concurrent_calls": max_concurrent,
+        "calls_per_minute": calls_per_minute,
+    }
     if region:
         options["region"] = region
     if api_url:
@@ -81,38 +95,99 @@ def account_resume(sid: str, api: str | None) -> None:
         fail(exc)
 
 
+@account.command("dnc")
+@click.argument("sid")
+@click.argument("numbers_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@api_option
+def account_dnc(sid: str, numbers_csv: Path, api: str | None) -> None:
+    """Import a do-not-call list (CSV with a 'to' column, or one number per line)."""
+    from dialer.contacts import parse_csv
+
+    text = numbers_csv.read_bytes().decode("utf-8-sig", errors="replace")
+    if not text.lower().lstrip().startswith(("to", "phone", "number", "msisdn")):
+        text = "to\n" + text
+    numbers = [line.split(",")[0] for line in text.splitlines()[1:] if line.strip()]
+    parse_csv(text)  # a file without a usable column is refused before any request
+    try:
+        out = client_from(api).add_dnc(sid, numbers)
+    except ApiError as exc:
+        fail(exc)
+    for rej in out.get("rejected", []):
+        click.echo(f"{numbers_csv}:{rej['line'] + 1}: {rej['reason']}", err=True)
+    click.echo(json.dumps({"added": out["added"], "count": out["count"]}))
+
+
 @click.command()
 @click.argument("contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--account", "account_sid", required=True, help="Exotel account sid.")
-@click.option("--bot", required=True, help="echo | survey:FILE.json | relay:wss://... | "
-                                           "plugin:NAME")
+@click.option(
+    "--bot", required=True, help="echo | survey:FILE.json | relay:wss://... | plugin:NAME"
+)
 @click.option("--max-attempts", type=int, default=3, show_default=True)
-@click.option("--retry-delay", type=float, default=300.0, show_default=True,
-              help="Seconds before calling a busy/unanswered number again.")
+@click.option(
+    "--retry-delay",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="Seconds before calling a busy/unanswered number again.",
+)
 @click.option("--name", default="")
 @click.option("--priority", type=int, default=0)
 @click.option("--weight", type=float, default=1.0)
 @click.option("--webhook-url", default=None)
-@click.option("--time-limit", type=int, default=3600, show_default=True,
-              help="Exotel TimeLimit per call, seconds (max 14400).")
+@click.option(
+    "--time-limit",
+    type=int,
+    default=3600,
+    show_default=True,
+    help="Exotel TimeLimit per call, seconds (max 14400).",
+)
 @click.option("--region", default=None, help="Default country for numbers without +, e.g. IN.")
+@click.option(
+    "--window",
+    default=None,
+    metavar="DAYS,HH:MM-HH:MM",
+    help="Calling window in each contact's local time, e.g. mon-sat,09:00-20:00.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate everything, queue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @api_option
-def submit(contacts: Path, account_sid: str, bot: str, max_attempts: int, retry_delay: float,
-           name: str, priority: int, weight: float, webhook_url: str | None, time_limit: int,
-           region: str | None,
-           dry_run: bool, as_json: bool, api: str | None) -> None:
+def submit(
+    contacts: Path,
+    account_sid: str,
+    bot: str,
+    max_attempts: int,
+    retry_delay: float,
+    name: str,
+    priority: int,
+    weight: float,
+    webhook_url: str | None,
+    time_limit: int,
+    region: str | None,
+    window: str | None,
+    dry_run: bool,
+    as_json: bool,
+    api: str | None,
+) -> None:
     """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list)."""
     bot = _absolute_survey(bot)
-    options: dict[str, Any] = {"bot": bot, "max_attempts": max_attempts,
-                               "retry_delay_s": retry_delay, "name": name or contacts.stem,
-                               "priority": priority, "weight": weight,
-                               "time_limit_s": time_limit}
+    options: dict[str, Any] = {
+        "bot": bot,
+        "max_attempts": max_attempts,
+        "retry_delay_s": retry_delay,
+        "name": name or contacts.stem,
+        "priority": priority,
+        "weight": weight,
+        "time_limit_s": time_limit,
+    }
     if webhook_url:
         options["webhook_url"] = webhook_url
     if region:
         options["default_region"] = region
+    if window:
+        days, _, hours = window.partition(",")
+        start, _, end = hours.partition("-")
+        options["window"] = {"days": days, "start": start or "00:00", "end": end or "23:59"}
     raw = contacts.read_bytes()
     try:
         if contacts.suffix.lower() == ".json":
@@ -121,12 +196,12 @@ def submit(contacts: Path, account_sid: str, bot: str, max_attempts: int, retry_
             except ValueError as exc:
                 click.echo(f"error: {contacts}: not valid JSON: {exc}", err=True)
                 sys.exit(EXIT_USAGE)
-            out = client_from(api).create_campaign(account_sid, items, dry_run=dry_run,
-                                                   **options)
+            out = client_from(api).create_campaign(account_sid, items, dry_run=dry_run, **options)
         else:
             text = raw.decode("utf-8-sig", errors="replace")
-            out = client_from(api).create_campaign(account_sid, csv=text, dry_run=dry_run,
-                                                   **options)
+            out = client_from(api).create_campaign(
+                account_sid, csv=text, dry_run=dry_run, **options
+            )
     except ApiError as exc:
         fail(exc)
     if as_json:
@@ -134,9 +209,14 @@ def submit(contacts: Path, account_sid: str, bot: str, max_attempts: int, retry_
         return
     for rej in out.get("rejected", []):
         click.echo(f"{contacts}:{rej['line']}: {rej['reason']}", err=True)
-    click.echo(f"accepted {out['accepted']}, rejected {len(out.get('rejected', []))}, "
-               f"duplicates {out.get('duplicates', 0)}", err=True)
-    if not dry_run:
+    click.echo(
+        f"accepted {out['accepted']}, rejected {len(out.get('rejected', []))}, "
+        f"duplicates {out.get('duplicates', 0)}",
+        err=True,
+    )
+    if dry_run:
+        click.echo(json.dumps(out.get("preflight", {}), indent=2))
+    else:
         click.echo(out["id"])
 
 
@@ -154,8 +234,7 @@ def _absolute_survey(bot: str) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--interval", type=float, default=1.0, show_default=True)
 @api_option
-def status(campaign_id: str, watch: bool, as_json: bool, interval: float,
-           api: str | None) -> None:
+def status(campaign_id: str, watch: bool, as_json: bool, interval: float, api: str | None) -> None:
     """Progress of a campaign."""
     c = client_from(api)
     try:
@@ -169,8 +248,13 @@ def status(campaign_id: str, watch: bool, as_json: bool, interval: float,
 
 @click.command()
 @click.argument("campaign_id")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 @api_option
 def results(campaign_id: str, fmt: str, api: str | None) -> None:
     """Per-contact outcomes and answers."""

@@ -34,21 +34,41 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--queues", default="dial,followup,notify,maintenance", show_default=True,
-              help="Comma-separated queues this worker consumes (scale roles separately).")
+@click.option(
+    "--queues",
+    default="dial,followup,notify,maintenance",
+    show_default=True,
+    help="Comma-separated queues this worker consumes (scale roles separately).",
+)
 @click.option("--concurrency", "-c", default=8, show_default=True, help="Worker threads.")
-@click.option("--pool", default="threads", show_default=True,
-              type=click.Choice(["threads", "prefork", "solo"]))
+@click.option(
+    "--pool",
+    default="threads",
+    show_default=True,
+    type=click.Choice(["threads", "prefork", "solo"]),
+)
 @click.option("--hostname", "-n", default=None, help="Celery node name (default: worker@host).")
 @click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING, ERROR.")
-def worker(queues: str, concurrency: int, pool: str, hostname: str | None,
-           loglevel: str | None) -> None:
+def worker(
+    queues: str, concurrency: int, pool: str, hostname: str | None, loglevel: str | None
+) -> None:
     """Run a Celery worker (dial, follow-ups, notify, maintenance)."""
     s = settings_or_exit()
     from workers.app import app
 
-    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", pool,
-            "--loglevel", loglevel or s.DIALER_LOG_LEVEL, "--without-mingle", "--without-gossip"]
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "-P",
+        pool,
+        "--loglevel",
+        loglevel or s.DIALER_LOG_LEVEL,
+        "--without-mingle",
+        "--without-gossip",
+    ]
     if hostname:
         argv += ["-n", hostname]
     app.worker_main(argv)
@@ -62,8 +82,15 @@ def beat(loglevel: str | None) -> None:
     s.DIALER_DATA_DIR.mkdir(parents=True, exist_ok=True)
     from workers.app import app
 
-    app.start(["beat", "--loglevel", loglevel or s.DIALER_LOG_LEVEL,
-               "-s", str(s.DIALER_DATA_DIR / "celerybeat-schedule")])
+    app.start(
+        [
+            "beat",
+            "--loglevel",
+            loglevel or s.DIALER_LOG_LEVEL,
+            "-s",
+            str(s.DIALER_DATA_DIR / "celerybeat-schedule"),
+        ]
+    )
 
 
 @cli.command()
@@ -95,18 +122,35 @@ def streamer(host: str | None, port: int | None) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=None, help="Port (default $SANDBOX_PORT).")
-@click.option("--max-concurrent", type=int, default=10, show_default=True,
-              help="Concurrency cap of the sandbox account (429 past it).")
+@click.option(
+    "--max-concurrent",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Concurrency cap of the sandbox account (429 past it).",
+)
 @click.option("--calls-per-minute", type=int, default=200, show_default=True)
 @click.option("--ring-s", type=float, default=1.0, show_default=True)
 @click.option("--talk-max-s", type=float, default=20.0, show_default=True)
 @click.option("--think-s", type=float, default=0.3, show_default=True)
-@click.option("--callback-format", default="rotate", show_default=True,
-              type=click.Choice(["rotate", "json", "urlencoded", "multipart"]))
+@click.option(
+    "--callback-format",
+    default="rotate",
+    show_default=True,
+    type=click.Choice(["rotate", "json", "urlencoded", "multipart"]),
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-def sandbox(host: str, port: int | None, max_concurrent: int, calls_per_minute: int,
-            ring_s: float, talk_max_s: float, think_s: float, callback_format: str,
-            seed: int) -> None:
+def sandbox(
+    host: str,
+    port: int | None,
+    max_concurrent: int,
+    calls_per_minute: int,
+    ring_s: float,
+    talk_max_s: float,
+    think_s: float,
+    callback_format: str,
+    seed: int,
+) -> None:
     """Run the local Exotel (account "sandbox", key "sandbox-key", token "sandbox-token")."""
     s = settings_or_exit()
     from dialer.logs import setup_logging
@@ -115,11 +159,21 @@ def sandbox(host: str, port: int | None, max_concurrent: int, calls_per_minute: 
 
     setup_logging(s.DIALER_LOG_LEVEL)
     config = SandboxConfig(
-        accounts=[AccountConfig("sandbox", "sandbox-key", "sandbox-token",
-                                max_concurrent=max_concurrent,
-                                calls_per_minute=calls_per_minute)],
-        ring_s=ring_s, talk_max_s=talk_max_s, think_s=think_s,
-        callback_format=callback_format, seed=seed)
+        accounts=[
+            AccountConfig(
+                "sandbox",
+                "sandbox-key",
+                "sandbox-token",
+                max_concurrent=max_concurrent,
+                calls_per_minute=calls_per_minute,
+            )
+        ],
+        ring_s=ring_s,
+        talk_max_s=talk_max_s,
+        think_s=think_s,
+        callback_format=callback_format,
+        seed=seed,
+    )
     run(host, s.SANDBOX_PORT if port is None else port, config)
 
 

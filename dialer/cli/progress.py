@@ -19,17 +19,27 @@ def _counts_text(status: dict[str, Any]) -> str:
     return "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
-def status_progress(fetch: Callable[[], dict[str, Any]], interval_s: float = 1.0,
-                    timeout_s: float | None = None, console: Console | None = None
-                    ) -> dict[str, Any]:
+def status_progress(
+    fetch: Callable[[], dict[str, Any]],
+    interval_s: float = 1.0,
+    timeout_s: float | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
     """Poll ``fetch`` and draw a live bar until the campaign ends (or the timeout)."""
     console = console or Console(stderr=True)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[c]}"),
-                        console=console, transient=False)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[c]}"),
+        console=console,
+        transient=False,
+    )
     status = fetch()
-    task = progress.add_task(status.get("name") or status["id"], total=status["total"],
-                             c=_counts_text(status))
+    task = progress.add_task(
+        status.get("name") or status["id"], total=status["total"], c=_counts_text(status)
+    )
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     with Live(progress, console=console, refresh_per_second=4):
         while True:
@@ -51,6 +61,12 @@ def results_table(rows: list[dict[str, Any]], console: Console | None = None) ->
     for row in rows:
         last = row["attempts"][-1] if row["attempts"] else {}
         answers = " ".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
-        table.add_row(row["to"], row["outcome"] or row["state"], str(len(row["attempts"])),
-                      str(last.get("duration_s") or ""), answers, (row.get("reason") or "")[:40])
+        table.add_row(
+            row["to"],
+            row["outcome"] or row["state"],
+            str(len(row["attempts"])),
+            str(last.get("duration_s") or ""),
+            answers,
+            (row.get("reason") or "")[:40],
+        )
     console.print(table)

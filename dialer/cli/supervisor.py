@@ -24,8 +24,12 @@ from pathlib import Path
 from dialer.embedded import EmbeddedRedis
 from dialer.settings import Settings
 
-SANDBOX_ACCOUNT = {"EXOTEL_ACCOUNT_SID": "sandbox", "EXOTEL_API_KEY": "sandbox-key",
-                   "EXOTEL_API_TOKEN": "sandbox-token", "EXOTEL_CALLER_ID": "08047112345"}
+SANDBOX_ACCOUNT = {
+    "EXOTEL_ACCOUNT_SID": "sandbox",
+    "EXOTEL_API_KEY": "sandbox-key",
+    "EXOTEL_API_TOKEN": "sandbox-token",
+    "EXOTEL_CALLER_ID": "08047112345",
+}
 STOP_ORDER = ("flower", "beat", "worker", "receiver", "streamer", "sandbox")
 
 
@@ -39,8 +43,10 @@ def check_port(host: str, port: int, what: str) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise PortInUse(f"{what} port {port} on {host} is already in use; set a different "
-                            f"one (e.g. with --{what}-port or the environment)") from None
+            raise PortInUse(
+                f"{what} port {port} on {host} is already in use; set a different "
+                f"one (e.g. with --{what}-port or the environment)"
+            ) from None
 
 
 @dataclass
@@ -105,10 +111,20 @@ class Supervisor:
         self.env = env
         py = [sys.executable, "-m", "dialer.cli.main"]
         if sandbox:
-            self.children.append(Child("sandbox", [*py, "sandbox", "--port", str(s.SANDBOX_PORT),
-                                                   "--max-concurrent",
-                                                   env["EXOTEL_MAX_CONCURRENT"],
-                                                   *self.extra_sandbox_args]))
+            self.children.append(
+                Child(
+                    "sandbox",
+                    [
+                        *py,
+                        "sandbox",
+                        "--port",
+                        str(s.SANDBOX_PORT),
+                        "--max-concurrent",
+                        env["EXOTEL_MAX_CONCURRENT"],
+                        *self.extra_sandbox_args,
+                    ],
+                )
+            )
             self.urls["sandbox"] = env["EXOTEL_API_URL"] + "  (local Exotel)"
         self.children.append(Child("receiver", [*py, "receiver", "--host", host]))
         self.children.append(Child("streamer", [*py, "streamer", "--host", host]))
@@ -131,8 +147,9 @@ class Supervisor:
         assert child.log is not None
         out = open(child.log, "ab")  # noqa: SIM115 - handed to the child, closed with it
         # A new session: Ctrl-C reaches only us, and we stop children in order.
-        child.proc = subprocess.Popen(child.argv, env=self.env, stdout=out, stderr=out,
-                                      start_new_session=True)
+        child.proc = subprocess.Popen(
+            child.argv, env=self.env, stdout=out, stderr=out, start_new_session=True
+        )
         out.close()
 
     def poll(self) -> None:
@@ -145,8 +162,10 @@ class Supervisor:
                 child.restarts += 1
                 delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
                 child.next_start = now + delay
-                self.say(f"! {child.name} exited with {child.proc.returncode}; restarting in "
-                         f"{delay:.1f}s (see {child.log})")
+                self.say(
+                    f"! {child.name} exited with {child.proc.returncode}; restarting in "
+                    f"{delay:.1f}s (see {child.log})"
+                )
             elif now >= child.next_start:
                 child.next_start = 0.0
                 self._spawn(child)
@@ -177,8 +196,10 @@ class Supervisor:
         import requests
 
         s = self.settings
-        checks = [f"http://127.0.0.1:{s.DIALER_PORT}/healthz",
-                  f"http://127.0.0.1:{s.STREAMER_PORT}/healthz"]
+        checks = [
+            f"http://127.0.0.1:{s.DIALER_PORT}/healthz",
+            f"http://127.0.0.1:{s.STREAMER_PORT}/healthz",
+        ]
         if any(c.name == "sandbox" for c in self.children):
             checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")
         deadline = time.monotonic() + timeout_s

@@ -39,16 +39,21 @@ def _start(sup: Supervisor) -> None:
 
 
 @click.command()
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="Worker processes to run.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes to run.")
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
-@click.option("--sandbox-arg", "sandbox_args", multiple=True, metavar="ARG",
-              help="Extra option for the sandbox, e.g. --sandbox-arg=--talk-max-s=2.")
+@click.option(
+    "--sandbox-arg",
+    "sandbox_args",
+    multiple=True,
+    metavar="ARG",
+    help="Extra option for the sandbox, e.g. --sandbox-arg=--talk-max-s=2.",
+)
 def up(workers: int, no_flower: bool, sandbox_args: tuple[str, ...]) -> None:
     """Run the whole system here until Ctrl-C (embedded Redis and sandbox by default)."""
     s = settings_or_exit()
-    sup = Supervisor(s, workers=workers, with_flower=not no_flower,
-                     extra_sandbox_args=list(sandbox_args))
+    sup = Supervisor(
+        s, workers=workers, with_flower=not no_flower, extra_sandbox_args=list(sandbox_args)
+    )
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer:", err=True)
     _start(sup)
@@ -80,8 +85,11 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     # Free ports unless the environment chose them: a busy 8080 must not stop a demo.
     import os
 
-    ports = {k: free_port() for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT",
-                                      "FLOWER_PORT") if k not in os.environ}
+    ports = {
+        k: free_port()
+        for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
+        if k not in os.environ
+    }
     s = load_settings(**ports)
     sup = Supervisor(s, workers=1, with_flower=not no_flower, max_concurrent=max_concurrent)
     signal.signal(signal.SIGTERM, _raise_stop)
@@ -92,12 +100,23 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
         demo_dir = resources.files("dialer.cli").joinpath("demo")
         survey = str(demo_dir.joinpath("survey.json"))
         client = DialerClient(s.api_url, s.DIALER_API_KEY.get_secret_value())
-        client.add_account("sandbox", "sandbox-key", "sandbox-token", "08047112345",
-                           api_url=sup.env["EXOTEL_API_URL"],
-                           max_concurrent_calls=max_concurrent)
+        client.add_account(
+            "sandbox",
+            "sandbox-key",
+            "sandbox-token",
+            "08047112345",
+            api_url=sup.env["EXOTEL_API_URL"],
+            max_concurrent_calls=max_concurrent,
+        )
         csv_text = demo_contacts(contacts)
-        out = client.create_campaign("sandbox", csv=csv_text, bot=f"survey:{survey}",
-                                     name="demo-csat", max_attempts=2, retry_delay_s=3)
+        out = client.create_campaign(
+            "sandbox",
+            csv=csv_text,
+            bot=f"survey:{survey}",
+            name="demo-csat",
+            max_attempts=2,
+            retry_delay_s=3,
+        )
         click.echo(f"campaign {out['id']}: {out['accepted']} contacts queued", err=True)
 
         def fetch() -> dict[str, object]:

@@ -180,27 +180,31 @@ class ExotelClient:
         return f"{self.base_url}/v1/Accounts/{self.account_sid}/{path}"
 
     def _send(self, method: str, path: str, *, dial: bool, **kw: Any) -> requests.Response:
-        """Transport failures -> errors. ``dial`` marks a request whose loss is ambiguous."""
+        """Transport failures -> errors. ``dial`` marks a request whose loss is ambiguous.
+
+        Transport exceptions are dropped (``from None``): their text can carry the
+        URL, and with it credentials.
+        """
         try:
             resp = self._session.request(
                 method, self._url(path), auth=self._auth, timeout=self.timeout, **kw
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise ConnectionRefused(f"connect timeout to {self.base_url}") from _scrub(exc)
-        except requests.exceptions.ReadTimeout as exc:
+        except requests.exceptions.ConnectTimeout:
+            raise ConnectionRefused(f"connect timeout to {self.base_url}") from None
+        except requests.exceptions.ReadTimeout:
             if dial:
                 raise AmbiguousDialError(
                     f"no answer from {self.base_url} within {self.timeout[1]}s after the request"
-                ) from _scrub(exc)
-            raise ProviderError(f"read timeout from {self.base_url}") from _scrub(exc)
+                ) from None
+            raise ProviderError(f"read timeout from {self.base_url}") from None
         except requests.exceptions.ConnectionError as exc:
             if _before_write(exc):
-                raise ConnectionRefused(f"cannot connect to {self.base_url}") from _scrub(exc)
+                raise ConnectionRefused(f"cannot connect to {self.base_url}") from None
             if dial:
                 raise AmbiguousDialError(
                     f"connection to {self.base_url} lost after the request was sent"
-                ) from _scrub(exc)
-            raise ProviderError(f"connection to {self.base_url} lost") from _scrub(exc)
+                ) from None
+            raise ProviderError(f"connection to {self.base_url} lost") from None
         _raise_for(resp)
         return resp
 
@@ -254,12 +258,11 @@ class ExotelClient:
 def _before_write(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the failure happened while connecting (nothing was sent)."""
     text = repr(exc.args[0]) if exc.args else repr(exc)
-    markers = ("NewConnectionError", "Failed to establish", "NameResolutionError",
-               "ConnectionRefusedError", "Connection refused")
+    markers = (
+        "NewConnectionError",
+        "Failed to establish",
+        "NameResolutionError",
+        "ConnectionRefusedError",
+        "Connection refused",
+    )
     return any(m in text for m in markers) and "RemoteDisconnected" not in text
-
-
-def _scrub(exc: BaseException) -> None:
-    """Drop the transport exception (its URL may carry basic-auth userinfo)."""
-    del exc
-    return None

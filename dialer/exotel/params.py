@@ -30,7 +30,9 @@ def e164(number: str, default_region: str | None = None, *, field_name: str = "F
     except phonenumbers.NumberParseException as exc:
         raise ValidationError(f"{field_name}: {exc}", field=field_name) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError(f"{field_name}: {number!r} is not a valid phone number", field=field_name)
+        raise ValidationError(
+            f"{field_name}: {number!r} is not a valid phone number", field=field_name
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -120,7 +122,9 @@ def validate_connect_form(pairs: Sequence[tuple[str, str]] | Mapping[str, list[s
         raise ValidationError("Record: must be 'true' or 'false'", field="Record")
     channels = _one(form, "RecordingChannels")
     if channels is not None and channels not in RECORDING_CHANNELS:
-        raise ValidationError("RecordingChannels: must be 'single' or 'dual'", field="RecordingChannels")
+        raise ValidationError(
+            "RecordingChannels: must be 'single' or 'dual'", field="RecordingChannels"
+        )
     limit = _one(form, "TimeLimit")
     if limit is not None and (not limit.isdigit() or not 1 <= int(limit) <= MAX_TIME_LIMIT_S):
         raise ValidationError(
@@ -148,8 +152,17 @@ def validate_connect_form(pairs: Sequence[tuple[str, str]] | Mapping[str, list[s
             f"StreamName: {len(name)} chars, at most {MAX_STREAM_NAME}", field="StreamName"
         )
     unknown = set(form) - {
-        "From", "CallerId", "StreamUrl", "StreamType", "Record", "RecordingChannels",
-        "TimeLimit", "CustomField", "StatusCallback", "StatusCallbackEvents[]", "StreamName",
+        "From",
+        "CallerId",
+        "StreamUrl",
+        "StreamType",
+        "Record",
+        "RecordingChannels",
+        "TimeLimit",
+        "CustomField",
+        "StatusCallback",
+        "StatusCallbackEvents[]",
+        "StreamName",
     }
     if unknown:
         name = sorted(unknown)[0]

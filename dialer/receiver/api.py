@@ -17,8 +17,9 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dialer import campaigns, keys
+from dialer import callerids, campaigns, keys
 from dialer.accounts import all_accounts, load_account, make_account, save_account
+from dialer.contacts import parse_list
 from dialer.errors import ValidationError
 from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
 from dialer.receiver.openapi import document
@@ -30,6 +31,11 @@ class AccountIn(BaseModel):
     api_key: str = Field(min_length=1, max_length=200)
     api_token: str = Field(min_length=1, max_length=200)
     caller_id: str = Field(min_length=1, max_length=32)
+    caller_ids: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="ExoPhone pool rotated least recently used first",
+    )
     region: Literal["sg", "in"] | None = None
     api_url: pydantic.HttpUrl | None = None
     max_concurrent_calls: int = Field(default=10, ge=1, le=100_000)
@@ -47,8 +53,10 @@ def problem(status: int, error: str, detail: list[dict[str, Any]] | None = None)
 
 
 def from_pydantic(exc: pydantic.ValidationError) -> web.Response:
-    detail = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-              for e in exc.errors()]
+    detail = [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        for e in exc.errors()
+    ]
     return problem(422, "invalid request", detail)
 
 
@@ -56,8 +64,9 @@ async def json_body(request: web.Request) -> Any:
     try:
         return await request.json()
     except ValueError:
-        raise web.HTTPBadRequest(text='{"error": "body is not valid JSON"}',
-                                 content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text='{"error": "body is not valid JSON"}', content_type="application/json"
+        ) from None
 
 
 async def put_account(request: web.Request) -> web.Response:
@@ -65,10 +74,17 @@ async def put_account(request: web.Request) -> web.Response:
         body = AccountIn.model_validate(await json_body(request))
     except pydantic.ValidationError as exc:
         return from_pydantic(exc)
-    account = make_account(body.sid, body.api_key, body.api_token, body.caller_id,
-                           region=body.region, api_url=str(body.api_url) if body.api_url else None,
-                           max_concurrent_calls=body.max_concurrent_calls,
-                           calls_per_minute=body.calls_per_minute)
+    account = make_account(
+        body.sid,
+        body.api_key,
+        body.api_token,
+        body.caller_id,
+        region=body.region,
+        api_url=str(body.api_url) if body.api_url else None,
+        max_concurrent_calls=body.max_concurrent_calls,
+        calls_per_minute=body.calls_per_minute,
+        caller_ids=body.caller_ids,
+    )
     rt = request.app[RUNTIME]
     await in_thread(request.app, save_account, rt.r, account)
     await send_task(request.app, "dialer.admit", account.sid)  # a raised limit applies now
@@ -80,7 +96,39 @@ async def get_account(request: web.Request) -> web.Response:
     account = await in_thread(request.app, load_account, rt.r, request.match_info["sid"])
     if account is None:
         return problem(404, "no such account")
-    return web.json_response(account.public())
+    pool = await in_thread(request.app, callerids.pool_report, rt.r, account.sid)
+    dnc = await request.app[AREDIS].scard(keys.dnc(account.sid))
+    return web.json_response({**account.public(), "caller_id_pool": pool, "dnc_count": dnc})
+
+
+class DncIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    numbers: list[str] = Field(min_length=1, max_length=100_000)
+    default_region: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+async def add_dnc(request: web.Request) -> web.Response:
+    """Add numbers to the account's do-not-call list; bad ones are reported by index."""
+    sid = request.match_info["sid"]
+    rt = request.app[RUNTIME]
+    if await in_thread(request.app, load_account, rt.r, sid) is None:
+        return problem(404, "no such account")
+    try:
+        body = DncIn.model_validate(await json_body(request))
+    except pydantic.ValidationError as exc:
+        return from_pydantic(exc)
+    region = body.default_region or request.app[SETTINGS].DIALER_DEFAULT_REGION
+    ingest = parse_list([{"to": n} for n in body.numbers], region)
+    numbers = [c.to for c in ingest.contacts]
+    if numbers:
+        await request.app[AREDIS].sadd(keys.dnc(sid), *numbers)
+    return web.json_response(
+        {
+            "added": len(numbers),
+            "rejected": ingest.rejected,
+            "count": await request.app[AREDIS].scard(keys.dnc(sid)),
+        }
+    )
 
 
 async def resume_account(request: web.Request) -> web.Response:
@@ -110,12 +158,20 @@ async def post_campaign(request: web.Request) -> web.Response:
         return from_pydantic(exc)
     s = app[SETTINGS]
     try:
-        result = await in_thread(app, lambda: campaigns.create_campaign(
-            app[RUNTIME].r, spec, default_region=s.DIALER_DEFAULT_REGION,
-            lease_margin_s=s.DIALER_LEASE_MARGIN_S, dry_run=dry_run))
+        result = await in_thread(
+            app,
+            lambda: campaigns.create_campaign(
+                app[RUNTIME].r,
+                spec,
+                default_region=s.DIALER_DEFAULT_REGION,
+                lease_margin_s=s.DIALER_LEASE_MARGIN_S,
+                dry_run=dry_run,
+            ),
+        )
     except ValidationError as exc:
-        return problem(422, str(exc), [{"field": exc.field or "body", "message": str(exc),
-                                        "line": exc.line}])
+        return problem(
+            422, str(exc), [{"field": exc.field or "body", "message": str(exc), "line": exc.line}]
+        )
     if dry_run:
         return web.json_response(result)
     await send_task(app, "dialer.admit", spec.account)
@@ -130,8 +186,17 @@ async def get_campaign(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
-CSV_COLUMNS = ["id", "to", "state", "outcome", "attempts", "last_exotel_sid", "duration_s",
-               "answers", "reason"]
+CSV_COLUMNS = [
+    "id",
+    "to",
+    "state",
+    "outcome",
+    "attempts",
+    "last_exotel_sid",
+    "duration_s",
+    "answers",
+    "reason",
+]
 
 
 async def get_calls(request: web.Request) -> web.StreamResponse:
@@ -151,9 +216,15 @@ async def get_calls(request: web.Request) -> web.StreamResponse:
         return web.Response(text=results_csv(rows), content_type="text/csv")
     rows = await in_thread(app, lambda: list(campaigns.iter_results(rt.r, cid, offset, limit)))
     nxt = offset + len(rows)
-    return web.json_response({"calls": rows, "offset": offset, "limit": limit,
-                              "total": meta["total"],
-                              "next_offset": nxt if nxt < meta["total"] else None})
+    return web.json_response(
+        {
+            "calls": rows,
+            "offset": offset,
+            "limit": limit,
+            "total": meta["total"],
+            "next_offset": nxt if nxt < meta["total"] else None,
+        }
+    )
 
 
 def results_csv(rows: list[dict[str, Any]]) -> str:
@@ -163,9 +234,19 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         last = row["attempts"][-1] if row["attempts"] else {}
         answers = ";".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
-        w.writerow([row["id"], row["to"], row["state"], row["outcome"] or "",
-                    len(row["attempts"]), last.get("exotel_sid") or "",
-                    last.get("duration_s") or "", answers, row["reason"] or ""])
+        w.writerow(
+            [
+                row["id"],
+                row["to"],
+                row["state"],
+                row["outcome"] or "",
+                len(row["attempts"]),
+                last.get("exotel_sid") or "",
+                last.get("duration_s") or "",
+                answers,
+                row["reason"] or "",
+            ]
+        )
     return out.getvalue()
 
 
@@ -197,20 +278,21 @@ async def metrics(request: web.Request) -> web.Response:
     r = app[AREDIS]
     for sid in await in_thread(app, all_accounts, app[RUNTIME].r):
         m.slots.labels(account=sid).set(await r.zcard(keys.active(sid)))
-        m.limit.labels(account=sid).set(int(await r.hget(keys.account(sid), "max_concurrent")
-                                            or 0))
+        m.limit.labels(account=sid).set(int(await r.hget(keys.account(sid), "max_concurrent") or 0))
         depth = 0
         for cid in await r.smembers(keys.running(sid)):
             depth += await r.zcard(keys.queue(sid, cid)) + await r.zcard(keys.delayed(sid, cid))
         m.queued.labels(account=sid).set(depth)
-    return web.Response(body=generate_latest(m.registry),
-                        headers={"Content-Type": "text/plain; version=0.0.4"})
+    return web.Response(
+        body=generate_latest(m.registry), headers={"Content-Type": "text/plain; version=0.0.4"}
+    )
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/accounts", put_account)
     app.router.add_get("/v1/accounts/{sid}", get_account)
     app.router.add_post("/v1/accounts/{sid}/resume", resume_account)
+    app.router.add_post("/v1/accounts/{sid}/dnc", add_dnc)
     app.router.add_post("/v1/campaigns", post_campaign)
     app.router.add_get("/v1/campaigns/{id}", get_campaign)
     app.router.add_get("/v1/campaigns/{id}/calls", get_calls)

@@ -9,6 +9,7 @@ follow-ups (admitting the next call, webhooks) go to Celery.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -45,8 +46,9 @@ MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     url = s.REDIS_URL or "redis://127.0.0.1:6379/0"
-    app[AREDIS] = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
-                                          socket_connect_timeout=2)
+    app[AREDIS] = aioredis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
+    )
     app[RUNTIME] = Runtime(s)
     from workers.app import make_app  # the producer side of the same Celery config
 
@@ -65,11 +67,18 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 def register_env_account(r: redis.Redis, s: Settings) -> None:
     assert s.EXOTEL_ACCOUNT_SID and s.EXOTEL_API_KEY and s.EXOTEL_API_TOKEN
-    save_account(r, make_account(
-        s.EXOTEL_ACCOUNT_SID, s.EXOTEL_API_KEY, s.EXOTEL_API_TOKEN.get_secret_value(),
-        s.EXOTEL_CALLER_ID or "", api_url=str(s.EXOTEL_API_URL),
-        max_concurrent_calls=s.EXOTEL_MAX_CONCURRENT, calls_per_minute=s.EXOTEL_CALLS_PER_MINUTE,
-    ))
+    save_account(
+        r,
+        make_account(
+            s.EXOTEL_ACCOUNT_SID,
+            s.EXOTEL_API_KEY,
+            s.EXOTEL_API_TOKEN.get_secret_value(),
+            s.EXOTEL_CALLER_ID or "",
+            api_url=str(s.EXOTEL_API_URL),
+            max_concurrent_calls=s.EXOTEL_MAX_CONCURRENT,
+            calls_per_minute=s.EXOTEL_CALLS_PER_MINUTE,
+        ),
+    )
 
 
 async def in_thread(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
@@ -82,9 +91,9 @@ async def send_task(app: web.Application, name: str, *args: Any) -> None:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request,
-                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                            ) -> web.StreamResponse:
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -92,21 +101,25 @@ async def errors_middleware(request: web.Request,
             raise
         # Exotel retries a failed callback: better than accepting one we cannot store.
         log.error("store unavailable: %s", type(exc).__name__)
-        return web.json_response({"error": "store unavailable, retry"}, status=503,
-                                 headers={"Retry-After": "5"})
+        return web.json_response(
+            {"error": "store unavailable, retry"}, status=503, headers={"Retry-After": "5"}
+        )
 
 
 @web.middleware
-async def auth_middleware(request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                          ) -> web.StreamResponse:
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
         expected = request.app[SETTINGS].DIALER_API_KEY.get_secret_value()
         given = request.headers.get("Authorization", "")
         token = given[7:] if given.startswith("Bearer ") else ""
         if not hmac.compare_digest(token.encode(), expected.encode()):
-            return web.json_response({"error": "missing or wrong API key"}, status=401,
-                                     headers={"WWW-Authenticate": "Bearer"})
+            return web.json_response(
+                {"error": "missing or wrong API key"},
+                status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     return await handler(request)
 
 
@@ -133,9 +146,12 @@ async def status_callback(request: web.Request) -> web.Response:
         return web.json_response({"error": str(exc)}, status=400)
     r = app[AREDIS]
     now = time.time()
-    await r.xadd(keys.events(facts.account),
-                 {"call_id": call_id, "at": now, "body": json.dumps(body, default=str)[:8192]},
-                 maxlen=keys.EVENTS_MAXLEN, approximate=True)
+    await r.xadd(
+        keys.events(facts.account),
+        {"call_id": call_id, "at": now, "body": json.dumps(body, default=str)[:8192]},
+        maxlen=keys.EVENTS_MAXLEN,
+        approximate=True,
+    )
     kind = callbacks.event_kind(parsed["status"], parsed["event_type"])
     if kind is None:
         metrics.callbacks.labels(result="ignored").inc()
@@ -147,26 +163,33 @@ async def status_callback(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "ignored": "stale attempt"})
     from dialer.records import Extra
 
-    t = await atransition(r, facts.account, call_id,
-                          callbacks.make_event(kind, attempt, parsed, now), facts.policy,
-                          now=now, leases=facts.leases,
-                          extra=Extra(duration_s=parsed["duration_s"],
-                                      recording_url=parsed["recording_url"]))
+    t = await atransition(
+        r,
+        facts.account,
+        call_id,
+        callbacks.make_event(kind, attempt, parsed, now),
+        facts.policy,
+        now=now,
+        leases=facts.leases,
+        extra=Extra(duration_s=parsed["duration_s"], recording_url=parsed["recording_url"]),
+    )
     metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
     if t is not None and t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
         if t.releases_slot or t.final:
-            await send_task(app, "dialer.followup", call_id, t.releases_slot, t.final)
+            await send_task(app, "dialer.followup", call_id, t.releases_slot, t.final, attempt)
     return web.json_response({"ok": True})
 
 
 async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> None:
-    try:
-        await app[AREDIS].xadd(keys.REJECTS, {"call_id": call_id[:100], "reason": reason[:300],
-                                              "raw": raw, "at": time.time()},
-                               maxlen=keys.REJECTS_MAXLEN, approximate=True)
-    except redis.RedisError:
-        pass  # the refusal stands; recording it is best effort
+    # The refusal stands either way; recording it is best effort.
+    with contextlib.suppress(redis.RedisError):
+        await app[AREDIS].xadd(
+            keys.REJECTS,
+            {"call_id": call_id[:100], "reason": reason[:300], "raw": raw, "at": time.time()},
+            maxlen=keys.REJECTS_MAXLEN,
+            approximate=True,
+        )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -180,8 +203,9 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     from dialer.receiver import api
 
-    app = web.Application(middlewares=[errors_middleware, auth_middleware],
-                          client_max_size=MAX_BODY)
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY
+    )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_resources)
@@ -193,6 +217,10 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    web.run_app(create_app(settings), host=host or settings.DIALER_HOST,
-                port=settings.DIALER_PORT if port is None else port, access_log=None,
-                print=lambda *_: None)
+    web.run_app(
+        create_app(settings),
+        host=host or settings.DIALER_HOST,
+        port=settings.DIALER_PORT if port is None else port,
+        access_log=None,
+        print=lambda *_: None,
+    )

@@ -78,8 +78,11 @@ def parse_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError:
         duration_s = None
     return {
-        "sid": sid, "status": status, "event_type": event_type,
-        "custom": _text(fields, "customfield"), "duration_s": duration_s,
+        "sid": sid,
+        "status": status,
+        "event_type": event_type,
+        "custom": _text(fields, "customfield"),
+        "duration_s": duration_s,
         "recording_url": _text(fields, "recordingurl"),
     }
 
@@ -112,5 +115,4 @@ def attempt_of(call_id: str, parsed: Mapping[str, Any], call: Mapping[str, str])
 
 
 def make_event(kind: Kind, attempt: int, parsed: Mapping[str, Any], now: float) -> Event:
-    return Event(kind, attempt=attempt, status=parsed["status"] or None, sid=parsed["sid"],
-                 at=now)
+    return Event(kind, attempt=attempt, status=parsed["status"] or None, sid=parsed["sid"], at=now)

@@ -9,18 +9,30 @@ from dialer import __version__
 BEARER = [{"bearer": []}]
 
 
-def _op(summary: str, *, body: dict[str, Any] | None = None, ok: str = "200",
-        params: list[str] | None = None, auth: bool = True) -> dict[str, Any]:
+def _op(
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    ok: str = "200",
+    params: list[str] | None = None,
+    auth: bool = True,
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
-        "responses": {ok: {"description": "success",
-                           "content": {"application/json": {"schema": {"type": "object"}}}},
-                      "401": {"description": "missing or wrong API key"},
-                      "404": {"description": "not found"},
-                      "422": {"description": "invalid request; `detail` names each field"},
-                      "503": {"description": "store unavailable; retry"}},
-        "parameters": [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                       for p in params or []],
+        "responses": {
+            ok: {
+                "description": "success",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "401": {"description": "missing or wrong API key"},
+            "404": {"description": "not found"},
+            "422": {"description": "invalid request; `detail` names each field"},
+            "503": {"description": "store unavailable; retry"},
+        },
+        "parameters": [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in params or []
+        ],
     }
     if auth:
         op["security"] = BEARER
@@ -31,31 +43,53 @@ def _op(summary: str, *, body: dict[str, Any] | None = None, ok: str = "200",
 
 def document() -> dict[str, Any]:
     from dialer.campaigns import CampaignIn
-    from dialer.receiver.api import AccountIn
+    from dialer.receiver.api import AccountIn, DncIn
 
     account = {"application/json": {"schema": AccountIn.model_json_schema()}}
-    campaign = {"application/json": {"schema": CampaignIn.model_json_schema()},
-                "text/csv": {"schema": {"type": "string"}}}
+    campaign = {
+        "application/json": {"schema": CampaignIn.model_json_schema()},
+        "text/csv": {"schema": {"type": "string"}},
+    }
     paths: dict[str, Any] = {
         "/v1/accounts": {"post": _op("Register or update an Exotel account", body=account)},
         "/v1/accounts/{sid}": {"get": _op("An account (never its token)", params=["sid"])},
-        "/v1/accounts/{sid}/resume": {"post": _op("Close the account's circuit after a 401/403",
-                                                  params=["sid"])},
-        "/v1/campaigns": {"post": _op("Create a campaign (JSON or CSV body; ?dry_run=1 validates"
-                                      " only)", body=campaign, ok="201")},
+        "/v1/accounts/{sid}/resume": {
+            "post": _op("Close the account's circuit after a 401/403", params=["sid"])
+        },
+        "/v1/accounts/{sid}/dnc": {
+            "post": _op(
+                "Add numbers to the account's do-not-call list",
+                params=["sid"],
+                body={"application/json": {"schema": DncIn.model_json_schema()}},
+            )
+        },
+        "/v1/campaigns": {
+            "post": _op(
+                "Create a campaign (JSON or CSV body; ?dry_run=1 validates only)",
+                body=campaign,
+                ok="201",
+            )
+        },
         "/v1/campaigns/{id}": {"get": _op("Counters by state and outcome", params=["id"])},
-        "/v1/campaigns/{id}/calls": {"get": _op(
-            "Every contact: attempts, sids, outcome, answers (?offset, ?limit, ?format=csv)",
-            params=["id"])},
+        "/v1/campaigns/{id}/calls": {
+            "get": _op(
+                "Every contact: attempts, sids, outcome, answers (?offset, ?limit, ?format=csv)",
+                params=["id"],
+            )
+        },
         "/v1/openapi.json": {"get": _op("This document", auth=False)},
-        "/exotel/status/{call_id}": {"post": _op(
-            "Exotel status callback (HMAC-signed URL, ?sig=)", params=["call_id"], auth=False)},
+        "/exotel/status/{call_id}": {
+            "post": _op(
+                "Exotel status callback (HMAC-signed URL, ?sig=)", params=["call_id"], auth=False
+            )
+        },
         "/healthz": {"get": _op("Liveness", auth=False)},
         "/metrics": {"get": _op("Prometheus metrics", auth=False)},
     }
     for action in ("pause", "resume", "cancel"):
         paths[f"/v1/campaigns/{{id}}/{action}"] = {
-            "post": _op(f"{action.title()} a campaign", params=["id"])}
+            "post": _op(f"{action.title()} a campaign", params=["id"])
+        }
     return {
         "openapi": "3.0.3",
         "info": {"title": "Exotel voice-AI dialer", "version": __version__},

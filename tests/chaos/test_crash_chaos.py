@@ -29,8 +29,14 @@ def test_workers_killed_every_few_seconds(redis_url: str, tmp_path: Path) -> Non
     kills = 0
     with running_system(redis_url, tmp_path, workers=3, max_concurrent=LIMIT) as system:
         system.register(max_concurrent=LIMIT)
-        out = system.api.create_campaign("sandbox", contacts(1000), bot="echo", max_attempts=2,
-                                         retry_delay_s=0.5, time_limit_s=10)
+        out = system.api.create_campaign(
+            "sandbox",
+            contacts(1000),
+            bot="echo",
+            max_attempts=2,
+            retry_delay_s=0.5,
+            time_limit_s=10,
+        )
         deadline = time.monotonic() + 600
         killed_servers = False
         next_kill = time.monotonic() + 2
@@ -53,8 +59,10 @@ def test_workers_killed_every_few_seconds(redis_url: str, tmp_path: Path) -> Non
         report = system.sandbox.report()
         rows = list(system.api.iter_calls(out["id"]))
     figures = check_invariants(redis_url, out["id"], report, LIMIT, rows, max_attempts=2)
-    print(f"\nchaos: {figures['contacts']} contacts, {figures['dials']} dials, {kills} kills, "
-          f"duplicates 0, leaks 0, max concurrency {report['max_concurrency']['sandbox']}/{LIMIT}")
+    print(
+        f"\nchaos: {figures['contacts']} contacts, {figures['dials']} dials, {kills} kills, "
+        f"duplicates 0, leaks 0, max concurrency {report['max_concurrency']['sandbox']}/{LIMIT}"
+    )
     assert kills >= 5 and killed_servers
 
 
@@ -70,13 +78,23 @@ def _up(system: object) -> bool:
 def test_provider_faults_at_twenty_percent(redis_url: str, tmp_path: Path) -> None:
     with running_system(redis_url, tmp_path, workers=2, max_concurrent=LIMIT) as system:
         system.register(max_concurrent=LIMIT)
-        system.sandbox.set_faults(http_5xx=0.2, http_429=0.05, retry_after_s=1,
-                                  accept_timeout=0.1, timeout_delay_s=2,
-                                  reset_after_accept=0.05, dup_callbacks=0.2,
-                                  reorder_callbacks=0.2, drop_callbacks=0.2,
-                                  late_callbacks=0.2, late_delay_s=1.0, seed=3)
-        out = system.api.create_campaign("sandbox", contacts(400), bot="echo", max_attempts=2,
-                                         retry_delay_s=0.5, time_limit_s=10)
+        system.sandbox.set_faults(
+            http_5xx=0.2,
+            http_429=0.05,
+            retry_after_s=1,
+            accept_timeout=0.1,
+            timeout_delay_s=2,
+            reset_after_accept=0.05,
+            dup_callbacks=0.2,
+            reorder_callbacks=0.2,
+            drop_callbacks=0.2,
+            late_callbacks=0.2,
+            late_delay_s=1.0,
+            seed=3,
+        )
+        out = system.api.create_campaign(
+            "sandbox", contacts(400), bot="echo", max_attempts=2, retry_delay_s=0.5, time_limit_s=10
+        )
         system.wait_done(out["id"], 600)
         report = system.sandbox.report()
         rows = list(system.api.iter_calls(out["id"]))
@@ -89,16 +107,22 @@ def test_redis_restart_mid_campaign(tmp_path: Path) -> None:
     try:
         with running_system(server.url, tmp_path, workers=2, max_concurrent=10) as system:
             system.register(max_concurrent=10)
-            out = system.api.create_campaign("sandbox", contacts(150), bot="echo",
-                                             max_attempts=2, retry_delay_s=0.5,
-                                             time_limit_s=10)
+            out = system.api.create_campaign(
+                "sandbox",
+                contacts(150),
+                bot="echo",
+                max_attempts=2,
+                retry_delay_s=0.5,
+                time_limit_s=10,
+            )
             system.sandbox.wait_for(lambda rep: rep["calls_total"] >= 40, 60)
             server.stop()  # AOF written; everything loses its store for a while
             time.sleep(3)
             import requests
 
-            resp = requests.post(system.sup.settings.api_url + "/exotel/status/x-1?sig=x",
-                                 timeout=5)
+            resp = requests.post(
+                system.sup.settings.api_url + "/exotel/status/x-1?sig=x", timeout=5
+            )
             assert resp.status_code in (403, 503)
             time.sleep(7)
             server.start()

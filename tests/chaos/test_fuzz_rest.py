@@ -23,9 +23,15 @@ from tests.security.helpers import API_KEY, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ACCOUNT = "AC_rest"
-FUZZ = settings(max_examples=120, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 # Product bugs found here; each has a strict xfail regression test below. A 500 is
@@ -47,8 +53,11 @@ class ServerErrors(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.exc_info[1] is not None:
             frames = traceback.extract_tb(record.exc_info[2])
-            ours = [f"{f.filename.rsplit('/', 2)[-1]}:{f.name}" for f in frames
-                    if "/dialer/" in f.filename or "/streamer/" in f.filename]
+            ours = [
+                f"{f.filename.rsplit('/', 2)[-1]}:{f.name}"
+                for f in frames
+                if "/dialer/" in f.filename or "/streamer/" in f.filename
+            ]
             self.last = (type(record.exc_info[1]).__name__, ours[-1] if ours else "")
 
 
@@ -66,27 +75,64 @@ def server_errors() -> Iterator[ServerErrors]:
 @pytest.fixture
 async def client(redis_url: str, aiohttp_client: Callable[..., Awaitable[Any]]) -> Any:
     c = await aiohttp_client(create_app(make_settings(redis_url)))
-    resp = await c.post("/v1/accounts", headers=AUTH, json={
-        "sid": ACCOUNT, "api_key": "k", "api_token": "t", "caller_id": "08000000000",
-        "api_url": "http://127.0.0.1:9", "max_concurrent_calls": 5})
+    resp = await c.post(
+        "/v1/accounts",
+        headers=AUTH,
+        json={
+            "sid": ACCOUNT,
+            "api_key": "k",
+            "api_token": "t",
+            "caller_id": "08000000000",
+            "api_url": "http://127.0.0.1:9",
+            "max_concurrent_calls": 5,
+        },
+    )
     assert resp.status == 200, await resp.text()
     return c
 
 
 # --- strategies ------------------------------------------------------------------
 
-NASTY = ["", " ", "\x00", "é" * 300, "x" * 70_000, "../../etc/passwd", "inf", "NaN", "-1",
-         "1e400", "null", "true", "{}", "[]", "\ud800", "'; --", "%00", "\u202e", "0" * 400]
+NASTY = [
+    "",
+    " ",
+    "\x00",
+    "é" * 300,
+    "x" * 70_000,
+    "../../etc/passwd",
+    "inf",
+    "NaN",
+    "-1",
+    "1e400",
+    "null",
+    "true",
+    "{}",
+    "[]",
+    "\ud800",
+    "'; --",
+    "%00",
+    "\u202e",
+    "0" * 400,
+]
 
 
 def junk(max_leaves: int = 10) -> st.SearchStrategy[Any]:
     scalars = st.one_of(
-        st.none(), st.booleans(), st.integers(), st.integers(min_value=2**63),
-        st.floats(), st.text(max_size=30), st.sampled_from(NASTY),
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(min_value=2**63),
+        st.floats(),
+        st.text(max_size=30),
+        st.sampled_from(NASTY),
     )
-    return st.recursive(scalars, lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-        max_leaves=max_leaves)
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)
+        ),
+        max_leaves=max_leaves,
+    )
 
 
 def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -95,35 +141,67 @@ def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 CONTACT = st.one_of(
-    st.fixed_dictionaries({"to": st.sampled_from(["+919876500001", "+919876500002",
-                                                  "9876500003", "bad", ""])},
-                          optional={"vars": maybe(st.dictionaries(st.text(max_size=8),
-                                                                  st.text(max_size=20),
-                                                                  max_size=5)),
-                                    "extra": junk(3)}),
+    st.fixed_dictionaries(
+        {"to": st.sampled_from(["+919876500001", "+919876500002", "9876500003", "bad", ""])},
+        optional={
+            "vars": maybe(st.dictionaries(st.text(max_size=8), st.text(max_size=20), max_size=5)),
+            "extra": junk(3),
+        },
+    ),
     junk(4),
 )
 
 CAMPAIGN = st.fixed_dictionaries(
-    {"account": maybe(st.sampled_from([ACCOUNT, ACCOUNT, "AC_nobody", "bad sid!", "{x}",
-                                       "a" * 65]))},
+    {
+        "account": maybe(
+            st.sampled_from([ACCOUNT, ACCOUNT, "AC_nobody", "bad sid!", "{x}", "a" * 65])
+        )
+    },
     optional={
         "name": maybe(st.text(max_size=250)),
-        "bot": maybe(st.sampled_from(["echo", "beep", "plugin:beep", "plugin:nope",
-                                      "relay:ws://127.0.0.1:9/x", "relay:http://x",
-                                      "survey:/nonexistent.json", "survey:", ":", "echo:x"])),
+        "bot": maybe(
+            st.sampled_from(
+                [
+                    "echo",
+                    "beep",
+                    "plugin:beep",
+                    "plugin:nope",
+                    "relay:ws://127.0.0.1:9/x",
+                    "relay:http://x",
+                    "survey:/nonexistent.json",
+                    "survey:",
+                    ":",
+                    "echo:x",
+                ]
+            )
+        ),
         "contacts": maybe(st.lists(CONTACT, max_size=6)),
         "csv": maybe(st.sampled_from(["to\n+919876500001\n", "", "nope", "to\n\x00\n"])),
         "default_region": maybe(st.sampled_from(["IN", "US", "in", "ZZ", "I"])),
         "max_attempts": maybe(st.integers(-5, 30)),
-        "retry_delay_s": maybe(st.one_of(st.floats(-10, 1e6), st.dictionaries(
-            st.sampled_from(["busy", "no-answer", "failed", "completed", "x"]),
-            st.floats(-1, 1e6), max_size=3))),
+        "retry_delay_s": maybe(
+            st.one_of(
+                st.floats(-10, 1e6),
+                st.dictionaries(
+                    st.sampled_from(["busy", "no-answer", "failed", "completed", "x"]),
+                    st.floats(-1, 1e6),
+                    max_size=3,
+                ),
+            )
+        ),
         "max_per_outcome": maybe(st.dictionaries(st.text(max_size=8), st.integers())),
         "priority": maybe(st.integers(-200, 200)),
         "weight": maybe(st.floats(-1, 2000)),
-        "webhook_url": maybe(st.sampled_from(["http://127.0.0.1:9/hook", "ftp://x", "not a url",
-                                              "http://" + "a" * 3000 + ".com/"])),
+        "webhook_url": maybe(
+            st.sampled_from(
+                [
+                    "http://127.0.0.1:9/hook",
+                    "ftp://x",
+                    "not a url",
+                    "http://" + "a" * 3000 + ".com/",
+                ]
+            )
+        ),
         "record": maybe(st.booleans()),
         "recording_channels": maybe(st.sampled_from(["single", "dual", "stereo"])),
         "time_limit_s": maybe(st.integers(-1, 20_000)),
@@ -136,23 +214,38 @@ CAMPAIGN = st.fixed_dictionaries(
 ACCOUNT_BODY = st.fixed_dictionaries(
     {},
     optional={
-        "sid": maybe(st.sampled_from(["AC_new", "AC.new-2", "bad sid", "{x}", "", "a" * 65,
-                                      "AC\n", "é"])),
+        "sid": maybe(
+            st.sampled_from(["AC_new", "AC.new-2", "bad sid", "{x}", "", "a" * 65, "AC\n", "é"])
+        ),
         "api_key": maybe(st.text(max_size=250)),
         "api_token": maybe(st.text(max_size=250)),
         "caller_id": maybe(st.text(max_size=40)),
+        "caller_ids": maybe(
+            st.lists(st.one_of(st.text(max_size=20), st.sampled_from(NASTY)), max_size=5)
+        ),
         "region": maybe(st.sampled_from(["sg", "in", "us", "SG"])),
-        "api_url": maybe(st.sampled_from(["http://127.0.0.1:9", "https://api.exotel.com/",
-                                          "ftp://x", "no", "http://user:pw@h/"])),
+        "api_url": maybe(
+            st.sampled_from(
+                [
+                    "http://127.0.0.1:9",
+                    "https://api.exotel.com/",
+                    "ftp://x",
+                    "no",
+                    "http://user:pw@h/",
+                ]
+            )
+        ),
         "max_concurrent_calls": maybe(st.integers(-2, 200_000)),
         "calls_per_minute": maybe(st.integers(-2, 200_000)),
         "surprise": junk(4),
     },
 )
 
-BODY = st.one_of(CAMPAIGN.map(lambda b: ("/v1/campaigns", b)),
-                 ACCOUNT_BODY.map(lambda b: ("/v1/accounts", b)),
-                 st.tuples(st.sampled_from(["/v1/campaigns", "/v1/accounts"]), junk(12)))
+BODY = st.one_of(
+    CAMPAIGN.map(lambda b: ("/v1/campaigns", b)),
+    ACCOUNT_BODY.map(lambda b: ("/v1/accounts", b)),
+    st.tuples(st.sampled_from(["/v1/campaigns", "/v1/accounts"]), junk(12)),
+)
 
 
 def encode(body: Any) -> bytes:
@@ -175,8 +268,9 @@ async def test_fuzzed_json_is_2xx_or_4xx_with_named_fields(
 ) -> None:
     path, body = target
     server_errors.last = None
-    resp = await client.post(path, data=encode(body),
-                             headers=AUTH | {"Content-Type": "application/json"})
+    resp = await client.post(
+        path, data=encode(body), headers=AUTH | {"Content-Type": "application/json"}
+    )
     text = await resp.text()
     if resp.status == 500 and server_errors.last in KNOWN_BUGS:
         return
@@ -193,12 +287,16 @@ async def test_fuzzed_json_is_2xx_or_4xx_with_named_fields(
 
 async def test_the_api_still_serves_after_the_fuzz(client: Any, r: redis.Redis) -> None:
     for body in (b"{", b"[]", b'{"account": 1}', b"\xff", b"null", b'"x"'):
-        resp = await client.post("/v1/campaigns", data=body,
-                                 headers=AUTH | {"Content-Type": "application/json"})
+        resp = await client.post(
+            "/v1/campaigns", data=body, headers=AUTH | {"Content-Type": "application/json"}
+        )
         assert 400 <= resp.status < 500
         assert "error" in await resp.json()
-    resp = await client.post("/v1/campaigns", headers=AUTH, json={
-        "account": ACCOUNT, "contacts": [{"to": "+919876500001"}, {"to": "nope"}]})
+    resp = await client.post(
+        "/v1/campaigns",
+        headers=AUTH,
+        json={"account": ACCOUNT, "contacts": [{"to": "+919876500001"}, {"to": "nope"}]},
+    )
     assert resp.status == 201, await resp.text()
     out = await resp.json()
     assert out["accepted"] == 1 and out["rejected"][0]["line"] == 2
@@ -211,8 +309,9 @@ def xbug(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason=f"BUG: {reason}")
 
 
-async def _post(client: Any, path: str, data: bytes,
-                ctype: str = "application/json") -> tuple[int, Any]:
+async def _post(
+    client: Any, path: str, data: bytes, ctype: str = "application/json"
+) -> tuple[int, Any]:
     resp = await client.post(path, data=data, headers=AUTH | {"Content-Type": ctype})
     text = await resp.text()
     try:
@@ -222,54 +321,81 @@ async def _post(client: Any, path: str, data: bytes,
 
 
 @pytest.mark.parametrize("account", ["bad sid!", "{x}", "a b", "ç"])
-@xbug("campaigns.create_campaign calls keys.check_account, which raises ValueError (not "
-      "dialer.errors.ValidationError) for an account id outside [A-Za-z0-9_.-]: 500, not 422")
+@xbug(
+    "campaigns.create_campaign calls keys.check_account, which raises ValueError (not "
+    "dialer.errors.ValidationError) for an account id outside [A-Za-z0-9_.-]: 500, not 422"
+)
 async def test_a_malformed_account_id_is_422(client: Any, account: str) -> None:
-    status, body = await _post(client, "/v1/campaigns", json.dumps(
-        {"account": account, "contacts": [{"to": "+919876500001"}]}).encode())
+    status, body = await _post(
+        client,
+        "/v1/campaigns",
+        json.dumps({"account": account, "contacts": [{"to": "+919876500001"}]}).encode(),
+    )
     assert status == 422, (status, body)
     assert body["detail"][0]["field"] == "account"
 
 
 @pytest.mark.parametrize("path", ["/v1/campaigns", "/v1/accounts"])
-@pytest.mark.parametrize("data", [pytest.param(b"[" * 100_000, id="array"),
-                                  pytest.param(b'{"a":' * 50_000, id="object")])
-@xbug("receiver.api.json_body catches only ValueError; json.loads raises RecursionError "
-      "on deeply nested JSON: 500 instead of 400")
+@pytest.mark.parametrize(
+    "data", [pytest.param(b"[" * 100_000, id="array"), pytest.param(b'{"a":' * 50_000, id="object")]
+)
+@xbug(
+    "receiver.api.json_body catches only ValueError; json.loads raises RecursionError "
+    "on deeply nested JSON: 500 instead of 400"
+)
 async def test_deeply_nested_json_is_400(client: Any, path: str, data: bytes) -> None:
     status, body = await _post(client, path, data)
     assert status == 400, (status, body)
 
 
 @pytest.mark.parametrize("path", ["/v1/campaigns", "/v1/accounts"])
-@xbug("receiver.api.json_body: request.json() decodes with the Content-Type charset and "
-      "raises LookupError for an unknown one, which is not caught: 500 instead of 400/415")
+@xbug(
+    "receiver.api.json_body: request.json() decodes with the Content-Type charset and "
+    "raises LookupError for an unknown one, which is not caught: 500 instead of 400/415"
+)
 async def test_an_unknown_charset_is_a_client_error(client: Any, path: str) -> None:
     status, body = await _post(client, path, b"{}", "application/json; charset=no-such-charset")
     assert status in (400, 415, 422), (status, body)
 
 
-@pytest.mark.parametrize("bot", [
-    pytest.param("survey:~no-such-user-xyz/s.json", id="unknown_home_dir"),
-    pytest.param("survey:a\x00b.json", id="nul_in_path"),
-])
-@xbug("campaigns.validate_bot: Path(arg).expanduser().resolve() raises RuntimeError for "
-      "'~unknownuser' and ValueError for an embedded NUL; neither is a ValidationError: 500")
+@pytest.mark.parametrize(
+    "bot",
+    [
+        pytest.param("survey:~no-such-user-xyz/s.json", id="unknown_home_dir"),
+        pytest.param("survey:a\x00b.json", id="nul_in_path"),
+    ],
+)
+@xbug(
+    "campaigns.validate_bot: Path(arg).expanduser().resolve() raises RuntimeError for "
+    "'~unknownuser' and ValueError for an embedded NUL; neither is a ValidationError: 500"
+)
 async def test_an_unreadable_survey_path_is_422(client: Any, bot: str) -> None:
-    status, body = await _post(client, "/v1/campaigns", json.dumps(
-        {"account": ACCOUNT, "bot": bot, "contacts": [{"to": "+919876500001"}]}).encode())
+    status, body = await _post(
+        client,
+        "/v1/campaigns",
+        json.dumps(
+            {"account": ACCOUNT, "bot": bot, "contacts": [{"to": "+919876500001"}]}
+        ).encode(),
+    )
     assert status == 422, (status, body)
     assert body["detail"][0]["field"] == "bot"
 
 
 @pytest.mark.parametrize("delay", [b"NaN", b"Infinity", b'{"busy": NaN}'])
-@xbug("campaigns.CampaignIn.retry_delay_s accepts NaN/Infinity (Python's json reads them; "
-      "the validator's d < 0 is False for NaN). A NaN delay later makes the terminal "
-      "callback's ZADD fail: 500, and the call is left pending on attempt 2 in no queue")
+@xbug(
+    "campaigns.CampaignIn.retry_delay_s accepts NaN/Infinity (Python's json reads them; "
+    "the validator's d < 0 is False for NaN). A NaN delay later makes the terminal "
+    "callback's ZADD fail: 500, and the call is left pending on attempt 2 in no queue"
+)
 async def test_non_finite_retry_delays_are_422(client: Any, delay: bytes) -> None:
     status, body = await _post(
-        client, "/v1/campaigns",
-        b'{"account": "' + ACCOUNT.encode() + b'", "retry_delay_s": ' + delay
-        + b', "contacts": [{"to": "+919876500001"}]}')
+        client,
+        "/v1/campaigns",
+        b'{"account": "'
+        + ACCOUNT.encode()
+        + b'", "retry_delay_s": '
+        + delay
+        + b', "contacts": [{"to": "+919876500001"}]}',
+    )
     assert status == 422, (status, body)
     assert body["detail"][0]["field"].startswith("retry_delay_s")

@@ -19,8 +19,18 @@ A = "acct1"
 
 
 def setup_account(r: redis.Redis, limit: int = 5, cpm: int = 1000) -> None:
-    save_account(r, make_account(A, "k", "t", "0800", api_url="http://127.0.0.1:9",
-                                 max_concurrent_calls=limit, calls_per_minute=cpm))
+    save_account(
+        r,
+        make_account(
+            A,
+            "k",
+            "t",
+            "0800",
+            api_url="http://127.0.0.1:9",
+            max_concurrent_calls=limit,
+            calls_per_minute=cpm,
+        ),
+    )
 
 
 def campaign(r: redis.Redis, n: int, **kw: object) -> str:
@@ -92,8 +102,11 @@ def test_due_retries_are_admitted_only_after_not_before(r: redis.Redis) -> None:
     (call_id,) = lim.admit(A, 1000.0)
     pol = RetryPolicy(retry_delay_s={"busy": 60})
     leases = Leases()
-    for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid="S1"),
-               Event(Kind.TERMINAL, 1, status="busy", at=1000.0)):
+    for ev in (
+        Event(Kind.DIAL, 1),
+        Event(Kind.PLACED, 1, sid="S1"),
+        Event(Kind.TERMINAL, 1, status="busy", at=1000.0),
+    ):
         transition(r, A, call_id, ev, pol, now=1000.0, leases=leases)
     assert lim.in_use(A) == 0
     assert lim.admit(A, 1059.0) == []

@@ -24,8 +24,17 @@ def test_duplicate_terminal_releases_once_and_counts_once(r: redis.Redis) -> Non
         transition(r, A, call_id, ev, POL, now=1.0, leases=Leases())
     results = []
     for _ in range(3):
-        results.append(transition(r, A, call_id, Event(Kind.TERMINAL, 1, status="completed"),
-                                  POL, now=2.0, leases=Leases()))
+        results.append(
+            transition(
+                r,
+                A,
+                call_id,
+                Event(Kind.TERMINAL, 1, status="completed"),
+                POL,
+                now=2.0,
+                leases=Leases(),
+            )
+        )
     assert [t.releases_slot for t in results if t] == [True, False, False]
     counts = {k: int(v) for k, v in r.hgetall(keys.counts(A, cid)).items() if int(v)}
     assert counts == {"completed": 1}

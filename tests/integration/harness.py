@@ -42,9 +42,15 @@ class System:
         self.sandbox = SandboxControl(self.sandbox_url)
 
     def register(self, max_concurrent: int, cpm: int = 10_000) -> None:
-        self.api.add_account("sandbox", "sandbox-key", "sandbox-token", "08047112345",
-                             api_url=self.sandbox_url, max_concurrent_calls=max_concurrent,
-                             calls_per_minute=cpm)
+        self.api.add_account(
+            "sandbox",
+            "sandbox-key",
+            "sandbox-token",
+            "08047112345",
+            api_url=self.sandbox_url,
+            max_concurrent_calls=max_concurrent,
+            calls_per_minute=cpm,
+        )
 
     def wait_done(self, cid: str, timeout_s: float = 90.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
@@ -62,19 +68,45 @@ class System:
 
 
 @contextmanager
-def running_system(redis_url: str, tmp: Path, *, workers: int = 2, max_concurrent: int = 5,
-                   sandbox_args: list[str] | None = None, env: dict[str, str] | None = None
-                   ) -> Iterator[System]:
-    ports = {k: str(free_port()) for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT",
-                                          "FLOWER_PORT")}
-    overrides = {**FAST, **ports, "REDIS_URL": redis_url, "DIALER_DATA_DIR": str(tmp),
-                 **(env or {})}
+def running_system(
+    redis_url: str,
+    tmp: Path,
+    *,
+    workers: int = 2,
+    max_concurrent: int = 5,
+    sandbox_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[System]:
+    ports = {
+        k: str(free_port()) for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
+    }
+    overrides = {
+        **FAST,
+        **ports,
+        "REDIS_URL": redis_url,
+        "DIALER_DATA_DIR": str(tmp),
+        **(env or {}),
+    }
     settings = load_settings(**overrides)
-    sup = Supervisor(settings, workers=workers, with_flower=False, quiet=True,
-                     max_concurrent=max_concurrent, extra_env=overrides,
-                     extra_sandbox_args=sandbox_args or ["--calls-per-minute", "100000",
-                                                         "--ring-s", "0.05", "--talk-max-s",
-                                                         "0.3", "--think-s", "0.05"])
+    sup = Supervisor(
+        settings,
+        workers=workers,
+        with_flower=False,
+        quiet=True,
+        max_concurrent=max_concurrent,
+        extra_env=overrides,
+        extra_sandbox_args=sandbox_args
+        or [
+            "--calls-per-minute",
+            "100000",
+            "--ring-s",
+            "0.05",
+            "--talk-max-s",
+            "0.3",
+            "--think-s",
+            "0.05",
+        ],
+    )
     try:
         sup.start()
         sup.wait_ready(30)
@@ -99,8 +131,14 @@ def assert_no_duplicate_dials(report: dict[str, Any]) -> None:
     assert not dup, f"dialled more than once: {dup}"
 
 
-def check_invariants(redis_url: str, cid: str, report: dict[str, Any], limit: int,
-                     rows: list[dict[str, Any]], max_attempts: int) -> dict[str, int]:
+def check_invariants(
+    redis_url: str,
+    cid: str,
+    report: dict[str, Any],
+    limit: int,
+    rows: list[dict[str, Any]],
+    max_attempts: int,
+) -> dict[str, int]:
     """The promises: no duplicate dial, never above the limit, no slot held, counters add up."""
     import redis
 
@@ -119,5 +157,9 @@ def check_invariants(redis_url: str, cid: str, report: dict[str, Any], limit: in
         assert report["dials_per_number"].get(row["to"], 0) <= max_attempts
         assert len(row["attempts"]) <= max_attempts
     assert counts == tally, (counts, tally)
-    return {"contacts": len(rows), "dials": sum(report["dials_per_number"].values()),
-            "duplicates": 0, "leaks": 0}
+    return {
+        "contacts": len(rows),
+        "dials": sum(report["dials_per_number"].values()),
+        "duplicates": 0,
+        "leaks": 0,
+    }

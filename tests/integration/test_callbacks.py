@@ -17,29 +17,53 @@ pytestmark = pytest.mark.timeout(240)
 
 def test_messy_callbacks_still_end_every_call_right(redis_url: str, tmp_path: Path) -> None:
     sink = WebhookSink(fail_first=3)  # the client's endpoint fails at first: at-least-once
-    with serve_in_thread(sink.app()) as hook_url, \
-            running_system(redis_url, tmp_path, workers=2, max_concurrent=8) as system:
+    with (
+        serve_in_thread(sink.app()) as hook_url,
+        running_system(redis_url, tmp_path, workers=2, max_concurrent=8) as system,
+    ):
         system.register(max_concurrent=8)
-        system.sandbox.set_faults(dup_callbacks=0.3, reorder_callbacks=0.3, drop_callbacks=0.2,
-                                  late_callbacks=0.2, late_delay_s=0.5, seed=7)
-        out = system.api.create_campaign("sandbox", contacts(50), bot="echo", max_attempts=2,
-                                         retry_delay_s=0.2, time_limit_s=5,
-                                         webhook_url=f"{hook_url}/hook")
+        system.sandbox.set_faults(
+            dup_callbacks=0.3,
+            reorder_callbacks=0.3,
+            drop_callbacks=0.2,
+            late_callbacks=0.2,
+            late_delay_s=0.5,
+            seed=7,
+        )
+        out = system.api.create_campaign(
+            "sandbox",
+            contacts(50),
+            bot="echo",
+            max_attempts=2,
+            retry_delay_s=0.2,
+            time_limit_s=5,
+            webhook_url=f"{hook_url}/hook",
+        )
         status = system.wait_done(out["id"], 180)
         rows = list(system.api.iter_calls(out["id"]))
         report = system.sandbox.report()
         # webhooks are delivered by the notify queue: give the retries a moment
-        system.sandbox.wait_for(lambda _: len(sink.by_key(
-            lambda d: d["body"]["event"] == "call.final")) >= 50, 60)
+        system.sandbox.wait_for(
+            lambda _: len(sink.by_key(lambda d: d["body"]["event"] == "call.final")) >= 50, 60
+        )
         r = redis.Redis.from_url(redis_url, decode_responses=True)
         active = r.zcard(keys.active("sandbox"))
     assert_no_duplicate_dials(report)
     assert status["finished"] == 50 and sum(status["outcomes"].values()) == 50
     assert active == 0
     # each contact's outcome is what the sandbox's callee rule dictates
-    expected = {"0": "completed", "1": "completed", "2": "completed", "3": "completed",
-                "4": "completed", "5": "completed", "6": "busy", "7": "no-answer",
-                "8": "failed", "9": "completed"}
+    expected = {
+        "0": "completed",
+        "1": "completed",
+        "2": "completed",
+        "3": "completed",
+        "4": "completed",
+        "5": "completed",
+        "6": "busy",
+        "7": "no-answer",
+        "8": "failed",
+        "9": "completed",
+    }
     for row in rows:
         assert row["outcome"] == expected[row["to"][-1]], row
         want = 1 if row["outcome"] == "completed" else 2

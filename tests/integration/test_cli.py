@@ -20,22 +20,44 @@ DIALER = [sys.executable, "-m", "dialer.cli.main"]
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("EXOTEL_", "DIALER_", "REDIS_URL"))}
-    env.update({"DIALER_DATA_DIR": str(tmp / "data"), "DIALER_PORT": str(free_port()),
-                "STREAMER_PORT": str(free_port()), "SANDBOX_PORT": str(free_port()),
-                "FLOWER_PORT": str(free_port()), "DIALER_LOG_LEVEL": "WARNING",
-                "DIALER_TICK_S": "0.5", "DIALER_RECONCILE_AFTER_S": "3",
-                "EXOTEL_READ_TIMEOUT_S": "1", "EXOTEL_CONNECT_TIMEOUT_S": "1",
-                "DIALER_RING_TIMEOUT_S": "3", "DIALER_ANSWERED_CHECK_S": "3", "EXOTEL_MAX_CONCURRENT": "3"})
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("EXOTEL_", "DIALER_", "REDIS_URL"))
+    }
+    env.update(
+        {
+            "DIALER_DATA_DIR": str(tmp / "data"),
+            "DIALER_PORT": str(free_port()),
+            "STREAMER_PORT": str(free_port()),
+            "SANDBOX_PORT": str(free_port()),
+            "FLOWER_PORT": str(free_port()),
+            "DIALER_LOG_LEVEL": "WARNING",
+            "DIALER_TICK_S": "0.5",
+            "DIALER_RECONCILE_AFTER_S": "3",
+            "EXOTEL_READ_TIMEOUT_S": "1",
+            "EXOTEL_CONNECT_TIMEOUT_S": "1",
+            "DIALER_RING_TIMEOUT_S": "3",
+            "DIALER_ANSWERED_CHECK_S": "3",
+            "EXOTEL_MAX_CONCURRENT": "3",
+        }
+    )
     return env
 
 
 def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 - closed by the child
-    proc = subprocess.Popen([*DIALER, "up", "--no-flower", "--sandbox-arg=--ring-s=0.05",
-                             "--sandbox-arg=--talk-max-s=1.5"], env=env, stdout=out,
-                            stderr=out, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *DIALER,
+            "up",
+            "--no-flower",
+            "--sandbox-arg=--ring-s=0.05",
+            "--sandbox-arg=--talk-max-s=1.5",
+        ],
+        env=env,
+        stdout=out,
+        stderr=out,
+        start_new_session=True,
+    )
     out.close()
     url = f"http://127.0.0.1:{env['DIALER_PORT']}/healthz"
     deadline = time.monotonic() + 60
@@ -81,8 +103,19 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     contacts.write_text("\n".join(rows) + "\n")
     up = _up(env, log)
     try:
-        sub = _cli(env, "submit", str(contacts), "--account", "sandbox", "--bot", "echo",
-                   "--max-attempts", "2", "--retry-delay", "0.5")
+        sub = _cli(
+            env,
+            "submit",
+            str(contacts),
+            "--account",
+            "sandbox",
+            "--bot",
+            "echo",
+            "--max-attempts",
+            "2",
+            "--retry-delay",
+            "0.5",
+        )
         assert sub.returncode == 0, sub.stderr
         assert f"{contacts}:4:" in sub.stderr  # the bad row, by line
         cid = sub.stdout.strip().splitlines()[-1]

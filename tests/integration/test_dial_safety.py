@@ -18,7 +18,8 @@ ANSWERING = [{"to": f"+9198765{i:05d}"} for i in range(0, 400, 10)]  # last digi
 
 
 def test_lost_response_becomes_unknown_then_settles_without_a_second_dial(
-        redis_url: str, tmp_path: Path) -> None:
+    redis_url: str, tmp_path: Path
+) -> None:
     with running_system(redis_url, tmp_path, workers=2, max_concurrent=4) as system:
         system.register(max_concurrent=4)
         system.sandbox.set_faults(accept_timeout=1.0, timeout_delay_s=5)
@@ -36,13 +37,15 @@ def test_lost_response_becomes_unknown_then_settles_without_a_second_dial(
     assert report["calls_total"] == 6
 
 
-def test_dropped_terminal_callbacks_are_settled_by_reconciliation(redis_url: str,
-                                                                 tmp_path: Path) -> None:
+def test_dropped_terminal_callbacks_are_settled_by_reconciliation(
+    redis_url: str, tmp_path: Path
+) -> None:
     with running_system(redis_url, tmp_path, workers=1, max_concurrent=3) as system:
         system.register(max_concurrent=3)
         system.sandbox.set_faults(drop_callbacks=1.0)
-        out = system.api.create_campaign("sandbox", ANSWERING[:5], bot="echo", max_attempts=1,
-                                         time_limit_s=5)
+        out = system.api.create_campaign(
+            "sandbox", ANSWERING[:5], bot="echo", max_attempts=1, time_limit_s=5
+        )
         status = system.wait_done(out["id"], 90)
         report = system.sandbox.report()
         rows = list(system.api.iter_calls(out["id"]))
@@ -70,8 +73,9 @@ def test_worker_killed_while_its_requests_are_in_flight(redis_url: str, tmp_path
     assert victim.restarts >= 1
 
 
-def test_429_retry_after_pauses_the_account_and_nothing_is_lost(redis_url: str,
-                                                                tmp_path: Path) -> None:
+def test_429_retry_after_pauses_the_account_and_nothing_is_lost(
+    redis_url: str, tmp_path: Path
+) -> None:
     with running_system(redis_url, tmp_path, workers=1, max_concurrent=3) as system:
         system.register(max_concurrent=3)
         system.sandbox.set_faults(http_429=1.0, retry_after_s=3)
@@ -98,8 +102,14 @@ def test_429_retry_after_pauses_the_account_and_nothing_is_lost(redis_url: str,
 def test_401_opens_the_circuit_and_resume_recovers(redis_url: str, tmp_path: Path) -> None:
     with running_system(redis_url, tmp_path, workers=1, max_concurrent=3) as system:
         api = system.api
-        api.add_account("sandbox", "sandbox-key", "WRONG-token", "08047112345",
-                        api_url=system.sandbox_url, max_concurrent_calls=3)
+        api.add_account(
+            "sandbox",
+            "sandbox-key",
+            "WRONG-token",
+            "08047112345",
+            api_url=system.sandbox_url,
+            max_concurrent_calls=3,
+        )
         out = api.create_campaign("sandbox", contacts(5, start=100), bot="echo", max_attempts=1)
         deadline = time.time() + 15
         while api._call("GET", "/v1/accounts/sandbox")["circuit"] != "open":

@@ -11,12 +11,14 @@ from tests.integration.harness import assert_no_duplicate_dials, contacts, runni
 pytestmark = pytest.mark.timeout(240)
 
 
-def test_limit_holds_across_workers_and_every_contact_finishes(redis_url: str,
-                                                               tmp_path: Path) -> None:
+def test_limit_holds_across_workers_and_every_contact_finishes(
+    redis_url: str, tmp_path: Path
+) -> None:
     with running_system(redis_url, tmp_path, workers=3, max_concurrent=5) as system:
         system.register(max_concurrent=5)
-        out = system.api.create_campaign("sandbox", contacts(200), bot="echo", max_attempts=2,
-                                         retry_delay_s=0.2)
+        out = system.api.create_campaign(
+            "sandbox", contacts(200), bot="echo", max_attempts=2, retry_delay_s=0.2
+        )
         status = system.wait_done(out["id"], timeout_s=180)
         report = system.sandbox.report()
         rows = list(system.api.iter_calls(out["id"]))

@@ -15,8 +15,6 @@ Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-async def receiver(
-    redis_url: str, aiohttp_client: Callable[..., Awaitable[Client]]
-) -> Client:
+async def receiver(redis_url: str, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
     """The receiver (callbacks + REST API) with known secret and API key."""
     return await aiohttp_client(create_app(make_settings(redis_url)))

@@ -28,8 +28,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def make_settings(redis_url: str, **extra: Any) -> Settings:
-    return load_settings(REDIS_URL=redis_url, DIALER_SECRET=SECRET, DIALER_API_KEY=API_KEY,
-                         **extra)
+    return load_settings(REDIS_URL=redis_url, DIALER_SECRET=SECRET, DIALER_API_KEY=API_KEY, **extra)
 
 
 def sig(call_id: str, secret: str = SECRET) -> str:
@@ -41,8 +40,18 @@ def stream_token(call_id: str, attempt: int = 1, ttl_s: int = 3600, secret: str 
 
 
 def setup_account(r: redis.Redis, sid: str = ACCOUNT, limit: int = 50) -> None:
-    save_account(r, make_account(sid, "k", "t", "08000000000", api_url="http://127.0.0.1:9",
-                                 max_concurrent_calls=limit, calls_per_minute=10_000))
+    save_account(
+        r,
+        make_account(
+            sid,
+            "k",
+            "t",
+            "08000000000",
+            api_url="http://127.0.0.1:9",
+            max_concurrent_calls=limit,
+            calls_per_minute=10_000,
+        ),
+    )
 
 
 def make_campaign(r: redis.Redis, n: int = 2, account: str = ACCOUNT, **kw: Any) -> str:
@@ -51,8 +60,9 @@ def make_campaign(r: redis.Redis, n: int = 2, account: str = ACCOUNT, **kw: Any)
     return str(create_campaign(r, spec, now=time.time())["id"])
 
 
-def place_calls(r: redis.Redis, cid: str, account: str = ACCOUNT,
-                state: State = State.PLACED) -> list[str]:
+def place_calls(
+    r: redis.Redis, cid: str, account: str = ACCOUNT, state: State = State.PLACED
+) -> list[str]:
     """Admit every call of ``cid`` and move each to ``state`` (dialing/placed/ringing/answered)."""
     now = time.time()
     ids = RedisLimiter(r).admit(account, now)

@@ -26,8 +26,13 @@ from tests.security.helpers import (
 
 
 def terminal_body(call_id: str, sid: str, status: str = "completed") -> dict[str, str]:
-    return {"CallSid": sid, "Status": status, "EventType": "terminal",
-            "CustomField": f"{call_id}:1", "ConversationDuration": "12"}
+    return {
+        "CallSid": sid,
+        "Status": status,
+        "EventType": "terminal",
+        "CustomField": f"{call_id}:1",
+        "ConversationDuration": "12",
+    }
 
 
 @pytest.fixture
@@ -91,8 +96,11 @@ async def test_signature_in_the_body_or_a_header_does_not_count(
     cid, (call_id, _) = calls
     before = snapshot(r, cid)
     body = terminal_body(call_id, exotel_sid(r, call_id)) | {"sig": sig(call_id)}
-    for kw in ({"json": body}, {"data": body},
-               {"json": body, "headers": {"X-Signature": sig(call_id)}}):
+    for kw in (
+        {"json": body},
+        {"data": body},
+        {"json": body, "headers": {"X-Signature": sig(call_id)}},
+    ):
         resp = await receiver.post(f"/exotel/status/{call_id}", **kw)
         assert resp.status == 403
     assert snapshot(r, cid) == before
@@ -102,8 +110,11 @@ async def test_valid_signature_is_accepted_and_moves_the_call(
     receiver: Any, r: redis.Redis, calls: tuple[str, list[str]]
 ) -> None:
     cid, (call_id, other) = calls
-    resp = await receiver.post(f"/exotel/status/{call_id}", params={"sig": sig(call_id)},
-                               json=terminal_body(call_id, exotel_sid(r, call_id)))
+    resp = await receiver.post(
+        f"/exotel/status/{call_id}",
+        params={"sig": sig(call_id)},
+        json=terminal_body(call_id, exotel_sid(r, call_id)),
+    )
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["ok"] is True
     h = r.hgetall(keys.call(ACCOUNT, call_id))
@@ -119,8 +130,11 @@ async def test_valid_signature_form_encoded(
     receiver: Any, r: redis.Redis, calls: tuple[str, list[str]]
 ) -> None:
     cid, (call_id, _) = calls
-    resp = await receiver.post(f"/exotel/status/{call_id}", params={"sig": sig(call_id)},
-                               data=terminal_body(call_id, exotel_sid(r, call_id), "busy"))
+    resp = await receiver.post(
+        f"/exotel/status/{call_id}",
+        params={"sig": sig(call_id)},
+        data=terminal_body(call_id, exotel_sid(r, call_id), "busy"),
+    )
     assert resp.status == 200, await resp.text()
     assert r.hget(keys.call(ACCOUNT, call_id), "state") == "busy"
     check_invariants(r, cid)
@@ -132,14 +146,23 @@ async def test_a_signature_for_an_unknown_call_reveals_nothing_and_writes_nothin
     cid, _ = calls
     before = snapshot(r, cid)
     ghost = f"{cid}-99"
-    resp = await receiver.post(f"/exotel/status/{ghost}", params={"sig": "f" * 40},
-                               json={"CallSid": "x", "Status": "completed"})
+    resp = await receiver.post(
+        f"/exotel/status/{ghost}",
+        params={"sig": "f" * 40},
+        json={"CallSid": "x", "Status": "completed"},
+    )
     assert resp.status == 403  # the signature is checked before the call is looked up
-    resp = await receiver.post(f"/exotel/status/{ghost}", params={"sig": sig(ghost)},
-                               json={"CallSid": "x", "Status": "completed"})
+    resp = await receiver.post(
+        f"/exotel/status/{ghost}",
+        params={"sig": sig(ghost)},
+        json={"CallSid": "x", "Status": "completed"},
+    )
     assert resp.status in (200, 404)  # a known campaign: recorded as stale, nothing applied
     assert snapshot(r, cid) == before
-    resp = await receiver.post("/exotel/status/zzzz9999-1", params={"sig": sig("zzzz9999-1")},
-                               json={"CallSid": "x", "Status": "completed"})
+    resp = await receiver.post(
+        "/exotel/status/zzzz9999-1",
+        params={"sig": sig("zzzz9999-1")},
+        json={"CallSid": "x", "Status": "completed"},
+    )
     assert resp.status == 404
     assert not r.exists(keys.call(ACCOUNT, ghost))

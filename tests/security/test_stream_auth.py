@@ -28,9 +28,15 @@ def add_call(r: redis.Redis, index: int, attempt: int = 1, cid: str = CID) -> st
     call_id = keys.call_id(cid, index)
     r.hset(keys.CAMPAIGNS, cid, ACCOUNT)
     r.hset(keys.campaign(ACCOUNT, cid), mapping={"bot": "echo"})
-    r.hset(keys.call(ACCOUNT, call_id), mapping={
-        "to": "+919876543210", "vars": json.dumps({"name": "Asha"}),
-        "state": "answered", "attempt": str(attempt)})
+    r.hset(
+        keys.call(ACCOUNT, call_id),
+        mapping={
+            "to": "+919876543210",
+            "vars": json.dumps({"name": "Asha"}),
+            "state": "answered",
+            "attempt": str(attempt),
+        },
+    )
     return call_id
 
 
@@ -48,9 +54,11 @@ async def play(streamer: Any, call_id: str, token: str | None) -> int:
     params = {} if token is None else {"token": token}
     ws = await streamer.ws_connect(f"/stream/{call_id}", params=params)
     try:
-        for msg in (p.Connected(), p.Start("MZevil", "CAevil", "AC", "+91", "+91", {}, 8000,
-                                           "audio/x-raw"),
-                    p.Media(1, 1, 100, b"\x00\x01" * 800)):
+        for msg in (
+            p.Connected(),
+            p.Start("MZevil", "CAevil", "AC", "+91", "+91", {}, 8000, "audio/x-raw"),
+            p.Media(1, 1, 100, b"\x00\x01" * 800),
+        ):
             if ws.closed:
                 break
             try:
@@ -93,9 +101,22 @@ def _cases(r: redis.Redis) -> dict[str, tuple[str, str | None]]:
 
 
 CASES = [
-    "missing", "empty", "other_call", "expired", "older_attempt", "newer_attempt",
-    "other_secret", "forged_mac", "extended_expiry", "raised_attempt", "callback_sig_as_token",
-    "two_parts", "garbage", "negative_attempt", "unknown_call", "bad_call_id",
+    "missing",
+    "empty",
+    "other_call",
+    "expired",
+    "older_attempt",
+    "newer_attempt",
+    "other_secret",
+    "forged_mac",
+    "extended_expiry",
+    "raised_attempt",
+    "callback_sig_as_token",
+    "two_parts",
+    "garbage",
+    "negative_attempt",
+    "unknown_call",
+    "bad_call_id",
 ]
 
 
@@ -122,8 +143,9 @@ UNICODE_BUG = pytest.mark.xfail(
     "mangle",
     [
         pytest.param(lambda a, e, m: f"{a}.{e}.{m[:-1]}é", id="non_ascii_mac", marks=UNICODE_BUG),
-        pytest.param(lambda a, e, m: f"\u0662.{e}.{m}", id="unicode_digit_attempt",
-                     marks=UNICODE_BUG),
+        pytest.param(
+            lambda a, e, m: f"\u0662.{e}.{m}", id="unicode_digit_attempt", marks=UNICODE_BUG
+        ),
     ],
 )
 async def test_non_ascii_tokens_are_closed_with_1008(
@@ -141,10 +163,12 @@ async def test_the_right_token_works_and_a_refusal_does_not_stop_the_server(
 ) -> None:
     call_id = add_call(r, 1, attempt=2)
     assert await play(streamer, call_id, stream_token(call_id, attempt=1)) == 1008
-    ws = await streamer.ws_connect(f"/stream/{call_id}",
-                                   params={"token": stream_token(call_id, attempt=2)})
-    await ws.send_str(p.encode(p.Start("MZgood", "CA", "AC", "+91", "+91", {}, 8000,
-                                       "audio/x-raw"), "MZgood"))
+    ws = await streamer.ws_connect(
+        f"/stream/{call_id}", params={"token": stream_token(call_id, attempt=2)}
+    )
+    await ws.send_str(
+        p.encode(p.Start("MZgood", "CA", "AC", "+91", "+91", {}, 8000, "audio/x-raw"), "MZgood")
+    )
     for i in range(3):
         await ws.send_str(p.encode(p.Media(i, i, i * 100, b"\x10\x00" * 800), "MZgood"))
     msg = await ws.receive(timeout=5)

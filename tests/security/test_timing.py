@@ -36,8 +36,12 @@ def _is_compare_digest(node: ast.AST) -> bool:
     if not isinstance(node, ast.Call):
         return False
     f = node.func
-    return (isinstance(f, ast.Attribute) and f.attr == "compare_digest"
-            and isinstance(f.value, ast.Name) and f.value.id in {"hmac", "secrets"})
+    return (
+        isinstance(f, ast.Attribute)
+        and f.attr == "compare_digest"
+        and isinstance(f.value, ast.Name)
+        and f.value.id in {"hmac", "secrets"}
+    )
 
 
 def _names(node: ast.AST) -> set[str]:

@@ -214,8 +214,12 @@ def test_compose_depends_on_healthy_redis() -> None:
 
 def test_compose_health_checks() -> None:
     services = compose()["services"]
-    expected = {"receiver": ":8080/healthz", "streamer": ":8081/healthz",
-                "sandbox": ":8082/_sandbox/healthz", "flower": ":5555/healthcheck"}
+    expected = {
+        "receiver": ":8080/healthz",
+        "streamer": ":8081/healthz",
+        "sandbox": ":8082/_sandbox/healthz",
+        "flower": ":5555/healthcheck",
+    }
     for name, url in expected.items():
         test = " ".join(services[name]["healthcheck"]["test"])
         assert url in test, f"{name} healthcheck: {test}"
@@ -226,8 +230,13 @@ def test_compose_env_names_are_settings_fields(monkeypatch: pytest.MonkeyPatch) 
     services = compose()["services"]
     anchor = compose()["x-dialer-env"]
     assert anchor["REDIS_URL"] == "redis://redis:6379/0"
-    for name in ("DIALER_SECRET", "DIALER_API_KEY", "EXOTEL_API_TOKEN",
-                 "DIALER_PUBLIC_URL", "STREAMER_PUBLIC_URL"):
+    for name in (
+        "DIALER_SECRET",
+        "DIALER_API_KEY",
+        "EXOTEL_API_TOKEN",
+        "DIALER_PUBLIC_URL",
+        "STREAMER_PUBLIC_URL",
+    ):
         assert str(anchor[name]).startswith(f"${{{name}:"), f"{name} comes from the host"
     assert_settings_names(set(anchor), "x-dialer-env")
     for name in DIALER_SERVICES:
@@ -241,10 +250,21 @@ def test_compose_env_names_are_settings_fields(monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker binary")
 def test_docker_compose_config() -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-               "DIALER_SECRET": "test-secret", "DIALER_API_KEY": "test-key"}
-        return subprocess.run(["docker", "compose", *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=30, check=False)
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "DIALER_SECRET": "test-secret",
+            "DIALER_API_KEY": "test-key",
+        }
+        return subprocess.run(
+            ["docker", "compose", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
 
     if run("version").returncode != 0:
         pytest.skip("docker compose is not available")
@@ -257,9 +277,18 @@ def test_docker_compose_config() -> None:
 
 def test_every_manifest_parses_and_is_namespaced() -> None:
     names = {p.name for p in DEPLOY.glob("*.yaml")}
-    assert {"namespace.yaml", "configmap.yaml", "secret.example.yaml", "redis.yaml",
-            "worker.yaml", "beat.yaml", "receiver.yaml", "streamer.yaml", "flower.yaml",
-            "keda-scaledobject.yaml"} <= names
+    assert {
+        "namespace.yaml",
+        "configmap.yaml",
+        "secret.example.yaml",
+        "redis.yaml",
+        "worker.yaml",
+        "beat.yaml",
+        "receiver.yaml",
+        "streamer.yaml",
+        "flower.yaml",
+        "keda-scaledobject.yaml",
+    } <= names
     assert (DEPLOY / "README.md").is_file()
     for file, doc in k8s_docs():
         assert {"apiVersion", "kind", "metadata"} <= set(doc), file
@@ -323,9 +352,10 @@ def test_k8s_pods_are_hardened() -> None:
 
 def test_k8s_services_and_budgets_select_their_pods() -> None:
     deployments = {d["metadata"]["name"]: d for d in objects("Deployment")}
-    for kind, selector_of in (("Service", lambda o: o["spec"]["selector"]),
-                              ("PodDisruptionBudget",
-                               lambda o: o["spec"]["selector"]["matchLabels"])):
+    for kind, selector_of in (
+        ("Service", lambda o: o["spec"]["selector"]),
+        ("PodDisruptionBudget", lambda o: o["spec"]["selector"]["matchLabels"]),
+    ):
         for obj in objects(kind):
             name = obj["metadata"]["name"]
             target = deployments.get(name) or one("StatefulSet", name)
@@ -336,7 +366,10 @@ def test_k8s_services_and_budgets_select_their_pods() -> None:
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert d["spec"]["selector"]["matchLabels"].items() <= labels.items(), name
     assert {p["metadata"]["name"] for p in objects("PodDisruptionBudget")} >= {
-        "worker", "receiver", "streamer"}
+        "worker",
+        "receiver",
+        "streamer",
+    }
 
 
 def test_k8s_probes_and_metrics() -> None:

@@ -43,8 +43,13 @@ def test_stream_token_attempt_and_expiry() -> None:
 
 
 def test_keys_share_the_account_hash_tag() -> None:
-    for key in (keys.account("A1"), keys.active("A1"), keys.call("A1", "abcd-1"),
-                keys.queue("A1", "abcd"), keys.campaign("A1", "abcd")):
+    for key in (
+        keys.account("A1"),
+        keys.active("A1"),
+        keys.call("A1", "abcd-1"),
+        keys.queue("A1", "abcd"),
+        keys.campaign("A1", "abcd"),
+    ):
         assert "{A1}" in key
     assert keys.split_call_id("abcdef012345-17") == ("abcdef012345", 17)
     with pytest.raises(ValueError):
@@ -54,8 +59,10 @@ def test_keys_share_the_account_hash_tag() -> None:
 
 
 def test_csv_reports_bad_rows_by_line_and_keeps_good_ones() -> None:
-    text = ("\ufeffto,name\n+919876543210,A\nnot-a-number,B\n"
-            '"+91 98765 43211","two\nlines"\n+919876543210,dup\n,empty\n+919876543212,x,extra\n')
+    text = (
+        "\ufeffto,name\n+919876543210,A\nnot-a-number,B\n"
+        '"+91 98765 43211","two\nlines"\n+919876543210,dup\n,empty\n+919876543212,x,extra\n'
+    )
     result = parse_csv(text.encode(), "IN")
     assert [c.to for c in result.contacts] == ["+919876543210", "+919876543211"]
     assert result.contacts[1].vars == {"name": "two\nlines"}
