@@ -9,6 +9,7 @@ a half-written campaign.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ class CampaignIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account: str = Field(min_length=1, max_length=64)
+    account: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(default="", max_length=200)
     bot: str = Field(default="echo", max_length=500)
     contacts: list[dict[str, Any]] | None = None
@@ -80,8 +81,8 @@ class CampaignIn(BaseModel):
     @classmethod
     def _delays(cls, v: float | dict[str, float]) -> float | dict[str, float]:
         values = v.values() if isinstance(v, dict) else [v]
-        if any(d < 0 for d in values):
-            raise ValueError("delays must be >= 0")
+        if any(not math.isfinite(d) or d < 0 for d in values):
+            raise ValueError("delays must be finite and >= 0")
         if isinstance(v, dict) and set(v) - set(RETRYABLE_OUTCOMES):
             raise ValueError(f"keys must be among {', '.join(RETRYABLE_OUTCOMES)}")
         return v
@@ -139,9 +140,14 @@ def validate_bot(spec: str) -> dict[str, Any] | None:
         return None
     from streamer.bots.survey import load_survey
 
-    path = Path(parsed.arg).expanduser().resolve()
-    load_survey(path)  # raises ValidationError naming what is wrong
-    config: dict[str, Any] = json.loads(path.read_text())
+    try:
+        path = Path(parsed.arg).expanduser().resolve()
+        if not path.is_file():
+            raise ValidationError(f"survey file {parsed.arg!r} not found", field="bot")
+        load_survey(path)  # raises ValidationError naming what is wrong
+        config: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError, RuntimeError) as exc:  # unreadable path: ~nouser, NUL, ...
+        raise ValidationError(f"survey file {parsed.arg!r}: {exc}", field="bot") from None
     config["base_dir"] = str(path.parent)
     return config
 

@@ -24,7 +24,9 @@ def callback_sig(secret: bytes, call_id: str) -> str:
 def verify_callback(secret: bytes, call_id: str, sig: str | None) -> bool:
     if not sig:
         return False
-    return hmac.compare_digest(callback_sig(secret, call_id), sig)
+    # compare_digest refuses non-ASCII str: compare bytes, whatever was sent
+    given = sig.encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(callback_sig(secret, call_id).encode(), given)
 
 
 def stream_token(secret: bytes, call_id: str, attempt: int, expires_at: int) -> str:
@@ -37,10 +39,12 @@ def verify_stream_token(secret: bytes, call_id: str, token: str | None, now: flo
     if not token:
         return None
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    # isdigit() alone accepts non-ASCII digits such as Arabic-Indic ones
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]):
         return None
     attempt, expires_at = int(parts[0]), int(parts[1])
-    if not hmac.compare_digest(stream_token(secret, call_id, attempt, expires_at), token):
+    expected = stream_token(secret, call_id, attempt, expires_at).encode()
+    if not hmac.compare_digest(expected, token.encode("utf-8", "surrogateescape")):
         return None
     if expires_at < now:
         return None

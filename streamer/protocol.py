@@ -124,7 +124,10 @@ def _int(obj: Mapping[str, Any], key: str, raw: str) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:  # past Python's 4,300-digit int limit
+            raise ProtocolError(f"field {key!r} is too long", raw=raw) from None
     raise ProtocolError(f"field {key!r} must be an integer", raw=raw)
 
 
@@ -153,7 +156,7 @@ def _load(text: str | bytes) -> tuple[dict[str, Any], str]:
         raise ProtocolError("binary frame (AgentStream sends JSON text)", raw=bytes(text))
     try:
         obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, and huge numbers
         raise ProtocolError(f"bad JSON: {exc}", raw=text) from exc
     if not isinstance(obj, dict):
         raise ProtocolError("frame is not a JSON object", raw=text)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from dialer.errors import DialerError, ProtocolError
 from streamer import protocol as p
-from streamer.audio import Chunker, Pacer, StreamResampler
+from streamer.audio import RATES, Chunker, Pacer, StreamResampler
 from streamer.bots import Bot, make_bot
 from streamer.bots.base import INTERNAL_RATE
 from streamer.metrics import Metrics
@@ -164,8 +164,13 @@ class Session:
 
     def _setup(self, start: p.Start) -> None:
         # The start frame's rate wins over the URL's: a mismatch is choppy audio (§5.3).
-        if start.sample_rate and start.sample_rate > 0:
+        # Only the rates AgentStream has: an absurd one would make the resampler
+        # allocate without bound and block the loop.
+        if start.sample_rate in RATES:
             self.stream_sample_rate = start.sample_rate
+        elif start.sample_rate:
+            log.warning("ignoring unsupported start sample_rate %s; using %s",
+                        start.sample_rate, self.stream_sample_rate)
         self.stream_sid = start.stream_sid
         self._started_at = self._clock()
         self._in = StreamResampler(self.stream_sample_rate, INTERNAL_RATE)

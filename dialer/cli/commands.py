@@ -16,6 +16,7 @@ import click
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.progress import results_table, status_progress
 from dialer.client import ApiError, DialerClient
+from dialer.contacts import decode_text
 
 
 def client_from(api: str | None) -> DialerClient:
@@ -198,7 +199,7 @@ def submit(
                 sys.exit(EXIT_USAGE)
             out = client_from(api).create_campaign(account_sid, items, dry_run=dry_run, **options)
         else:
-            text = raw.decode("utf-8-sig", errors="replace")
+            text = decode_text(raw)
             out = client_from(api).create_campaign(
                 account_sid, csv=text, dry_run=dry_run, **options
             )

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dialer import callerids, campaigns, keys
 from dialer.accounts import all_accounts, load_account, make_account, save_account
-from dialer.contacts import parse_list
+from dialer.contacts import decode_text, parse_list
 from dialer.errors import ValidationError
 from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
 from dialer.receiver.openapi import document
@@ -45,6 +45,9 @@ class AccountIn(BaseModel):
     def _one_base(self) -> AccountIn:
         if self.region and self.api_url:
             raise ValueError("give either region or api_url, not both")
+        if self.api_url and (self.api_url.username or self.api_url.password):
+            # it would be stored and shown back: credentials go in api_key/api_token
+            raise ValueError("api_url must not carry credentials (user:pass@)")
         return self
 
 
@@ -63,7 +66,7 @@ def from_pydantic(exc: pydantic.ValidationError) -> web.Response:
 async def json_body(request: web.Request) -> Any:
     try:
         return await request.json()
-    except ValueError:
+    except (ValueError, RecursionError, LookupError):
         raise web.HTTPBadRequest(
             text='{"error": "body is not valid JSON"}', content_type="application/json"
         ) from None
@@ -149,7 +152,7 @@ async def post_campaign(request: web.Request) -> web.Response:
     dry_run = request.query.get("dry_run", "") in ("1", "true", "yes")
     if request.content_type in ("text/csv", "text/plain"):
         payload: Any = {k: v for k, v in request.query.items() if k != "dry_run"}
-        payload["csv"] = (await request.read()).decode("utf-8-sig", errors="replace")
+        payload["csv"] = decode_text(await request.read())
     else:
         payload = await json_body(request)
     try:

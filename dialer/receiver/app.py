@@ -114,7 +114,7 @@ async def auth_middleware(
         expected = request.app[SETTINGS].DIALER_API_KEY.get_secret_value()
         given = request.headers.get("Authorization", "")
         token = given[7:] if given.startswith("Bearer ") else ""
-        if not hmac.compare_digest(token.encode(), expected.encode()):
+        if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()):
             return web.json_response(
                 {"error": "missing or wrong API key"},
                 status=401,

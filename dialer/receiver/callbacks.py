@@ -11,10 +11,12 @@ recorded; an event for an older attempt is a recorded no-op.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from dialer.calls import TERMINAL_STATUS, Event, Kind, State
 from dialer.errors import ProtocolError
@@ -46,7 +48,8 @@ async def read_body(request: web.Request) -> dict[str, Any]:
             return out
     except ProtocolError:
         raise
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, LookupError, RecursionError, HttpProcessingError) as exc:
+        # bad JSON, an unknown charset, absurd nesting, a malformed multipart part
         raise ProtocolError(f"unreadable {ctype} body: {type(exc).__name__}") from None
     raise ProtocolError(f"unsupported content type {ctype!r}")
 
@@ -74,9 +77,12 @@ def parse_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         raise ProtocolError("missing Status")
     duration = _text(fields, "conversationduration") or _text(fields, "duration")
     try:
-        duration_s = int(float(duration)) if duration else None
+        seconds = float(duration) if duration else None
     except ValueError:
-        duration_s = None
+        seconds = None
+    # Exotel's TimeLimit caps a call at 14,400 s; anything else is junk, not a duration.
+    ok = seconds is not None and math.isfinite(seconds) and 0 <= seconds <= 10 * 14_400
+    duration_s = int(seconds) if ok and seconds is not None else None
     return {
         "sid": sid,
         "status": status,

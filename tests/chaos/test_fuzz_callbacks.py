@@ -52,19 +52,10 @@ FUZZ = settings(
     ],
 )
 
-# Product bugs this fuzzer found; each has a strict xfail regression test below. A 500
-# is tolerated in the property test only when the server logged exactly one of these
-# exceptions, raised while reading or parsing the body (dialer/receiver/callbacks.py).
-# When a bug is fixed its xfail test starts passing (strict: the run fails): then
-# delete its entry here so the property test guards the fix.
-KNOWN_BUGS: dict[str, str] = {
-    "RecursionError": "deeply nested JSON: read_body does not catch RecursionError",
-    "LookupError": "unknown charset: read_body does not catch LookupError",
-    "InvalidHeader": "bad multipart part header: read_body misses HttpProcessingError",
-    "LineTooLong": "multipart line over 512 KiB: read_body misses HttpProcessingError",
-    "BadHttpMessage": "malformed multipart: read_body misses HttpProcessingError",
-    "OverflowError": "duration 1e400/Infinity: parse_fields catches only ValueError",
-}
+# Product bugs this fuzzer found are fixed, each with a regression test below. If a new
+# one is found, list its exception here (tolerated in the property test only when raised
+# while parsing the body) next to a strict xfail test, until it is fixed.
+KNOWN_BUGS: dict[str, str] = {}  # every bug found so far is fixed
 
 
 class ServerErrors(logging.Handler):
@@ -476,9 +467,6 @@ async def test_after_the_fuzz_a_valid_terminal_callback_still_settles_a_fuzzed_c
 # --- the bugs, one regression test each ---------------------------------------------
 
 
-def xbug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"BUG: {reason}")
-
 
 async def _post(client: Any, call_id: str, ctype: str, data: bytes) -> int:
     resp = await client.post(
@@ -497,10 +485,6 @@ async def _post(client: Any, call_id: str, ctype: str, data: bytes) -> int:
         pytest.param(b'{"a":' * 50_000, id="object"),
         pytest.param(b'{"CallSid": ' + b"[" * 5000 + b"]" * 5000 + b"}", id="balanced"),
     ],
-)
-@xbug(
-    "callbacks.read_body: json.loads raises RecursionError on deeply nested JSON, "
-    "which is not caught (only ValueError/UnicodeDecodeError): 500 instead of 400"
 )
 async def test_deeply_nested_json_is_400(client: Any, few: Pool, data: bytes) -> None:
     assert await _post(client, few.targets[0], "application/json", data) == 400
@@ -523,10 +507,6 @@ async def test_deeply_nested_json_is_400(client: Any, few: Pool, data: bytes) ->
         ),
     ],
 )
-@xbug(
-    "callbacks.read_body: request.post() raises LookupError for an unknown charset, "
-    "which is not caught: 500 instead of 400"
-)
 async def test_unknown_charset_is_400(client: Any, few: Pool, ctype: str, data: bytes) -> None:
     assert await _post(client, few.targets[0], ctype, data) == 400
 
@@ -543,11 +523,6 @@ async def test_unknown_charset_is_400(client: Any, few: Pool, ctype: str, data: 
             id="part_header_line_too_long",
         ),
     ],
-)
-@xbug(
-    "callbacks.read_body: the multipart reader raises aiohttp.http_exceptions."
-    "HttpProcessingError subclasses (InvalidHeader, LineTooLong), not ValueError: "
-    "500 instead of 400"
 )
 async def test_malformed_multipart_is_400(client: Any, few: Pool, data: bytes) -> None:
     assert await _post(client, few.targets[0], "multipart/form-data; boundary=XyZ", data) == 400
@@ -572,10 +547,6 @@ async def test_malformed_multipart_is_400(client: Any, few: Pool, data: bytes) -
             id="form_400_nines",
         ),
     ],
-)
-@xbug(
-    "callbacks.parse_fields: int(float(duration)) raises OverflowError for '1e400', "
-    "'Infinity' or 400 nines; only ValueError is caught: 500 instead of 200"
 )
 async def test_an_absurd_duration_is_ignored_not_a_crash(
     client: Any, r: redis.Redis, few: Pool, ctype: str, data: bytes

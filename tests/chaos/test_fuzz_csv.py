@@ -343,14 +343,6 @@ async def test_csv_upload_edge_bodies_are_422_with_details(client: Any, body: by
     assert_problem(await resp.json())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: receiver.api.post_campaign decodes a CSV body with "
-        "decode('utf-8-sig', errors='replace'), so parse_csv's documented cp1252 fallback "
-        "(contacts.decode_text) never runs: a spreadsheet's 'José' is stored as 'Jos\\ufffd'"
-    ),
-)
 async def test_a_cp1252_csv_upload_keeps_its_accents(client: Any, r: redis.Redis) -> None:
     data = "to,name\r\n+919876500001,José Müller\r\n".encode("cp1252")
     resp = await client.post(

@@ -34,13 +34,10 @@ FUZZ = settings(
 )
 
 
-# Product bugs found here; each has a strict xfail regression test below. A 500 is
-# tolerated by the property test only when the server logged exactly this exception
-# at exactly this place. Once fixed (its xfail turns XPASS), delete the entry.
-KNOWN_BUGS = {
-    ("ValueError", "keys.py:check_account"): "campaign 'account' with characters outside "
-    "[A-Za-z0-9_.-]: keys.check_account raises ValueError inside create_campaign",
-}
+# Product bugs found here are fixed, each with a regression test below. A new one may be
+# listed here (tolerated only for exactly this exception at this place) with a strict
+# xfail test, until it is fixed.
+KNOWN_BUGS: dict[str, str] = {}  # every bug found so far is fixed
 
 
 class ServerErrors(logging.Handler):
@@ -305,9 +302,6 @@ async def test_the_api_still_serves_after_the_fuzz(client: Any, r: redis.Redis) 
 # --- the bugs, one regression test each ---------------------------------------------
 
 
-def xbug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"BUG: {reason}")
-
 
 async def _post(
     client: Any, path: str, data: bytes, ctype: str = "application/json"
@@ -321,10 +315,6 @@ async def _post(
 
 
 @pytest.mark.parametrize("account", ["bad sid!", "{x}", "a b", "ç"])
-@xbug(
-    "campaigns.create_campaign calls keys.check_account, which raises ValueError (not "
-    "dialer.errors.ValidationError) for an account id outside [A-Za-z0-9_.-]: 500, not 422"
-)
 async def test_a_malformed_account_id_is_422(client: Any, account: str) -> None:
     status, body = await _post(
         client,
@@ -339,20 +329,12 @@ async def test_a_malformed_account_id_is_422(client: Any, account: str) -> None:
 @pytest.mark.parametrize(
     "data", [pytest.param(b"[" * 100_000, id="array"), pytest.param(b'{"a":' * 50_000, id="object")]
 )
-@xbug(
-    "receiver.api.json_body catches only ValueError; json.loads raises RecursionError "
-    "on deeply nested JSON: 500 instead of 400"
-)
 async def test_deeply_nested_json_is_400(client: Any, path: str, data: bytes) -> None:
     status, body = await _post(client, path, data)
     assert status == 400, (status, body)
 
 
 @pytest.mark.parametrize("path", ["/v1/campaigns", "/v1/accounts"])
-@xbug(
-    "receiver.api.json_body: request.json() decodes with the Content-Type charset and "
-    "raises LookupError for an unknown one, which is not caught: 500 instead of 400/415"
-)
 async def test_an_unknown_charset_is_a_client_error(client: Any, path: str) -> None:
     status, body = await _post(client, path, b"{}", "application/json; charset=no-such-charset")
     assert status in (400, 415, 422), (status, body)
@@ -364,10 +346,6 @@ async def test_an_unknown_charset_is_a_client_error(client: Any, path: str) -> N
         pytest.param("survey:~no-such-user-xyz/s.json", id="unknown_home_dir"),
         pytest.param("survey:a\x00b.json", id="nul_in_path"),
     ],
-)
-@xbug(
-    "campaigns.validate_bot: Path(arg).expanduser().resolve() raises RuntimeError for "
-    "'~unknownuser' and ValueError for an embedded NUL; neither is a ValidationError: 500"
 )
 async def test_an_unreadable_survey_path_is_422(client: Any, bot: str) -> None:
     status, body = await _post(
@@ -382,11 +360,6 @@ async def test_an_unreadable_survey_path_is_422(client: Any, bot: str) -> None:
 
 
 @pytest.mark.parametrize("delay", [b"NaN", b"Infinity", b'{"busy": NaN}'])
-@xbug(
-    "campaigns.CampaignIn.retry_delay_s accepts NaN/Infinity (Python's json reads them; "
-    "the validator's d < 0 is False for NaN). A NaN delay later makes the terminal "
-    "callback's ZADD fail: 500, and the call is left pending on attempt 2 in no queue"
-)
 async def test_non_finite_retry_delays_are_422(client: Any, delay: bytes) -> None:
     status, body = await _post(
         client,

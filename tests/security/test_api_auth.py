@@ -120,12 +120,6 @@ async def raw_status(port: int, request: bytes) -> bytes:
     return data.split(b"\r\n", 1)[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: receiver.app.auth_middleware calls token.encode() on a header that aiohttp "
-    "decoded with surrogateescape: a non-UTF-8 Authorization header raises "
-    "UnicodeEncodeError -> 500 instead of 401",
-)
 async def test_a_non_utf8_authorization_header_is_401_not_500(receiver: Any) -> None:
     line = await raw_status(
         receiver.server.port,

@@ -196,14 +196,6 @@ def test_a_config_error_does_not_echo_secrets() -> None:
     assert not leaks(str(info.value)), leaks(str(info.value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: POST /v1/accounts accepts an api_url with userinfo (Exotel's docs write "
-        "https://KEY:TOKEN@api.exotel.com) and Account.public() returns api_url verbatim, so "
-        "the token comes back in the POST and GET /v1/accounts/{sid} responses"
-    ),
-)
 async def test_credentials_inside_api_url_are_never_echoed(app_client: Any) -> None:
     account = {
         "sid": REST_SID,

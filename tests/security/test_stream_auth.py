@@ -131,20 +131,14 @@ async def test_bad_stream_tokens_are_closed_with_1008_and_write_nothing(
     assert not any("stream_sid" in h or "stream_error" in h for h in everything(r).values())
 
 
-UNICODE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tokens.verify_stream_token passes a non-ASCII token to hmac.compare_digest "
-    "(TypeError): the stream is closed with 1011 (internal error, logged as a crash) "
-    "instead of 1008",
-)
 
 
 @pytest.mark.parametrize(
     "mangle",
     [
-        pytest.param(lambda a, e, m: f"{a}.{e}.{m[:-1]}é", id="non_ascii_mac", marks=UNICODE_BUG),
+        pytest.param(lambda a, e, m: f"{a}.{e}.{m[:-1]}é", id="non_ascii_mac"),
         pytest.param(
-            lambda a, e, m: f"\u0662.{e}.{m}", id="unicode_digit_attempt", marks=UNICODE_BUG
+            lambda a, e, m: f"\u0662.{e}.{m}", id="unicode_digit_attempt"
         ),
     ],
 )
