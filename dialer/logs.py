@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dialer.settings import Settings
 
 _SECRETS: set[str] = set()
 
@@ -37,7 +41,16 @@ class ContextFormatter(logging.Formatter):
         return f"{base} {extra}" if extra else base
 
 
-def setup_logging(level: str = "INFO") -> None:
+def register_settings_secrets(settings: Settings) -> None:
+    register_secret(settings.DIALER_SECRET.get_secret_value())
+    register_secret(settings.DIALER_API_KEY.get_secret_value())
+    if settings.EXOTEL_API_TOKEN is not None:
+        register_secret(settings.EXOTEL_API_TOKEN.get_secret_value())
+
+
+def setup_logging(level: str = "INFO", settings: Settings | None = None) -> None:
+    if settings is not None:
+        register_settings_secrets(settings)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ContextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())

@@ -13,9 +13,13 @@ No task ever waits for a slot in the broker: calls wait in Redis.
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Exchange, Queue
 
+from dialer.logs import RedactSecrets, register_settings_secrets
 from dialer.settings import Settings, load_settings
 
 QUEUES = ("dial", "followup", "notify", "maintenance")
@@ -65,6 +69,15 @@ def make_app(settings: Settings) -> Celery:
     )
     app.conf.dialer_settings = settings
     return app
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact(logger: logging.Logger, **_: object) -> None:
+    """Celery sets up its own handlers: give each the secret-redacting filter."""
+    register_settings_secrets(app.conf.dialer_settings)
+    for handler in logger.handlers:
+        handler.addFilter(RedactSecrets())
 
 
 settings = load_settings()

@@ -102,7 +102,7 @@ def receiver(host: str | None, port: int | None) -> None:
     from dialer.logs import setup_logging
     from dialer.receiver.app import run
 
-    setup_logging(s.DIALER_LOG_LEVEL)
+    setup_logging(s.DIALER_LOG_LEVEL, s)
     run(s, host, port)
 
 
@@ -115,7 +115,7 @@ def streamer(host: str | None, port: int | None) -> None:
     from dialer.logs import setup_logging
     from streamer.app import run
 
-    setup_logging(s.DIALER_LOG_LEVEL)
+    setup_logging(s.DIALER_LOG_LEVEL, s)
     run(s, host=host or s.DIALER_HOST, port=port)
 
 
@@ -157,7 +157,7 @@ def sandbox(
     from dialer.sandbox.app import run
     from dialer.sandbox.config import AccountConfig, SandboxConfig
 
-    setup_logging(s.DIALER_LOG_LEVEL)
+    setup_logging(s.DIALER_LOG_LEVEL, s)
     config = SandboxConfig(
         accounts=[
             AccountConfig(

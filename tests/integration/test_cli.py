@@ -148,3 +148,8 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     finally:
         os.kill(up.pid, signal.SIGTERM)
         up.wait(timeout=60)
+    # a whole run's output: no secret in any log, the supervisor's or a child's
+    logs = [log, *(tmp_path / "data" / "logs").glob("*.log")]
+    text = "".join(p.read_text(errors="replace") for p in logs)
+    assert text and "cli-signing-secret-4242" not in text and "cli-api-key-4242" not in text
+    assert "sandbox-token" not in text
