@@ -28,7 +28,7 @@ from dialer.accounts import make_account, save_account
 from dialer.errors import ProtocolError
 from dialer.receiver import callbacks
 from dialer.receiver.metrics import Metrics
-from dialer.records import atransition
+from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
 from dialer.settings import Settings
 
@@ -161,8 +161,6 @@ async def status_callback(request: web.Request) -> web.Response:
     if not call or not attempt:
         metrics.callbacks.labels(result="stale").inc()
         return web.json_response({"ok": True, "ignored": "stale attempt"})
-    from dialer.records import Extra
-
     t = await atransition(
         r,
         facts.account,
