@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Protocol
 
 import redis
+import redis.asyncio as aioredis
 
 from dialer import keys
 
@@ -68,3 +69,27 @@ class RedisLimiter:
         return bool(self.r.zadd(keys.active(account), {call_id: deadline}, xx=True, ch=True)) or (
             self.r.zscore(keys.active(account), call_id) is not None
         )
+
+
+class AsyncRedisLimiter:
+    """``admit`` for the receiver's event loop: the same script, no thread hop.
+
+    Admitting in the receiver the moment a slot is released saves a Celery
+    hop on the refill path (terminal callback -> next dial).
+    """
+
+    def __init__(self, r: aioredis.Redis, *, admit_lease_s: float = 60.0):
+        self.admit_lease_s = admit_lease_s
+        self._admit = r.register_script(_script())
+
+    async def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
+        ids = await self._admit(
+            keys=[
+                keys.account(account),
+                keys.active(account),
+                keys.rate(account),
+                keys.running(account),
+            ],
+            args=[repr(now), keys.call_prefix(account)[: -len("call:")], limit, self.admit_lease_s],
+        )
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]

@@ -35,7 +35,7 @@ def set_pool(r: redis.Redis, account: str, caller_ids: list[str]) -> None:
 
 def pick(r: redis.Redis, account: str, default: str, now: float) -> str:
     """The least recently used caller id of the pool (``default`` when there is none)."""
-    chosen = r.eval(_PICK, 1, keys.callerids(account), now)
+    chosen = r.register_script(_PICK)(keys=[keys.callerids(account)], args=[now])  # EVALSHA
     return chosen if isinstance(chosen, str) else (chosen.decode() if chosen else default)
 
 

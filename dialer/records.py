@@ -12,7 +12,7 @@ set exactly while its state holds a slot.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,24 +198,31 @@ async def atransition(
     r: aioredis.Redis,
     account: str,
     call_id: str,
-    event: Event,
+    event: Event | Callable[[Mapping[str, str]], Event | None],
     policy: RetryPolicy,
     *,
     now: float,
     leases: Leases,
     extra: Extra | None = None,
 ) -> Transition | None:
-    """``transition`` for asyncio callers (the receiver)."""
+    """``transition`` for asyncio callers (the receiver).
+
+    ``event`` may be a function of the call's fields (read under WATCH), so a
+    callback whose attempt depends on the record costs no extra round trip;
+    it returns None for an event that is not this call's (nothing changes).
+    """
     key = keys.call(account, call_id)
     async with r.pipeline() as pipe:
         while True:
             try:
                 await pipe.watch(key)
                 fields = await pipe.hgetall(key)
-                if not fields:
+                ev = event(fields) if callable(event) and fields else event
+                if not fields or not isinstance(ev, Event):
+                    await pipe.unwatch()
                     return None
                 t, ops = plan(
-                    account, call_id, fields, event, policy, now=now, leases=leases, extra=extra
+                    account, call_id, fields, ev, policy, now=now, leases=leases, extra=extra
                 )
                 if not ops:
                     await pipe.unwatch()

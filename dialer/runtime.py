@@ -82,6 +82,11 @@ class Runtime:
         self._campaigns[cid] = facts
         return facts
 
+    def cached_campaign_of_call(self, call_id: str) -> CampaignFacts | None:
+        """Only what is already cached: no I/O, safe on an event loop."""
+        cid = call_id.rpartition("-")[0]
+        return self._campaigns.get(cid)
+
     def campaign_of_call(self, call_id: str) -> CampaignFacts | None:
         try:
             cid, _ = keys.split_call_id(call_id)

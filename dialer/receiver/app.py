@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,6 +25,8 @@ from celery import Celery
 
 from dialer import keys, tokens
 from dialer.accounts import make_account, save_account
+from dialer.admission import AsyncRedisLimiter
+from dialer.calls import Event
 from dialer.errors import ProtocolError
 from dialer.receiver import callbacks
 from dialer.receiver.metrics import Metrics
@@ -40,6 +42,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 CELERY = web.AppKey("celery", Celery)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 METRICS = web.AppKey("metrics", Metrics)
+LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
@@ -50,6 +53,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
     )
     app[RUNTIME] = Runtime(s)
+    app[LIMITER] = AsyncRedisLimiter(app[AREDIS], admit_lease_s=s.DIALER_RECONCILE_AFTER_S)
     from workers.app import make_app  # the producer side of the same Celery config
 
     app[CELERY] = make_app(s)
@@ -133,7 +137,9 @@ async def status_callback(request: web.Request) -> web.Response:
         await _reject(app, call_id, "bad signature", "")
         return web.json_response({"error": "bad signature"}, status=403)
     rt = app[RUNTIME]
-    facts = await in_thread(app, rt.campaign_of_call, call_id)
+    facts = rt.cached_campaign_of_call(call_id) or await in_thread(
+        app, rt.campaign_of_call, call_id
+    )
     if facts is None:
         metrics.callbacks.labels(result="unknown_call").inc()
         return web.json_response({"error": "unknown call"}, status=404)
@@ -156,26 +162,43 @@ async def status_callback(request: web.Request) -> web.Response:
     if kind is None:
         metrics.callbacks.labels(result="ignored").inc()
         return web.json_response({"ok": True, "ignored": "unknown status"})
-    call = await r.hgetall(keys.call(facts.account, call_id))
-    attempt = callbacks.attempt_of(call_id, parsed, call)
-    if not call or not attempt:
-        metrics.callbacks.labels(result="stale").inc()
-        return web.json_response({"ok": True, "ignored": "stale attempt"})
+
+    def event_for(call: Mapping[str, str]) -> Event | None:
+        # decided under WATCH, on the same read the transition uses
+        attempt = callbacks.attempt_of(call_id, parsed, call)
+        return callbacks.make_event(kind, attempt, parsed, now) if attempt else None
+
     t = await atransition(
         r,
         facts.account,
         call_id,
-        callbacks.make_event(kind, attempt, parsed, now),
+        event_for,
         facts.policy,
         now=now,
         leases=facts.leases,
         extra=Extra(duration_s=parsed["duration_s"], recording_url=parsed["recording_url"]),
     )
+    if t is None:
+        metrics.callbacks.labels(result="stale").inc()
+        return web.json_response({"ok": True, "ignored": "stale attempt or unknown call"})
     metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
-    if t is not None and t.changed:
+    if t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
-        if t.releases_slot or t.final:
-            await send_task(app, "dialer.followup", call_id, t.releases_slot, t.final, attempt)
+    if t.changed and (t.releases_slot or t.final):
+        admitted: list[str] = []
+        if t.releases_slot:
+            # Refill at once, here: the freed slot goes to the next call without
+            # waiting for a Celery hop (the follow-up task admits again, harmlessly).
+            admitted = await app[LIMITER].admit(facts.account, time.time())
+        ended = t.before.attempt
+
+        def publish() -> None:
+            celery = app[CELERY]
+            for next_id in admitted:
+                celery.send_task("dialer.dial", args=(next_id,))
+            celery.send_task("dialer.followup", args=(call_id, t.releases_slot, t.final, ended))
+
+        await in_thread(app, publish)
     return web.json_response({"ok": True})
 
 
