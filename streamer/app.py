@@ -105,7 +105,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].REDIS_URL
     if not url:
         raise ConfigError("REDIS_URL: the streamer needs Redis")
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+    # Blocking pool: 1,000 streams starting at once wait for a connection rather
+    # than fail (the default pool raises past its size and the call was dropped).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=256, timeout=10, decode_responses=True
+    )
+    client = aioredis.Redis(connection_pool=pool)
     app[REDIS] = client
     app[STORE] = CallStore(client)
     app[HTTP] = aiohttp.ClientSession()

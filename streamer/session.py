@@ -169,8 +169,11 @@ class Session:
         if start.sample_rate in RATES:
             self.stream_sample_rate = start.sample_rate
         elif start.sample_rate:
-            log.warning("ignoring unsupported start sample_rate %s; using %s",
-                        start.sample_rate, self.stream_sample_rate)
+            log.warning(
+                "ignoring unsupported start sample_rate %s; using %s",
+                start.sample_rate,
+                self.stream_sample_rate,
+            )
         self.stream_sid = start.stream_sid
         self._started_at = self._clock()
         self._in = StreamResampler(self.stream_sample_rate, INTERNAL_RATE)

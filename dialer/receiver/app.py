@@ -49,9 +49,17 @@ MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
     url = s.REDIS_URL or "redis://127.0.0.1:6379/0"
-    app[AREDIS] = aioredis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=5, socket_connect_timeout=2
+    # A blocking pool: under a burst, wait for a connection instead of failing
+    # (redis-py's default pool raises past max_connections, which became 503s).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=256,
+        timeout=5,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,
     )
+    app[AREDIS] = aioredis.Redis(connection_pool=pool)
     app[RUNTIME] = Runtime(s)
     app[LIMITER] = AsyncRedisLimiter(app[AREDIS], admit_lease_s=s.DIALER_RECONCILE_AFTER_S)
     from workers.app import make_app  # the producer side of the same Celery config
