@@ -1,0 +1,1 @@
+"""Benchmarks against naive baselines: ``python -m benchmarks`` (``make bench``)."""

@@ -1,0 +1,274 @@
+"""Shared pieces of the benchmarks: Redis, result rows, statistics, processes, servers.
+
+Nothing here asserts a time; benchmarks measure and report. Every process a
+benchmark starts is started here (``spawn``) and stopped by its own handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB = 12
+SECRET = "benchmark-secret-0123456789"
+API_KEY = "benchmark-api-key"
+SANDBOX_CREDS = ("sandbox", "sandbox-key", "sandbox-token")
+CALLER_ID = "08047112345"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- configuration shared by every benchmark ----------------------------------------------
+@dataclass
+class Ctx:
+    redis_url: str  # a dedicated database, flushed by each benchmark
+    tmp: Path
+    quick: bool = False
+    full: bool = False
+    redis_pid: int | None = None
+    log: Callable[[str], None] = print
+
+    def fresh_redis(self) -> redis.Redis:
+        r = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        r.flushdb()
+        return r
+
+
+def with_db(url: str, db: int) -> str:
+    scheme, _, rest = url.rstrip("/").partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{db}"
+
+
+# --- results ---------------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    benchmark: str
+    metric: str
+    ours: float | None
+    baseline: float | None = None
+    unit: str = ""
+    target: str = ""
+    met: bool | None = None  # None: no target for this row (a scaling point)
+    ratio: float | None = None  # >1 means ours is better, whatever the direction of the unit
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Result:
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    bottleneck: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "rows": [r.to_json() for r in self.rows],
+            "details": self.details,
+            "bottleneck": self.bottleneck,
+            "seconds": round(self.seconds, 1),
+            "error": self.error,
+        }
+
+
+def ratio(
+    ours: float | None, baseline: float | None, *, lower_is_better: bool = False
+) -> float | None:
+    if not ours or not baseline:
+        return None
+    return round(baseline / ours if lower_is_better else ours / baseline, 2)
+
+
+# --- statistics ------------------------------------------------------------------------------
+def pct(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no data."""
+    if not values:
+        return None
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, round(q / 100 * len(s) + 0.5) - 1))
+    return s[k]
+
+
+def r2(x: float | None, nd: int = 2) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+# --- processes -------------------------------------------------------------------------------
+def bench_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "DIALER_LOG_LEVEL": "WARNING",
+        "DIALER_SECRET": SECRET,
+        "DIALER_API_KEY": API_KEY,
+    }
+    for name in ("EXOTEL_ACCOUNT_SID", "EXOTEL_API_KEY", "EXOTEL_API_TOKEN"):
+        env.pop(name, None)  # never talk to a real Exotel from a benchmark
+    env.update(extra)
+    return env
+
+
+class Proc:
+    """A child process in its own session, logging to a file; stopped by its own pid."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=out, cwd=ROOT, start_new_session=True
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout_s)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+    def tail(self, n: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+def dialer_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dialer.cli.main", *args]
+
+
+def wait_http(url: str, timeout_s: float = 30.0, proc: Proc | None = None) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} exited: {proc.tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} not up in {timeout_s}s")
+        time.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of one process (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = {k: v for k, v in pids.items() if v}
+        self.t0 = 0.0
+        self.c0: dict[str, float] = {}
+        self.result: dict[str, float] = {}
+        self.wall = 0.0
+
+    def start(self) -> CpuMeter:
+        self.t0 = time.monotonic()
+        self.c0 = {k: cpu_seconds(p) for k, p in self.pids.items()}
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self.wall = time.monotonic() - self.t0
+        self.result = {k: round(cpu_seconds(p) - self.c0[k], 2) for k, p in self.pids.items()}
+        return self.result
+
+    def shares(self) -> dict[str, float]:
+        """Each process's CPU as a fraction of one core over the window."""
+        return {k: round(v / self.wall, 2) for k, v in self.result.items()} if self.wall else {}
+
+
+def busiest(shares: dict[str, float]) -> str:
+    if not shares:
+        return ""
+    top = sorted(shares.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.0%} of a core" for k, v in top[:4])
+
+
+# --- an aiohttp app served from a background thread -----------------------------------------
+@contextlib.contextmanager
+def serve_in_thread(app: web.Application, host: str = "127.0.0.1") -> Iterator[int]:
+    """Serve ``app`` on a free port from a thread with its own loop; yields the port."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    found: dict[str, Any] = {}
+
+    async def start() -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, host, 0, backlog=1024)
+        await site.start()
+        found["port"] = runner.addresses[0][1]
+        return runner
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            runner = loop.run_until_complete(start())
+        except BaseException as exc:
+            found["error"] = exc
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=main, name="bench-server", daemon=True)
+    thread.start()
+    ready.wait(10)
+    if "error" in found:
+        raise RuntimeError(f"server failed: {found['error']!r}")
+    try:
+        yield int(found["port"])
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+def contacts(n: int, start: int = 0) -> list[str]:
+    """Valid Indian mobile numbers in E.164, distinct."""
+    return [f"+91987{start + i:07d}" for i in range(n)]

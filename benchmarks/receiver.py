@@ -1,0 +1,277 @@
+"""Callback receiver: callbacks/s and latency at a fixed offered load (1k/s) and at saturation.
+
+Ours: ``dialer receiver`` (a subprocess) taking valid, signed ``ringing``
+callbacks for real calls set up in Redis (state ``placed`` with an Exotel
+sid): the first per call moves it to ringing, later ones are recorded
+duplicates (no-ops), the full path either way (signature, campaign lookup,
+body parse, events stream, transition). Baseline: an aiohttp hello-world
+(``benchmarks.hello``) taking the same requests. The load generator is an
+asyncio aiohttp client in this process, on the same 2 cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from benchmarks.common import (
+    SECRET,
+    CpuMeter,
+    Ctx,
+    Proc,
+    Result,
+    Row,
+    bench_env,
+    busiest,
+    contacts,
+    dialer_cmd,
+    pct,
+    r2,
+    ratio,
+    wait_http,
+)
+from benchmarks.ingest import register
+from dialer import campaigns, keys, tokens
+from dialer.embedded import free_port
+
+
+def setup_calls(ctx: Ctx, n: int) -> list[tuple[str, str]]:
+    """n calls in state placed; returns (path with signature, urlencoded body) per call."""
+    r = ctx.fresh_redis()
+    register(r)
+    spec = campaigns.CampaignIn.model_validate(
+        {"account": "sandbox", "bot": "echo", "contacts": [{"to": x} for x in contacts(n)]}
+    )
+    cid = campaigns.create_campaign(r, spec, default_region="IN")["id"]
+    out = []
+    with r.pipeline(transaction=False) as pipe:
+        for i in range(n):
+            call_id = keys.call_id(cid, i)
+            sid = f"bench{i:08d}"
+            pipe.hset(keys.call("sandbox", call_id), mapping={"state": "placed", "sid": sid})
+            sig = tokens.callback_sig(SECRET.encode(), call_id)
+            body = (
+                f"CallSid={sid}&Status=ringing&EventType=ringing"
+                f"&CustomField={call_id}%3A1&From=%2B919876500000&To=08047112345"
+            )
+            out.append((f"/exotel/status/{call_id}?sig={sig}", body))
+        pipe.execute()
+    return out
+
+
+HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+async def fixed_rate(
+    base: str, reqs: list[tuple[str, str]], rate: float, seconds: float
+) -> dict[str, Any]:
+    lat: list[float] = []
+    errors = 0
+    statuses: dict[str, int] = {}
+    conn = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(base, connector=conn) as session:
+        rng = random.Random(7)
+
+        async def one(path: str, body: str) -> None:
+            nonlocal errors
+            t = time.perf_counter()
+            try:
+                async with session.post(path, data=body, headers=HEADERS) as resp:
+                    await resp.read()
+                    if resp.status != 200:
+                        errors += 1
+                        statuses[str(resp.status)] = statuses.get(str(resp.status), 0) + 1
+            except aiohttp.ClientError as exc:
+                errors += 1
+                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+            lat.append((time.perf_counter() - t) * 1000)
+
+        total = int(rate * seconds)
+        tasks = []
+        start = time.perf_counter()
+        sent = 0
+        while sent < total:
+            due = min(total, int((time.perf_counter() - start) * rate) + 1)
+            while sent < due:
+                tasks.append(asyncio.create_task(one(*rng.choice(reqs))))
+                sent += 1
+            await asyncio.sleep(0.001)
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return {
+        "offered_per_s": rate,
+        "done": len(lat),
+        "per_s": round(len(lat) / elapsed, 1),
+        "p50_ms": r2(pct(lat, 50)),
+        "p99_ms": r2(pct(lat, 99)),
+        "errors": errors,
+        "error_kinds": statuses,
+    }
+
+
+async def saturate(
+    base: str, reqs: list[tuple[str, str]], concurrency: int, seconds: float
+) -> dict[str, Any]:
+    lat: list[float] = []
+    errors = 0
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base, connector=conn) as session:
+        stop = time.perf_counter() + seconds
+
+        async def loop(seed: int) -> None:
+            nonlocal errors
+            rng = random.Random(seed)
+            while time.perf_counter() < stop:
+                path, body = rng.choice(reqs)
+                t = time.perf_counter()
+                try:
+                    async with session.post(path, data=body, headers=HEADERS) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            errors += 1
+                except aiohttp.ClientError:
+                    errors += 1
+                lat.append((time.perf_counter() - t) * 1000)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(loop(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {
+        "concurrency": concurrency,
+        "done": len(lat),
+        "per_s": round(len(lat) / elapsed, 1),
+        "p50_ms": r2(pct(lat, 50)),
+        "p99_ms": r2(pct(lat, 99)),
+        "errors": errors,
+    }
+
+
+def measure(
+    ctx: Ctx,
+    name: str,
+    argv: list[str],
+    port: int,
+    health: str,
+    reqs: list[tuple[str, str]],
+    seconds: float,
+) -> dict[str, Any]:
+    proc = Proc(
+        name,
+        argv,
+        bench_env(
+            REDIS_URL=ctx.redis_url, DIALER_PORT=str(port), DIALER_DATA_DIR=str(ctx.tmp / name)
+        ),
+        ctx.tmp / name,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}{health}", proc=proc)
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(fixed_rate(base, reqs, 200, 1.0))  # warm up (caches, connections)
+        meter = CpuMeter(
+            {name: proc.pid, "load generator": os.getpid(), "redis": ctx.redis_pid or 0}
+        ).start()
+        fixed = asyncio.run(fixed_rate(base, reqs, 1000, seconds))
+        meter.stop()
+        fixed["cpu_share"] = meter.shares()
+        meter = CpuMeter(
+            {name: proc.pid, "load generator": os.getpid(), "redis": ctx.redis_pid or 0}
+        ).start()
+        sat = asyncio.run(saturate(base, reqs, 64, seconds))
+        meter.stop()
+        sat["cpu_share"] = meter.shares()
+        half = max(50.0, round(sat["per_s"] / 2, -1))
+        sustained = asyncio.run(fixed_rate(base, reqs, half, seconds))
+        if not proc.alive():
+            raise RuntimeError(f"{name} died: {proc.tail()}")
+    finally:
+        proc.stop()
+    return {"fixed_1k": fixed, "saturation": sat, "fixed_half_saturation": sustained}
+
+
+def run(ctx: Ctx) -> Result:
+    res = Result("receiver")
+    seconds = 1.5 if ctx.quick else 5.0
+    reqs = setup_calls(ctx, 200 if ctx.quick else 2000)
+    port = free_port()
+    ours = measure(
+        ctx,
+        "receiver",
+        dialer_cmd("receiver", "--host", "127.0.0.1", "--port", str(port)),
+        port,
+        "/healthz",
+        reqs,
+        seconds,
+    )
+    ctx.log(f"  receiver ours: {ours}")
+    port = free_port()
+    hello = measure(
+        ctx,
+        "hello",
+        [sys.executable, "-m", "benchmarks.hello", str(port)],
+        port,
+        "/healthz",
+        reqs,
+        seconds,
+    )
+    ctx.log(f"  receiver hello-world: {hello}")
+    of, hf = ours["fixed_1k"], hello["fixed_1k"]
+    os_, hs = ours["saturation"], hello["saturation"]
+    rr = ratio(os_["per_s"], hs["per_s"])
+    res.rows.append(
+        Row(
+            "callback receiver",
+            "callbacks/s at saturation (64 connections)",
+            os_["per_s"],
+            hs["per_s"],
+            "/s",
+            "≥ 0.4x hello-world",
+            rr is not None and rr >= 0.4,
+            rr,
+            note=f"p99 {os_['p99_ms']} ms vs {hs['p99_ms']} ms",
+        )
+    )
+    res.rows.append(
+        Row(
+            "callback receiver",
+            "p99 latency at 1k callbacks/s offered",
+            of["p99_ms"],
+            hf["p99_ms"],
+            "ms",
+            "≤ 10 ms",
+            of["p99_ms"] is not None and of["p99_ms"] <= 10 and of["errors"] == 0,
+            ratio(of["p99_ms"], hf["p99_ms"], lower_is_better=True),
+            note=f"p50 {of['p50_ms']} ms; served {of['per_s']}/s",
+        )
+    )
+    oh = ours["fixed_half_saturation"]
+    res.rows.append(
+        Row(
+            "callback receiver",
+            f"p99 latency at {oh['offered_per_s']:.0f}/s offered (half our saturation rate)",
+            oh["p99_ms"],
+            None,
+            "ms",
+            note=f"p50 {oh['p50_ms']} ms; errors {oh['errors']}",
+        )
+    )
+    res.details.update(
+        {
+            "ours": ours,
+            "hello_world": hello,
+            "notes": "load generator (aiohttp client) shares the 2 cores",
+        }
+    )
+    res.bottleneck = (
+        "CPU at saturation: "
+        + busiest(os_["cpu_share"])
+        + " (hello-world run: "
+        + busiest(hs["cpu_share"])
+        + ")"
+    )
+    return res
