@@ -1,8 +1,9 @@
 """The naive baseline: "a Celery task per contact that retries with a countdown until a slot frees".
 
-Its own small Celery app on the same Redis broker, with the same settings as
-``workers.app`` (acks_late, reject on worker loss, prefetch 1, JSON, the same
-visibility timeout, task events on). Run its workers with::
+Its own small Celery app on the same Redis broker, with the broker and worker
+settings read from ``workers.app.make_app`` (acks_late, reject on worker loss,
+prefetch 1, JSON, the same visibility timeout, task events on). Run its
+workers with::
 
     NAIVE_BROKER_URL=redis://... celery -A benchmarks.naive worker -Q naive -P threads -c 8
 
@@ -31,22 +32,35 @@ QUEUE = "naive"
 COUNTER = "naive:active"
 ATTEMPTS = "naive:attempts"  # every execution of naive.call, retries included
 
-app = Celery("naive", broker=BROKER)
-app.conf.update(
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    task_ignore_result=True,
-    task_store_errors_even_if_ignored=False,
-    task_serializer="json",
-    accept_content=["json"],
-    task_default_queue=QUEUE,
-    broker_transport_options={"visibility_timeout": 120},
-    broker_connection_retry_on_startup=True,
-    worker_send_task_events=True,
-    task_send_sent_event=True,
-    worker_hijack_root_logger=False,
+# The broker and worker settings taken from the real app, not its queues, routes or beat.
+SHARED_SETTINGS = (
+    "task_acks_late",
+    "task_reject_on_worker_lost",
+    "worker_prefetch_multiplier",
+    "task_ignore_result",
+    "task_store_errors_even_if_ignored",
+    "task_serializer",
+    "accept_content",
+    "broker_transport_options",
+    "broker_connection_retry_on_startup",
+    "worker_send_task_events",
+    "task_send_sent_event",
+    "worker_hijack_root_logger",
 )
+
+
+def real_settings() -> dict[str, Any]:
+    """The values of ``SHARED_SETTINGS`` in the dialer's own Celery app (``workers.app``)."""
+    from dialer.settings import load_settings
+    from workers.app import make_app
+
+    conf = make_app(load_settings()).conf
+    return {name: conf[name] for name in SHARED_SETTINGS}
+
+
+_shared = real_settings()  # before the naive app: the app made last is Celery's current app
+app = Celery("naive", broker=BROKER)
+app.conf.update(**_shared, task_default_queue=QUEUE)
 
 _r: redis.Redis | None = None
 _clients: dict[str, ExotelClient] = {}

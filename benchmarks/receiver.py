@@ -16,6 +16,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -68,30 +69,46 @@ def setup_calls(ctx: Ctx, n: int) -> list[tuple[str, str]]:
 HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
+class Tally:
+    """Latencies and failures of the callbacks one load run posts."""
+
+    def __init__(self) -> None:
+        self.lat: list[float] = []
+        self.errors = 0
+        self.kinds: dict[str, int] = {}  # status code or exception name -> count
+
+    async def post(self, session: aiohttp.ClientSession, path: str, body: str) -> None:
+        t = time.perf_counter()
+        try:
+            async with session.post(path, data=body, headers=HEADERS) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    self.fail(str(resp.status))
+        except aiohttp.ClientError as exc:
+            self.fail(type(exc).__name__)
+        self.lat.append((time.perf_counter() - t) * 1000)
+
+    def fail(self, kind: str) -> None:
+        self.errors += 1
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+
+    def summary(self, elapsed: float) -> dict[str, Any]:
+        return {
+            "done": len(self.lat),
+            "per_s": round(len(self.lat) / elapsed, 1),
+            "p50_ms": r2(pct(self.lat, 50)),
+            "p99_ms": r2(pct(self.lat, 99)),
+            "errors": self.errors,
+        }
+
+
 async def fixed_rate(
     base: str, reqs: list[tuple[str, str]], rate: float, seconds: float
 ) -> dict[str, Any]:
-    lat: list[float] = []
-    errors = 0
-    statuses: dict[str, int] = {}
+    tally = Tally()
     conn = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(base, connector=conn) as session:
         rng = random.Random(7)
-
-        async def one(path: str, body: str) -> None:
-            nonlocal errors
-            t = time.perf_counter()
-            try:
-                async with session.post(path, data=body, headers=HEADERS) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        errors += 1
-                        statuses[str(resp.status)] = statuses.get(str(resp.status), 0) + 1
-            except aiohttp.ClientError as exc:
-                errors += 1
-                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
-            lat.append((time.perf_counter() - t) * 1000)
-
         total = int(rate * seconds)
         tasks = []
         start = time.perf_counter()
@@ -99,57 +116,40 @@ async def fixed_rate(
         while sent < total:
             due = min(total, int((time.perf_counter() - start) * rate) + 1)
             while sent < due:
-                tasks.append(asyncio.create_task(one(*rng.choice(reqs))))
+                tasks.append(asyncio.create_task(tally.post(session, *rng.choice(reqs))))
                 sent += 1
             await asyncio.sleep(0.001)
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
-    return {
-        "offered_per_s": rate,
-        "done": len(lat),
-        "per_s": round(len(lat) / elapsed, 1),
-        "p50_ms": r2(pct(lat, 50)),
-        "p99_ms": r2(pct(lat, 99)),
-        "errors": errors,
-        "error_kinds": statuses,
-    }
+    return {"offered_per_s": rate, **tally.summary(elapsed), "error_kinds": tally.kinds}
 
 
 async def saturate(
     base: str, reqs: list[tuple[str, str]], concurrency: int, seconds: float
 ) -> dict[str, Any]:
-    lat: list[float] = []
-    errors = 0
+    tally = Tally()
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(base, connector=conn) as session:
         stop = time.perf_counter() + seconds
 
         async def loop(seed: int) -> None:
-            nonlocal errors
             rng = random.Random(seed)
             while time.perf_counter() < stop:
-                path, body = rng.choice(reqs)
-                t = time.perf_counter()
-                try:
-                    async with session.post(path, data=body, headers=HEADERS) as resp:
-                        await resp.read()
-                        if resp.status != 200:
-                            errors += 1
-                except aiohttp.ClientError:
-                    errors += 1
-                lat.append((time.perf_counter() - t) * 1000)
+                await tally.post(session, *rng.choice(reqs))
 
         start = time.perf_counter()
         await asyncio.gather(*(loop(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - start
-    return {
-        "concurrency": concurrency,
-        "done": len(lat),
-        "per_s": round(len(lat) / elapsed, 1),
-        "p50_ms": r2(pct(lat, 50)),
-        "p99_ms": r2(pct(lat, 99)),
-        "errors": errors,
-    }
+    return {"concurrency": concurrency, **tally.summary(elapsed)}
+
+
+def metered(pids: dict[str, int], load: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Run one load and add the CPU share of each of ``pids`` over it (``cpu_share``)."""
+    meter = CpuMeter(pids).start()
+    out = asyncio.run(load)
+    meter.stop()
+    out["cpu_share"] = meter.shares()
+    return out
 
 
 def measure(
@@ -173,18 +173,9 @@ def measure(
         wait_http(f"http://127.0.0.1:{port}{health}", proc=proc)
         base = f"http://127.0.0.1:{port}"
         asyncio.run(fixed_rate(base, reqs, 200, 1.0))  # warm up (caches, connections)
-        meter = CpuMeter(
-            {name: proc.pid, "load generator": os.getpid(), "redis": ctx.redis_pid or 0}
-        ).start()
-        fixed = asyncio.run(fixed_rate(base, reqs, 1000, seconds))
-        meter.stop()
-        fixed["cpu_share"] = meter.shares()
-        meter = CpuMeter(
-            {name: proc.pid, "load generator": os.getpid(), "redis": ctx.redis_pid or 0}
-        ).start()
-        sat = asyncio.run(saturate(base, reqs, 64, seconds))
-        meter.stop()
-        sat["cpu_share"] = meter.shares()
+        pids = {name: proc.pid, "load generator": os.getpid(), "redis": ctx.redis_pid or 0}
+        fixed = metered(pids, fixed_rate(base, reqs, 1000, seconds))
+        sat = metered(pids, saturate(base, reqs, 64, seconds))
         half = max(50.0, round(sat["per_s"] / 2, -1))
         sustained = asyncio.run(fixed_rate(base, reqs, half, seconds))
         if not proc.alive():

@@ -33,6 +33,8 @@ from aiohttp import WSMsgType, web
 from benchmarks import naive
 from benchmarks.common import (
     API_KEY,
+    CALLER_ID,
+    SANDBOX_CREDS,
     SECRET,
     CpuMeter,
     Ctx,
@@ -144,22 +146,21 @@ def behaviours(numbers: list[str], lo: float, hi: float, seed: int) -> dict[str,
     }
 
 
+# The sandbox both systems dial: no rate limit, answered at once, short talk and think times.
+SANDBOX_ARGS = [
+    "--calls-per-minute",
+    "100000",
+    "--ring-s",
+    "0",
+    "--talk-max-s",
+    "5",
+    "--think-s",
+    "0.05",
+]
+
+
 def sandbox_argv(port: int, limit: int) -> list[str]:
-    return dialer_cmd(
-        "sandbox",
-        "--port",
-        str(port),
-        "--max-concurrent",
-        str(limit),
-        "--calls-per-minute",
-        "100000",
-        "--ring-s",
-        "0",
-        "--talk-max-s",
-        "5",
-        "--think-s",
-        "0.05",
-    )
+    return dialer_cmd("sandbox", "--port", str(port), "--max-concurrent", str(limit), *SANDBOX_ARGS)
 
 
 # --- ours --------------------------------------------------------------------------------
@@ -223,9 +224,24 @@ def pids_of(sup: Any) -> dict[str, int]:
     return out
 
 
-def run_ours(ctx: Ctx, limit: int, n: int, lo: float, hi: float, seed: int = 1) -> dict[str, Any]:
+def add_sandbox_account(sup: Any, *, limit: int, calls_per_minute: int) -> tuple[Any, str]:
+    """Register the running system's sandbox as account ``sandbox``; (API client, sandbox URL)."""
     from dialer.client import DialerClient
 
+    s = sup.settings
+    api = DialerClient(s.api_url, API_KEY)
+    sandbox_url = f"http://127.0.0.1:{s.SANDBOX_PORT}"
+    api.add_account(
+        *SANDBOX_CREDS,
+        CALLER_ID,
+        api_url=sandbox_url,
+        max_concurrent_calls=limit,
+        calls_per_minute=calls_per_minute,
+    )
+    return api, sandbox_url
+
+
+def run_ours(ctx: Ctx, limit: int, n: int, lo: float, hi: float, seed: int = 1) -> dict[str, Any]:
     r = ctx.fresh_redis()
     numbers = contacts(n)
     app, _state = make_sink(ctx.redis_url)
@@ -235,31 +251,11 @@ def run_ours(ctx: Ctx, limit: int, n: int, lo: float, hi: float, seed: int = 1) 
             ctx,
             f"slots-ours-{limit}",
             limit=limit,
-            sandbox_args=[
-                "--calls-per-minute",
-                "100000",
-                "--ring-s",
-                "0",
-                "--talk-max-s",
-                "5",
-                "--think-s",
-                "0.05",
-            ],
+            sandbox_args=SANDBOX_ARGS,
             env={"STREAMER_PUBLIC_URL": f"ws://127.0.0.1:{sink_port}"},
         ) as sup,
     ):
-        s = sup.settings
-        api = DialerClient(s.api_url, API_KEY)
-        sandbox_url = f"http://127.0.0.1:{s.SANDBOX_PORT}"
-        api.add_account(
-            "sandbox",
-            "sandbox-key",
-            "sandbox-token",
-            "08047112345",
-            api_url=sandbox_url,
-            max_concurrent_calls=limit,
-            calls_per_minute=100_000,
-        )
+        api, sandbox_url = add_sandbox_account(sup, limit=limit, calls_per_minute=100_000)
         control = SandboxControl(sandbox_url, timeout_s=30)
         control.set_numbers(behaviours(numbers, lo, hi, seed))
         meter = CpuMeter(

@@ -248,6 +248,19 @@ def summary(stats: Stats, lag: list[float], n: int) -> dict[str, Any]:
     }
 
 
+def metered_summary(
+    stats: Stats, lag: list[float], n: int, meter: CpuMeter, server: str
+) -> dict[str, Any]:
+    """``summary`` plus the CPU shares and the CPU per stream of ``server`` (% of a core)."""
+    return {
+        **summary(stats, lag, n),
+        "cpu_share": meter.shares(),
+        "cpu_per_stream_pct": round(
+            100 * meter.result.get(server, 0) / (n * max(meter.wall, 1e-9)), 3
+        ),
+    }
+
+
 def stream_urls(port: int, call_ids: list[str]) -> list[tuple[str, str]]:
     exp = int(time.time()) + 3600
     return [
@@ -281,6 +294,12 @@ def settle(port: int, timeout_s: float = 30.0) -> None:
             pass
         time.sleep(0.2)
     time.sleep(1.0)
+
+
+def relay_added(rel: dict[str, Any], q: str) -> float | None:
+    """Latency the relay adds at percentile ``q`` ("p50", "p99"): relayed minus direct."""
+    relayed, direct = rel[f"relay_{q}_ms"], rel[f"direct_{q}_ms"]
+    return None if relayed is None or direct is None else round(relayed - direct, 2)
 
 
 def run(ctx: Ctx) -> Result:
@@ -317,13 +336,7 @@ def run(ctx: Ctx) -> Result:
             stats, lag = asyncio.run(
                 drive(stream_urls(sport, echo_calls[:n]), seconds, 100, meter=meter)
             )
-            s = {
-                **summary(stats, lag, n),
-                "cpu_share": meter.shares(),
-                "cpu_per_stream_pct": round(
-                    100 * meter.result.get("streamer", 0) / (n * max(meter.wall, 1e-9)), 3
-                ),
-            }
+            s = metered_summary(stats, lag, n, meter, "streamer")
             ctx.log(f"  streamer ours {n}: {s}")
             runs.append({"system": "ours", **s})
             ok = (
@@ -347,13 +360,7 @@ def run(ctx: Ctx) -> Result:
                 meter=meter,
             )
         )
-        base = {
-            **summary(bstats, blag, n),
-            "cpu_share": meter.shares(),
-            "cpu_per_stream_pct": round(
-                100 * meter.result.get("echo", 0) / (n * max(meter.wall, 1e-9)), 3
-            ),
-        }
+        base = metered_summary(bstats, blag, n, meter, "echo")
         ctx.log(f"  streamer bare echo {n}: {base}")
         runs.append({"system": "bare echo", **base})
         # relay added latency
@@ -424,16 +431,7 @@ def run(ctx: Ctx) -> Result:
             note="the echo needs 200 ms of caller audio for its first legal chunk",
         )
     )
-    added99 = (
-        None
-        if rel["relay_p99_ms"] is None or rel["direct_p99_ms"] is None
-        else round(rel["relay_p99_ms"] - rel["direct_p99_ms"], 2)
-    )
-    added50 = (
-        None
-        if rel["relay_p50_ms"] is None or rel["direct_p50_ms"] is None
-        else round(rel["relay_p50_ms"] - rel["direct_p50_ms"], 2)
-    )
+    added99, added50 = relay_added(rel, "p99"), relay_added(rel, "p50")
     res.rows.append(
         Row(
             "streamer",

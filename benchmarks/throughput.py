@@ -15,14 +15,12 @@ import os
 import time
 
 from benchmarks import naive
-from benchmarks.common import API_KEY, CpuMeter, Ctx, Result, Row, busiest, contacts, ratio
-from benchmarks.slots import dialer_system, pids_of, start_naive_workers
+from benchmarks.common import CpuMeter, Ctx, Result, Row, busiest, contacts, ratio
+from benchmarks.slots import add_sandbox_account, dialer_system, pids_of, start_naive_workers
 from dialer.sandbox.control import SandboxControl
 
 
 def ours(ctx: Ctx, n: int) -> dict[str, object]:
-    from dialer.client import DialerClient
-
     ctx.fresh_redis()
     wide = 100_000
     with dialer_system(
@@ -31,18 +29,7 @@ def ours(ctx: Ctx, n: int) -> dict[str, object]:
         limit=wide,
         sandbox_args=["--calls-per-minute", str(wide), "--ring-s", "30"],
     ) as sup:
-        s = sup.settings
-        api = DialerClient(s.api_url, API_KEY)
-        sandbox_url = f"http://127.0.0.1:{s.SANDBOX_PORT}"
-        api.add_account(
-            "sandbox",
-            "sandbox-key",
-            "sandbox-token",
-            "08047112345",
-            api_url=sandbox_url,
-            max_concurrent_calls=wide,
-            calls_per_minute=wide,
-        )
+        api, sandbox_url = add_sandbox_account(sup, limit=wide, calls_per_minute=wide)
         control = SandboxControl(sandbox_url, timeout_s=30)
         time.sleep(1.0)
         meter = CpuMeter(
