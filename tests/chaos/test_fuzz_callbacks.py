@@ -467,7 +467,6 @@ async def test_after_the_fuzz_a_valid_terminal_callback_still_settles_a_fuzzed_c
 # --- the bugs, one regression test each ---------------------------------------------
 
 
-
 async def _post(client: Any, call_id: str, ctype: str, data: bytes) -> int:
     resp = await client.post(
         f"/exotel/status/{call_id}",

@@ -302,7 +302,6 @@ async def test_the_api_still_serves_after_the_fuzz(client: Any, r: redis.Redis) 
 # --- the bugs, one regression test each ---------------------------------------------
 
 
-
 async def _post(
     client: Any, path: str, data: bytes, ctype: str = "application/json"
 ) -> tuple[int, Any]:

@@ -131,15 +131,11 @@ async def test_bad_stream_tokens_are_closed_with_1008_and_write_nothing(
     assert not any("stream_sid" in h or "stream_error" in h for h in everything(r).values())
 
 
-
-
 @pytest.mark.parametrize(
     "mangle",
     [
         pytest.param(lambda a, e, m: f"{a}.{e}.{m[:-1]}é", id="non_ascii_mac"),
-        pytest.param(
-            lambda a, e, m: f"\u0662.{e}.{m}", id="unicode_digit_attempt"
-        ),
+        pytest.param(lambda a, e, m: f"\u0662.{e}.{m}", id="unicode_digit_attempt"),
     ],
 )
 async def test_non_ascii_tokens_are_closed_with_1008(
