@@ -152,8 +152,14 @@ _ALLOWED: Mapping[State, frozenset[Kind]] = MappingProxyType(
         State.PLACED: frozenset(
             {Kind.PLACED, Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL, Kind.NOT_FOUND}
         ),
-        State.RINGING: frozenset({Kind.PLACED, Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL}),
-        State.ANSWERED: frozenset({Kind.PLACED, Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL}),
+        # NOT_FOUND here: Exotel lost a call we saw ringing or answered (its call
+        # details 404). Without it the call would hold its slot forever.
+        State.RINGING: frozenset(
+            {Kind.PLACED, Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL, Kind.NOT_FOUND}
+        ),
+        State.ANSWERED: frozenset(
+            {Kind.PLACED, Kind.RINGING, Kind.ANSWERED, Kind.TERMINAL, Kind.NOT_FOUND}
+        ),
     }
 )
 # Events that can only arrive late or twice in these states: ignored, never refused.
@@ -256,8 +262,9 @@ def _rejected(call: Call, event: Event, policy: RetryPolicy) -> Transition:
 
 
 def _not_found(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    if call.sid is not None:
-        # Exotel gave us a sid and then lost the call: treat it as a failed attempt.
+    if call.sid is not None or call.state in (State.PLACED, State.RINGING, State.ANSWERED):
+        # The call existed (a sid, or it rang) and Exotel lost it: a failed attempt.
+        # Never the same attempt again: someone may have picked up.
         return _terminal(call, replace(event, status="failed"), policy)
     t = _move(call, State.PENDING, reason=event.reason or "Exotel has no record of the dial")
     return replace(t, requeue_at=event.at)

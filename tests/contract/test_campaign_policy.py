@@ -172,3 +172,24 @@ def test_estimate_spends_work_only_inside_the_window() -> None:
     start = ts("2026-11-27T09:30:00")  # Fri 09:30 UTC
     # 30 min left on Friday, then Monday 09:00-09:30
     assert estimate_finish(start, 3600, w, ("UTC",)) == ts("2026-11-30T09:30:00")
+
+
+def test_reconciliation_frees_a_slot_whose_answered_call_exotel_lost(
+    r: redis.Redis, rt: Runtime
+) -> None:
+    """A restart of Exotel's side (here: the sandbox forgot the call) must not leak the slot."""
+    from dialer.calls import Event, Kind
+    from dialer.reconcile import reconcile_account
+    from dialer.records import transition
+
+    cid = submit(r, 1000.0, contacts=[{"to": INDIA}], max_attempts=2, retry_delay_s=5)
+    (call_id,) = rt.limiter.admit(A, 1000.0)
+    facts = rt.campaign(cid)
+    assert facts is not None
+    for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid="lost-sid"), Event(Kind.ANSWERED, 1)):
+        transition(r, A, call_id, ev, facts.policy, now=1000.0, leases=facts.leases)
+    report = reconcile_account(rt, A, now=1000.0 + 10_000)
+    assert report.released == [call_id]
+    h = r.hgetall(keys.call(A, call_id))
+    assert h["state"] == "pending" and h["attempt"] == "2"
+    assert r.zcard(keys.active(A)) == 0

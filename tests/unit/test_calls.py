@@ -37,6 +37,9 @@ TABLE = [
     (State.RINGING, Event(Kind.ANSWERED, 1), State.ANSWERED, False),
     (State.RINGING, Event(Kind.TERMINAL, 1, status="busy"), State.PENDING, True),
     (State.ANSWERED, Event(Kind.RINGING, 1), State.ANSWERED, False),
+    # Exotel lost a call we saw answered: a failed attempt, retried, slot released
+    (State.ANSWERED, Event(Kind.NOT_FOUND, 1), State.PENDING, True),
+    (State.RINGING, Event(Kind.NOT_FOUND, 1), State.PENDING, True),
     (State.ANSWERED, Event(Kind.TERMINAL, 1, status="completed"), State.COMPLETED, True),
     (State.COMPLETED, Event(Kind.RINGING, 1), State.COMPLETED, False),
     (State.COMPLETED, Event(Kind.TERMINAL, 1, status="busy"), State.COMPLETED, False),
@@ -81,6 +84,14 @@ def test_send_tries_exhausted_is_final() -> None:
     call = Call(state=State.DIALING, tries=1)
     t = apply(call, Event(Kind.NOT_PLACED, 1, retry_at=1.0, reason="5xx"), pol)
     assert t.after.state is State.FAILED and "5xx" in (t.after.reason or "")
+
+
+@pytest.mark.parametrize("state", [State.RINGING, State.ANSWERED])
+def test_a_lost_call_that_rang_is_a_failed_attempt_not_a_redial(state: State) -> None:
+    t = apply(Call(state=state), Event(Kind.NOT_FOUND, 1, at=10.0), P)
+    assert t.releases_slot and t.after.attempt == 2 and t.requeue_at == 40.0
+    t = apply(Call(state=state), Event(Kind.NOT_FOUND, 1, at=10.0), ONE)
+    assert t.after.state is State.FAILED and t.final
 
 
 def test_duplicate_is_a_noop() -> None:
