@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
@@ -28,6 +26,7 @@ from hypothesis import strategies as st
 from dialer import keys
 from dialer.calls import State
 from dialer.receiver.app import create_app
+from tests.chaos.conftest import ServerErrors
 from tests.security.helpers import (
     ACCOUNT,
     call_state,
@@ -51,43 +50,6 @@ FUZZ = settings(
         HealthCheck.data_too_large,
     ],
 )
-
-# Product bugs this fuzzer found are fixed, each with a regression test below. If a new
-# one is found, list its exception here (tolerated in the property test only when raised
-# while parsing the body) next to a strict xfail test, until it is fixed.
-KNOWN_BUGS: dict[str, str] = {}  # every bug found so far is fixed
-
-
-class ServerErrors(logging.Handler):
-    """Remembers what aiohttp logged for the last request that crashed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.last: tuple[str, str] | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[1] is not None:
-            frames = traceback.extract_tb(record.exc_info[2])
-            ours = [f.filename for f in frames if "/dialer/" in f.filename]
-            self.last = (type(record.exc_info[1]).__name__, ours[-1] if ours else "")
-
-
-@pytest.fixture
-def server_errors() -> Iterator[ServerErrors]:
-    handler = ServerErrors()
-    logger = logging.getLogger("aiohttp.server")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-
-
-def known_bug(errors: ServerErrors) -> bool:
-    if errors.last is None:
-        return False
-    name, where = errors.last
-    return name in KNOWN_BUGS and where.endswith("receiver/callbacks.py")
 
 
 @dataclass
@@ -409,11 +371,8 @@ async def test_fuzzed_callbacks_never_5xx_never_move_backwards(
     before_hash = r.hgetall(keys.call(ACCOUNT, target))
     server_errors.last = None
     resp = await send(client, target, kind, payload, pool.sids[target], other)
-    if resp.status == 500 and known_bug(server_errors):
-        assert r.hgetall(keys.call(ACCOUNT, target)) == before_hash  # crashed before applying
-    else:
-        assert resp.status < 500, (resp.status, server_errors.last, await resp.text())
-        assert resp.status in (200, 400, 404, 413, 415, 422), resp.status
+    assert resp.status < 500, (resp.status, server_errors.last, await resp.text())
+    assert resp.status in (200, 400, 404, 413, 415, 422), resp.status
     after = progress(r, target)
     assert after >= before, (before, after)
     if before[2]:  # final: nothing about the outcome may change

@@ -7,9 +7,7 @@ Wrong types, extra fields, huge strings and nested junk must get a 2xx or a
 from __future__ import annotations
 
 import json
-import logging
-import traceback
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 
 from dialer import keys
 from dialer.receiver.app import create_app
+from tests.chaos.conftest import ServerErrors
 from tests.security.helpers import API_KEY, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -32,41 +31,6 @@ FUZZ = settings(
         HealthCheck.data_too_large,
     ],
 )
-
-
-# Product bugs found here are fixed, each with a regression test below. A new one may be
-# listed here (tolerated only for exactly this exception at this place) with a strict
-# xfail test, until it is fixed.
-KNOWN_BUGS: dict[str, str] = {}  # every bug found so far is fixed
-
-
-class ServerErrors(logging.Handler):
-    """Remembers the exception aiohttp logged for the last request that crashed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.last: tuple[str, str] | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[1] is not None:
-            frames = traceback.extract_tb(record.exc_info[2])
-            ours = [
-                f"{f.filename.rsplit('/', 2)[-1]}:{f.name}"
-                for f in frames
-                if "/dialer/" in f.filename or "/streamer/" in f.filename
-            ]
-            self.last = (type(record.exc_info[1]).__name__, ours[-1] if ours else "")
-
-
-@pytest.fixture
-def server_errors() -> Iterator[ServerErrors]:
-    handler = ServerErrors()
-    logger = logging.getLogger("aiohttp.server")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 @pytest.fixture
@@ -269,8 +233,6 @@ async def test_fuzzed_json_is_2xx_or_4xx_with_named_fields(
         path, data=encode(body), headers=AUTH | {"Content-Type": "application/json"}
     )
     text = await resp.text()
-    if resp.status == 500 and server_errors.last in KNOWN_BUGS:
-        return
     assert resp.status < 500, (resp.status, server_errors.last, text[:300])
     assert 200 <= resp.status < 300 or 400 <= resp.status < 500, resp.status
     out = json.loads(text)
