@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
+
+from dialer.receiver.app import create_app
+from tests.security.helpers import API_KEY, make_settings
 
 
 class ServerErrors(logging.Handler):
@@ -37,3 +41,24 @@ def server_errors() -> Iterator[ServerErrors]:
         yield handler
     finally:
         logger.removeHandler(handler)
+
+
+async def receiver_with_account(
+    redis_url: str, aiohttp_client: Callable[..., Awaitable[Any]], account: str
+) -> Any:
+    """An in-process receiver on a real Redis, with ``account`` registered."""
+    c = await aiohttp_client(create_app(make_settings(redis_url)))
+    resp = await c.post(
+        "/v1/accounts",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        json={
+            "sid": account,
+            "api_key": "k",
+            "api_token": "t",
+            "caller_id": "08000000000",
+            "api_url": "http://127.0.0.1:9",
+            "max_concurrent_calls": 5,
+        },
+    )
+    assert resp.status == 200, await resp.text()
+    return c

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from dialer import keys
 from dialer.contacts import MAX_FIELD_BYTES, TO_COLUMNS, parse_csv
 from dialer.errors import ValidationError
-from dialer.receiver.app import create_app
-from tests.security.helpers import API_KEY, make_settings
+from tests.chaos.conftest import receiver_with_account
+from tests.security.helpers import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ACCOUNT = "AC_csv"
@@ -251,21 +251,7 @@ def test_utf16_with_bom_fails_cleanly() -> None:
 
 @pytest.fixture
 async def client(redis_url: str, aiohttp_client: Callable[..., Awaitable[Any]]) -> Any:
-    c = await aiohttp_client(create_app(make_settings(redis_url)))
-    resp = await c.post(
-        "/v1/accounts",
-        headers=AUTH,
-        json={
-            "sid": ACCOUNT,
-            "api_key": "k",
-            "api_token": "t",
-            "caller_id": "08000000000",
-            "api_url": "http://127.0.0.1:9",
-            "max_concurrent_calls": 5,
-        },
-    )
-    assert resp.status == 200, await resp.text()
-    return c
+    return await receiver_with_account(redis_url, aiohttp_client, ACCOUNT)
 
 
 def assert_problem(body: dict[str, Any]) -> None:
