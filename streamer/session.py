@@ -33,6 +33,7 @@ from streamer.wire import (
     PROTOCOL_ERROR,
     Garbage,
     decode_frame,
+    inbound,
 )
 
 log = logging.getLogger(__name__)
@@ -182,18 +183,7 @@ class Session:
         self._pacer: Pacer[str] = Pacer(self.stream_sample_rate)
 
     async def _read_loop(self) -> None:
-        while True:
-            msg = await self.ws.receive()
-            if msg.type in ENDED:
-                return
-            try:
-                frame = decode_frame(msg)
-            except ProtocolError as exc:
-                if (code := self._garbage.add(exc)) is not None:
-                    self._code, self._reason = code, "garbage"
-                    return
-                continue
-            self.metrics.frames_in.labels(type(frame).__name__.lower()).inc()
+        async for frame, _ in inbound(self.ws, self._garbage, self.metrics):
             if isinstance(frame, p.Media):
                 self._events.put_nowait(("audio", self._in.process(frame.payload)))
             elif isinstance(frame, p.Dtmf):
@@ -206,6 +196,8 @@ class Session:
             elif isinstance(frame, p.Stop):
                 self._reason = frame.reason or "stop"
                 return
+        if self._garbage.close_code is not None:
+            self._code, self._reason = self._garbage.close_code, "garbage"
 
     async def _drive(self, bot: Bot) -> None:
         """Feed the bot its events in order; a failing callback is logged, not fatal."""

@@ -7,6 +7,7 @@ Nothing here knows about bots or Redis.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -34,6 +35,7 @@ class Garbage:
 
     def __init__(self, metrics: Metrics, call_id: str) -> None:
         self.count, self._metrics, self._call_id = 0, metrics, call_id
+        self.close_code: int | None = None  # set once the budget is spent
 
     def add(self, exc: ProtocolError) -> int | None:
         """Close code once over the limit, else None (ignore the frame)."""
@@ -44,7 +46,8 @@ class Garbage:
         )
         if self.count <= MAX_GARBAGE:
             return None
-        return UNSUPPORTED_DATA if isinstance(exc.raw, bytes) else INVALID_DATA
+        self.close_code = UNSUPPORTED_DATA if isinstance(exc.raw, bytes) else INVALID_DATA
+        return self.close_code
 
 
 def decode_frame(msg: Any) -> p.Inbound:
@@ -52,3 +55,22 @@ def decode_frame(msg: Any) -> p.Inbound:
     if msg.type is WSMsgType.TEXT:
         return p.decode(msg.data)
     return p.decode(bytes(msg.data) if msg.type is WSMsgType.BINARY else b"")
+
+
+async def inbound(
+    ws: Any, garbage: Garbage, metrics: Metrics
+) -> AsyncIterator[tuple[p.Inbound, Any]]:
+    """Exotel's frames (with their aiohttp message) until the socket ends or the
+    garbage budget is spent (then ``garbage.close_code`` says how to close)."""
+    while True:
+        msg = await ws.receive()
+        if msg.type in ENDED:
+            return
+        try:
+            frame = decode_frame(msg)
+        except ProtocolError as exc:
+            if garbage.add(exc) is not None:
+                return
+            continue
+        metrics.frames_in.labels(type(frame).__name__.lower()).inc()
+        yield frame, msg

@@ -31,7 +31,7 @@ from streamer import protocol as p
 from streamer.audio import Chunker, is_legal_chunk
 from streamer.metrics import Metrics
 from streamer.store import CallInfo, CallStore
-from streamer.wire import ENDED, INTERNAL_ERROR, NORMAL, Garbage, decode_frame
+from streamer.wire import ENDED, INTERNAL_ERROR, NORMAL, Garbage, inbound
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0  # Exotel gives the whole handshake ~10 s (protocol §4)
@@ -90,18 +90,7 @@ class Relay:
             )
 
     async def _exotel_to_bot(self, bot: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            msg = await self.ws.receive()
-            if msg.type in ENDED:
-                return
-            try:
-                frame = decode_frame(msg)
-            except ProtocolError as exc:
-                if (code := self._garbage.add(exc)) is not None:
-                    self._code = code
-                    return
-                continue
-            self.metrics.frames_in.labels(type(frame).__name__.lower()).inc()
+        async for frame, msg in inbound(self.ws, self._garbage, self.metrics):
             text = msg.data
             if isinstance(frame, p.Start):
                 self.stream_sid = frame.stream_sid
@@ -119,6 +108,8 @@ class Relay:
                 await self.store.record_stream(self.call, frame.stream_sid)
             elif isinstance(frame, p.Stop):
                 return
+        if self._garbage.close_code is not None:
+            self._code = self._garbage.close_code
 
     async def _bot_to_exotel(self, bot: aiohttp.ClientWebSocketResponse) -> None:
         while True:
