@@ -12,7 +12,7 @@ This module does not dial and does not know Celery.
 from __future__ import annotations
 
 from importlib import resources
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 import redis.asyncio as aioredis
@@ -34,6 +34,19 @@ class Limiter(Protocol):
         """Extend a held slot's lease; False if the slot is no longer held."""
 
 
+def admit_call(account: str, now: float, limit: int, lease_s: float) -> dict[str, list[Any]]:
+    """KEYS and ARGV of ``admit.lua`` (see its header), for both clients."""
+    return {
+        "keys": [
+            keys.account(account),
+            keys.active(account),
+            keys.rate(account),
+            keys.running(account),
+        ],
+        "args": [repr(now), keys.call_prefix(account)[: -len("call:")], limit, lease_s],
+    }
+
+
 def _script() -> str:
     return resources.files("dialer").joinpath("lua/admit.lua").read_text()
 
@@ -47,15 +60,7 @@ class RedisLimiter:
         self._admit = r.register_script(_script())
 
     def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        ids = self._admit(
-            keys=[
-                keys.account(account),
-                keys.active(account),
-                keys.rate(account),
-                keys.running(account),
-            ],
-            args=[repr(now), keys.call_prefix(account)[: -len("call:")], limit, self.admit_lease_s],
-        )
+        ids = self._admit(**admit_call(account, now, limit, self.admit_lease_s))
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     def in_use(self, account: str) -> int:
@@ -83,13 +88,5 @@ class AsyncRedisLimiter:
         self._admit = r.register_script(_script())
 
     async def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        ids = await self._admit(
-            keys=[
-                keys.account(account),
-                keys.active(account),
-                keys.rate(account),
-                keys.running(account),
-            ],
-            args=[repr(now), keys.call_prefix(account)[: -len("call:")], limit, self.admit_lease_s],
-        )
+        ids = await self._admit(**admit_call(account, now, limit, self.admit_lease_s))
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
