@@ -193,3 +193,28 @@ def test_reconciliation_frees_a_slot_whose_answered_call_exotel_lost(
     h = r.hgetall(keys.call(A, call_id))
     assert h["state"] == "pending" and h["attempt"] == "2"
     assert r.zcard(keys.active(A)) == 0
+
+
+def test_worker_dead_after_claiming_before_sending_is_dialled_exactly_once(
+    r: redis.Redis, rt: Runtime, sandbox: tuple[str, SandboxControl]
+) -> None:
+    """A worker wins admitted -> dialing and dies before its request leaves: Exotel has
+    no such call, so reconciliation puts it back, and it is dialled once, not twice."""
+    from dialer.calls import Event, Kind
+    from dialer.reconcile import reconcile_account
+    from dialer.records import transition
+
+    cid = submit(r, 1000.0, contacts=[{"to": INDIA}], max_attempts=1)
+    (call_id,) = rt.limiter.admit(A, 1000.0)
+    facts = rt.campaign(cid)
+    assert facts is not None
+    transition(r, A, call_id, Event(Kind.DIAL, 1), facts.policy, now=1000.0, leases=facts.leases)
+    # a redelivered dial task finds "dialing" and sends nothing
+    assert dial(rt, call_id, now=1001.0).outcome == "skipped"
+    later = 1000.0 + facts.leases.dialing_s + 1
+    report = reconcile_account(rt, A, now=later)
+    assert report.requeued == [call_id] and report.released == [call_id]
+    assert r.hget(keys.call(A, call_id), "attempt") == "1"  # never placed: same attempt
+    assert rt.limiter.admit(A, later) == [call_id]
+    assert dial(rt, call_id, now=later).outcome == "placed"
+    assert sandbox[1].report()["dials_per_custom_field"] == {f"{call_id}:1": 1}
