@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from dialer import __version__
 
 BEARER = [{"bearer": []}]
@@ -45,9 +47,19 @@ def document() -> dict[str, Any]:
     from dialer.campaigns import CampaignIn
     from dialer.receiver.api import AccountIn, DncIn
 
-    account = {"application/json": {"schema": AccountIn.model_json_schema()}}
+    schemas: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        # OpenAPI 3.1 schemas are JSON Schema 2020-12, which is what pydantic emits;
+        # nested definitions move to components so every $ref resolves.
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    account = {"application/json": {"schema": ref(AccountIn)}}
     campaign = {
-        "application/json": {"schema": CampaignIn.model_json_schema()},
+        "application/json": {"schema": ref(CampaignIn)},
         "text/csv": {"schema": {"type": "string"}},
     }
     paths: dict[str, Any] = {
@@ -60,7 +72,7 @@ def document() -> dict[str, Any]:
             "post": _op(
                 "Add numbers to the account's do-not-call list",
                 params=["sid"],
-                body={"application/json": {"schema": DncIn.model_json_schema()}},
+                body={"application/json": {"schema": ref(DncIn)}},
             )
         },
         "/v1/campaigns": {
@@ -91,8 +103,11 @@ def document() -> dict[str, Any]:
             "post": _op(f"{action.title()} a campaign", params=["id"])
         }
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Exotel voice-AI dialer", "version": __version__},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
         "paths": paths,
     }

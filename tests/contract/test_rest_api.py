@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
 
 from dialer.receiver.app import create_app
 from dialer.settings import load_settings
@@ -116,6 +117,7 @@ async def test_validation_errors_name_fields(client: TestClient) -> None:
 async def test_openapi_lists_every_route(client: TestClient) -> None:
     doc = await (await client.get("/v1/openapi.json")).json()
     assert doc["openapi"].startswith("3.")
+    validate(doc)  # a valid OpenAPI document, every $ref resolving
     for route in client.app.router.routes():
         if route.method == "HEAD":
             continue
