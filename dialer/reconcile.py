@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from dialer import keys
 from dialer.calls import Event, Kind, State
-from dialer.errors import DialerError
+from dialer.errors import ConfigError, DialerError
 from dialer.exotel.client import CallInfo, ExotelClient
 from dialer.records import Extra, transition
 from dialer.runtime import Runtime
@@ -72,7 +72,11 @@ def reconcile_account(
 ) -> Report:
     now = time.time() if now is None else now
     report = Report()
-    acct = rt.account(account)
+    try:
+        acct = rt.account(account)
+    except ConfigError as exc:  # its token cannot be decrypted: nothing to ask Exotel with
+        log.error("cannot reconcile account %s: %s", account, exc, extra={"account": account})
+        return report
     if acct is None:
         return report
     for call_id in rt.limiter.expired(account, now, batch):

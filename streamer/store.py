@@ -5,6 +5,11 @@ hash (``to``, ``vars``, ``state``, ``attempt``) and the campaign hash (``bot``,
 ``bot_config``). Writes only fields of the call hash: ``a:<qid>`` answers,
 ``stream_sid`` and ``stream_error``. It never changes a call's state: status
 callbacks own that.
+
+``claim_stream`` makes a stream token single use: one Lua step checks that the
+token's attempt is still the call's current attempt and still live, and
+marks it used (``keys.stream_claim``), so two sockets racing with the same
+token cannot both get in.
 """
 
 from __future__ import annotations
@@ -45,10 +50,36 @@ def _json_dict(raw: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# A stream may open only while its attempt is live. ``dialing``/``unknown``
+# count: the dial request was sent and Exotel may have connected the call
+# before the worker recorded ``placed`` (or its answer was lost), and refusing
+# then would drop a callee who has picked up. Finished attempts never pass.
+LIVE_STATES = ("placed", "ringing", "answered", "dialing", "unknown")
+
+_CLAIM = """
+local h = redis.call('HMGET', KEYS[1], 'state', 'attempt')
+if h[2] ~= ARGV[1] then return 'attempt' end
+local live = false
+for i = 3, #ARGV do if h[1] == ARGV[i] then live = true end end
+if not live then return 'state' end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EXAT', ARGV[2]) then return 'used' end
+return 'ok'
+"""
+
+
 class CallStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client  # created with decode_responses=True
         self._accounts: dict[str, str] = {}
+        self._claim = client.register_script(_CLAIM)
+
+    async def claim_stream(self, call: CallInfo, attempt: int, expires_at: int) -> str:
+        """'ok' once per attempt; else why not: 'attempt' (not current), 'state', 'used'."""
+        result = await self._claim(
+            keys=[call.key, keys.stream_claim(call.account, call.call_id, attempt)],
+            args=[str(attempt), str(expires_at), *LIVE_STATES],
+        )
+        return str(result)
 
     async def account_of(self, campaign: str) -> str | None:
         if campaign not in self._accounts:

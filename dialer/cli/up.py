@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import sys
 import time
@@ -13,7 +15,58 @@ import click
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.supervisor import PortInUse, Supervisor
 from dialer.embedded import free_port
-from dialer.settings import load_settings
+from dialer.errors import ConfigError
+from dialer.settings import (
+    Settings,
+    load_settings,
+    require_server_secrets,
+    secret_problem,
+    server_secret_problems,
+)
+
+SANDBOX_KEY_FILE = "sandbox-api-key"  # in DIALER_DATA_DIR, for client commands
+
+
+def run_secrets(s: Settings) -> dict[str, str]:
+    """Environment overrides that give this run real secrets, or exit 2.
+
+    With real Exotel credentials the operator's own secrets are required (fail
+    closed, like every server process). In sandbox mode, a missing or weak
+    ``DIALER_SECRET``/``DIALER_API_KEY`` is replaced by a random one for this
+    run only, and the user is told so; the API key is also written (0600) to
+    the data directory so client commands run beside it find it.
+    """
+    if not server_secret_problems(s):
+        return {}
+    if s.exotel_configured:
+        try:
+            require_server_secrets(s)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    generated = {
+        name: secrets.token_urlsafe(32)
+        for name in ("DIALER_SECRET", "DIALER_API_KEY")
+        if secret_problem(name, getattr(s, name))
+    }
+    if "DIALER_API_KEY" in generated:
+        data = s.DIALER_DATA_DIR
+        data.mkdir(parents=True, exist_ok=True)
+        path = data / SANDBOX_KEY_FILE
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generated["DIALER_API_KEY"] + "\n")
+        where = f" (client commands here read the API key from {path})"
+    else:
+        where = ""
+    click.echo(
+        f"sandbox mode: generated a throwaway {' and '.join(sorted(generated))} for this run"
+        f"{where}; set your own to keep them across runs. Servers with real Exotel "
+        "credentials refuse to start without them.",
+        err=True,
+    )
+    return generated
 
 
 class _Stop(Exception):
@@ -50,9 +103,14 @@ def _start(sup: Supervisor) -> None:
 )
 def up(workers: int, no_flower: bool, sandbox_args: tuple[str, ...]) -> None:
     """Run the whole system here until Ctrl-C (embedded Redis and sandbox by default)."""
-    s = settings_or_exit()
+    overrides = run_secrets(settings_or_exit())
+    s = load_settings(**overrides)
     sup = Supervisor(
-        s, workers=workers, with_flower=not no_flower, extra_sandbox_args=list(sandbox_args)
+        s,
+        workers=workers,
+        with_flower=not no_flower,
+        extra_sandbox_args=list(sandbox_args),
+        extra_env=overrides,
     )
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer:", err=True)
@@ -82,16 +140,21 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     if base.exotel_configured:
         click.echo("error: the demo calls the sandbox; unset EXOTEL_* to run it", err=True)
         sys.exit(EXIT_USAGE)
+    overrides = run_secrets(base)
     # Free ports unless the environment chose them: a busy 8080 must not stop a demo.
-    import os
-
     ports = {
         k: free_port()
         for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
         if k not in os.environ
     }
-    s = load_settings(**ports)
-    sup = Supervisor(s, workers=1, with_flower=not no_flower, max_concurrent=max_concurrent)
+    s = load_settings(**ports, **overrides)
+    sup = Supervisor(
+        s,
+        workers=1,
+        with_flower=not no_flower,
+        max_concurrent=max_concurrent,
+        extra_env=overrides,
+    )
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer (embedded Redis, sandbox Exotel):", err=True)
     _start(sup)
@@ -99,7 +162,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     try:
         demo_dir = resources.files("dialer.cli").joinpath("demo")
         survey = str(demo_dir.joinpath("survey.json"))
-        client = DialerClient(s.api_url, s.DIALER_API_KEY.get_secret_value())
+        client = DialerClient(s.api_url, s.api_key)
         client.add_account(
             "sandbox",
             "sandbox-key",

@@ -17,11 +17,18 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dialer import callerids, campaigns, keys
-from dialer.accounts import all_accounts, load_account, make_account, save_account
+from dialer import apikeys, callerids, campaigns, keys
+from dialer.accounts import (
+    Account,
+    all_accounts,
+    load_account,
+    make_account,
+    rotate_webhook_key,
+    save_account,
+)
 from dialer.contacts import decode_text, parse_list
 from dialer.errors import ValidationError
-from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
+from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SCOPE, SETTINGS, in_thread, send_task
 from dialer.receiver.openapi import document
 
 
@@ -72,7 +79,31 @@ async def json_body(request: web.Request) -> Any:
         ) from None
 
 
+def scope(request: web.Request) -> apikeys.Scope:
+    found: apikeys.Scope = request[SCOPE]
+    return found
+
+
+def admin_only(request: web.Request) -> web.Response | None:
+    """403 for a tenant key on an admin route (the route itself is no secret)."""
+    if scope(request).admin:
+        return None
+    return problem(403, "this route needs an admin API key")
+
+
+async def campaign_in_scope(request: web.Request, cid: str) -> bool:
+    """True if the campaign exists and its account is the caller's.
+
+    Another tenant's campaign answers exactly like a missing one (404), so ids
+    cannot be probed.
+    """
+    account = await request.app[AREDIS].hget(keys.CAMPAIGNS, cid)
+    return account is not None and scope(request).allows(str(account))
+
+
 async def put_account(request: web.Request) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
     try:
         body = AccountIn.model_validate(await json_body(request))
     except pydantic.ValidationError as exc:
@@ -89,14 +120,26 @@ async def put_account(request: web.Request) -> web.Response:
         caller_ids=body.caller_ids,
     )
     rt = request.app[RUNTIME]
-    await in_thread(request.app, save_account, rt.r, account)
+    await in_thread(request.app, save_account, rt.r, account, rt.settings.keyring)
     await send_task(request.app, "dialer.admit", account.sid)  # a raised limit applies now
     return web.json_response(account.public())
 
 
+async def account_in_scope(request: web.Request) -> Account | None:
+    """The path's account if it exists and the caller may see it (else: 404 for both)."""
+    sid = request.match_info["sid"]
+    if not scope(request).allows(sid):
+        return None
+    rt = request.app[RUNTIME]
+    found: Account | None = await in_thread(
+        request.app, load_account, rt.r, sid, rt.settings.keyring
+    )
+    return found
+
+
 async def get_account(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    account = await in_thread(request.app, load_account, rt.r, request.match_info["sid"])
+    account = await account_in_scope(request)
     if account is None:
         return problem(404, "no such account")
     pool = await in_thread(request.app, callerids.pool_report, rt.r, account.sid)
@@ -113,8 +156,7 @@ class DncIn(BaseModel):
 async def add_dnc(request: web.Request) -> web.Response:
     """Add numbers to the account's do-not-call list; bad ones are reported by index."""
     sid = request.match_info["sid"]
-    rt = request.app[RUNTIME]
-    if await in_thread(request.app, load_account, rt.r, sid) is None:
+    if await account_in_scope(request) is None:
         return problem(404, "no such account")
     try:
         body = DncIn.model_validate(await json_body(request))
@@ -139,8 +181,7 @@ async def resume_account(request: web.Request) -> web.Response:
 
     rt = request.app[RUNTIME]
     sid = request.match_info["sid"]
-    account = await in_thread(request.app, load_account, rt.r, sid)
-    if account is None:
+    if await account_in_scope(request) is None:
         return problem(404, "no such account")
     await in_thread(request.app, close_circuit, rt.r, sid)
     await send_task(request.app, "dialer.admit", sid)
@@ -159,6 +200,10 @@ async def post_campaign(request: web.Request) -> web.Response:
         spec = campaigns.CampaignIn.model_validate(payload)
     except pydantic.ValidationError as exc:
         return from_pydantic(exc)
+    if not scope(request).allows(spec.account):
+        # the very answer an unregistered account gets: nothing to tell them apart
+        msg = f"unknown account {spec.account!r}: register it first"
+        return problem(422, msg, [{"field": "account", "message": msg, "line": None}])
     s = app[SETTINGS]
     try:
         result = await in_thread(
@@ -183,7 +228,10 @@ async def post_campaign(request: web.Request) -> web.Response:
 
 async def get_campaign(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
-    found = await in_thread(request.app, campaigns.status, rt.r, request.match_info["id"])
+    cid = request.match_info["id"]
+    found = None
+    if await campaign_in_scope(request, cid):
+        found = await in_thread(request.app, campaigns.status, rt.r, cid)
     if found is None:
         return problem(404, "no such campaign")
     return web.json_response(found)
@@ -206,7 +254,9 @@ async def get_calls(request: web.Request) -> web.StreamResponse:
     app = request.app
     cid = request.match_info["id"]
     rt = app[RUNTIME]
-    meta = await in_thread(app, campaigns.status, rt.r, cid)
+    meta = None
+    if await campaign_in_scope(request, cid):
+        meta = await in_thread(app, campaigns.status, rt.r, cid)
     if meta is None:
         return problem(404, "no such campaign")
     try:
@@ -258,6 +308,8 @@ async def campaign_action(request: web.Request) -> web.Response:
     cid = request.match_info["id"]
     action = request.path.rsplit("/", 1)[-1]
     rt = app[RUNTIME]
+    if not await campaign_in_scope(request, cid):
+        return problem(404, "no such campaign")
     try:
         result = await in_thread(app, campaigns.set_state, rt.r, cid, action)
     except ValidationError as exc:
@@ -269,6 +321,78 @@ async def campaign_action(request: web.Request) -> web.Response:
     elif action == "resume":
         await send_task(app, "dialer.admit", result["account"])
     return web.json_response(result)
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    accounts: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="account sids the key may use; may be empty only for an admin key",
+    )
+    admin: bool = Field(default=False, description="manage accounts and keys, see everything")
+    label: str = Field(default="", max_length=200, description="a note for the key list")
+
+    @model_validator(mode="after")
+    def _scoped(self) -> KeyIn:
+        if not self.accounts and not self.admin:
+            raise ValueError("give accounts, or admin: true")
+        for sid in self.accounts:
+            keys.check_account(sid)
+        return self
+
+
+async def post_key(request: web.Request) -> web.Response:
+    """Create an API key; the key is in this answer only (Redis keeps its hash)."""
+    if (refused := admin_only(request)) is not None:
+        return refused
+    try:
+        body = KeyIn.model_validate(await json_body(request))
+    except pydantic.ValidationError as exc:
+        return from_pydantic(exc)
+    key, record = await in_thread(
+        request.app,
+        lambda: apikeys.create_key(
+            request.app[RUNTIME].r, body.accounts, admin=body.admin, label=body.label
+        ),
+    )
+    return web.json_response({**record, "key": key}, status=201)
+
+
+async def get_keys(request: web.Request) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
+    found = await in_thread(request.app, apikeys.list_keys, request.app[RUNTIME].r)
+    return web.json_response({"keys": found})
+
+
+async def delete_key(request: web.Request) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
+    key_id = request.match_info["key_id"]
+    if not await in_thread(request.app, apikeys.revoke_key, request.app[RUNTIME].r, key_id):
+        return problem(404, "no such key")
+    return web.json_response({"id": key_id, "revoked": True})
+
+
+async def get_webhook_key(request: web.Request) -> web.Response:
+    """The account's webhook signing key: what its webhook consumers verify with."""
+    account = await account_in_scope(request)
+    if account is None:
+        return problem(404, "no such account")
+    return web.json_response({"sid": account.sid, "webhook_key": account.webhook_key})
+
+
+async def rotate_webhook(request: web.Request) -> web.Response:
+    """Replace the account's webhook key; deliveries from now on use the new one."""
+    if await account_in_scope(request) is None:
+        return problem(404, "no such account")
+    rt = request.app[RUNTIME]
+    sid = request.match_info["sid"]
+    fresh = await in_thread(request.app, rotate_webhook_key, rt.r, sid, rt.settings.keyring)
+    if fresh is None:
+        return problem(404, "no such account")
+    return web.json_response({"sid": sid, "webhook_key": fresh})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -301,4 +425,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/campaigns/{id}/calls", get_calls)
     for action in ("pause", "resume", "cancel"):
         app.router.add_post(f"/v1/campaigns/{{id}}/{action}", campaign_action)
+    app.router.add_get("/v1/accounts/{sid}/webhook-key", get_webhook_key)
+    app.router.add_post("/v1/accounts/{sid}/webhook-key/rotate", rotate_webhook)
+    app.router.add_post("/v1/keys", post_key)
+    app.router.add_get("/v1/keys", get_keys)
+    app.router.add_delete("/v1/keys/{key_id}", delete_key)
     app.router.add_get("/v1/openapi.json", openapi)

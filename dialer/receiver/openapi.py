@@ -27,6 +27,7 @@ def _op(
                 "content": {"application/json": {"schema": {"type": "object"}}},
             },
             "401": {"description": "missing or wrong API key"},
+            "403": {"description": "the route needs an admin API key"},
             "404": {"description": "not found"},
             "422": {"description": "invalid request; `detail` names each field"},
             "503": {"description": "store unavailable; retry"},
@@ -45,7 +46,7 @@ def _op(
 
 def document() -> dict[str, Any]:
     from dialer.campaigns import CampaignIn
-    from dialer.receiver.api import AccountIn, DncIn
+    from dialer.receiver.api import AccountIn, DncIn, KeyIn
 
     schemas: dict[str, Any] = {}
 
@@ -89,6 +90,24 @@ def document() -> dict[str, Any]:
                 params=["id"],
             )
         },
+        "/v1/accounts/{sid}/webhook-key": {
+            "get": _op(
+                "The account's webhook signing key (for its webhook consumers)", params=["sid"]
+            )
+        },
+        "/v1/accounts/{sid}/webhook-key/rotate": {
+            "post": _op("Replace the account's webhook signing key", params=["sid"])
+        },
+        "/v1/keys": {
+            "post": _op(
+                "Create an API key scoped to accounts, or an admin key (admin only; "
+                "the key is shown once)",
+                body={"application/json": {"schema": ref(KeyIn)}},
+                ok="201",
+            ),
+            "get": _op("List API keys, never the keys themselves (admin only)"),
+        },
+        "/v1/keys/{key_id}": {"delete": _op("Revoke an API key (admin only)", params=["key_id"])},
         "/v1/openapi.json": {"get": _op("This document", auth=False)},
         "/exotel/status/{call_id}": {
             "post": _op(

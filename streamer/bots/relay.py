@@ -11,7 +11,8 @@ repairs only, for mistakes real bots make (DESIGN.md, Streamer):
   so it still follows its audio; a clear drops it.
 * the customer's bot is spoken to in its own stream-sid spelling, detected
   from its first frame (``stream_sid`` until then, and always for ``start``,
-  which is forwarded as Exotel sent it).
+  which is forwarded as Exotel sent it, minus the stream token that Exotel
+  echoes in ``custom_parameters``: the customer's bot never sees it).
 
 A failed connect hangs up (1011) and writes ``stream_error`` on the call.
 This is not a ``Bot``: it bypasses the resampling bot layer entirely.
@@ -96,6 +97,7 @@ class Relay:
                 self.stream_sid = frame.stream_sid
                 self.exotel_spelling = p.sniff_spelling(text) or "stream_sid"
                 self._started_at = time.monotonic()
+                text = p.without_credentials(text)  # the stream token stays with us
             elif (
                 self.bot_spelling not in (None, self.exotel_spelling)
                 and self.stream_sid

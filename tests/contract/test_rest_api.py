@@ -11,14 +11,16 @@ from openapi_spec_validator import validate
 from dialer.receiver.app import create_app
 from dialer.settings import load_settings
 
-KEY = "rest-test-api-key"
+KEY = "rest-ApiKey-8Hj3Tq2Wz7Lm5Xc1Vb9Nr4Gk6Ps"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
 async def client(redis_url: str, aiohttp_client: Any) -> TestClient:
     settings = load_settings(
-        REDIS_URL=redis_url, DIALER_API_KEY=KEY, DIALER_SECRET="rest-test-secret-123"
+        REDIS_URL=redis_url,
+        DIALER_API_KEY=KEY,
+        DIALER_SECRET="rest-S3cr3t-5Kd2Lq7Wx4Zb6Nm1Vp8Rt9Yc0Fh",
     )
     return await aiohttp_client(create_app(settings))
 
