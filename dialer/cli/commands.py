@@ -25,10 +25,9 @@ def client_from(api: str | None) -> DialerClient:
         key = s.DIALER_API_KEY.get_secret_value()
     else:
         # `dialer up` in sandbox mode left its throwaway key for us (local API only).
-        from dialer.cli.up import SANDBOX_KEY_FILE
+        from dialer.cli.up import sandbox_api_key
 
-        path = s.DIALER_DATA_DIR / SANDBOX_KEY_FILE
-        key = path.read_text().strip() if api is None and path.is_file() else ""
+        key = (sandbox_api_key(s.DIALER_DATA_DIR) if api is None else None) or ""
         if not key:
             click.echo("error: DIALER_API_KEY is not set (the key the API gave you)", err=True)
             sys.exit(EXIT_USAGE)

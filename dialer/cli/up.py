@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 from types import FrameType
 
 import click
+from pydantic import SecretStr
 
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.supervisor import PortInUse, Supervisor
@@ -24,7 +27,7 @@ from dialer.settings import (
     server_secret_problems,
 )
 
-SANDBOX_KEY_FILE = "sandbox-api-key"  # in DIALER_DATA_DIR, for client commands
+SANDBOX_SECRETS_FILE = "sandbox-secrets.json"  # in DIALER_DATA_DIR, mode 0600
 
 
 def run_secrets(s: Settings) -> dict[str, str]:
@@ -32,9 +35,11 @@ def run_secrets(s: Settings) -> dict[str, str]:
 
     With real Exotel credentials the operator's own secrets are required (fail
     closed, like every server process). In sandbox mode, a missing or weak
-    ``DIALER_SECRET``/``DIALER_API_KEY`` is replaced by a random one for this
-    run only, and the user is told so; the API key is also written (0600) to
-    the data directory so client commands run beside it find it.
+    ``DIALER_SECRET``/``DIALER_API_KEY`` is replaced by a random throwaway one,
+    and the user is told so. They are kept (0600) in the data directory beside
+    the embedded Redis whose encrypted records depend on them, so a restart on
+    the same data directory continues its campaigns, and client commands run
+    next to it find the API key there (``sandbox_api_key``).
     """
     if not server_secret_problems(s):
         return {}
@@ -44,29 +49,42 @@ def run_secrets(s: Settings) -> dict[str, str]:
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
-    generated = {
-        name: secrets.token_urlsafe(32)
-        for name in ("DIALER_SECRET", "DIALER_API_KEY")
-        if secret_problem(name, getattr(s, name))
-    }
-    if "DIALER_API_KEY" in generated:
-        data = s.DIALER_DATA_DIR
-        data.mkdir(parents=True, exist_ok=True)
-        path = data / SANDBOX_KEY_FILE
+    path = s.DIALER_DATA_DIR / SANDBOX_SECRETS_FILE
+    kept = _read_secrets(path)
+    made: dict[str, str] = {}
+    for name in ("DIALER_SECRET", "DIALER_API_KEY"):
+        if secret_problem(name, getattr(s, name)):
+            made[name] = kept.get(name) or secrets.token_urlsafe(32)
+    if made.items() - kept.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(generated["DIALER_API_KEY"] + "\n")
-        where = f" (client commands here read the API key from {path})"
-    else:
-        where = ""
+            json.dump({**kept, **made}, f)
     click.echo(
-        f"sandbox mode: generated a throwaway {' and '.join(sorted(generated))} for this run"
-        f"{where}; set your own to keep them across runs. Servers with real Exotel "
-        "credentials refuse to start without them.",
+        f"sandbox mode: using a throwaway {' and '.join(sorted(made))} made up for this "
+        f"data directory (kept in {path}); set your own to choose them. With real Exotel "
+        "credentials, servers refuse to start without them.",
         err=True,
     )
-    return generated
+    return made
+
+
+def _read_secrets(path: Path) -> dict[str, str]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {
+        k: v for k, v in found.items() if isinstance(v, str) and not secret_problem(k, SecretStr(v))
+    }
+
+
+def sandbox_api_key(data_dir: Path) -> str | None:
+    """The API key a sandbox ``dialer up`` on this data directory made up, if any."""
+    return _read_secrets(data_dir / SANDBOX_SECRETS_FILE).get("DIALER_API_KEY")
 
 
 class _Stop(Exception):
