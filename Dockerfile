@@ -32,16 +32,14 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
 # Dependencies first, in their own layer: a source change does not reinstall them.
-COPY pyproject.toml ./
-RUN mkdir -p dialer workers streamer \
- && touch dialer/__init__.py workers/__init__.py streamer/__init__.py \
- && pip install . \
- && pip uninstall -y exotel-dialer \
- && rm -rf dialer workers streamer build *.egg-info
+# Exact versions from the runtime lock, each file checked against its sha256.
+COPY requirements-runtime.lock ./
+RUN pip install --require-hashes -r requirements-runtime.lock
 
-# Then the package itself (runtime dependencies only, no dev extras).
+# Then the package itself (its dependencies are exactly the lock's, no dev extras).
 COPY . .
 RUN pip install --no-deps . \
+ && pip check \
  && rm -rf build *.egg-info \
  && dialer --help >/dev/null
 
