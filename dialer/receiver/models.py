@@ -126,6 +126,14 @@ CampaignQuery = _csv_query_model()
 # --- accounts ---------------------------------------------------------------------------
 
 
+def _check_base(region: str | None, api_url: pydantic.HttpUrl | None) -> None:
+    if region and api_url:
+        raise ValueError("give either region or api_url, not both")
+    if api_url and (api_url.username or api_url.password):
+        # it would be stored and shown back: credentials go in api_key/api_token
+        raise ValueError("api_url must not carry credentials (user:pass@)")
+
+
 class _AccountFields(Strict):
     api_key: str = Field(min_length=1, max_length=200)
     api_token: str = Field(min_length=1, max_length=200, description="stored; never returned")
@@ -144,11 +152,7 @@ class _AccountFields(Strict):
 
     @model_validator(mode="after")
     def _one_base(self) -> _AccountFields:
-        if self.region and self.api_url:
-            raise ValueError("give either region or api_url, not both")
-        if self.api_url and (self.api_url.username or self.api_url.password):
-            # it would be stored and shown back: credentials go in api_key/api_token
-            raise ValueError("api_url must not carry credentials (user:pass@)")
+        _check_base(self.region, self.api_url)
         return self
 
 
@@ -177,10 +181,7 @@ class AccountPatch(Strict):
 
     @model_validator(mode="after")
     def _one_base(self) -> AccountPatch:
-        if self.region and self.api_url:
-            raise ValueError("give either region or api_url, not both")
-        if self.api_url and (self.api_url.username or self.api_url.password):
-            raise ValueError("api_url must not carry credentials (user:pass@)")
+        _check_base(self.region, self.api_url)
         for name in self.model_fields_set:
             # null would mean "reset", which is PUT's job: refuse it rather than guess
             if getattr(self, name) is None:
