@@ -138,27 +138,27 @@ class Settings(BaseSettings):
             return str(self.DIALER_API_URL).rstrip("/")
         return f"http://127.0.0.1:{self.DIALER_PORT}"
 
+    def required_secret(self, name: str) -> str:
+        """The value of DIALER_SECRET or DIALER_API_KEY; ConfigError when it is not usable."""
+        value: SecretStr | None = getattr(self, name)
+        problem = secret_problem(name, value)
+        if problem or value is None:
+            raise ConfigError(problem or f"{name} is not set")
+        return value.get_secret_value()
+
     @cached_property
     def keyring(self) -> Keyring:
-        """Per-purpose keys derived from DIALER_SECRET; ConfigError when it is not usable."""
-        problem = secret_problem("DIALER_SECRET", self.DIALER_SECRET)
-        if problem:
-            raise ConfigError(problem)
-        assert self.DIALER_SECRET is not None
+        """Per-purpose keys derived from DIALER_SECRET (and DIALER_SECRET_PREVIOUS)."""
         previous = self.DIALER_SECRET_PREVIOUS
         return Keyring.from_secret(
-            self.DIALER_SECRET.get_secret_value().encode(),
+            self.required_secret("DIALER_SECRET").encode(),
             previous.get_secret_value().encode() if previous else None,
         )
 
     @property
     def api_key(self) -> str:
-        """The bootstrap admin key; ConfigError when it is not usable."""
-        problem = secret_problem("DIALER_API_KEY", self.DIALER_API_KEY)
-        if problem:
-            raise ConfigError(problem)
-        assert self.DIALER_API_KEY is not None
-        return self.DIALER_API_KEY.get_secret_value()
+        """The bootstrap admin key."""
+        return self.required_secret("DIALER_API_KEY")
 
 
 def secret_problem(name: str, value: SecretStr | None) -> str | None:
