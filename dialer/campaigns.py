@@ -26,6 +26,7 @@ from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
+from dialer.retention import is_gone
 from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
@@ -336,10 +337,14 @@ def account_of(r: redis.Redis, cid: str) -> str | None:
 
 
 def load_meta(r: redis.Redis, cid: str) -> tuple[str, dict[str, str]] | None:
+    """The campaign's account and meta; None if unknown, expired or being purged."""
     account = account_of(r, cid)
     if account is None:
         return None
-    return account, r.hgetall(keys.campaign(account, cid))  # type: ignore[return-value]
+    meta: dict[str, str] = r.hgetall(keys.campaign(account, cid))  # type: ignore[assignment]
+    if is_gone(meta):
+        return None
+    return account, meta
 
 
 def load_policy(r: redis.Redis, account: str, cid: str) -> RetryPolicy:

@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dialer import callerids, campaigns, keys
+from dialer import callerids, campaigns, keys, retention
 from dialer.accounts import all_accounts, load_account, make_account, save_account
 from dialer.contacts import decode_text, parse_list
 from dialer.errors import ValidationError
@@ -271,6 +271,22 @@ async def campaign_action(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+async def delete_campaign(request: web.Request) -> web.Response:
+    """Purge a finished or cancelled campaign now: calls, answers, recordings' URLs, events.
+
+    Refused (409) while the campaign can still dial or a call is live: cancel
+    it first, then retry once its live calls have ended.
+    """
+    app = request.app
+    try:
+        purged = await in_thread(app, retention.purge, app[RUNTIME].r, request.match_info["id"])
+    except retention.PurgeRefused as exc:
+        return problem(409, str(exc))
+    if purged is None:
+        return problem(404, "no such campaign")
+    return web.json_response(purged.to_dict())
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
@@ -298,6 +314,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/accounts/{sid}/dnc", add_dnc)
     app.router.add_post("/v1/campaigns", post_campaign)
     app.router.add_get("/v1/campaigns/{id}", get_campaign)
+    app.router.add_delete("/v1/campaigns/{id}", delete_campaign)
     app.router.add_get("/v1/campaigns/{id}/calls", get_calls)
     for action in ("pause", "resume", "cancel"):
         app.router.add_post(f"/v1/campaigns/{{id}}/{action}", campaign_action)

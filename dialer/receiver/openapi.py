@@ -82,7 +82,14 @@ def document() -> dict[str, Any]:
                 ok="201",
             )
         },
-        "/v1/campaigns/{id}": {"get": _op("Counters by state and outcome", params=["id"])},
+        "/v1/campaigns/{id}": {
+            "get": _op("Counters by state and outcome", params=["id"]),
+            "delete": _op(
+                "Purge a finished or cancelled campaign now (calls, answers, recordings' "
+                "URLs, raw callbacks); 409 while it can still dial or a call is live",
+                params=["id"],
+            ),
+        },
         "/v1/campaigns/{id}/calls": {
             "get": _op(
                 "Every contact: attempts, sids, outcome, answers (?offset, ?limit, ?format=csv)",
