@@ -46,14 +46,9 @@ RUN pip install --no-deps . \
 # -------------------------------------------------------------- runtime stage
 FROM ${PYTHON_IMAGE}
 
-# espeak-ng speaks survey prompts given as text (WAV prompts need nothing).
-# Build with --build-arg WITH_TTS=0 for a smaller image that only plays WAVs.
-ARG WITH_TTS=1
-RUN if [ "$WITH_TTS" = "1" ]; then \
-      apt-get update \
-      && apt-get install -y --no-install-recommends espeak-ng \
-      && rm -rf /var/lib/apt/lists/*; \
-    fi
+# Text prompts need no system package: libespeak-ng and its voice data come
+# with the espeakng-loader wheel inside /opt/venv (x86_64; on arm64 images text
+# prompts are refused at submit and WAV prompts still work).
 
 ARG APP_UID=10001
 RUN groupadd --system --gid ${APP_UID} dialer \
