@@ -4,6 +4,11 @@
 (Redis clients, the Celery producer, its thread) are opened and closed in
 ``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. Slow
 follow-ups (admitting the next call, webhooks) go to Celery.
+
+Probes: ``/livez`` (the process answers; no Redis), ``/readyz`` (Redis
+answers and not draining; ``/healthz`` is its alias). On SIGTERM readiness
+goes red and in-flight requests finish before the process exits
+(``dialer.serving``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
-from dialer import keys, tokens
+from dialer import keys, serving, tokens
 from dialer.accounts import make_account, save_account
 from dialer.admission import AsyncRedisLimiter
 from dialer.calls import Event
@@ -43,6 +48,8 @@ CELERY = web.AppKey("celery", Celery)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
+PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
+PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
@@ -61,7 +68,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[AREDIS] = aioredis.Redis(connection_pool=pool)
     app[RUNTIME] = Runtime(s)
-    app[LIMITER] = AsyncRedisLimiter(app[AREDIS], admit_lease_s=s.DIALER_RECONCILE_AFTER_S)
+    app[LIMITER] = AsyncRedisLimiter(
+        app[AREDIS],
+        admit_lease_s=s.DIALER_RECONCILE_AFTER_S,
+        reserve_pct=s.DIALER_RECONCILE_RESERVE_PCT,
+    )
     from workers.app import make_app  # the producer side of the same Celery config
 
     app[CELERY] = make_app(s)
@@ -72,6 +83,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         except redis.RedisError as exc:
             log.error("cannot register the environment's account: %s", exc)
     yield
+    if app[PENDING]:  # follow-ups published behind their 200: let them finish
+        await asyncio.wait(set(app[PENDING]), timeout=10)
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
     await app[AREDIS].aclose()
     app[RUNTIME].r.close()
@@ -136,6 +149,52 @@ async def auth_middleware(
 
 
 async def status_callback(request: web.Request) -> web.Response:
+    """Store the callback within ``DIALER_CALLBACK_DEADLINE_S``, then answer.
+
+    Exotel waits 15 s for the 200 and retries only twice. So the work before
+    the answer is bounded: verify, parse, record, transition (and admit the
+    next call) must finish within the deadline or the answer is 503 and
+    Exotel tries again (a repeat is a no-op once stored). Publishing the
+    follow-up tasks goes behind the answer when the broker is slow: the task
+    stays owned by the app and finishes (or is logged) at shutdown at latest.
+    """
+    app = request.app
+    deadline_s = app[SETTINGS].DIALER_CALLBACK_DEADLINE_S
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(deadline_s):
+            response, publish = await _handle_callback(request)
+    except TimeoutError:
+        app[METRICS].callbacks.labels(result="timeout").inc()
+        log.error("callback not stored within %.1fs: answering 503", deadline_s)
+        return web.json_response(
+            {"error": "callback not stored in time, retry"},
+            status=503,
+            headers={"Retry-After": "2"},
+        )
+    if publish is not None:
+        task = loop.create_task(_publish(app, publish))
+        pending = app[PENDING]
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        left = deadline_s - (loop.time() - started)
+        await asyncio.wait({task}, timeout=max(0.0, min(left, PUBLISH_WAIT_S)))
+    return response
+
+
+async def _publish(app: web.Application, publish: Callable[[], None]) -> None:
+    try:
+        await in_thread(app, publish)
+    except Exception as exc:
+        # The state change is stored; beat's tick admits again and reconciliation
+        # re-sends a lost dial. Only the follow-up itself is lost: say so.
+        log.error("follow-up not published: %s: %s", type(exc).__name__, exc)
+
+
+async def _handle_callback(
+    request: web.Request,
+) -> tuple[web.Response, Callable[[], None] | None]:
     app = request.app
     s = app[SETTINGS]
     metrics = app[METRICS]
@@ -143,21 +202,21 @@ async def status_callback(request: web.Request) -> web.Response:
     if not tokens.verify_callback(s.secret, call_id, request.query.get("sig")):
         metrics.callbacks.labels(result="forbidden").inc()
         await _reject(app, call_id, "bad signature", "")
-        return web.json_response({"error": "bad signature"}, status=403)
+        return web.json_response({"error": "bad signature"}, status=403), None
     rt = app[RUNTIME]
     facts = rt.cached_campaign_of_call(call_id) or await in_thread(
         app, rt.campaign_of_call, call_id
     )
     if facts is None:
         metrics.callbacks.labels(result="unknown_call").inc()
-        return web.json_response({"error": "unknown call"}, status=404)
+        return web.json_response({"error": "unknown call"}, status=404), None
     try:
         body = await callbacks.read_body(request)
         parsed = callbacks.parse_fields(body)
     except ProtocolError as exc:
         metrics.callbacks.labels(result="malformed").inc()
         await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
-        return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"error": str(exc)}, status=400), None
     r = app[AREDIS]
     now = time.time()
     await r.xadd(
@@ -169,7 +228,7 @@ async def status_callback(request: web.Request) -> web.Response:
     kind = callbacks.event_kind(parsed["status"], parsed["event_type"])
     if kind is None:
         metrics.callbacks.labels(result="ignored").inc()
-        return web.json_response({"ok": True, "ignored": "unknown status"})
+        return web.json_response({"ok": True, "ignored": "unknown status"}), None
 
     def event_for(call: Mapping[str, str]) -> Event | None:
         # decided under WATCH, on the same read the transition uses
@@ -188,7 +247,7 @@ async def status_callback(request: web.Request) -> web.Response:
     )
     if t is None:
         metrics.callbacks.labels(result="stale").inc()
-        return web.json_response({"ok": True, "ignored": "stale attempt or unknown call"})
+        return web.json_response({"ok": True, "ignored": "stale attempt or unknown call"}), None
     metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
     if t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
@@ -206,8 +265,8 @@ async def status_callback(request: web.Request) -> web.Response:
                 celery.send_task("dialer.dial", args=(next_id,))
             celery.send_task("dialer.followup", args=(call_id, t.releases_slot, t.final, ended))
 
-        await in_thread(app, publish)
-    return web.json_response({"ok": True})
+        return web.json_response({"ok": True}), publish
+    return web.json_response({"ok": True}), None
 
 
 async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> None:
@@ -221,11 +280,15 @@ async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> 
         )
 
 
-async def healthz(request: web.Request) -> web.Response:
+async def readyz(request: web.Request) -> web.Response:
+    """Can serve: not draining, and Redis answers (callbacks cannot be stored without it)."""
+    if serving.draining(request.app):
+        return serving.not_ready("draining")
     try:
-        await request.app[AREDIS].ping()
-    except redis.RedisError:
-        return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
+        async with asyncio.timeout(2):
+            await request.app[AREDIS].ping()
+    except (TimeoutError, redis.RedisError, OSError):
+        return serving.not_ready("redis unreachable")
     return web.json_response({"ok": True})
 
 
@@ -237,19 +300,23 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[PENDING] = set()
+    serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
     app.router.add_post("/exotel/status/{call_id}", status_callback)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", serving.livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", readyz)  # the older name, kept as an alias
     app.router.add_get("/metrics", api.metrics)
     api.add_routes(app)
     return app
 
 
 def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    web.run_app(
+    """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
+    serving.run(
         create_app(settings),
-        host=host or settings.DIALER_HOST,
-        port=settings.DIALER_PORT if port is None else port,
-        access_log=None,
-        print=lambda *_: None,
+        host or settings.DIALER_HOST,
+        settings.DIALER_PORT if port is None else port,
+        shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
     )

@@ -95,7 +95,11 @@ def document() -> dict[str, Any]:
                 "Exotel status callback (HMAC-signed URL, ?sig=)", params=["call_id"], auth=False
             )
         },
-        "/healthz": {"get": _op("Liveness", auth=False)},
+        "/livez": {"get": _op("Liveness: the process answers (no Redis check)", auth=False)},
+        "/readyz": {
+            "get": _op("Readiness: Redis answers and not draining (503 otherwise)", auth=False)
+        },
+        "/healthz": {"get": _op("Readiness (alias of /readyz)", auth=False)},
         "/metrics": {"get": _op("Prometheus metrics", auth=False)},
     }
     for action in ("pause", "resume", "cancel"):
