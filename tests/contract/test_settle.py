@@ -35,7 +35,7 @@ class FakeExotel(BaseHTTPRequestHandler):
 
     seen: Counter[str] = Counter()
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+    def do_GET(self) -> None:
         sid = self.path.split("/Calls/", 1)[-1].split(".json", 1)[0]
         FakeExotel.seen[sid] += 1
         bodies = {
@@ -233,11 +233,11 @@ def test_back_off_only_ever_moves_later_under_concurrent_callers(
         values = [T0 + rng.uniform(0, 1000) for _ in range(workers)]
         barrier = threading.Barrier(workers)
 
-        def call(i: int) -> None:
+        def call(i: int, barrier: threading.Barrier, values: list[float]) -> None:
             barrier.wait()
             back_off(clients[i], A, values[i])
 
-        threads = [threading.Thread(target=call, args=(i,)) for i in range(workers)]
+        threads = [threading.Thread(target=call, args=(i, barrier, values)) for i in range(workers)]
         for t in threads:
             t.start()
         for t in threads:
