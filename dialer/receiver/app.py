@@ -35,6 +35,8 @@ from dialer.calls import Event
 from dialer.errors import ProtocolError
 from dialer.receiver import callbacks
 from dialer.receiver.metrics import Metrics
+from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
+from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
 from dialer.settings import Settings
@@ -121,14 +123,19 @@ async def errors_middleware(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own refusals (unknown path, wrong method, body over the cap)
+        # get the API's one error body; the Allow header of a 405 is kept.
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return problem(exc.status, exc.reason.lower(), headers=headers)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         if isinstance(exc, ConnectionResetError):
             raise
         # Exotel retries a failed callback: better than accepting one we cannot store.
         log.error("store unavailable: %s", type(exc).__name__)
-        return web.json_response(
-            {"error": "store unavailable, retry"}, status=503, headers={"Retry-After": "5"}
-        )
+        return problem(503, "store unavailable, retry", headers={"Retry-After": "5"})
 
 
 @web.middleware
@@ -140,15 +147,34 @@ async def auth_middleware(
         given = request.headers.get("Authorization", "")
         token = given[7:] if given.startswith("Bearer ") else ""
         if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()):
-            return web.json_response(
-                {"error": "missing or wrong API key"},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
     return await handler(request)
 
 
-async def status_callback(request: web.Request) -> web.Response:
+@API.route(
+    "POST",
+    "/exotel/status/{call_id}",
+    operation_id="exotelStatusCallback",
+    summary="Exotel status callback (authenticated by the HMAC-signed URL, not the API key)",
+    description="A missing or wrong `sig` is a 403 and changes nothing. The body is read "
+    "as Exotel sends it (form, multipart or JSON; key spellings vary).",
+    tags=("exotel",),
+    auth=False,
+    query=SigQuery,
+    body={
+        "application/x-www-form-urlencoded": Text(read=False, model=ExotelCallback),
+        "multipart/form-data": Text(read=False, model=ExotelCallback),
+        "application/json": Text(read=False, model=ExotelCallback),
+    },
+    responses={
+        200: Reply("recorded (or ignored: stale attempt, unknown status)", CallbackOut),
+        400: Reply("malformed callback body", Problem),
+        403: Reply("missing or wrong signature", Problem),
+        404: Reply("unknown call", Problem),
+        503: Reply("not stored within DIALER_CALLBACK_DEADLINE_S: Exotel retries", Problem),
+    },
+)
+async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     """Store the callback within ``DIALER_CALLBACK_DEADLINE_S``, then answer.
 
     Exotel waits 15 s for the 200 and retries only twice. So the work before
@@ -164,15 +190,11 @@ async def status_callback(request: web.Request) -> web.Response:
     started = loop.time()
     try:
         async with asyncio.timeout(deadline_s):
-            response, publish = await _handle_callback(request)
+            response, publish = await _handle_callback(request, inp)
     except TimeoutError:
         app[METRICS].callbacks.labels(result="timeout").inc()
         log.error("callback not stored within %.1fs: answering 503", deadline_s)
-        return web.json_response(
-            {"error": "callback not stored in time, retry"},
-            status=503,
-            headers={"Retry-After": "2"},
-        )
+        return problem(503, "callback not stored in time, retry", headers={"Retry-After": "2"})
     if publish is not None:
         task = loop.create_task(_publish(app, publish))
         pending = app[PENDING]
@@ -193,30 +215,30 @@ async def _publish(app: web.Application, publish: Callable[[], None]) -> None:
 
 
 async def _handle_callback(
-    request: web.Request,
+    request: web.Request, inp: Input[Any, Any]
 ) -> tuple[web.Response, Callable[[], None] | None]:
     app = request.app
     s = app[SETTINGS]
     metrics = app[METRICS]
     call_id = request.match_info["call_id"]
-    if not tokens.verify_callback(s.secret, call_id, request.query.get("sig")):
+    if not tokens.verify_callback(s.secret, call_id, inp.query.sig):
         metrics.callbacks.labels(result="forbidden").inc()
         await _reject(app, call_id, "bad signature", "")
-        return web.json_response({"error": "bad signature"}, status=403), None
+        return problem(403, "bad signature"), None
     rt = app[RUNTIME]
     facts = rt.cached_campaign_of_call(call_id) or await in_thread(
         app, rt.campaign_of_call, call_id
     )
     if facts is None:
         metrics.callbacks.labels(result="unknown_call").inc()
-        return web.json_response({"error": "unknown call"}, status=404), None
+        return problem(404, "unknown call"), None
     try:
         body = await callbacks.read_body(request)
         parsed = callbacks.parse_fields(body)
     except ProtocolError as exc:
         metrics.callbacks.labels(result="malformed").inc()
         await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
-        return web.json_response({"error": str(exc)}, status=400), None
+        return problem(400, str(exc)), None
     r = app[AREDIS]
     now = time.time()
     await r.xadd(
@@ -247,7 +269,8 @@ async def _handle_callback(
     )
     if t is None:
         metrics.callbacks.labels(result="stale").inc()
-        return web.json_response({"ok": True, "ignored": "stale attempt or unknown call"}), None
+        ignored = {"ok": True, "ignored": "stale attempt or unknown call"}
+        return web.json_response(ignored), None
     metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
     if t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
@@ -280,16 +303,55 @@ async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> 
         )
 
 
-async def readyz(request: web.Request) -> web.Response:
+@API.route(
+    "GET",
+    "/livez",
+    operation_id="livez",
+    summary="Liveness: the process answers (no Redis check: an outage must not restart it)",
+    auth=False,
+    responses={200: Reply("alive", Health)},
+)
+async def livez(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return reply(Health(ok=True))
+
+
+async def _ready(request: web.Request) -> web.Response:
     """Can serve: not draining, and Redis answers (callbacks cannot be stored without it)."""
     if serving.draining(request.app):
-        return serving.not_ready("draining")
+        return reply(Health(ok=False, reason="draining"), status=503)
     try:
         async with asyncio.timeout(2):
             await request.app[AREDIS].ping()
     except (TimeoutError, redis.RedisError, OSError):
-        return serving.not_ready("redis unreachable")
-    return web.json_response({"ok": True})
+        return reply(Health(ok=False, redis="unreachable", reason="redis unreachable"), 503)
+    return reply(Health(ok=True, redis="ok"))
+
+
+_READY = {200: Reply("ready", Health), 503: Reply("draining or Redis unreachable", Health)}
+
+
+@API.route(
+    "GET",
+    "/readyz",
+    operation_id="readyz",
+    summary="Readiness: Redis answers and the receiver is not draining",
+    auth=False,
+    responses=_READY,
+)
+async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return await _ready(request)
+
+
+@API.route(
+    "GET",
+    "/healthz",
+    operation_id="healthz",
+    summary="Readiness under its older name (alias of /readyz)",
+    auth=False,
+    responses=_READY,
+)
+async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return await _ready(request)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -303,12 +365,7 @@ def create_app(settings: Settings) -> web.Application:
     app[PENDING] = set()
     serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
-    app.router.add_post("/exotel/status/{call_id}", status_callback)
-    app.router.add_get("/livez", serving.livez)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/healthz", readyz)  # the older name, kept as an alias
-    app.router.add_get("/metrics", api.metrics)
-    api.add_routes(app)
+    api.add_routes(app)  # every route declared through API, these included
     return app
 
 
