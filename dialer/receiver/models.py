@@ -282,6 +282,13 @@ class CampaignStatus(StrictOut):
     created_at: float
 
 
+class CampaignPurged(StrictOut):
+    id: str
+    deleted: Literal[True]
+    calls: int = Field(description="call records deleted (contacts, outcomes, answers)")
+    events: int = Field(description="raw status callbacks deleted")
+
+
 class Attempt(StrictOut):
     n: int | None
     exotel_sid: str | None
