@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dialer import callerids, campaigns, keys
 from dialer.accounts import all_accounts, load_account, make_account, save_account
-from dialer.contacts import decode_text, parse_list
+from dialer.contacts import decode_text, parse_list, var_columns
 from dialer.errors import ValidationError
 from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
 from dialer.receiver.openapi import document
@@ -106,7 +106,9 @@ async def get_account(request: web.Request) -> web.Response:
 
 class DncIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    numbers: list[str] = Field(min_length=1, max_length=100_000)
+    #: numbers as text; a JSON number is accepted here only to be refused per item with
+    #: the same wording a CSV row gets (it has lost its leading + or 0)
+    numbers: list[str | int] = Field(min_length=1, max_length=100_000)
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
 
 
@@ -231,16 +233,30 @@ async def get_calls(request: web.Request) -> web.StreamResponse:
 
 
 def results_csv(rows: list[dict[str, Any]]) -> str:
+    """Fixed columns with the contact's own columns (``vars``) after ``to``.
+
+    A contact column named like a fixed one is written as ``vars.<name>`` so
+    neither hides the other.
+    """
+    names = var_columns(rows)
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(CSV_COLUMNS)
+    w.writerow(
+        [
+            *CSV_COLUMNS[:2],
+            *(f"vars.{n}" if n in CSV_COLUMNS else n for n in names),
+            *CSV_COLUMNS[2:],
+        ]
+    )
     for row in rows:
         last = row["attempts"][-1] if row["attempts"] else {}
         answers = ";".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
+        variables = row.get("vars") or {}
         w.writerow(
             [
                 row["id"],
                 row["to"],
+                *("" if variables.get(n) is None else variables[n] for n in names),
                 row["state"],
                 row["outcome"] or "",
                 len(row["attempts"]),
