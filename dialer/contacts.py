@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +116,26 @@ def _binary_message(text: str) -> str:
 _BINARY = frozenset([*map(chr, range(0, 9)), "\x0b", *map(chr, range(14, 32)), "\x7f", "\ufffd"])
 
 
+def records(reader: Any) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """``(physical line where the record starts, row or its csv.Error)`` of a csv.reader.
+
+    Quoted newlines and blank lines do not shift later numbers, so every
+    report points at the line a user sees in an editor.
+    """
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, exc
+            start = reader.line_num + 1
+            continue
+        line, start = start, reader.line_num + 1
+        yield line, row
+
+
 def parse_csv(data: bytes | str, default_region: str | None = None) -> Ingest:
     """Header row first; a ``to`` column (or phone/number/msisdn); other columns are vars."""
     text = decode_text(data)
@@ -142,17 +162,10 @@ def parse_csv(data: bytes | str, default_region: str | None = None) -> Ingest:
             field="csv",
             line=1,
         )
-    start = reader.line_num + 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            result.reject(start, f"unreadable row: {exc}")
-            start = reader.line_num + 1
+    for line, row in records(reader):
+        if isinstance(row, csv.Error):
+            result.reject(line, f"unreadable row: {row}")
             continue
-        line, start = start, reader.line_num + 1
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) > len(names):

@@ -159,19 +159,13 @@ def dnc_numbers(text: str) -> list[tuple[int, str]]:
     import csv
     import io
 
-    from dialer.contacts import TO_COLUMNS
+    from dialer.contacts import TO_COLUMNS, records
 
-    reader = csv.reader(io.StringIO(text, newline=""))
     out: list[tuple[int, str]] = []
-    col, start, first = 0, 1, True
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise ValidationError(f"unreadable row: {exc}", line=start) from None
-        line, start = start, reader.line_num + 1
+    col, first = 0, True
+    for line, row in records(csv.reader(io.StringIO(text, newline=""))):
+        if isinstance(row, csv.Error):
+            raise ValidationError(f"unreadable row: {row}", line=line)
         if not row or all(not c.strip() for c in row):
             continue
         names = [c.strip().lower() for c in row]

@@ -8,27 +8,13 @@ from datetime import UTC, datetime
 import redis
 
 from dialer import keys
-from dialer.accounts import back_off, close_circuit, make_account, open_circuit, save_account
+from dialer.accounts import back_off, close_circuit, open_circuit
 from dialer.campaigns import CampaignIn, create_campaign, set_state, status
 from dialer.windows import DAYS
+from tests.contract.test_admission import A
+from tests.contract.test_admission import setup_account as account
 
-A = "acme"
 CONTACTS = [{"to": "+919876543210"}, {"to": "+919876543211"}]
-
-
-def account(r: redis.Redis, limit: int = 2, cpm: int = 100) -> None:
-    save_account(
-        r,
-        make_account(
-            A,
-            "k",
-            "t",
-            "0800",
-            api_url="http://127.0.0.1:9",
-            max_concurrent_calls=limit,
-            calls_per_minute=cpm,
-        ),
-    )
 
 
 def codes(r: redis.Redis, cid: str) -> list[str]:
@@ -38,7 +24,7 @@ def codes(r: redis.Redis, cid: str) -> list[str]:
 
 
 def test_each_gate_is_named(r: redis.Redis) -> None:
-    account(r)
+    account(r, 2, 100)
     cid = str(create_campaign(r, CampaignIn(account=A, contacts=CONTACTS))["id"])
     st = status(r, cid)
     assert st is not None
@@ -77,7 +63,7 @@ def test_each_gate_is_named(r: redis.Redis) -> None:
 
 
 def test_waiting_for_the_calling_window_then_for_retries(r: redis.Redis) -> None:
-    account(r)
+    account(r, 2, 100)
     now = time.time()
     today = datetime.fromtimestamp(now, UTC).weekday()
     closed_today = ",".join(d for i, d in enumerate(DAYS) if i != today)
@@ -100,7 +86,7 @@ def test_waiting_for_the_calling_window_then_for_retries(r: redis.Redis) -> None
 
 
 def test_a_finished_campaign_waits_for_nothing(r: redis.Redis) -> None:
-    account(r)
+    account(r, 2, 100)
     r.sadd(keys.dnc(A), *(c["to"] for c in CONTACTS))
     spec = CampaignIn(account=A, contacts=[*CONTACTS, {"to": "+919876543212"}])
     cid = str(create_campaign(r, spec)["id"])
