@@ -89,7 +89,7 @@ def test_policy_flags_reach_the_payload(tmp_path: Path, monkeypatch: pytest.Monk
     assert sent["window"] == "mon-fri 9:00-17:00" and sent["expected_call_s"] == 45.0
     # the server accepts exactly what the CLI sends
     payload = {k: v for k, v in sent.items() if k != "dry_run"}
-    CampaignIn.model_validate(payload | {"contacts": [{"to": "+919876543210"}]})
+    CampaignIn.model_validate(payload)
     plain = _submit_payload(tmp_path, monkeypatch)
     assert plain["retry_delay_s"] == 300.0 and "window" not in plain
 
