@@ -27,6 +27,7 @@ from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
+from dialer.retention import is_gone
 from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
@@ -371,10 +372,14 @@ def account_of(r: redis.Redis, cid: str) -> str | None:
 
 
 def load_meta(r: redis.Redis, cid: str) -> tuple[str, dict[str, str]] | None:
+    """The campaign's account and meta; None if unknown, expired or being purged."""
     account = account_of(r, cid)
     if account is None:
         return None
-    return account, r.hgetall(keys.campaign(account, cid))  # type: ignore[return-value]
+    meta: dict[str, str] = r.hgetall(keys.campaign(account, cid))  # type: ignore[assignment]
+    if is_gone(meta):
+        return None
+    return account, meta
 
 
 def load_policy(r: redis.Redis, account: str, cid: str) -> RetryPolicy:
@@ -597,7 +602,9 @@ def list_campaigns(
         for cid, a in items:
             pipe.hget(keys.campaign(a, cid), "created_at")
         created = pipe.execute()
-    newest = [cid for (cid, _), _ in sorted(zip(items, created, strict=True), key=_newest_first)]
+    # no created_at: expired, its index entry not yet forgotten (dialer.retention)
+    listed = [(item, c) for item, c in zip(items, created, strict=True) if c is not None]
+    newest = [cid for (cid, _), _ in sorted(listed, key=_newest_first)]
     if state is None:
         page = (status(r, cid) for cid in newest[offset : offset + limit])
         return len(newest), [s for s in page if s is not None]

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     DIALER_TICK_S: float = Field(default=1.0, gt=0)
     DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"
+    # Finished campaigns (contacts, outcomes, answers, recordings' URLs) and raw
+    # callbacks are deleted from Redis this long after they finish.
+    DIALER_RETENTION_DAYS: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("DIALER_API_KEY", "DIALER_SECRET")
     @classmethod
@@ -124,6 +127,10 @@ class Settings(BaseSettings):
         if self.DIALER_API_URL:
             return str(self.DIALER_API_URL).rstrip("/")
         return f"http://127.0.0.1:{self.DIALER_PORT}"
+
+    @property
+    def retention_s(self) -> float:
+        return self.DIALER_RETENTION_DAYS * 86_400.0
 
     @property
     def secret(self) -> bytes:

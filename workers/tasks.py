@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from celery.signals import worker_process_init
 
-from dialer import callerids, campaigns, keys
+from dialer import callerids, campaigns, keys, retention
 from dialer.accounts import all_accounts
 from dialer.calls import Event, Kind, State
 from dialer.dialing import dial as dial_call
@@ -196,6 +196,12 @@ def reconcile() -> dict[str, Any]:
             "errors": report.errors,
         }
     return out
+
+
+@app.task(name="dialer.retention")
+def retention_sweep() -> dict[str, int]:
+    """Beat: finished campaigns get their expiry; expired ones leave the index."""
+    return retention.sweep(rt().r, retention_s=rt().settings.retention_s)
 
 
 @app.task(name="dialer.submit_campaign")

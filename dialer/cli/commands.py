@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -503,6 +504,53 @@ def _action(name: str) -> click.Command:
     return run
 
 
+@click.command()
+@click.argument("campaign_id")
+@click.option(
+    "--cancel",
+    "cancel_first",
+    is_flag=True,
+    help="Cancel a running campaign first, then purge once its live calls have ended.",
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --cancel: how long to wait for live calls to end.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@api_option
+def purge(campaign_id: str, cancel_first: bool, wait: float, yes: bool, api: str | None) -> None:
+    """Delete a campaign and everything recorded about its contacts, now.
+
+    Calls, outcomes, survey answers, recordings' URLs and raw callbacks go;
+    the account and its do-not-call list stay. A running campaign is refused
+    unless --cancel is given.
+    """
+    if not yes:
+        click.confirm(f"Delete campaign {campaign_id} and all its call data for good?", abort=True)
+    c = client_from(api)
+    deadline = time.monotonic() + wait
+    try:
+        if cancel_first:
+            c.cancel(campaign_id)
+        while True:
+            try:
+                out = c.delete(campaign_id)
+                break
+            except ApiError as exc:
+                # 409: cancelled, but a live call has not ended yet (or the cancel
+                # task has not settled the queue): poll until the deadline.
+                if exc.status != 409 or not cancel_first or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+    except ApiError as exc:
+        fail(exc)
+    click.echo(json.dumps(out))
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(account)
     cli.add_command(submit)
@@ -510,3 +558,4 @@ def register(cli: click.Group) -> None:
     cli.add_command(results)
     for name in ("pause", "resume", "cancel"):
         cli.add_command(_action(name))
+    cli.add_command(purge)

@@ -317,6 +317,13 @@ class CampaignStatus(StrictOut):
     waiting: Waiting = Field(description="why calls are not being dialled right now")
 
 
+class CampaignPurged(StrictOut):
+    id: str
+    deleted: Literal[True]
+    calls: int = Field(description="call records deleted (contacts, outcomes, answers)")
+    events: int = Field(description="raw status callbacks deleted")
+
+
 class Attempt(StrictOut):
     n: int | None
     exotel_sid: str | None
