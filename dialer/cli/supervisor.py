@@ -15,6 +15,7 @@ has stopped. At start, calls the last run left live are made due at once.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -42,16 +43,66 @@ class PortInUse(RuntimeError):
     pass
 
 
+class DataDirLocked(RuntimeError):
+    pass
+
+
+#: how to move each process to another port; ``dialer up`` has no per-process port flags
+PORT_SETTINGS = {
+    "receiver": "DIALER_PORT",
+    "streamer": "STREAMER_PORT",
+    "sandbox": "SANDBOX_PORT",
+    "flower": "FLOWER_PORT",
+}
+
+
 def check_port(host: str, port: int, what: str) -> None:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
-            raise PortInUse(
-                f"{what} port {port} on {host} is already in use; set a different "
-                f"one (e.g. with --{what}-port or the environment)"
+            env = PORT_SETTINGS.get(what, "the port setting")
+            hint = f"set {env} to a free port (e.g. {env}={port + 10} dialer up)"
+            if what == "flower":
+                hint += ", or pass --no-flower"
+            raise PortInUse(f"{what} port {port} on {host} is already in use; {hint}") from None
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on the data directory, held while ``up``/``demo`` runs.
+
+    Two supervisors on one directory would start two embedded Redis servers
+    appending to the same AOF and two beats writing one schedule. ``flock``
+    is released by the kernel when the holder dies, so a crash never leaves a
+    stale lock behind; the holder's pid is written for the refusal message.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "dialer.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DataDirLocked(
+                f"the data directory {self.path.parent} is in use by another `dialer up` or "
+                f"`dialer demo` (pid {holder}); stop that one first, or give this one its own "
+                "directory with DIALER_DATA_DIR=..."
             ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
 
 
 @dataclass
@@ -77,6 +128,7 @@ class Supervisor:
     extra_sandbox_args: list[str] = field(default_factory=list)
     max_concurrent: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    lock: DataDirLock | None = None
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -86,6 +138,9 @@ class Supervisor:
         s = self.settings
         data = s.DIALER_DATA_DIR.resolve()
         (data / "logs").mkdir(parents=True, exist_ok=True)
+        if self.lock is None:  # before anything opens the AOF or binds a port
+            self.lock = DataDirLock(data)
+            self.lock.acquire()
         host = "127.0.0.1"
         ports = {"receiver": s.DIALER_PORT, "streamer": s.STREAMER_PORT}
         sandbox = not s.exotel_configured
@@ -221,6 +276,9 @@ class Supervisor:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+        if self.lock is not None:  # last: nothing of ours touches the directory any more
+            self.lock.release()
+            self.lock = None
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         import requests
