@@ -32,6 +32,7 @@ from dialer.accounts import (
     save_account,
     update_account,
 )
+from dialer.contacts import var_columns
 from dialer.errors import ValidationError
 from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
 from dialer.receiver.models import (
@@ -415,16 +416,30 @@ async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamRes
 
 
 def results_csv(rows: list[dict[str, Any]]) -> str:
+    """Fixed columns with the contact's own columns (``vars``) after ``to``.
+
+    A contact column named like a fixed one is written as ``vars.<name>`` so
+    neither hides the other.
+    """
+    names = var_columns(rows)
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(CSV_COLUMNS)
+    w.writerow(
+        [
+            *CSV_COLUMNS[:2],
+            *(f"vars.{n}" if n in CSV_COLUMNS else n for n in names),
+            *CSV_COLUMNS[2:],
+        ]
+    )
     for row in rows:
         last = row["attempts"][-1] if row["attempts"] else {}
         answers = ";".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
+        variables = row.get("vars") or {}
         w.writerow(
             [
                 row["id"],
                 row["to"],
+                *("" if variables.get(n) is None else variables[n] for n in names),
                 row["state"],
                 row["outcome"] or "",
                 len(row["attempts"]),
