@@ -28,6 +28,7 @@ from dialer import keys
 from dialer.errors import ConfigError
 from dialer.exotel.client import ExotelClient, base_url_for
 from dialer.keyring import InvalidToken, Keyring
+from dialer.scripts import script
 
 
 @dataclass(frozen=True)
@@ -180,11 +181,11 @@ def migrate_secrets(r: redis.Redis, h: dict[str, str], keyring: Keyring) -> None
     """
     key = keys.account(h["sid"])
     if "api_token" in h and "api_token_enc" not in h:
-        r.eval(_ENCRYPT_PLAIN, 1, key, h["api_token"], keyring.encrypt(h["api_token"]))
+        r.eval(script("encrypt_token"), 1, key, h["api_token"], keyring.encrypt(h["api_token"]))
     for name in ("api_token_enc", "webhook_key_enc"):
         old = h.get(name)
         if old and keyring.needs_rotation(old):
-            r.eval(_REPLACE_IF, 1, key, name, old, keyring.encrypt(keyring.decrypt(old)))
+            r.eval(script("reencrypt"), 1, key, name, old, keyring.encrypt(keyring.decrypt(old)))
     if "webhook_key_enc" not in h:
         r.hsetnx(key, "webhook_key_enc", keyring.encrypt(new_webhook_key()))
 
@@ -192,31 +193,8 @@ def migrate_secrets(r: redis.Redis, h: dict[str, str], keyring: Keyring) -> None
 def rotate_webhook_key(r: redis.Redis, sid: str, keyring: Keyring) -> str | None:
     """A fresh webhook key for the account (the old one stops at once); None if no account."""
     fresh = new_webhook_key()
-    done = r.eval(_SET_IF_EXISTS, 1, keys.account(sid), "webhook_key_enc", keyring.encrypt(fresh))
+    done = r.eval(script("rotate_webhook_key"), 1, keys.account(sid), keyring.encrypt(fresh))
     return fresh if done else None
-
-
-_ENCRYPT_PLAIN = """
-if redis.call('HGET', KEYS[1], 'api_token') == ARGV[1]
-   and redis.call('HEXISTS', KEYS[1], 'api_token_enc') == 0 then
-  redis.call('HSET', KEYS[1], 'api_token_enc', ARGV[2])
-  redis.call('HDEL', KEYS[1], 'api_token')
-end
-return 1
-"""
-_REPLACE_IF = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-end
-return 1
-"""
-_SET_IF_EXISTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  return 1
-end
-return 0
-"""
 
 
 #: Account field -> the hash fields it is stored in (``update_account`` writes only these).
@@ -271,12 +249,13 @@ def close_circuit(r: redis.Redis, sid: str) -> None:
     )
 
 
-def back_off(r: redis.Redis, sid: str, until: float) -> None:
-    """Exotel said 429: admit nothing for this account until ``until``."""
-    key = keys.account(sid)
-    current = float(r.hget(key, "paused_until") or 0)  # type: ignore[arg-type]
-    if until > current:
-        r.hset(key, "paused_until", str(until))
+def back_off(r: redis.Redis, sid: str, until: float) -> bool:
+    """Exotel said 429: admit nothing for this account until ``until``.
+
+    One Lua step (``lua/back_off.lua``): a read-then-write here would let two
+    workers' 429s interleave and the shorter Retry-After win. True if it moved.
+    """
+    return bool(r.eval(script("back_off"), 1, keys.account(sid), repr(until)))
 
 
 def all_accounts(r: redis.Redis) -> list[str]:

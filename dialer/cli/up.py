@@ -16,7 +16,7 @@ import click
 from pydantic import SecretStr
 
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
-from dialer.cli.supervisor import PortInUse, Supervisor
+from dialer.cli.supervisor import DataDirLocked, PortInUse, Supervisor
 from dialer.embedded import free_port
 from dialer.errors import ConfigError
 from dialer.settings import (
@@ -99,7 +99,7 @@ def _start(sup: Supervisor) -> None:
     try:
         sup.start()
         sup.wait_ready()
-    except PortInUse as exc:
+    except (PortInUse, DataDirLocked) as exc:
         sup.stop()
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
