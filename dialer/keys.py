@@ -20,10 +20,14 @@ dl:{A}:survey:<cid>            hash     ``doc`` survey json, ``wav:<name>`` byte
 dl:{A}:queue:<cid>             zset     call id -> submit order (due now)          until admitted
 dl:{A}:delayed:<cid>           zset     call id -> not-before (epoch s)            until due
 dl:{A}:active                  zset     call id -> lease deadline (epoch s)        while slot held
-dl:{A}:rate                    zset     "<call>:<attempt>:<try>" -> dial time      60 s window
+dl:{A}:rate                    zset     every Exotel request: "<call>:<attempt>:   60 s window
+                                        <try>:<t>" (dial) or "rc:<call>:<t>" -> time
+dl:{A}:rate_rc                 zset     the reconciliation requests among them     60 s window
 dl:{A}:call:<call id>          hash     one contact: to, vars, state, attempt,     R
                                         sid, outcome, ``h:<n>`` attempt records,
-                                        ``a:<qid>`` survey answers
+                                        ``a:<qid>`` survey answers, ``stream_end``
+                                        "<attempt>:<t>" when its stream ended,
+                                        ``stream_checks`` (see dialer.reconcile)
 dl:{A}:events                  stream   raw status callbacks (audit, replay)       R, MAXLEN ~100k
 dl:rejects                     stream   refused callbacks with the reason          R, MAXLEN ~10k
 dl:{A}:dnc                     set      E.164 numbers never to call                permanent
@@ -99,6 +103,10 @@ def active(a: str) -> str:
 
 def rate(a: str) -> str:
     return f"dl:{{{a}}}:rate"
+
+
+def rate_rc(a: str) -> str:
+    return f"dl:{{{a}}}:rate_rc"
 
 
 def call(a: str, call_id: str) -> str:

@@ -65,7 +65,13 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": settings.DIALER_TICK_S,
                 "options": {"expires": settings.DIALER_TICK_S * 5},
             },
-            "reconcile": {"task": "dialer.reconcile", "schedule": 5.0, "options": {"expires": 30}},
+            # Often: a stream's end makes its call due DIALER_STREAM_GRACE_S later,
+            # and the pass is one ZRANGEBYSCORE per account when nothing is due.
+            "reconcile": {
+                "task": "dialer.reconcile",
+                "schedule": settings.DIALER_RECONCILE_TICK_S,
+                "options": {"expires": max(30.0, settings.DIALER_RECONCILE_TICK_S * 5)},
+            },
             # Expiry is set on finished campaigns here; Redis itself deletes them later.
             "retention": {
                 "task": "dialer.retention",

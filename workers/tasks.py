@@ -181,7 +181,14 @@ def tick() -> dict[str, int]:
 def reconcile() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for account in all_accounts(rt().r):
-        report = reconcile_account(rt(), account)
+        try:
+            report = reconcile_account(rt(), account)
+        except Exception:
+            # One account's trouble (its hash unreadable, its API down in a way
+            # nobody foresaw) must not stop the pass for the others.
+            log.exception("reconcile failed for account %s", account, extra={"account": account})
+            out[account] = {"error": True}
+            continue
         for call_id in report.redispatch:
             dial.apply_async((call_id,))
         for call_id in report.final:
@@ -193,6 +200,8 @@ def reconcile() -> dict[str, Any]:
             "settled": len(report.settled),
             "requeued": len(report.requeued),
             "renewed": len(report.renewed),
+            "deferred": len(report.deferred),
+            "requests": report.requests,
             "errors": report.errors,
         }
     return out

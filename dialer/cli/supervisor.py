@@ -6,7 +6,10 @@ as child processes with one shared environment. A child that dies is
 reported and restarted (with back-off). On stop, children go down in an
 order that loses nothing: beat first (no new ticks), then workers (a warm
 shutdown lets in-flight dials finish; anything cut short stays recoverable
-through leases), then the HTTP servers, then Redis.
+through leases), then the HTTP servers (they drain), then Redis. Every
+child and the embedded Redis run in their own session, so a Ctrl-C reaches
+only the supervisor and Redis stays up until everything that writes to it
+has stopped. At start, calls the last run left live are made due at once.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ SANDBOX_ACCOUNT = {
     "EXOTEL_API_TOKEN": "sandbox-token",
     "EXOTEL_CALLER_ID": "08047112345",
 }
-STOP_ORDER = ("flower", "beat", "worker", "receiver", "streamer", "sandbox")
+# The streamer drains before the receiver stops: calls ending during the drain
+# still get their terminal callbacks stored.
+STOP_ORDER = ("flower", "beat", "worker", "streamer", "receiver", "sandbox")
 
 
 class PortInUse(RuntimeError):
@@ -152,6 +157,7 @@ class Supervisor:
             self.urls["redis"] = self.redis.url + " (embedded, AOF in " + str(data / "redis") + ")"
         else:
             self.urls["redis"] = "(REDIS_URL)"
+        self._expedite_stale(env.get("REDIS_URL") or s.REDIS_URL)
         if sandbox:
             env.update(SANDBOX_ACCOUNT)
             env["EXOTEL_API_URL"] = f"http://{host}:{s.SANDBOX_PORT}"
@@ -197,6 +203,30 @@ class Supervisor:
         for name, url in self.urls.items():
             self.say(f"  {name:9} {url}")
         self.say(f"  logs      {data / 'logs'}")
+
+    def _expedite_stale(self, url: str | None) -> None:
+        """Calls left placed, ringing or answered by the last run are due now.
+
+        Their callbacks may have come while nothing listened: the first
+        reconciliation pass asks Exotel's call details for each, instead of
+        each holding its slot until the answered-call check.
+        """
+        import redis
+
+        from dialer.reconcile import expedite_stale
+
+        if not url:
+            return
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+        try:
+            n = expedite_stale(client)
+        except redis.RedisError as exc:
+            self.say(f"! could not look for calls left by the last run: {exc}")
+            return
+        finally:
+            client.close()
+        if n:
+            self.say(f"  {n} call(s) left live by the last run: settling them with Exotel now")
 
     def _spawn(self, child: Child) -> None:
         assert child.log is not None
@@ -255,8 +285,8 @@ class Supervisor:
 
         s = self.settings
         checks = [
-            f"http://127.0.0.1:{s.DIALER_PORT}/healthz",
-            f"http://127.0.0.1:{s.STREAMER_PORT}/healthz",
+            f"http://127.0.0.1:{s.DIALER_PORT}/readyz",
+            f"http://127.0.0.1:{s.STREAMER_PORT}/readyz",
         ]
         if any(c.name == "sandbox" for c in self.children):
             checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")

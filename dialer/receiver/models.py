@@ -366,6 +366,7 @@ class CampaignList(Page):
 class Health(StrictOut):
     ok: bool
     redis: str | None = None
+    reason: str | None = None  # why not ready: "draining" or "redis unreachable"
 
 
 class CallbackOut(StrictOut):
