@@ -3,8 +3,10 @@
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
 hash (``to``, ``vars``, ``state``, ``attempt``) and the campaign hash (``bot``,
 ``bot_config``). Writes only fields of the call hash: ``a:<qid>`` answers,
-``stream_sid`` and ``stream_error``. It never changes a call's state: status
-callbacks own that.
+``stream_sid``, ``stream_error`` (text) and ``bot_error`` (the same as a
+``dialer.reasons.BotError``: attempt, code, text, whether the bot ran). It
+never changes a call's state: status callbacks own that, and read
+``bot_error`` when Exotel's terminal status arrives.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from dialer import keys
+from dialer.reasons import BotError, Code
 
 
 @dataclass(frozen=True)
@@ -91,5 +94,18 @@ class CallStore:
     async def record_stream(self, call: CallInfo, stream_sid: str) -> None:
         await self._r.hset(call.key, "stream_sid", stream_sid)
 
-    async def record_error(self, call: CallInfo, reason: str) -> None:
-        await self._r.hset(call.key, "stream_error", reason[:500])
+    async def record_error(self, call: CallInfo, code: Code, text: str, *, ran: bool) -> None:
+        """Why this attempt's stream went wrong; written before the socket closes.
+
+        Before, so that Exotel's terminal callback (which follows the close)
+        finds it. The first error of an attempt wins: a relay that failed to
+        connect also ends with a close, which says nothing new.
+        """
+        err = BotError(call.attempt, code, text, ran)
+        old = await self._r.hget(call.key, "bot_error")
+        previous = BotError.from_json(str(old) if old else None)
+        if previous is not None and previous.attempt == call.attempt:
+            return
+        await self._r.hset(
+            call.key, mapping={"stream_error": text[:500], "bot_error": err.to_json()}
+        )
