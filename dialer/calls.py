@@ -16,7 +16,7 @@ about slots beyond saying "this transition releases it".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
@@ -137,6 +137,9 @@ class Transition:
     final: bool = False  # the contact reached its final outcome with this event
     #: why this event's attempt failed or was deferred (the attempt record's ``reason``)
     attempt_reason: Reason | None = None
+
+
+Handler = Callable[[Call, Event, RetryPolicy], Transition]
 
 
 class Refused(Exception):
@@ -370,24 +373,18 @@ def _terminal(
     )
 
 
-def _cancel(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(
-        call,
-        State.CANCELLED,
-        outcome=State.CANCELLED.value,
-        reason=event.reason,
-        reason_code=event.code or Code.CANCELLED,
-    )
+def _settle(state: State, default: Code) -> Handler:
+    """Cancel and suppress: final without a dial, with the event's reason (or the default)."""
+
+    def handler(call: Call, event: Event, policy: RetryPolicy) -> Transition:
+        code = event.code or default
+        return _move(call, state, outcome=state.value, reason=event.reason, reason_code=code)
+
+    return handler
 
 
-def _suppress(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(
-        call,
-        State.SUPPRESSED,
-        outcome=State.SUPPRESSED.value,
-        reason=event.reason,
-        reason_code=event.code or Code.DO_NOT_CALL,
-    )
+_cancel = _settle(State.CANCELLED, Code.CANCELLED)
+_suppress = _settle(State.SUPPRESSED, Code.DO_NOT_CALL)
 
 
 _HANDLERS = {

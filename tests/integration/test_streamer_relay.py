@@ -122,16 +122,6 @@ async def test_relay_rechunks_illegal_frames_and_passes_marks_both_ways(
     assert "streamer_chunk_rule_violations_avoided_total 10.0" in text
 
 
-async def test_relay_connect_failure_ends_call_and_records_reason(
-    r: redis.Redis, connect: Any, unused_tcp_port: int
-) -> None:
-    call_id = add_call(r, f"relay:ws://127.0.0.1:{unused_tcp_port}/ws")
-    ex = await connect(call_id, {"token": token(call_id)})
-    await ex.start(8000)
-    assert await ex.closed() == 1011
-    assert "relay connect" in r.hget(keys.call(ACCOUNT, call_id), "stream_error")
-
-
 async def test_exotel_hangup_closes_the_customer_bot(
     r: redis.Redis, connect: Any, customer_bot: tuple[CustomerBot, TestServer]
 ) -> None:
@@ -154,13 +144,14 @@ def bot_error(r: redis.Redis, call_id: str) -> BotError:
     return err
 
 
-async def test_relay_connect_refused_records_its_reason_code(
+async def test_relay_connect_failure_ends_call_and_records_reason(
     r: redis.Redis, connect: Any, unused_tcp_port: int
 ) -> None:
     call_id = add_call(r, f"relay:ws://user:pw@127.0.0.1:{unused_tcp_port}/ws?token=abc")
     ex = await connect(call_id, {"token": token(call_id)})
     await ex.start(8000)
     assert await ex.closed() == 1011
+    assert "relay connect" in r.hget(keys.call(ACCOUNT, call_id), "stream_error")
     err = bot_error(r, call_id)
     assert (err.code, err.ran, err.attempt) == (Code.RELAY_CONNECT_FAILED, False, 1)
     assert f"127.0.0.1:{unused_tcp_port}/ws" in err.text
