@@ -179,7 +179,15 @@ def dialer_system(
     from dialer.settings import load_settings
 
     ports = {
-        k: str(free_port()) for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
+        k: str(free_port())
+        for k in (
+            "DIALER_PORT",
+            "STREAMER_PORT",
+            "SANDBOX_PORT",
+            "FLOWER_PORT",
+            "DIALER_METRICS_PORT",
+            "STREAMER_METRICS_PORT",
+        )
     }
     overrides = {
         "DIALER_LOG_LEVEL": "WARNING",

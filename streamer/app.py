@@ -3,7 +3,8 @@
 ``GET /stream/{call_id}?token=...&sample-rate=...`` authenticates the stream
 (a per-call token bound to the call's current attempt), then runs a
 ``Session`` with the campaign's bot or, for ``relay:`` specs, a ``Relay``.
-Also ``/healthz`` and ``/metrics``. Holds no state that matters across a
+Also ``/healthz``; ``/metrics`` is served on the internal metrics port only
+(``dialer.scrape``), never on this public one. Holds no state that matters across a
 crash: everything a call yields is written to Redis as it happens.
 """
 
@@ -18,6 +19,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from dialer import scrape
+from dialer.egress import Egress
 from dialer.errors import ConfigError, ValidationError
 from dialer.settings import Settings
 from dialer.tokens import verify_stream_token
@@ -96,8 +99,8 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "streams": len(request.app[SOCKETS])})
 
 
-async def metrics_view(request: web.Request) -> web.Response:
-    body, content_type = request.app[METRICS].render()
+async def render_metrics(app: web.Application) -> web.Response:
+    body, content_type = app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -113,7 +116,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     client = aioredis.Redis(connection_pool=pool)
     app[REDIS] = client
     app[STORE] = CallStore(client)
-    app[HTTP] = aiohttp.ClientSession()
+    # Relay bot URLs come from API callers: connect only under the egress policy.
+    app[HTTP] = Egress(app[SETTINGS].egress_policy).client_session(total_s=None)
     yield
     await app[HTTP].close()
     await client.aclose()
@@ -138,19 +142,25 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/stream/{call_id}", stream)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_view)
     return app
 
 
 def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> None:
     """Serve until interrupted (the ``dialer streamer`` command)."""
     port = settings.STREAMER_PORT if port is None else port
-    web.run_app(create_app(settings), host=host, port=port, print=None, shutdown_timeout=5)
+    app = create_app(settings)
+    app.cleanup_ctx.append(
+        scrape.listener(
+            render_metrics, settings.DIALER_METRICS_HOST, settings.STREAMER_METRICS_PORT
+        )
+    )
+    web.run_app(app, host=host, port=port, print=None, shutdown_timeout=5)
 
 
 def main(settings: Settings | None = None) -> None:
+    from dialer.logs import setup_logging
     from dialer.settings import load_settings
 
     settings = settings or load_settings()
-    logging.basicConfig(level=settings.DIALER_LOG_LEVEL)
+    setup_logging(settings.DIALER_LOG_LEVEL, settings)
     run(settings)

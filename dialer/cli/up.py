@@ -87,7 +87,14 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
 
     ports = {
         k: free_port()
-        for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
+        for k in (
+            "DIALER_PORT",
+            "STREAMER_PORT",
+            "SANDBOX_PORT",
+            "FLOWER_PORT",
+            "DIALER_METRICS_PORT",
+            "STREAMER_METRICS_PORT",
+        )
         if k not in os.environ
     }
     s = load_settings(**ports)

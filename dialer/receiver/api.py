@@ -8,8 +8,11 @@ checks that every route is in it.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import re
+import time
 from typing import Any, Literal
 
 import pydantic
@@ -17,11 +20,21 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dialer import callerids, campaigns, keys
-from dialer.accounts import all_accounts, load_account, make_account, save_account
+from dialer import callerids, campaigns, egress, keys
+from dialer.accounts import load_account, make_account, save_account
 from dialer.contacts import decode_text, parse_list
 from dialer.errors import ValidationError
-from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
+from dialer.receiver.app import (
+    AREDIS,
+    METRICS,
+    PROBE_DEADLINE_S,
+    PROBE_SLOTS,
+    PROBES,
+    RUNTIME,
+    SETTINGS,
+    in_thread,
+    send_task,
+)
 from dialer.receiver.openapi import document
 
 
@@ -72,11 +85,23 @@ async def json_body(request: web.Request) -> Any:
         ) from None
 
 
+def refuse_api_url(app: web.Application, api_url: object) -> web.Response | None:
+    """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy."""
+    if api_url is None or egress.is_exotel_url(str(api_url), app[SETTINGS].egress_policy):
+        return None
+    hosts = ", ".join(sorted(egress.EXOTEL_API_HOSTS))
+    message = f"must be an Exotel API URL (https://{{{hosts}}}) unless DIALER_EGRESS_ALLOW names it"
+    return problem(422, "invalid request", [{"field": "api_url", "message": message}])
+
+
 async def put_account(request: web.Request) -> web.Response:
     try:
         body = AccountIn.model_validate(await json_body(request))
     except pydantic.ValidationError as exc:
         return from_pydantic(exc)
+    refused = refuse_api_url(request.app, body.api_url)
+    if refused is not None:
+        return refused
     account = make_account(
         body.sid,
         body.api_key,
@@ -176,9 +201,27 @@ async def post_campaign(request: web.Request) -> web.Response:
             422, str(exc), [{"field": exc.field or "body", "message": str(exc), "line": exc.line}]
         )
     if dry_run:
+        if spec.webhook_url:
+            ok, note = await probe_webhook(app, str(spec.webhook_url))
+            result["preflight"].update(webhook_reachable=ok, webhook_note=note)
         return web.json_response(result)
     await send_task(app, "dialer.admit", spec.account)
     return web.json_response(result, status=201)
+
+
+async def probe_webhook(app: web.Application, url: str) -> tuple[bool, str]:
+    """On the event loop, bounded in time and in number: never the thread pool."""
+    slots = app[PROBE_SLOTS]
+    try:
+        await asyncio.wait_for(slots.acquire(), PROBE_DEADLINE_S)
+    except TimeoutError:
+        return False, "not checked: too many checks in progress"
+    try:
+        return await asyncio.wait_for(egress.probe(app[PROBES], url), PROBE_DEADLINE_S + 1)
+    except TimeoutError:
+        return False, "no answer in time"
+    finally:
+        slots.release()
 
 
 async def get_campaign(request: web.Request) -> web.Response:
@@ -230,6 +273,24 @@ async def get_calls(request: web.Request) -> web.StreamResponse:
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def csv_cell(value: object) -> object:
+    """Neutralise spreadsheet formulas (CSV injection): a text cell starting with
+    = + - @ tab or CR gets a leading apostrophe, so Excel/Sheets show it as text.
+
+    Plain numbers (``+919876500000``, ``-3``) are left alone: they are no formula
+    and an E.164 number must stay readable.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def results_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     w = csv.writer(out)
@@ -238,7 +299,8 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
         last = row["attempts"][-1] if row["attempts"] else {}
         answers = ";".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
         w.writerow(
-            [
+            csv_cell(v)
+            for v in [
                 row["id"],
                 row["to"],
                 row["state"],
@@ -275,20 +337,48 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
-async def metrics(request: web.Request) -> web.Response:
-    app = request.app
+async def render_metrics(app: web.Application) -> web.Response:
+    """``/metrics`` (served on the internal port, dialer.scrape).
+
+    Cheap per scrape: the per-account gauges are refreshed at most every
+    ``GAUGES_TTL_S`` (a scrape in between reuses them), and a refresh is three
+    pipelined round trips however many accounts and campaigns there are.
+    """
     m = app[METRICS]
-    r = app[AREDIS]
-    for sid in await in_thread(app, all_accounts, app[RUNTIME].r):
-        m.slots.labels(account=sid).set(await r.zcard(keys.active(sid)))
-        m.limit.labels(account=sid).set(int(await r.hget(keys.account(sid), "max_concurrent") or 0))
-        depth = 0
-        for cid in await r.smembers(keys.running(sid)):
-            depth += await r.zcard(keys.queue(sid, cid)) + await r.zcard(keys.delayed(sid, cid))
-        m.queued.labels(account=sid).set(depth)
+    now = time.monotonic()
+    if now - m.gauges_at >= GAUGES_TTL_S:
+        m.gauges_at = now
+        await refresh_gauges(app[AREDIS], m)
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": "text/plain; version=0.0.4"}
     )
+
+
+GAUGES_TTL_S = 10.0
+
+
+async def refresh_gauges(r: Any, m: Any) -> None:
+    sids = sorted(await r.smembers(keys.ACCOUNTS))
+    async with r.pipeline(transaction=False) as pipe:
+        for sid in sids:
+            pipe.zcard(keys.active(sid))
+            pipe.hget(keys.account(sid), "max_concurrent")
+            pipe.smembers(keys.running(sid))
+        first = await pipe.execute()
+    running: list[tuple[str, list[str]]] = []
+    for i, sid in enumerate(sids):
+        active, limit, cids = first[3 * i : 3 * i + 3]
+        m.slots.labels(account=sid).set(active)
+        m.limit.labels(account=sid).set(int(limit or 0))
+        running.append((sid, sorted(cids)))
+    async with r.pipeline(transaction=False) as pipe:
+        for sid, cids in running:
+            for cid in cids:
+                pipe.zcard(keys.queue(sid, cid))
+                pipe.zcard(keys.delayed(sid, cid))
+        depths = iter(await pipe.execute())
+    for sid, cids in running:
+        m.queued.labels(account=sid).set(sum(next(depths) + next(depths) for _ in cids))
 
 
 def add_routes(app: web.Application) -> None:

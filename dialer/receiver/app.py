@@ -18,17 +18,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiohttp
 import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
-from dialer import keys, tokens
+from dialer import keys, scrape, tokens
 from dialer.accounts import make_account, save_account
 from dialer.admission import AsyncRedisLimiter
 from dialer.calls import Event
+from dialer.egress import Egress
 from dialer.errors import ProtocolError
-from dialer.receiver import callbacks
+from dialer.receiver import callbacks, ratelimit
 from dialer.receiver.metrics import Metrics
 from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
@@ -43,6 +45,11 @@ CELERY = web.AppKey("celery", Celery)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
+EGRESS = web.AppKey("egress", Egress)
+#: aiohttp session under the egress policy, for dry-run probes (never the pool)
+PROBES = web.AppKey("probes", aiohttp.ClientSession)
+PROBE_SLOTS = web.AppKey("probe_slots", asyncio.Semaphore)
+PROBE_DEADLINE_S = 3.0
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
@@ -66,12 +73,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
     app[CELERY] = make_app(s)
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="receiver-io")
+    app[EGRESS] = Egress(s.egress_policy)
+    app[PROBES] = app[EGRESS].client_session(total_s=PROBE_DEADLINE_S)
+    app[PROBE_SLOTS] = asyncio.Semaphore(16)
     if s.exotel_configured:
         try:
             register_env_account(app[RUNTIME].r, s)
         except redis.RedisError as exc:
             log.error("cannot register the environment's account: %s", exc)
     yield
+    await app[PROBES].close()
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
     await app[AREDIS].aclose()
     app[RUNTIME].r.close()
@@ -232,22 +243,32 @@ async def healthz(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     from dialer.receiver import api
 
+    # Order matters: the key is checked before a request counts against its limit.
+    rate_limit = ratelimit.middleware(
+        lambda app: app[SETTINGS].DIALER_API_RATE_PER_MIN, lambda app: app[AREDIS]
+    )
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY
+        middlewares=[errors_middleware, auth_middleware, rate_limit], client_max_size=MAX_BODY
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_resources)
     app.router.add_post("/exotel/status/{call_id}", status_callback)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", api.metrics)
     api.add_routes(app)
     return app
 
 
 def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    from dialer.receiver.api import render_metrics
+
+    app = create_app(settings)
+    # /metrics only on the internal listener: never on the public port
+    app.cleanup_ctx.append(
+        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, settings.DIALER_METRICS_PORT)
+    )
     web.run_app(
-        create_app(settings),
+        app,
         host=host or settings.DIALER_HOST,
         port=settings.DIALER_PORT if port is None else port,
         access_log=None,

@@ -29,6 +29,15 @@ def _op(
             "401": {"description": "missing or wrong API key"},
             "404": {"description": "not found"},
             "422": {"description": "invalid request; `detail` names each field"},
+            "429": {
+                "description": "per-key rate limit (DIALER_API_RATE_PER_MIN) exceeded",
+                "headers": {
+                    "Retry-After": {
+                        "description": "seconds until the next window",
+                        "schema": {"type": "integer"},
+                    }
+                },
+            },
             "503": {"description": "store unavailable; retry"},
         },
         "parameters": [
@@ -96,7 +105,6 @@ def document() -> dict[str, Any]:
             )
         },
         "/healthz": {"get": _op("Liveness", auth=False)},
-        "/metrics": {"get": _op("Prometheus metrics", auth=False)},
     }
     for action in ("pause", "resume", "cancel"):
         paths[f"/v1/campaigns/{{id}}/{action}"] = {

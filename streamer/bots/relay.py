@@ -13,7 +13,9 @@ repairs only, for mistakes real bots make (DESIGN.md, Streamer):
   from its first frame (``stream_sid`` until then, and always for ``start``,
   which is forwarded as Exotel sent it).
 
-A failed connect hangs up (1011) and writes ``stream_error`` on the call.
+A failed connect hangs up (1011) and writes ``stream_error`` on the call. The
+bot URL comes from an API caller, so the session is an egress session
+(``dialer.egress``): internal addresses and redirects are refused.
 This is not a ``Bot``: it bypasses the resampling bot layer entirely.
 """
 
@@ -26,7 +28,7 @@ import time
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from dialer.errors import ProtocolError
+from dialer.errors import EgressRefused, ProtocolError
 from streamer import protocol as p
 from streamer.audio import Chunker, is_legal_chunk
 from streamer.metrics import Metrics
@@ -65,7 +67,7 @@ class Relay:
             bot = await asyncio.wait_for(
                 self.http.ws_connect(self.url, max_msg_size=4 * 1024 * 1024), CONNECT_TIMEOUT_S
             )
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, EgressRefused) as exc:
             reason = f"relay connect to {self.url} failed: {exc.__class__.__name__} {exc}"
             log.warning("%s call_id=%s", reason, self.call.call_id)
             await self.store.record_error(self.call, reason)

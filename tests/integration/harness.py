@@ -30,6 +30,8 @@ FAST = {
     "DIALER_LOG_LEVEL": "WARNING",
     "DIALER_SECRET": "integration-secret-0123456789",
     "DIALER_API_KEY": "integration-api-key",
+    # the sandbox, webhook sinks and relayed bots all live on loopback
+    "DIALER_EGRESS_ALLOW": "127.0.0.0/8",
 }
 
 
@@ -78,7 +80,15 @@ def running_system(
     env: dict[str, str] | None = None,
 ) -> Iterator[System]:
     ports = {
-        k: str(free_port()) for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
+        k: str(free_port())
+        for k in (
+            "DIALER_PORT",
+            "STREAMER_PORT",
+            "SANDBOX_PORT",
+            "FLOWER_PORT",
+            "DIALER_METRICS_PORT",
+            "STREAMER_METRICS_PORT",
+        )
     }
     overrides = {
         **FAST,
