@@ -116,7 +116,7 @@ def classify(ip: IPAddress) -> str | None:
         mapped = ip.ipv4_mapped or ip.sixtofour
         if mapped is not None:
             return classify(mapped)
-    for name in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved"):
+    for name in ("loopback", "unspecified", "link_local", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{name}"):
             return name.replace("_", "-")
     if not ip.is_global:  # shared address space (100.64/10), documentation ranges, ...
@@ -254,15 +254,21 @@ class Egress:
 
     def session(self, *, pool_maxsize: int = 10) -> requests.Session:
         """A requests session whose every new connection is resolved and judged."""
-        session = requests.Session()
+        session = _Session()
         session.trust_env = False  # no proxies, no .netrc: we connect ourselves
-        session.max_redirects = 0
         adapter = _GuardedAdapter(
             self, pool_maxsize=pool_maxsize, max_retries=Retry(total=0, read=0, connect=0)
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         return session
+
+
+class _Session(requests.Session):
+    def request(self, *args: Any, **kw: Any) -> requests.Response:  # type: ignore[override]
+        # A 3xx is an answer, never an instruction, whoever calls us.
+        kw["allow_redirects"] = False
+        return super().request(*args, **kw)
 
 
 class _GuardedResolver(AbstractResolver):
