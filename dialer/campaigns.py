@@ -19,7 +19,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from dialer import keys
 from dialer.calls import FINAL, State
@@ -32,6 +33,10 @@ BATCH = 5_000
 MAX_CONTACTS = 1_000_000
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # null is "not given", not a value the schema offers
+
+
 class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to: str
@@ -39,15 +44,32 @@ class ContactIn(BaseModel):
 
 
 class CampaignIn(BaseModel):
-    """``POST /v1/campaigns`` and the ``dialer.submit_campaign`` task payload."""
+    """``POST /v1/campaigns`` and the ``dialer.submit_campaign`` task payload.
 
-    model_config = ConfigDict(extra="forbid")
+    Exactly one of ``contacts`` and ``csv``: the schema says so (``oneOf``)
+    and ``_one_source`` enforces it, so the document allows no body the
+    server refuses for that reason.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["contacts"]}, {"required": ["csv"]}]},
+    )
 
     account: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(default="", max_length=200)
     bot: str = Field(default="echo", max_length=500)
-    contacts: list[dict[str, Any]] | None = None
-    csv: str | None = None
+    # SkipJsonSchema: null is accepted for "not given" but not advertised
+    contacts: list[dict[str, Any]] | SkipJsonSchema[None] = Field(
+        default=None,
+        description='[{"to": "+9198...", "vars": {...}}, ...]',
+        json_schema_extra=_no_default,
+    )
+    csv: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="a CSV document with a `to` column; other columns are vars",
+        json_schema_extra=_no_default,
+    )
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_delay_s: float | dict[str, float] = 300.0
@@ -86,6 +108,14 @@ class CampaignIn(BaseModel):
         if isinstance(v, dict) and set(v) - set(RETRYABLE_OUTCOMES):
             raise ValueError(f"keys must be among {', '.join(RETRYABLE_OUTCOMES)}")
         return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CampaignIn:
+        if self.contacts is not None and self.csv is not None:
+            raise ValueError("give either 'contacts' or 'csv', not both")
+        if self.contacts is None and self.csv is None:
+            raise ValueError("a campaign needs 'contacts' or 'csv'")
+        return self
 
     def policy(self) -> RetryPolicy:
         delays = (
@@ -451,3 +481,36 @@ def waiting_calls(r: redis.Redis, account: str, cid: str) -> list[str]:
     q = r.zrange(keys.queue(account, cid), 0, -1)
     d = r.zrange(keys.delayed(account, cid), 0, -1)
     return [*q, *d]  # type: ignore[misc]
+
+
+def list_campaigns(
+    r: redis.Redis,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    state: str | None = None,
+    account: str | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """(matching total, one page of status objects), newest first.
+
+    Reads the whole campaign index (one hash) and each campaign's creation
+    time in one pipeline; a ``state`` filter needs every candidate's status,
+    because ``done`` is derived from the counters, not stored.
+    """
+    index: dict[str, str] = r.hgetall(keys.CAMPAIGNS)  # type: ignore[assignment]
+    items = sorted((cid, a) for cid, a in index.items() if account is None or a == account)
+    with r.pipeline(transaction=False) as pipe:
+        for cid, a in items:
+            pipe.hget(keys.campaign(a, cid), "created_at")
+        created = pipe.execute()
+    newest = [cid for (cid, _), _ in sorted(zip(items, created, strict=True), key=_newest_first)]
+    if state is None:
+        page = (status(r, cid) for cid in newest[offset : offset + limit])
+        return len(newest), [s for s in page if s is not None]
+    matching = [s for s in (status(r, cid) for cid in newest) if s and s["state"] == state]
+    return len(matching), matching[offset : offset + limit]
+
+
+def _newest_first(item: tuple[tuple[str, str], str | None]) -> tuple[float, str]:
+    (cid, _), created = item
+    return -float(created or 0), cid

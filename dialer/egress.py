@@ -265,7 +265,7 @@ class Egress:
 
 
 class _Session(requests.Session):
-    def request(self, *args: Any, **kw: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kw: Any) -> requests.Response:
         # A 3xx is an answer, never an instruction, whoever calls us.
         kw["allow_redirects"] = False
         return super().request(*args, **kw)

@@ -25,13 +25,15 @@ def client_from(api: str | None) -> DialerClient:
 
 
 def fail(exc: ApiError) -> None:
-    click.echo(f"error: {exc.error or exc}", err=True)
+    headline = exc.error or str(exc)
+    click.echo(f"error: {headline}", err=True)
     for d in exc.detail or []:
         where = f"line {d['line']}: " if isinstance(d, dict) and d.get("line") else ""
         field = d.get("field", "") if isinstance(d, dict) else ""
-        click.echo(
-            f"  {where}{field}: {d.get('message', d) if isinstance(d, dict) else d}", err=True
-        )
+        message = d.get("message", d) if isinstance(d, dict) else d
+        if message == headline and not where:
+            continue  # the API repeats a single error as its detail: print it once
+        click.echo(f"  {where}{field}: {message}", err=True)
     sys.exit(EXIT_UNREACHABLE if exc.status in (0, 503) else EXIT_FAILED)
 
 

@@ -32,6 +32,8 @@ from dialer.egress import Egress
 from dialer.errors import ProtocolError
 from dialer.receiver import callbacks, ratelimit
 from dialer.receiver.metrics import Metrics
+from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
+from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem
 from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
 from dialer.settings import Settings
@@ -119,14 +121,19 @@ async def errors_middleware(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own refusals (unknown path, wrong method, body over the cap)
+        # get the API's one error body; the Allow header of a 405 is kept.
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return problem(exc.status, exc.reason.lower(), headers=headers)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         if isinstance(exc, ConnectionResetError):
             raise
         # Exotel retries a failed callback: better than accepting one we cannot store.
         log.error("store unavailable: %s", type(exc).__name__)
-        return web.json_response(
-            {"error": "store unavailable, retry"}, status=503, headers={"Retry-After": "5"}
-        )
+        return problem(503, "store unavailable, retry", headers={"Retry-After": "5"})
 
 
 @web.middleware
@@ -138,37 +145,55 @@ async def auth_middleware(
         given = request.headers.get("Authorization", "")
         token = given[7:] if given.startswith("Bearer ") else ""
         if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()):
-            return web.json_response(
-                {"error": "missing or wrong API key"},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
     return await handler(request)
 
 
-async def status_callback(request: web.Request) -> web.Response:
+@API.route(
+    "POST",
+    "/exotel/status/{call_id}",
+    operation_id="exotelStatusCallback",
+    summary="Exotel status callback (authenticated by the HMAC-signed URL, not the API key)",
+    description="A missing or wrong `sig` is a 403 and changes nothing. The body is read "
+    "as Exotel sends it (form, multipart or JSON; key spellings vary).",
+    tags=("exotel",),
+    auth=False,
+    query=SigQuery,
+    body={
+        "application/x-www-form-urlencoded": Text(read=False, model=ExotelCallback),
+        "multipart/form-data": Text(read=False, model=ExotelCallback),
+        "application/json": Text(read=False, model=ExotelCallback),
+    },
+    responses={
+        200: Reply("recorded (or ignored: stale attempt, unknown status)", CallbackOut),
+        400: Reply("malformed callback body", Problem),
+        403: Reply("missing or wrong signature", Problem),
+        404: Reply("unknown call", Problem),
+    },
+)
+async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     app = request.app
     s = app[SETTINGS]
     metrics = app[METRICS]
     call_id = request.match_info["call_id"]
-    if not tokens.verify_callback(s.secret, call_id, request.query.get("sig")):
+    if not tokens.verify_callback(s.secret, call_id, inp.query.sig):
         metrics.callbacks.labels(result="forbidden").inc()
         await _reject(app, call_id, "bad signature", "")
-        return web.json_response({"error": "bad signature"}, status=403)
+        return problem(403, "bad signature")
     rt = app[RUNTIME]
     facts = rt.cached_campaign_of_call(call_id) or await in_thread(
         app, rt.campaign_of_call, call_id
     )
     if facts is None:
         metrics.callbacks.labels(result="unknown_call").inc()
-        return web.json_response({"error": "unknown call"}, status=404)
+        return problem(404, "unknown call")
     try:
         body = await callbacks.read_body(request)
         parsed = callbacks.parse_fields(body)
     except ProtocolError as exc:
         metrics.callbacks.labels(result="malformed").inc()
         await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
-        return web.json_response({"error": str(exc)}, status=400)
+        return problem(400, str(exc))
     r = app[AREDIS]
     now = time.time()
     await r.xadd(
@@ -232,7 +257,15 @@ async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> 
         )
 
 
-async def healthz(request: web.Request) -> web.Response:
+@API.route(
+    "GET",
+    "/healthz",
+    operation_id="healthz",
+    summary="Health: the receiver runs and reaches Redis",
+    auth=False,
+    responses={200: Reply("healthy", Health), 503: Reply("Redis unreachable", Health)},
+)
+async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     try:
         await request.app[AREDIS].ping()
     except redis.RedisError:
@@ -253,9 +286,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_resources)
-    app.router.add_post("/exotel/status/{call_id}", status_callback)
-    app.router.add_get("/healthz", healthz)
-    api.add_routes(app)
+    api.add_routes(app)  # every route declared through API, these included
     return app
 
 

@@ -136,3 +136,109 @@ async def test_health_and_metrics(client: TestClient) -> None:
     assert (await client.get("/metrics")).status == 404  # internal port only (dialer.scrape)
     text = (await render_metrics(client.server.app)).text or ""
     assert "dialer_slots_in_use" in text and "tok-secret-xyz" not in text
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=-1", "limit=0", "limit=1001", "offset=abc", "offset=-3", "format=xml", "x=1"]
+)
+async def test_bad_paging_is_400_naming_the_parameter(client: TestClient, query: str) -> None:
+    await register(client)
+    resp = await client.post(
+        "/v1/campaigns",
+        headers=AUTH,
+        json={"account": "acme", "contacts": [{"to": "+919876543210"}]},
+    )
+    cid = (await resp.json())["id"]
+    for path in (f"/v1/campaigns/{cid}/calls", "/v1/campaigns"):
+        resp = await client.get(f"{path}?{query}", headers=AUTH)
+        body = await resp.json()
+        assert resp.status == 400, (path, body)
+        assert body["detail"] and body["detail"][0]["field"].startswith("query."), body
+
+
+async def test_list_campaigns_pages_and_filters(client: TestClient) -> None:
+    await register(client)
+    ids = []
+    for n in range(3):
+        resp = await client.post(
+            "/v1/campaigns",
+            headers=AUTH,
+            json={"account": "acme", "name": f"c{n}", "contacts": [{"to": f"+91987654321{n}"}]},
+        )
+        ids.append((await resp.json())["id"])
+    await client.post(f"/v1/campaigns/{ids[0]}/pause", headers=AUTH)
+    page = await (await client.get("/v1/campaigns?limit=2", headers=AUTH)).json()
+    assert page["total"] == 3 and len(page["campaigns"]) == 2 and page["next_offset"] == 2
+    rest = await (await client.get("/v1/campaigns?offset=2", headers=AUTH)).json()
+    seen = [c["id"] for c in page["campaigns"] + rest["campaigns"]]
+    assert sorted(seen) == sorted(ids) and rest["next_offset"] is None
+    paused = await (await client.get("/v1/campaigns?state=paused", headers=AUTH)).json()
+    assert [c["id"] for c in paused["campaigns"]] == [ids[0]] and paused["total"] == 1
+    other = await (await client.get("/v1/campaigns?account=nobody", headers=AUTH)).json()
+    assert other["campaigns"] == [] and other["total"] == 0
+
+
+async def test_accounts_put_replaces_patch_keeps_unnamed_fields(client: TestClient) -> None:
+    await register(client)  # api_url http://127.0.0.1:9, max_concurrent_calls 2
+    resp = await client.patch("/v1/accounts/acme", headers=AUTH, json={"calls_per_minute": 7})
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["calls_per_minute"] == 7 and body["max_concurrent_calls"] == 2
+    assert body["api_url"] == "http://127.0.0.1:9"
+    # a re-post (register) without api_url keeps the stored one
+    resp = await client.post(
+        "/v1/accounts",
+        headers=AUTH,
+        json={"sid": "acme", "api_key": "k2", "api_token": "t2", "caller_id": "0801"},
+    )
+    body = await resp.json()
+    assert body["api_url"] == "http://127.0.0.1:9" and body["calls_per_minute"] == 7
+    assert body["caller_id"] == "0801"
+    # null is not "reset": omit the field to keep it, PUT to replace
+    resp = await client.patch("/v1/accounts/acme", headers=AUTH, json={"api_url": None})
+    assert resp.status == 422
+    resp = await client.put(
+        "/v1/accounts/acme",
+        headers=AUTH,
+        json={"api_key": "k3", "api_token": "t3", "caller_id": "0802", "region": "in"},
+    )
+    body = await resp.json()
+    assert resp.status == 200 and body["max_concurrent_calls"] == 10, body
+    assert body["api_url"] != "http://127.0.0.1:9" and "t3" not in await resp.text()
+    resp = await client.put(
+        "/v1/accounts/fresh",
+        headers=AUTH,
+        json={"api_key": "k", "api_token": "t", "caller_id": "0803"},
+    )
+    assert resp.status == 201
+    resp = await client.patch("/v1/accounts/nobody", headers=AUTH, json={"caller_id": "1"})
+    assert resp.status == 404 and (await resp.json())["error"]
+
+
+async def test_every_error_has_the_problem_body(client: TestClient) -> None:
+    await register(client)
+    cases = [
+        (
+            "POST",
+            "/v1/accounts",
+            {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+            400,
+        ),
+        (
+            "POST",
+            "/v1/accounts",
+            {"data": b"<x/>", "headers": {"Content-Type": "application/xml"}},
+            415,
+        ),
+        ("POST", "/v1/campaigns", {"json": {"account": "acme"}}, 422),  # neither contacts nor csv
+        ("GET", "/v1/nowhere", {}, 404),
+        ("DELETE", "/v1/accounts", {}, 405),
+    ]
+    for method, path, kw, status in cases:
+        headers = {**AUTH, **kw.pop("headers", {})}
+        resp = await client.request(method, path, headers=headers, **kw)
+        body = await resp.json()
+        assert resp.status == status, (path, body)
+        assert isinstance(body["error"], str) and isinstance(body["detail"], list), body
+    resp = await client.get("/v1/campaigns")
+    assert resp.status == 401 and (await resp.json())["error"]
