@@ -27,6 +27,15 @@ from dialer.errors import ConfigError
 REGION_URLS = {"sg": "https://api.exotel.com", "in": "https://api.in.exotel.com"}
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 DEFAULT_API_KEY = "dev-api-key"
+#: every listening port a local run needs (dialer up, tests and benchmarks pick free ones)
+PORT_SETTINGS = (
+    "DIALER_PORT",
+    "STREAMER_PORT",
+    "SANDBOX_PORT",
+    "FLOWER_PORT",
+    "DIALER_METRICS_PORT",
+    "STREAMER_METRICS_PORT",
+)
 
 
 class Settings(BaseSettings):

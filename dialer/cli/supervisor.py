@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialer.embedded import EmbeddedRedis
-from dialer.settings import Settings
+from dialer.settings import PORT_SETTINGS, Settings
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -106,14 +106,7 @@ class Supervisor:
         env.setdefault("DIALER_PUBLIC_URL", f"http://{host}:{s.DIALER_PORT}")
         env.setdefault("STREAMER_PUBLIC_URL", f"ws://{host}:{s.STREAMER_PORT}")
         env["DIALER_DATA_DIR"] = str(data)
-        for name in (
-            "DIALER_PORT",
-            "STREAMER_PORT",
-            "SANDBOX_PORT",
-            "FLOWER_PORT",
-            "DIALER_METRICS_PORT",
-            "STREAMER_METRICS_PORT",
-        ):
+        for name in PORT_SETTINGS:
             env[name] = str(getattr(s, name))
         if self.max_concurrent is not None:
             env["EXOTEL_MAX_CONCURRENT"] = str(self.max_concurrent)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 import pytest
@@ -41,84 +42,70 @@ async def bot(aiohttp_server: Server) -> tuple[list[str], TestServer]:
     return hits, await aiohttp_server(app, host="127.0.0.1", port=0)
 
 
-async def streamer_with(redis_url: str, aiohttp_server: Server, allow: str) -> TestServer:
-    settings = Settings(  # type: ignore[call-arg]
-        REDIS_URL=redis_url, DIALER_SECRET=SECRET, DIALER_EGRESS_ALLOW=allow
-    )
-    return await aiohttp_server(create_app(settings), host="127.0.0.1", port=0)
+@dataclass
+class Rig:
+    r: redis.Redis
+    http: aiohttp.ClientSession
+    hits: list[str]  # requests that reached the internal bot
+    bot: TestServer
+    redis_url: str
+    serve: Server
+
+    async def streamer(self, allow: str) -> TestServer:
+        settings = Settings(  # type: ignore[call-arg]
+            REDIS_URL=self.redis_url, DIALER_SECRET=SECRET, DIALER_EGRESS_ALLOW=allow
+        )
+        return await self.serve(create_app(settings), host="127.0.0.1", port=0)
+
+    async def call(self, streamer: TestServer, call_id: str) -> Exotel:
+        url = f"ws://127.0.0.1:{streamer.port}/stream/{call_id}"
+        ex = Exotel(await self.http.ws_connect(url, params={"token": token(call_id)}))
+        await ex.start(8000)
+        return ex
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def run_call(http: aiohttp.ClientSession, streamer: TestServer, call_id: str) -> int:
-    url = f"ws://127.0.0.1:{streamer.port}/stream/{call_id}"
-    ex = Exotel(await http.ws_connect(url, params={"token": token(call_id)}))
-    await ex.start(8000)
-    return await ex.closed()
+async def rig(
+    redis_url: str, r: redis.Redis, aiohttp_server: Server, bot: tuple[list[str], TestServer]
+) -> AsyncIterator[Rig]:
+    async with aiohttp.ClientSession() as http:
+        yield Rig(r, http, bot[0], bot[1], redis_url, aiohttp_server)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::ffff:127.0.0.1]"])
-async def test_relay_to_an_internal_address_is_refused(
-    redis_url: str,
-    r: redis.Redis,
-    aiohttp_server: Server,
-    http: aiohttp.ClientSession,
-    bot: tuple[list[str], TestServer],
-    host: str,
-) -> None:
-    hits, server = bot
-    streamer = await streamer_with(redis_url, aiohttp_server, "")
-    call_id = add_call(r, f"relay:ws://{host}:{server.port}/ws")
-    assert await run_call(http, streamer, call_id) == 1011
-    assert "egress policy" in str(r.hget(keys.call(ACCOUNT, call_id), "stream_error"))
-    assert hits == []
+async def test_relay_to_an_internal_address_is_refused(rig: Rig, host: str) -> None:
+    streamer = await rig.streamer("")
+    call_id = add_call(rig.r, f"relay:ws://{host}:{rig.bot.port}/ws")
+    assert await (await rig.call(streamer, call_id)).closed() == 1011
+    assert "egress policy" in str(rig.r.hget(keys.call(ACCOUNT, call_id), "stream_error"))
+    assert rig.hits == []
 
 
-async def test_relay_does_not_follow_a_redirect(
-    redis_url: str,
-    r: redis.Redis,
-    aiohttp_server: Server,
-    http: aiohttp.ClientSession,
-    bot: tuple[list[str], TestServer],
-) -> None:
-    hits, server = bot
+async def test_relay_does_not_follow_a_redirect(rig: Rig) -> None:
     redirected: list[str] = []
 
     async def jump(request: web.Request) -> web.Response:
         redirected.append(request.path)
-        raise web.HTTPTemporaryRedirect(f"http://127.0.0.1:{server.port}/ws")
+        raise web.HTTPTemporaryRedirect(f"http://127.0.0.1:{rig.bot.port}/ws")
 
     app = web.Application()
     app.router.add_get("/ws", jump)
-    redirector = await aiohttp_server(app, host="127.0.0.1", port=0)
+    redirector = await rig.serve(app, host="127.0.0.1", port=0)
     # Both servers are allow-listed: only the redirect itself is at stake.
-    streamer = await streamer_with(redis_url, aiohttp_server, "127.0.0.0/8")
-    call_id = add_call(r, f"relay:ws://127.0.0.1:{redirector.port}/ws")
-    assert await run_call(http, streamer, call_id) == 1011
-    assert redirected == ["/ws"] and hits == []
-    assert "redirect refused" in str(r.hget(keys.call(ACCOUNT, call_id), "stream_error"))
+    streamer = await rig.streamer("127.0.0.0/8")
+    call_id = add_call(rig.r, f"relay:ws://127.0.0.1:{redirector.port}/ws")
+    assert await (await rig.call(streamer, call_id)).closed() == 1011
+    assert redirected == ["/ws"] and rig.hits == []
+    assert "redirect refused" in str(rig.r.hget(keys.call(ACCOUNT, call_id), "stream_error"))
 
 
-async def test_allow_listed_relay_still_connects(
-    redis_url: str,
-    r: redis.Redis,
-    aiohttp_server: Server,
-    http: aiohttp.ClientSession,
-    bot: tuple[list[str], TestServer],
-) -> None:
-    hits, server = bot
-    streamer = await streamer_with(redis_url, aiohttp_server, "127.0.0.0/8")
-    call_id = add_call(r, f"relay:ws://localhost:{server.port}/ws")
-    url = f"ws://127.0.0.1:{streamer.port}/stream/{call_id}"
-    ex = Exotel(await http.ws_connect(url, params={"token": token(call_id)}))
-    await ex.start(8000)
+async def test_allow_listed_relay_still_connects(rig: Rig) -> None:
+    streamer = await rig.streamer("127.0.0.0/8")
+    call_id = add_call(rig.r, f"relay:ws://localhost:{rig.bot.port}/ws")
+    ex = await rig.call(streamer, call_id)
     for _ in range(300):
-        if hits:
+        if rig.hits:
             break
         await asyncio.sleep(0.01)
-    assert hits == ["/ws"]
+    assert rig.hits == ["/ws"]
     await ex.ws.close()
