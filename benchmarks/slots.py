@@ -176,9 +176,9 @@ def dialer_system(
 ) -> Iterator[Any]:
     """The whole dialer (sandbox, receiver, streamer, workers, beat) via ``dialer up``'s code."""
     from dialer.cli.supervisor import Supervisor
-    from dialer.settings import PORT_SETTINGS, load_settings
+    from dialer.settings import LISTEN_PORTS, load_settings
 
-    ports = {k: str(free_port()) for k in PORT_SETTINGS}
+    ports = {k: str(free_port()) for k in LISTEN_PORTS}
     overrides = {
         "DIALER_LOG_LEVEL": "WARNING",
         "DIALER_SECRET": SECRET,

@@ -115,3 +115,16 @@ class EgressRefused(PermanentError):
 
 class ResponseTooLarge(PermanentError):
     """A remote answer exceeded the response-size cap."""
+
+
+def excerpt(text: str, limit: int = 40) -> str:
+    """A quoted, printable excerpt of untrusted input, for an error message.
+
+    Control characters and other unprintables are escaped and long input is
+    cut, so a binary file's bytes never reach a terminal or a log line raw.
+    """
+    shown = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+        for ch in text[:limit]
+    )
+    return f"'{shown}{'...' if len(text) > limit else ''}'"

@@ -17,7 +17,7 @@ from dialer.cli.supervisor import Supervisor
 from dialer.client import DialerClient
 from dialer.embedded import free_port
 from dialer.sandbox.control import SandboxControl
-from dialer.settings import PORT_SETTINGS, load_settings
+from dialer.settings import LISTEN_PORTS, load_settings
 
 FAST = {
     "DIALER_RECONCILE_AFTER_S": "2.5",
@@ -79,7 +79,7 @@ def running_system(
     sandbox_args: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[System]:
-    ports = {k: str(free_port()) for k in PORT_SETTINGS}
+    ports = {k: str(free_port()) for k in LISTEN_PORTS}
     overrides = {
         **FAST,
         **ports,
