@@ -416,6 +416,7 @@ CSV_COLUMNS = [
     "duration_s",
     "answers",
     "reason",
+    "reason_code",
 ]
 
 
@@ -511,7 +512,8 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
                 last.get("exotel_sid") or "",
                 last.get("duration_s") or "",
                 answers,
-                row["reason"] or "",
+                (row["reason"] or {}).get("text", ""),
+                (row["reason"] or {}).get("code", ""),
             ]
         )
     return out.getvalue()
