@@ -63,7 +63,7 @@ def check_port(host: str, port: int, what: str) -> None:
             s.bind((host, port))
         except OSError:
             env = PORT_SETTINGS.get(what, "the port setting")
-            hint = f"set {env} to a free port (e.g. {env}={port + 10} dialer up)"
+            hint = f"set {env} to a free port in the environment (e.g. {env}={port + 10})"
             if what == "flower":
                 hint += ", or pass --no-flower"
             raise PortInUse(f"{what} port {port} on {host} is already in use; {hint}") from None
