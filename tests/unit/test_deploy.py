@@ -403,8 +403,8 @@ def test_k8s_services_and_budgets_select_their_pods() -> None:
 
 
 def test_k8s_probes_and_metrics() -> None:
-    ports = {"receiver": 8080, "streamer": 8081}
-    for name, port in ports.items():
+    ports = {"receiver": (8080, 9180), "streamer": (8081, 9181)}
+    for name, (port, metrics_port) in ports.items():
         d = one("Deployment", name)
         template = d["spec"]["template"]
         (c,) = template["spec"]["containers"]
@@ -416,10 +416,13 @@ def test_k8s_probes_and_metrics() -> None:
             assert named.get(get["port"], get["port"]) == port, f"{name} {probe}"
         annotations = template["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
-        assert annotations["prometheus.io/port"] == str(port)
+        # metrics on their own internal port, never the public one
+        assert annotations["prometheus.io/port"] == str(metrics_port)
+        assert metrics_port in named.values()
         assert annotations["prometheus.io/path"] == "/metrics"
         service = one("Service", name)
         assert service["spec"]["ports"][0]["port"] == port
+        assert metrics_port not in [p["port"] for p in service["spec"]["ports"]]
     (flower,) = one("Deployment", "flower")["spec"]["template"]["spec"]["containers"]
     assert flower["readinessProbe"]["httpGet"]["path"] == "/healthcheck"
 
