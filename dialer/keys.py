@@ -39,6 +39,8 @@ dl:{A}:stream:<call>:<n>       string   "1": attempt n's stream token was used  
 dl:apikeys                     hash     key id -> json {digest, accounts, admin,   until revoked
                                         label, created_at}
 dl:apikey_digests              hash     sha256(key) hex -> key id (lookup)         until revoked
+dl:apirate:<key hash>:<min>    string   REST requests of one API key in one        2 minutes
+                                        minute (per-key rate limit)
 =============================  =======  =========================================  ==============
 
 R (retention): once a campaign is finished (every contact final, or cancelled
@@ -159,3 +161,8 @@ def split_call_id(value: str) -> tuple[str, int]:
     if not sep or not _CID.match(cid) or not n.isdigit():
         raise ValueError(f"invalid call id {value!r}")
     return cid, int(n)
+
+
+def api_rate(key_hash: str, minute: int) -> str:
+    """Requests counted for one API key (by hash, never the key) in one minute."""
+    return f"dl:apirate:{key_hash}:{minute}"

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialer.egress import EgressPolicy
 from dialer.errors import ConfigError
 from dialer.keyring import Keyring
 
@@ -42,6 +43,15 @@ _PLACEHOLDER = re.compile(
 )
 MIN_SECRET_CHARS = 32
 GENERATE_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+#: every listening port a local run needs (dialer up, tests and benchmarks pick free ones)
+LISTEN_PORTS = (
+    "DIALER_PORT",
+    "STREAMER_PORT",
+    "SANDBOX_PORT",
+    "FLOWER_PORT",
+    "DIALER_METRICS_PORT",
+    "STREAMER_METRICS_PORT",
+)
 
 
 class Settings(BaseSettings):
@@ -99,6 +109,15 @@ class Settings(BaseSettings):
     # how long after the dial that can happen (ringing, Exotel's queue).
     DIALER_STREAM_TOKEN_TTL_S: int = Field(default=1800, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"
+    # Egress policy (dialer.egress): hosts, addresses and CIDRs that URLs from the
+    # API (account api_url, webhook_url, relay bots) may reach although internal.
+    DIALER_EGRESS_ALLOW: str = ""
+    # /metrics is served on its own port, never on the public one.
+    DIALER_METRICS_HOST: str = "127.0.0.1"
+    DIALER_METRICS_PORT: int = Field(default=9180, ge=0, le=65535)
+    STREAMER_METRICS_PORT: int = Field(default=9181, ge=0, le=65535)
+    # REST requests per minute per API key (429 + Retry-After past it); 0: no limit.
+    DIALER_API_RATE_PER_MIN: int = Field(default=600, ge=0, le=10_000_000)
     # Finished campaigns (contacts, outcomes, answers, recordings' URLs) and raw
     # callbacks are deleted from Redis this long after they finish.
     DIALER_RETENTION_DAYS: float = Field(default=30.0, gt=0, le=3650)
@@ -109,6 +128,12 @@ class Settings(BaseSettings):
         v = v.upper()
         if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @field_validator("DIALER_EGRESS_ALLOW")
+    @classmethod
+    def _allow(cls, v: str) -> str:
+        EgressPolicy.parse(v)  # raises ValueError naming the bad item
         return v
 
     @field_validator("STREAMER_PUBLIC_URL")
@@ -135,6 +160,11 @@ class Settings(BaseSettings):
     @cached_property
     def exotel_configured(self) -> bool:
         return bool(self.EXOTEL_ACCOUNT_SID and self.EXOTEL_API_KEY and self.EXOTEL_API_TOKEN)
+
+    @cached_property
+    def egress_policy(self) -> EgressPolicy:
+        """The allow-list, and the operator's own Exotel URL as a trusted origin."""
+        return EgressPolicy.parse(self.DIALER_EGRESS_ALLOW, [str(self.EXOTEL_API_URL)])
 
     @property
     def public_url(self) -> str:

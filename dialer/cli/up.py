@@ -20,6 +20,7 @@ from dialer.cli.supervisor import DataDirLocked, PortInUse, Supervisor
 from dialer.embedded import free_port
 from dialer.errors import ConfigError
 from dialer.settings import (
+    LISTEN_PORTS,
     Settings,
     load_settings,
     require_server_secrets,
@@ -160,11 +161,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
         sys.exit(EXIT_USAGE)
     overrides = run_secrets(base)
     # Free ports unless the environment chose them: a busy 8080 must not stop a demo.
-    ports = {
-        k: free_port()
-        for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
-        if k not in os.environ
-    }
+    ports = {k: free_port() for k in LISTEN_PORTS if k not in os.environ}
     s = load_settings(**ports, **overrides)
     sup = Supervisor(
         s,

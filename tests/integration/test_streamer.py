@@ -23,12 +23,12 @@ import redis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
 
-from dialer import keys
+from dialer import keys, scrape
 from dialer.keyring import Keyring
 from dialer.settings import Settings
 from dialer.tokens import stream_token
 from streamer import protocol as p
-from streamer.app import create_app
+from streamer.app import create_app, render_metrics
 from streamer.audio import is_legal_chunk
 
 SECRET = "stream-S3cr3t-7Kd2Lq9Wx4Zb6Nm1Vp8Rt5Yc0Fh"
@@ -107,12 +107,21 @@ class Exotel:
 
 @pytest.fixture
 async def streamer(redis_url: str, aiohttp_server: Server) -> TestServer:
-    settings = Settings(
+    settings = Settings(  # type: ignore[call-arg]
         REDIS_URL=redis_url,
-        DIALER_SECRET=SECRET,  # type: ignore[arg-type]
-        DIALER_API_KEY="stream-ApiKey-2Hj8Tq7Wz3Lm5Xc1Vb9Nr4Gk6Ps",  # type: ignore[arg-type]
+        DIALER_SECRET=SECRET,
+        DIALER_API_KEY="stream-ApiKey-2Hj8Tq7Wz3Lm5Xc1Vb9Nr4Gk6Ps",
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # relayed bots listen on loopback
     )
-    return await aiohttp_server(create_app(settings), host="127.0.0.1", port=0)
+    app = create_app(settings)
+    # /metrics lives on the internal listener only (port 0: a free one, see metrics_url)
+    app.cleanup_ctx.append(scrape.listener(render_metrics, "127.0.0.1", 0))
+    return await aiohttp_server(app, host="127.0.0.1", port=0)
+
+
+def metrics_url(server: TestServer) -> str:
+    host, port = server.app[scrape.ADDRESS]
+    return f"http://{host}:{port}/metrics"
 
 
 @pytest.fixture
@@ -148,7 +157,8 @@ async def test_echo_first_audio_comes_back_quickly(
     assert r.hget(keys.call(ACCOUNT, call_id), "stream_sid") == "MZtest"
     await ex.ws.close()
     async with aiohttp.ClientSession() as http:
-        text = await (await http.get(f"http://127.0.0.1:{streamer.port}/metrics")).text()
+        assert (await http.get(f"http://127.0.0.1:{streamer.port}/metrics")).status == 404
+        text = await (await http.get(metrics_url(streamer))).text()
     assert "streamer_first_audio_latency_seconds_count 1.0" in text
 
 
