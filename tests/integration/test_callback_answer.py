@@ -9,19 +9,29 @@ Exotel's retry (a no-op if the first did land) stores it.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import requests
 from aiohttp.test_utils import TestClient
 
 from dialer import keys
 from dialer.calls import State
+from dialer.embedded import free_port
 from dialer.receiver.app import create_app
 from tests.security.helpers import (
     ACCOUNT,
+    API_KEY,
+    SECRET,
     exotel_sid,
     make_campaign,
     make_settings,
@@ -121,3 +131,57 @@ async def test_a_callback_not_stored_in_time_gets_503_and_the_retry_stores_it(
     cid = next(iter(ids)).rpartition("-")[0]
     assert r.hget(keys.counts(ACCOUNT, cid), "completed") == "10"
     assert r.zcard(keys.active(ACCOUNT)) == 0
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_lets_the_receiver_finish_a_callback_in_flight(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """A deploy stops a receiver mid-request: the callback still gets its 200, then it exits."""
+    calls = answered(r, 1)
+    ((call_id, sid),) = calls.items()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIALER_", "EXOTEL_", "REDIS"))}
+    env.update(
+        REDIS_URL=redis_url,
+        DIALER_SECRET=SECRET,
+        DIALER_API_KEY=API_KEY,
+        DIALER_DATA_DIR=str(tmp_path),
+        DIALER_LOG_LEVEL="WARNING",
+    )
+    log = open(tmp_path / "receiver.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dialer.cli.main", "receiver", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/readyz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        r.execute_command("CLIENT", "PAUSE", "3000", "ALL")  # the callback will take ~3 s
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(
+                requests.post,
+                f"{base}/exotel/status/{call_id}?sig={sig(call_id)}",
+                json={"CallSid": sid, "Status": "completed", "EventType": "terminal"},
+                timeout=15,
+            )
+            time.sleep(1.0)  # in flight, blocked on Redis
+            proc.send_signal(signal.SIGTERM)
+            assert answer.result().status_code == 200
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    assert states(r, calls) == {"completed"}

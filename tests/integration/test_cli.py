@@ -225,3 +225,11 @@ def _bad_input_is_refused_clearly(env: dict[str, str], tmp: Path, contacts: Path
     assert out.returncode == 0, out.stderr
     assert f"{dnc}:4: to: 'not-a-number' is not a valid phone number" in out.stderr
     assert json.loads(out.stdout)["added"] == 1
+    # a partial update changes the named field only
+    before = _cli(env, "account", "update", "sandbox", "--calls-per-minute", "199")
+    assert before.returncode == 0, before.stderr
+    after = json.loads(
+        _cli(env, "account", "update", "sandbox", "--calls-per-minute", "200").stdout
+    )
+    assert after["calls_per_minute"] == 200
+    assert after["max_concurrent_calls"] == json.loads(before.stdout)["max_concurrent_calls"]
