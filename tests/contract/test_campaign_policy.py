@@ -67,7 +67,12 @@ def rt(r: redis.Redis, redis_url: str, sandbox: tuple[str, SandboxControl]) -> R
         ),
         KEYRING,
     )
-    return Runtime(load_settings(REDIS_URL=redis_url, DIALER_SECRET=SECRET), r)
+    settings = load_settings(
+        REDIS_URL=redis_url,
+        DIALER_SECRET=SECRET,
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the sandbox listens on loopback
+    )
+    return Runtime(settings, r)
 
 
 def submit(r: redis.Redis, now: float, **kw: object) -> str:

@@ -32,6 +32,7 @@ from streamer.app import create_app, render_metrics
 from streamer.audio import is_legal_chunk
 
 SECRET = "stream-S3cr3t-7Kd2Lq9Wx4Zb6Nm1Vp8Rt5Yc0Fh"
+API_KEY = "stream-ApiKey-2Hj8Tq7Wz3Lm5Xc1Vb9Nr4Gk6Ps"
 ACCOUNT, CID = "AC_test", "camp0001"
 Server = Callable[..., Awaitable[TestServer]]
 
@@ -110,7 +111,7 @@ async def streamer(redis_url: str, aiohttp_server: Server) -> TestServer:
     settings = Settings(  # type: ignore[call-arg]
         REDIS_URL=redis_url,
         DIALER_SECRET=SECRET,
-        DIALER_API_KEY="stream-ApiKey-2Hj8Tq7Wz3Lm5Xc1Vb9Nr4Gk6Ps",
+        DIALER_API_KEY=API_KEY,
         DIALER_EGRESS_ALLOW="127.0.0.0/8",  # relayed bots listen on loopback
     )
     app = create_app(settings)
