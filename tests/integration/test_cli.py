@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from dialer.embedded import free_port
+from dialer.settings import LISTEN_PORTS
 
 pytestmark = pytest.mark.timeout(240)
 DIALER = [sys.executable, "-m", "dialer.cli.main"]
@@ -27,10 +28,7 @@ def _env(tmp: Path) -> dict[str, str]:
     env.update(
         {
             "DIALER_DATA_DIR": str(tmp / "data"),
-            "DIALER_PORT": str(free_port()),
-            "STREAMER_PORT": str(free_port()),
-            "SANDBOX_PORT": str(free_port()),
-            "FLOWER_PORT": str(free_port()),
+            **{k: str(free_port()) for k in LISTEN_PORTS},
             "DIALER_LOG_LEVEL": "WARNING",
             "DIALER_TICK_S": "0.5",
             "DIALER_RECONCILE_AFTER_S": "3",
