@@ -157,6 +157,13 @@ class Supervisor:
             ports["flower"] = s.FLOWER_PORT
         for what, port in ports.items():
             check_port(host, port, what)
+        # the internal /metrics listeners: a taken one would crash-loop its server
+        for what, port in (
+            ("receiver metrics", s.DIALER_METRICS_PORT),
+            ("streamer metrics", s.STREAMER_METRICS_PORT),
+        ):
+            if port:  # 0: the OS picks a free one
+                check_port(s.DIALER_METRICS_HOST, port, what)
         env = {**os.environ, **self.extra_env}
         if not s.REDIS_URL:
             self.redis = EmbeddedRedis(data / "redis").start()
@@ -174,6 +181,9 @@ class Supervisor:
         env.setdefault("DIALER_PUBLIC_URL", f"http://{host}:{s.DIALER_PORT}")
         env.setdefault("STREAMER_PUBLIC_URL", f"ws://{host}:{s.STREAMER_PORT}")
         env["DIALER_DATA_DIR"] = str(data)
+        # Ctrl-C should not wait five minutes: live calls get 15 s to end, then the
+        # streamer closes them with 1001 (below stop()'s 20 s before SIGKILL).
+        env.setdefault("STREAMER_DRAIN_S", "15")
         for name in LISTEN_PORTS:
             env[name] = str(getattr(s, name))
         if self.max_concurrent is not None:
