@@ -294,6 +294,27 @@ def test_a_trickling_answer_hits_the_total_deadline() -> None:
         slow.close()
 
 
+def test_trickled_headers_hit_the_total_deadline() -> None:
+    """Each header byte inside the read timeout, the whole far past the deadline."""
+
+    def trickle(h: Any) -> None:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(200):
+            h.wfile.write(b"X-Slow: 1\r\n")
+            h.wfile.flush()
+            time.sleep(0.05)
+
+    slow = Service(trickle)
+    try:
+        egress = Egress(LOOPBACK_OK)
+        started = time.monotonic()
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            fetch(egress.session(), "GET", slow.url(), timeout=(1, 1), deadline_s=0.5)
+        assert time.monotonic() - started < 1.5
+    finally:
+        slow.close()
+
+
 def test_proxies_from_the_environment_are_ignored(
     internal: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
