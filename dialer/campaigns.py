@@ -333,7 +333,9 @@ def preflight(
             "max_concurrent_calls": limit_n,
             "calls_per_minute": cpm_n,
             "bot": "ok",
-            "webhook_reachable": _reachable(str(spec.webhook_url)) if spec.webhook_url else None,
+            # filled in by the receiver, asynchronously (dialer.egress.probe): a
+            # slow URL must not hold a thread of the pool callbacks use
+            "webhook_reachable": None,
             "estimate": {
                 "busy_s": round(work_s, 1),
                 "finish_at": finish,
@@ -364,15 +366,6 @@ def estimate_finish(
         work_s -= end - t
         t = end
     return t
-
-
-def _reachable(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.head(url, timeout=3, allow_redirects=True).status_code < 500
-    except requests.RequestException:
-        return False
 
 
 def account_of(r: redis.Redis, cid: str) -> str | None:

@@ -24,7 +24,10 @@ FINISHED = ("done", "cancelled")
 
 def _counts_text(status: dict[str, Any]) -> str:
     counts = status.get("counts", {})
-    return "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    text = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    reasons = (status.get("waiting") or {}).get("reasons") or []
+    # the live bar says why it stands still, not only that it does
+    return f"{text}  [waiting: {reasons[0]['code']}]" if reasons else text
 
 
 def status_progress(

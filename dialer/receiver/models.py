@@ -266,6 +266,11 @@ class Preflight(StrictOut):
     calls_per_minute: int
     bot: str
     webhook_reachable: bool | None
+    webhook_note: str = Field(
+        default="",
+        description="why the webhook is (not) reachable: HTTP status, refused by the egress "
+        "policy, no answer in time; never the remote body",
+    )
     estimate: Estimate
 
 

@@ -15,13 +15,15 @@ repairs only, for mistakes real bots make (DESIGN.md, Streamer):
 
 Every way the customer's bot can fail is recorded on the call with a reason
 code (``dialer.reasons``) before the call is hung up, so the results say why:
-``relay_connect_failed`` (refused, DNS, timeout), ``relay_rejected`` (the
-handshake got an HTTP status such as 403), ``relay_closed_early`` (the bot
-closed before sending a single frame: the callee heard nothing, so the
-attempt ends ``bot-failed``, not ``completed``) and ``relay_error`` (closed
-mid-call with an error close code). A failed connect hangs up with 1011.
-The URL in a reason has no credentials or query string. This is not a
-``Bot``: it bypasses the resampling bot layer entirely.
+``relay_connect_failed`` (refused, DNS, timeout, or refused by the egress
+policy), ``relay_rejected`` (the handshake got an HTTP status such as 403),
+``relay_closed_early`` (the bot closed before sending a single frame: the
+callee heard nothing, so the attempt ends ``bot-failed``, not ``completed``)
+and ``relay_error`` (closed mid-call with an error close code). A failed
+connect hangs up with 1011. The URL in a reason has no credentials or query
+string. The bot URL comes from an API caller, so the session is an egress
+session (``dialer.egress``): internal addresses and redirects are refused.
+This is not a ``Bot``: it bypasses the resampling bot layer entirely.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import time
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from dialer.errors import ProtocolError
+from dialer.errors import EgressRefused, ProtocolError
 from dialer.reasons import Code, safe_url
 from streamer import protocol as p
 from streamer.audio import Chunker, is_legal_chunk
@@ -82,6 +84,8 @@ class Relay:
             return Code.RELAY_CONNECT_FAILED, (
                 f"relay bot at {where} did not complete the handshake in {CONNECT_TIMEOUT_S:g} s"
             )
+        if isinstance(exc, EgressRefused):  # our policy's words, never the remote's
+            return Code.RELAY_CONNECT_FAILED, f"relay connect to {where} refused: {exc}"
         if isinstance(exc, ValueError | aiohttp.InvalidURL):
             return Code.RELAY_CONNECT_FAILED, f"relay URL {where} is not usable"
         cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
@@ -97,7 +101,7 @@ class Relay:
             bot = await asyncio.wait_for(
                 self.http.ws_connect(self.url, max_msg_size=4 * 1024 * 1024), CONNECT_TIMEOUT_S
             )
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, EgressRefused) as exc:
             await self._fail(*self._connect_failure(exc))
             await self.ws.close(code=INTERNAL_ERROR, message=b"relay connect failed")
             return

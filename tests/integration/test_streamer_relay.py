@@ -32,6 +32,7 @@ from tests.integration.test_streamer import (  # noqa: F401 - fixtures are used 
     Server,
     add_call,
     connect,
+    metrics_url,
     streamer,
     token,
 )
@@ -118,7 +119,7 @@ async def test_relay_rechunks_illegal_frames_and_passes_marks_both_ways(
     assert r.hget(keys.call(ACCOUNT, call_id), "stream_sid") == "MZtest"
 
     async with aiohttp.ClientSession() as http:
-        text = await (await http.get(f"http://127.0.0.1:{streamer.port}/metrics")).text()
+        text = await (await http.get(metrics_url(streamer))).text()
     assert "streamer_chunk_rule_violations_avoided_total 10.0" in text
 
 
