@@ -94,7 +94,13 @@ class ContextFormatter(logging.Formatter):
         return "\n".join("  " + line for line in stack_info.splitlines())
 
     def format(self, record: logging.LogRecord) -> str:
-        base = super().format(record)
+        # Another handler may have cached its own, unindented traceback text on
+        # the record: render ours, and leave theirs as it was.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            base = super().format(record)
+        finally:
+            record.exc_text = cached
         extra = " ".join(
             f"{k}={escape_controls(str(getattr(record, k)))}"
             for k in self.FIELDS
@@ -110,12 +116,21 @@ def register_settings_secrets(settings: Settings) -> None:
         register_secret(settings.EXOTEL_API_TOKEN.get_secret_value())
 
 
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def make_handler(stream: Any = None) -> logging.Handler:
+    """The processes' handler: one escaped line per record, secrets redacted."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(ContextFormatter(LINE_FORMAT))
+    handler.addFilter(RedactSecrets())
+    return handler
+
+
 def setup_logging(level: str = "INFO", settings: Settings | None = None) -> None:
     if settings is not None:
         register_settings_secrets(settings)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(ContextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets())
+    handler = make_handler()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
