@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialer.embedded import EmbeddedRedis
-from dialer.settings import Settings
+from dialer.settings import LISTEN_PORTS, Settings
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -53,6 +53,8 @@ PORT_SETTINGS = {
     "streamer": "STREAMER_PORT",
     "sandbox": "SANDBOX_PORT",
     "flower": "FLOWER_PORT",
+    "receiver metrics": "DIALER_METRICS_PORT",
+    "streamer metrics": "STREAMER_METRICS_PORT",
 }
 
 
@@ -63,7 +65,7 @@ def check_port(host: str, port: int, what: str) -> None:
             s.bind((host, port))
         except OSError:
             env = PORT_SETTINGS.get(what, "the port setting")
-            hint = f"set {env} to a free port (e.g. {env}={port + 10} dialer up)"
+            hint = f"set {env} to a free port in the environment (e.g. {env}={port + 10})"
             if what == "flower":
                 hint += ", or pass --no-flower"
             raise PortInUse(f"{what} port {port} on {host} is already in use; {hint}") from None
@@ -150,6 +152,13 @@ class Supervisor:
             ports["flower"] = s.FLOWER_PORT
         for what, port in ports.items():
             check_port(host, port, what)
+        # the internal /metrics listeners: a taken one would crash-loop its server
+        for what, port in (
+            ("receiver metrics", s.DIALER_METRICS_PORT),
+            ("streamer metrics", s.STREAMER_METRICS_PORT),
+        ):
+            if port:  # 0: the OS picks a free one
+                check_port(s.DIALER_METRICS_HOST, port, what)
         env = {**os.environ, **self.extra_env}
         if not s.REDIS_URL:
             self.redis = EmbeddedRedis(data / "redis").start()
@@ -162,10 +171,15 @@ class Supervisor:
             env.update(SANDBOX_ACCOUNT)
             env["EXOTEL_API_URL"] = f"http://{host}:{s.SANDBOX_PORT}"
             env.setdefault("EXOTEL_MAX_CONCURRENT", str(s.EXOTEL_MAX_CONCURRENT))
+            # Sandbox mode: everything (sandbox, sample bots, webhook sinks) is local.
+            env.setdefault("DIALER_EGRESS_ALLOW", "127.0.0.0/8,::1")
         env.setdefault("DIALER_PUBLIC_URL", f"http://{host}:{s.DIALER_PORT}")
         env.setdefault("STREAMER_PUBLIC_URL", f"ws://{host}:{s.STREAMER_PORT}")
         env["DIALER_DATA_DIR"] = str(data)
-        for name in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT"):
+        # Ctrl-C should not wait five minutes: live calls get 15 s to end, then the
+        # streamer closes them with 1001 (below stop()'s 20 s before SIGKILL).
+        env.setdefault("STREAMER_DRAIN_S", "15")
+        for name in LISTEN_PORTS:
             env[name] = str(getattr(s, name))
         if self.max_concurrent is not None:
             env["EXOTEL_MAX_CONCURRENT"] = str(self.max_concurrent)

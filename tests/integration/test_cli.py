@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from dialer.embedded import free_port
+from dialer.settings import LISTEN_PORTS
 
 pytestmark = pytest.mark.timeout(240)
 DIALER = [sys.executable, "-m", "dialer.cli.main"]
@@ -27,10 +28,8 @@ def _env(tmp: Path) -> dict[str, str]:
     env.update(
         {
             "DIALER_DATA_DIR": str(tmp / "data"),
-            "DIALER_PORT": str(free_port()),
-            "STREAMER_PORT": str(free_port()),
-            "SANDBOX_PORT": str(free_port()),
-            "FLOWER_PORT": str(free_port()),
+            # every listener on a free port: other test runs share this machine
+            **{name: str(free_port()) for name in LISTEN_PORTS},
             "DIALER_LOG_LEVEL": "WARNING",
             "DIALER_TICK_S": "0.5",
             "DIALER_RECONCILE_AFTER_S": "3",
@@ -132,6 +131,7 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         status = json.loads(st.stdout)
         assert {"id", "state", "total", "counts", "outcomes"} <= set(status)
         assert status["total"] == 12
+        _bad_input_is_refused_clearly(env, tmp_path, contacts)
         # one data directory, one supervisor: a second `up` or `demo` is refused, clearly
         for second in (["up", "--no-flower"], ["demo", "--no-flower", "--contacts", "1"]):
             again = _cli(env, *second)
@@ -184,16 +184,20 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     assert "sandbox-token" not in text
 
 
-def test_port_clash_names_the_setting_that_exists(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("setting", "what"),
+    [("DIALER_PORT", "receiver"), ("DIALER_METRICS_PORT", "receiver metrics")],
+)
+def test_port_clash_names_the_setting_that_exists(tmp_path: Path, setting: str, what: str) -> None:
     env = _env(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        env["DIALER_PORT"] = str(busy.getsockname()[1])
+        env[setting] = str(busy.getsockname()[1])
         out = _cli(env, "up", "--no-flower")
     assert out.returncode == 2, (out.stdout, out.stderr)
-    assert f"receiver port {env['DIALER_PORT']} on 127.0.0.1 is already in use" in out.stderr
-    assert "DIALER_PORT=" in out.stderr and "--receiver-port" not in out.stderr
+    assert f"{what} port {env[setting]} on 127.0.0.1 is already in use" in out.stderr
+    assert f"{setting}=" in out.stderr and "--receiver-port" not in out.stderr
     assert "Traceback" not in out.stderr
     # the refused run released the data directory: nothing is left holding it
     from dialer.cli.supervisor import DataDirLock
@@ -201,3 +205,34 @@ def test_port_clash_names_the_setting_that_exists(tmp_path: Path) -> None:
     lock = DataDirLock(tmp_path / "data")
     lock.acquire()
     lock.release()
+
+
+def _bad_input_is_refused_clearly(env: dict[str, str], tmp: Path, contacts: Path) -> None:
+    """Against the live receiver: dry-run for people, window typos, binary files, DNC lines."""
+    submit = [*("submit", str(contacts), "--account", "sandbox", "--bot", "echo")]
+    dry = _cli(env, *submit, "--dry-run", "--window", "mon-fri 9:00-17:00")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing was queued" in dry.stdout and "finish     around" in dry.stdout
+    assert "12 accepted" in dry.stdout and "finish_at" not in dry.stdout
+    typo = _cli(env, *submit, "--window", "mon-fri 9-5")
+    assert typo.returncode == 2 and "'9-5' is not a time range" in typo.stderr
+    assert "accepted forms:" in typo.stderr and "Traceback" not in typo.stderr
+    binary = tmp / "contacts.xlsx"
+    binary.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8)
+    refused = _cli(env, "submit", str(binary), "--account", "sandbox", "--bot", "echo")
+    assert refused.returncode == 2 and "not CSV text" in refused.stderr
+    assert refused.stderr.replace("\n", "").isprintable(), refused.stderr
+    dnc = tmp / "dnc.csv"
+    dnc.write_text("to\n+919876599999\n\nnot-a-number\n")
+    out = _cli(env, "account", "dnc", "sandbox", str(dnc))
+    assert out.returncode == 0, out.stderr
+    assert f"{dnc}:4: to: 'not-a-number' is not a valid phone number" in out.stderr
+    assert json.loads(out.stdout)["added"] == 1
+    # a partial update changes the named field only
+    before = _cli(env, "account", "update", "sandbox", "--calls-per-minute", "199")
+    assert before.returncode == 0, before.stderr
+    after = json.loads(
+        _cli(env, "account", "update", "sandbox", "--calls-per-minute", "200").stdout
+    )
+    assert after["calls_per_minute"] == 200
+    assert after["max_concurrent_calls"] == json.loads(before.stdout)["max_concurrent_calls"]

@@ -1,12 +1,15 @@
-"""The survey bot with the sandbox calling in: its DTMF answers land in the call record.
+"""The survey bot with the sandbox calling in: its DTMF answers land in the call record,
+and its prompts reach the callee as real speech (text spoken by the bundled engine,
+and a WAV greeting).
 
-The survey travels as content: it is read from a copy that is deleted before
-the campaign is even submitted, so the streamer can only have played the
-prompts stored with the campaign in Redis.
+The survey travels as content: it is read from a directory that is deleted
+before the campaign is even submitted, so the streamer can only have played
+the WAV stored with the campaign in Redis.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -20,13 +23,19 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def test_survey_collects_the_callees_answers(redis_url: str, tmp_path: Path) -> None:
-    demo = resources.files("dialer.cli").joinpath("demo")
-    copy = tmp_path / "survey-copy"
-    copy.mkdir()
-    for name in ("survey.json", "greeting.wav", "q1.wav", "q2.wav", "goodbye.wav"):
-        (copy / name).write_bytes(demo.joinpath(name).read_bytes())
-    content = read_survey(copy / "survey.json")
-    shutil.rmtree(copy)
+    demo = Path(str(resources.files("dialer.cli").joinpath("demo")))
+    # The demo survey with its questions as text (all-WAV prompts: test_streamer.py).
+    doc = json.loads((demo / "survey.json").read_text())
+    assert doc["greeting"] == "greeting.wav"
+    doc["questions"][0]["prompt"] = "Did we solve your problem? Press one for yes, two for no."
+    doc["questions"][1]["prompt"] = "How likely are you to recommend us? Press one, two or three."
+    doc["goodbye"] = "Thank you. Goodbye."
+    local = tmp_path / "on-the-users-machine"
+    local.mkdir()
+    (local / "survey.json").write_text(json.dumps(doc))
+    shutil.copy(demo / "greeting.wav", local / "greeting.wav")
+    content = read_survey(local / "survey.json")  # what `dialer submit` sends
+    shutil.rmtree(local)
     args = [
         "--calls-per-minute",
         "100000",
@@ -44,11 +53,7 @@ def test_survey_collects_the_callees_answers(redis_url: str, tmp_path: Path) -> 
         system.register(max_concurrent=4)
         system.sandbox.set_numbers({answering[0]["to"]: {"dtmf": ["2", "3"]}})
         out = system.api.create_campaign(
-            "sandbox",
-            answering,
-            bot="survey:csat.json",
-            survey=content,
-            max_attempts=1,
+            "sandbox", answering, bot="survey:survey.json", survey=content, max_attempts=1
         )
         status = system.wait_done(out["id"], 120)
         rows = list(system.api.iter_calls(out["id"]))
@@ -59,3 +64,8 @@ def test_survey_collects_the_callees_answers(redis_url: str, tmp_path: Path) -> 
     for contact in answering[1:]:
         assert by_number[contact["to"]] == {"q1": "1", "q2": "2"}
     assert report["violations"] == []
+    # Every callee heard real speech, seconds of it, not silence. How much varies:
+    # a key pressed between two prompts cuts the next one short (barge-in).
+    assert len(report["bot_audio"]) == 4
+    for heard in report["bot_audio"].values():
+        assert heard["voiced_ms"] > 2000, report["bot_audio"]
