@@ -250,3 +250,13 @@ def test_the_cli_reads_the_survey_and_its_wavs_locally(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         _survey_content(f"survey:{tmp_path / 'csat.json'}")
     assert exited.value.code == 2
+
+
+async def test_a_purge_deletes_the_stored_survey(receiver: Client, r: redis.Redis) -> None:
+    setup_account(r)
+    status, body = await submit(receiver, bot="survey:csat.json", survey=content())
+    cid = body["id"]
+    assert r.exists(keys.survey(ACCOUNT, cid))
+    assert (await receiver.post(f"/v1/campaigns/{cid}/cancel", headers=AUTH)).status == 200
+    assert (await receiver.delete(f"/v1/campaigns/{cid}", headers=AUTH)).status == 200
+    assert not [k for k in r.scan_iter(match="dl:*", count=1000) if cid in k]
