@@ -255,6 +255,7 @@ def test_the_cli_reads_the_survey_and_its_wavs_locally(tmp_path: Path) -> None:
 async def test_a_purge_deletes_the_stored_survey(receiver: Client, r: redis.Redis) -> None:
     setup_account(r)
     status, body = await submit(receiver, bot="survey:csat.json", survey=content())
+    assert status == 201, body
     cid = body["id"]
     assert r.exists(keys.survey(ACCOUNT, cid))
     assert (await receiver.post(f"/v1/campaigns/{cid}/cancel", headers=AUTH)).status == 200
