@@ -38,10 +38,21 @@ class State(StrEnum):
     FAILED = "failed"
     SUPPRESSED = "suppressed"
     CANCELLED = "cancelled"
+    MACHINE = "machine"  # answered by a machine and hung up on (machine_detection)
+    VOICEMAIL = "voicemail"  # answered by a machine that was left the campaign's message
 
 
 FINAL = frozenset(
-    {State.COMPLETED, State.BUSY, State.NO_ANSWER, State.FAILED, State.SUPPRESSED, State.CANCELLED}
+    {
+        State.COMPLETED,
+        State.BUSY,
+        State.NO_ANSWER,
+        State.FAILED,
+        State.SUPPRESSED,
+        State.CANCELLED,
+        State.MACHINE,
+        State.VOICEMAIL,
+    }
 )
 #: States in which the call holds one of its account's slots.
 HOLDS_SLOT = frozenset(
@@ -69,6 +80,10 @@ TERMINAL_STATUS: Mapping[str, State] = MappingProxyType(
         "failed": State.FAILED,
         "canceled": State.NO_ANSWER,  # caller-side cancel before answer: nobody picked up
         "cancelled": State.NO_ANSWER,
+        # Not Exotel's: a "completed" call the streamer found a machine on
+        # (dialer.records applies the streamer's verdict to the terminal event).
+        "machine": State.MACHINE,
+        "voicemail": State.VOICEMAIL,
     }
 )
 

@@ -25,10 +25,12 @@ from dialer import keys
 from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
+from dialer.machine import MAX_MESSAGE_BYTES, check_message, parse_policy
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
+MAX_MESSAGE_B64 = MAX_MESSAGE_BYTES * 4 // 3 + 4
 MAX_CONTACTS = 1_000_000
 
 
@@ -64,6 +66,10 @@ class CampaignIn(BaseModel):
     window: dict[str, Any] | None = None
     #: survey answers that put the number on the account's do-not-call list, {"q3": "9"}
     dnc_answers: dict[str, str] = Field(default_factory=dict)
+    #: answering-machine policy: off, hangup, continue or message (see dialer.machine)
+    machine_detection: str = Field(default="off", max_length=300)
+    #: the message for machine_detection "message": a WAV file, base64
+    machine_message_wav: str | None = Field(default=None, max_length=MAX_MESSAGE_B64)
     #: for the preflight estimate only
     expected_call_s: float = Field(default=60.0, gt=0, le=14_400)
 
@@ -76,6 +82,15 @@ class CampaignIn(BaseModel):
             return Window.parse(v).to_dict()
         except ValidationError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("machine_detection")
+    @classmethod
+    def _machine(cls, v: str) -> str:
+        try:
+            parse_policy(v)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        return v.strip()
 
     @field_validator("retry_delay_s")
     @classmethod
@@ -169,6 +184,8 @@ def create_campaign(
             f"unknown account {spec.account!r}: register it first", field="account"
         )
     bot_config = validate_bot(spec.bot)
+    machine = parse_policy(spec.machine_detection)
+    check_message(spec.machine_message_wav, machine)
     result = ingest(spec, default_region)
     window = Window.parse(spec.window) if spec.window else None
     zones: list[tuple[str, ...]] = []
@@ -252,6 +269,10 @@ def create_campaign(
     }
     if bot_config is not None:
         meta["bot_config"] = json.dumps(bot_config)
+    if machine.detects:
+        meta["amd"] = json.dumps({"mode": machine.mode, "message": machine.message_name})
+        if spec.machine_message_wav:
+            meta["amd_wav"] = spec.machine_message_wav  # base64: every streamer reads it
     with r.pipeline() as pipe:
         pipe.hset(keys.counts(a, cid), mapping=counts)
         pipe.hset(keys.campaign(a, cid), mapping=meta)
@@ -400,11 +421,24 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
                 "status": a.get("status"),
                 "duration_s": a.get("duration_s"),
                 "recording_url": a.get("recording_url"),
+                **_detection(h, a.get("n")),
             }
             for a in attempts
         ],
         "answers": {k[2:]: v for k, v in h.items() if k.startswith("a:")},
     }
+
+
+def _detection(h: dict[str, str], n: object) -> dict[str, Any]:
+    """``answered_by``/``detection_ms`` of attempt ``n``, when detection ran (streamer writes)."""
+    raw = h.get(f"amd:{n}")
+    if not raw:
+        return {}
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return {}
+    return {"answered_by": found.get("answered_by"), "detection_ms": found.get("detection_ms")}
 
 
 def iter_results(

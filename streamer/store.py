@@ -2,13 +2,16 @@
 
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
 hash (``to``, ``vars``, ``state``, ``attempt``) and the campaign hash (``bot``,
-``bot_config``). Writes only fields of the call hash: ``a:<qid>`` answers,
-``stream_sid`` and ``stream_error``. It never changes a call's state: status
-callbacks own that.
+``bot_config``, ``amd`` and its message ``amd_wav``). Writes only fields of
+the call hash: ``a:<qid>`` answers, ``stream_sid``, ``stream_error`` and
+``amd:<attempt>`` (machine detection). It never changes a call's state:
+status callbacks own that.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +32,7 @@ class CallInfo:
     vars: dict[str, Any] = field(default_factory=dict)
     bot: str = ""
     bot_config: dict[str, Any] = field(default_factory=dict)
+    machine_detection: str = "off"  # the campaign's policy mode (dialer.machine)
 
     @property
     def key(self) -> str:
@@ -69,8 +73,8 @@ class CallStore:
             return None
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.call(account, call_id), "to", "vars", "state", "attempt")
-            pipe.hmget(keys.campaign(account, campaign), "bot", "bot_config")
-            (to, vars_, state, attempt), (bot, bot_config) = await pipe.execute()
+            pipe.hmget(keys.campaign(account, campaign), "bot", "bot_config", "amd")
+            (to, vars_, state, attempt), (bot, bot_config, amd) = await pipe.execute()
         if attempt is None or not str(attempt).isdigit():
             return None
         return CallInfo(
@@ -83,6 +87,7 @@ class CallStore:
             vars=_json_dict(vars_),
             bot=bot or "",
             bot_config=_json_dict(bot_config),
+            machine_detection=str(_json_dict(amd).get("mode") or "off"),
         )
 
     async def record_answer(self, call: CallInfo, qid: str, value: str) -> None:
@@ -90,6 +95,24 @@ class CallStore:
 
     async def record_stream(self, call: CallInfo, stream_sid: str) -> None:
         await self._r.hset(call.key, "stream_sid", stream_sid)
+
+    async def machine_message(self, call: CallInfo) -> bytes | None:
+        """The campaign's voicemail message (a WAV file), or None if it has none."""
+        raw = await self._r.hget(keys.campaign(call.account, call.campaign), "amd_wav")
+        if not raw:
+            return None
+        try:
+            return base64.b64decode(raw)
+        except (binascii.Error, ValueError):
+            return None
+
+    async def record_detection(self, call: CallInfo, verdict: dict[str, Any]) -> None:
+        """This attempt's ``answered_by``/``detection_ms`` (and outcome when acted on).
+
+        Written before any hang-up, so the terminal callback that follows finds
+        it (``dialer.records`` turns "completed" into ``machine``/``voicemail``).
+        """
+        await self._r.hset(call.key, f"amd:{call.attempt}", json.dumps(verdict))
 
     async def record_error(self, call: CallInfo, reason: str) -> None:
         await self._r.hset(call.key, "stream_error", reason[:500])

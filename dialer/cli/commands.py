@@ -6,6 +6,7 @@ any machine that can reach the API.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -150,6 +151,14 @@ def account_dnc(sid: str, numbers_csv: Path, api: str | None) -> None:
     metavar="DAYS,HH:MM-HH:MM",
     help="Calling window in each contact's local time, e.g. mon-sat,09:00-20:00.",
 )
+@click.option(
+    "--machine-detection",
+    default="off",
+    show_default=True,
+    metavar="off|hangup|message:FILE.wav|continue",
+    help="Answering machines: hang up on them, leave them FILE.wav after the beep, "
+    "or only tell the bot.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate everything, queue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @api_option
@@ -166,12 +175,14 @@ def submit(
     time_limit: int,
     region: str | None,
     window: str | None,
+    machine_detection: str,
     dry_run: bool,
     as_json: bool,
     api: str | None,
 ) -> None:
     """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list)."""
     bot = _absolute_survey(bot)
+    machine = _machine_options(machine_detection)
     options: dict[str, Any] = {
         "bot": bot,
         "max_attempts": max_attempts,
@@ -180,6 +191,7 @@ def submit(
         "priority": priority,
         "weight": weight,
         "time_limit_s": time_limit,
+        **machine,
     }
     if webhook_url:
         options["webhook_url"] = webhook_url
@@ -219,6 +231,35 @@ def submit(
         click.echo(json.dumps(out.get("preflight", {}), indent=2))
     else:
         click.echo(out["id"])
+
+
+def _machine_options(value: str) -> dict[str, Any]:
+    """``--machine-detection``: a message WAV is read here and uploaded with the campaign."""
+    from dialer.errors import ValidationError
+    from dialer.machine import parse_policy
+
+    try:
+        policy = parse_policy(value)
+    except ValidationError as exc:
+        click.echo(f"error: --machine-detection: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if policy.mode == "off":
+        return {}
+    if policy.mode != "message":
+        return {"machine_detection": policy.mode}
+    path = Path(value.strip().partition(":")[2].strip()).expanduser()
+    if not path.name:
+        click.echo("error: --machine-detection message:FILE.wav needs a WAV file", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        click.echo(f"error: --machine-detection: cannot read {path}: {exc.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
+    return {
+        "machine_detection": f"message:{path.name}",
+        "machine_message_wav": base64.b64encode(data).decode("ascii"),
+    }
 
 
 def _absolute_survey(bot: str) -> str:

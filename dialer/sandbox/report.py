@@ -39,6 +39,9 @@ class Report:
     callbacks_failed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     faults_injected: Counter[str] = field(default_factory=Counter)
+    #: per call a machine answered: when its greeting and beep ended and when the
+    #: bot's audio (a message, or a bot talking to the recording) began, after answer
+    machine_heard: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def violation(self, kind: str, call_sid: str | None, detail: str) -> None:
         self.violations.append({"kind": kind, "call_sid": call_sid, "detail": detail[:MAX_DETAIL]})
@@ -73,6 +76,7 @@ class Report:
             "max_concurrency": dict(self.max_concurrency),
             "active": dict(self.active),
             "violations": list(self.violations),
+            "machine_heard": dict(self.machine_heard),
             "calls_total": self.calls_total,
             "requests_total": self.requests_total,
             "rejected": dict(self.rejected),
