@@ -42,6 +42,7 @@ _BAND = slice(6, 69)  # 300-3,400 Hz: speech energy
 _WIDE = slice(2, 77)  # 100-3,850 Hz: what a tone must dominate
 _BEEP_LO, _BEEP_HI = 8, 40  # peak bins for 400-2,000 Hz
 FLOOR_RISE_DB_S = 3.0
+BEEP_GUARD_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,8 @@ class Detector:
     def _watch_greeting(self, now: float) -> None:
         th = self.th
         since = now - (self.decision.at_ms / 1000 if self.decision else now)
-        beep_over = self.beep_end_s is not None
+        # a beep's fading edge can read as "ended" a frame early: wait a little more
+        beep_over = self.beep_end_s is not None and now - self.beep_end_s >= BEEP_GUARD_S
         quiet = self.beep_at_s is None and self._silence_s() >= th.end_silence_s
         if beep_over or quiet or since >= th.message_wait_s:
             self.greeting_over_s = now

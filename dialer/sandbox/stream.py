@@ -216,7 +216,7 @@ class CallerStream:
             return
         now = time.monotonic()
         if frame.event == "media":
-            self._machine_heard(now, len(frame.audio))
+            self._machine_heard(len(frame.audio))
             if not self._heard_bot:
                 self._heard_bot = True
                 self.state.report.first_audio_ms.append((now - self._started_at) * 1000)
@@ -227,13 +227,15 @@ class CallerStream:
         elif frame.event == "clear":
             self.playback.clear(now)
 
-    def _machine_heard(self, now: float, size: int) -> None:
+    def _machine_heard(self, size: int) -> None:
         """A machine records what it hears: when the bot's audio began, and how much."""
         heard = self.state.report.machine_heard.get(self.call.sid)
         if heard is None:
             return
         if heard["bot_audio_s"] is None:
-            heard["bot_audio_s"] = round(now - self._started_at, 3)
+            # where the callee's own audio stood: frames go out as they start, so
+            # this is the end of the last frame sent, not the wall time
+            heard["bot_audio_s"] = round(self._chunk * self.state.config.frame_ms / 1000, 3)
         heard["bot_audio_bytes"] += size
 
     def _violation(self, detail: str) -> None:
