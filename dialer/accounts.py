@@ -9,12 +9,15 @@ live in the same hash because admission's Lua script reads them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import redis
 
 from dialer import keys
+from dialer.egress import Egress
 from dialer.exotel.client import ExotelClient, base_url_for
+from dialer.scripts import script
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class Account:
             "caller_ids": list(self.caller_ids),
         }
 
-    def client(self, *, connect_timeout_s: float, read_timeout_s: float) -> ExotelClient:
+    def client(
+        self, *, connect_timeout_s: float, read_timeout_s: float, egress: Egress
+    ) -> ExotelClient:
         return ExotelClient(
             self.sid,
             self.api_key,
@@ -78,6 +83,7 @@ class Account:
             base_url=self.api_url,
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
+            egress=egress,
         )
 
 
@@ -119,6 +125,46 @@ def save_account(r: redis.Redis, account: Account) -> None:
     set_pool(r, account.sid, list(account.caller_ids))
 
 
+#: Account field -> the hash fields it is stored in (``update_account`` writes only these).
+HASH_FIELDS = {
+    "api_key": ("api_key",),
+    "api_token": ("api_token",),
+    "caller_id": ("caller_id",),
+    "api_url": ("api_url",),
+    "max_concurrent_calls": ("max_concurrent",),
+    "calls_per_minute": ("calls_per_minute",),
+    "caller_ids": ("caller_ids",),
+}
+
+
+def update_account(r: redis.Redis, sid: str, changes: dict[str, Any]) -> Account | None:
+    """Change only the named fields of an existing account; None if there is none.
+
+    Only the hash fields of the named fields are written, so two updates naming
+    different fields both stand, and a field nobody named is never reset (what
+    ``save_account`` of a fresh ``make_account`` would do to ``api_url``).
+    """
+    current = load_account(r, sid)
+    if current is None:
+        return None
+    if "region" in changes or "api_url" in changes:
+        region, url = changes.get("region"), changes.get("api_url")
+        changes = {k: v for k, v in changes.items() if k != "region"}
+        changes["api_url"] = base_url_for(region, str(url) if url else None)
+    if "caller_ids" in changes:
+        changes["caller_ids"] = tuple(changes["caller_ids"])
+    updated = replace(current, **changes)
+    stored = updated.to_hash()
+    fields = {h: stored[h] for name in changes for h in HASH_FIELDS[name]}
+    if fields:
+        r.hset(keys.account(sid), mapping=fields)
+    if "caller_ids" in changes:
+        from dialer.callerids import set_pool
+
+        set_pool(r, sid, list(updated.caller_ids))
+    return load_account(r, sid)
+
+
 def load_account(r: redis.Redis, sid: str) -> Account | None:
     h = r.hgetall(keys.account(sid))
     return Account.from_hash(h) if h else None  # type: ignore[arg-type]
@@ -134,12 +180,13 @@ def close_circuit(r: redis.Redis, sid: str) -> None:
     )
 
 
-def back_off(r: redis.Redis, sid: str, until: float) -> None:
-    """Exotel said 429: admit nothing for this account until ``until``."""
-    key = keys.account(sid)
-    current = float(r.hget(key, "paused_until") or 0)  # type: ignore[arg-type]
-    if until > current:
-        r.hset(key, "paused_until", str(until))
+def back_off(r: redis.Redis, sid: str, until: float) -> bool:
+    """Exotel said 429: admit nothing for this account until ``until``.
+
+    One Lua step (``lua/back_off.lua``): a read-then-write here would let two
+    workers' 429s interleave and the shorter Retry-After win. True if it moved.
+    """
+    return bool(r.eval(script("back_off"), 1, keys.account(sid), repr(until)))
 
 
 def all_accounts(r: redis.Redis) -> list[str]:

@@ -19,19 +19,26 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from dialer import keys
+from dialer import keys, reasons
 from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
 from dialer.machine import MAX_MESSAGE_BYTES, check_message, parse_policy
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
+from dialer.reasons import DNC_TEXT, Code, window_text
+from dialer.retention import is_gone
 from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
 MAX_MESSAGE_B64 = MAX_MESSAGE_BYTES * 4 // 3 + 4
 MAX_CONTACTS = 1_000_000
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # null is "not given", not a value the schema offers
 
 
 class ContactIn(BaseModel):
@@ -41,15 +48,32 @@ class ContactIn(BaseModel):
 
 
 class CampaignIn(BaseModel):
-    """``POST /v1/campaigns`` and the ``dialer.submit_campaign`` task payload."""
+    """``POST /v1/campaigns`` and the ``dialer.submit_campaign`` task payload.
 
-    model_config = ConfigDict(extra="forbid")
+    Exactly one of ``contacts`` and ``csv``: the schema says so (``oneOf``)
+    and ``_one_source`` enforces it, so the document allows no body the
+    server refuses for that reason.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["contacts"]}, {"required": ["csv"]}]},
+    )
 
     account: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(default="", max_length=200)
     bot: str = Field(default="echo", max_length=500)
-    contacts: list[dict[str, Any]] | None = None
-    csv: str | None = None
+    # SkipJsonSchema: null is accepted for "not given" but not advertised
+    contacts: list[dict[str, Any]] | SkipJsonSchema[None] = Field(
+        default=None,
+        description='[{"to": "+9198...", "vars": {...}}, ...]',
+        json_schema_extra=_no_default,
+    )
+    csv: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="a CSV document with a `to` column; other columns are vars",
+        json_schema_extra=_no_default,
+    )
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
     max_attempts: int = Field(default=3, ge=1, le=20)
     retry_delay_s: float | dict[str, float] = 300.0
@@ -62,20 +86,37 @@ class CampaignIn(BaseModel):
     time_limit_s: int = Field(default=3600, ge=1, le=14_400)
     stream_name: str | None = Field(default=None, max_length=32)
     sample_rate: Literal[8000, 16000, 24000] = 8000
-    #: e.g. {"days": "mon-sat", "start": "09:00", "end": "20:00"}, in each contact's zone
-    window: dict[str, Any] | None = None
+    #: in each contact's zone: "mon-sat 09:00-20:00" or
+    #: {"days": "mon-sat", "start": "09:00", "end": "20:00"}; stored as the object form
+    window: str | dict[str, Any] | None = Field(
+        default=None,
+        description="Calling window in each contact's local time: text like "
+        '"mon-fri 09:00-17:00" or {"days": "mon-fri", "start": "09:00", "end": "17:00"}',
+    )
     #: survey answers that put the number on the account's do-not-call list, {"q3": "9"}
     dnc_answers: dict[str, str] = Field(default_factory=dict)
-    #: answering-machine policy: off, hangup, continue or message (see dialer.machine)
-    machine_detection: str = Field(default="off", max_length=300)
-    #: the message for machine_detection "message": a WAV file, base64
-    machine_message_wav: str | None = Field(default=None, max_length=MAX_MESSAGE_B64)
+    #: answering-machine policy (see dialer.machine)
+    machine_detection: str = Field(
+        default="off",
+        max_length=300,
+        pattern=r"^\s*(off|hangup|continue|message(:[^\x00]*)?)\s*$",
+        description="answering machines: off (no detection), hangup (outcome machine, "
+        "retried like busy), message or message:NAME.wav (play machine_message_wav after "
+        "the greeting's beep, then hang up; outcome voicemail), continue (only tell the bot)",
+    )
+    machine_message_wav: str | SkipJsonSchema[None] = Field(
+        default=None,
+        max_length=MAX_MESSAGE_B64,
+        description="the message for machine_detection message: a PCM WAV file, base64 "
+        f"(at most {MAX_MESSAGE_BYTES // 1024} KB, 120 s)",
+        json_schema_extra=_no_default,
+    )
     #: for the preflight estimate only
     expected_call_s: float = Field(default=60.0, gt=0, le=14_400)
 
     @field_validator("window")
     @classmethod
-    def _window(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _window(cls, v: str | dict[str, Any] | None) -> dict[str, Any] | None:
         if v is None:
             return None
         try:
@@ -101,6 +142,14 @@ class CampaignIn(BaseModel):
         if isinstance(v, dict) and set(v) - set(RETRYABLE_OUTCOMES):
             raise ValueError(f"keys must be among {', '.join(RETRYABLE_OUTCOMES)}")
         return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CampaignIn:
+        if self.contacts is not None and self.csv is not None:
+            raise ValueError("give either 'contacts' or 'csv', not both")
+        if self.contacts is None and self.csv is None:
+            raise ValueError("a campaign needs 'contacts' or 'csv'")
+        return self
 
     def policy(self) -> RetryPolicy:
         delays = (
@@ -229,13 +278,20 @@ def create_campaign(
                     fields.update(
                         state="suppressed",
                         outcome="suppressed",
-                        reason="number is on the do-not-call list",
+                        reason=DNC_TEXT,
+                        reason_code=Code.DO_NOT_CALL.value,
                     )
                     counts["suppressed"] += 1
                 elif window is not None:
                     fields["tz"] = ",".join(zones[i])
                     opens = next_open(now, window, zones[i])
-                    (later if opens > now else queue)[call_id] = opens if opens > now else i
+                    if opens > now:
+                        later[call_id] = opens
+                        fields.update(
+                            reason=window_text(opens), reason_code=Code.OUTSIDE_WINDOW.value
+                        )
+                    else:
+                        queue[call_id] = i
                     counts["pending"] += 1
                 else:
                     queue[call_id] = i
@@ -310,7 +366,9 @@ def preflight(
             "max_concurrent_calls": limit_n,
             "calls_per_minute": cpm_n,
             "bot": "ok",
-            "webhook_reachable": _reachable(str(spec.webhook_url)) if spec.webhook_url else None,
+            # filled in by the receiver, asynchronously (dialer.egress.probe): a
+            # slow URL must not hold a thread of the pool callbacks use
+            "webhook_reachable": None,
             "estimate": {
                 "busy_s": round(work_s, 1),
                 "finish_at": finish,
@@ -343,24 +401,19 @@ def estimate_finish(
     return t
 
 
-def _reachable(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.head(url, timeout=3, allow_redirects=True).status_code < 500
-    except requests.RequestException:
-        return False
-
-
 def account_of(r: redis.Redis, cid: str) -> str | None:
     return r.hget(keys.CAMPAIGNS, cid)  # type: ignore[return-value]
 
 
 def load_meta(r: redis.Redis, cid: str) -> tuple[str, dict[str, str]] | None:
+    """The campaign's account and meta; None if unknown, expired or being purged."""
     account = account_of(r, cid)
     if account is None:
         return None
-    return account, r.hgetall(keys.campaign(account, cid))  # type: ignore[return-value]
+    meta: dict[str, str] = r.hgetall(keys.campaign(account, cid))  # type: ignore[assignment]
+    if is_gone(meta):
+        return None
+    return account, meta
 
 
 def load_policy(r: redis.Redis, account: str, cid: str) -> RetryPolicy:
@@ -395,7 +448,89 @@ def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
         "rejected": int(meta.get("rejected", 0)),
         "duplicates": int(meta.get("duplicates", 0)),
         "created_at": float(meta.get("created_at", 0)),
+        "waiting": waiting(r, account, cid, meta, state, total - finished),
     }
+
+
+def waiting(
+    r: redis.Redis,
+    account: str,
+    cid: str,
+    meta: dict[str, str],
+    state: str,
+    unfinished: int,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Why calls are not being dialled right now, for ``status`` (codes + human text).
+
+    Reads what admission itself reads (the account's circuit, 429 back-off,
+    slots, per-minute budget; the campaign's queue and delayed set), so the
+    answer names the gate that really holds the calls. Codes: ``paused``,
+    ``cancelled``, ``circuit_open``, ``backoff``, ``slots_full``,
+    ``rate_limit``, ``window`` (first calls waiting for their calling window),
+    ``retry`` (retries waiting for their delay).
+    """
+    now = time.time() if now is None else now
+    with r.pipeline(transaction=False) as pipe:
+        pipe.zcard(keys.queue(account, cid))
+        pipe.zcard(keys.delayed(account, cid))
+        pipe.zrange(keys.delayed(account, cid), 0, 0, withscores=True)
+        pipe.hmget(
+            keys.account(account),
+            "circuit",
+            "circuit_reason",
+            "paused_until",
+            "max_concurrent",
+            "calls_per_minute",
+        )
+        pipe.zcard(keys.active(account))
+        pipe.zcount(keys.rate(account), now - 60, "+inf")
+        queued, scheduled, first, acct, active, dialled = pipe.execute()
+    circuit, circuit_reason, paused_until, limit, cpm = acct
+    next_due = float(first[0][1]) if first else None
+    reasons: list[dict[str, Any]] = []
+
+    def why(code: str, text: str, at: float | None = None) -> None:
+        # ``at``: when this gate opens (epoch s), for the CLI to show as a local date
+        reasons.append({"code": code, "text": text, "at": at})
+
+    if state == "done" or unfinished <= 0:
+        return {"queued": queued, "scheduled": scheduled, "next_due_at": None, "reasons": []}
+    if state == "cancelled":
+        why("cancelled", "cancelled: no new calls; calls already ringing finish")
+    elif state == "paused":
+        why("paused", f"paused: `dialer resume {cid}` continues")
+    if circuit == "open":
+        why(
+            "circuit_open",
+            f"account {account}'s circuit is open ({circuit_reason or 'Exotel refused it'}): "
+            f"fix the credentials, then `dialer account resume {account}`",
+        )
+    if float(paused_until or 0) > now:
+        why(
+            "backoff",
+            "Exotel answered 429 (too many requests): admission waits",
+            float(paused_until or 0),
+        )
+    if queued and limit is not None and active >= int(limit):
+        why("slots_full", f"all {int(limit)} call slots of account {account} are in use")
+    if queued and cpm is not None and dialled >= int(cpm):
+        why("rate_limit", f"the per-minute budget of {int(cpm)} dials is used up")
+    if not queued and scheduled and next_due is not None and next_due > now:
+        kind = _deferred_kind(r, account, str(first[0][0]), meta)
+        if kind == "window":
+            why("window", "waiting for the calling window in the contacts' local time", next_due)
+        else:
+            why("retry", "waiting for retry delays", next_due)
+    return {"queued": queued, "scheduled": scheduled, "next_due_at": next_due, "reasons": reasons}
+
+
+def _deferred_kind(r: redis.Redis, account: str, call_id: str, meta: dict[str, str]) -> str:
+    """A delayed call never dialled yet waits for its window; a dialled one for its retry."""
+    if not meta.get("window"):
+        return "retry"
+    attempt, record = r.hmget(keys.call(account, call_id), "attempt", "h:1")
+    return "window" if (attempt or "1") == "1" and record is None else "retry"
 
 
 def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
@@ -405,13 +540,17 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
     )
     state = h.get("state", "pending")
     outcome = h.get("outcome") or (state if State(state) in FINAL else None)
+    # A completed call's leftover note (e.g. "settled by reconciliation") is no failure.
+    why = reasons.of(h.get("reason_code"), h.get("reason"))
+    if why is not None and why.code is Code.OTHER and outcome == State.COMPLETED.value:
+        why = None
     return {
         "id": call_id,
         "to": h.get("to"),
         "vars": json.loads(h["vars"]) if h.get("vars") else {},
         "state": state,
         "outcome": outcome or ("unknown" if state == "unknown" else None),
-        "reason": h.get("reason") or None,
+        "reason": why.to_dict() if why else None,
         "attempts": [
             {
                 "n": a.get("n"),
@@ -421,6 +560,7 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
                 "status": a.get("status"),
                 "duration_s": a.get("duration_s"),
                 "recording_url": a.get("recording_url"),
+                "reason": a.get("reason"),
                 **_detection(h, a.get("n")),
             }
             for a in attempts
@@ -431,13 +571,12 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
 
 def _detection(h: dict[str, str], n: object) -> dict[str, Any]:
     """``answered_by``/``detection_ms`` of attempt ``n``, when detection ran (streamer writes)."""
-    raw = h.get(f"amd:{n}")
-    if not raw:
-        return {}
     try:
-        found = json.loads(raw)
+        found = json.loads(h.get(f"amd:{n}") or "{}")
     except ValueError:
-        return {}
+        found = {}
+    if not isinstance(found, dict):
+        found = {}
     return {"answered_by": found.get("answered_by"), "detection_ms": found.get("detection_ms")}
 
 
@@ -492,3 +631,38 @@ def waiting_calls(r: redis.Redis, account: str, cid: str) -> list[str]:
     q = r.zrange(keys.queue(account, cid), 0, -1)
     d = r.zrange(keys.delayed(account, cid), 0, -1)
     return [*q, *d]  # type: ignore[misc]
+
+
+def list_campaigns(
+    r: redis.Redis,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    state: str | None = None,
+    account: str | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """(matching total, one page of status objects), newest first.
+
+    Reads the whole campaign index (one hash) and each campaign's creation
+    time in one pipeline; a ``state`` filter needs every candidate's status,
+    because ``done`` is derived from the counters, not stored.
+    """
+    index: dict[str, str] = r.hgetall(keys.CAMPAIGNS)  # type: ignore[assignment]
+    items = sorted((cid, a) for cid, a in index.items() if account is None or a == account)
+    with r.pipeline(transaction=False) as pipe:
+        for cid, a in items:
+            pipe.hget(keys.campaign(a, cid), "created_at")
+        created = pipe.execute()
+    # no created_at: expired, its index entry not yet forgotten (dialer.retention)
+    listed = [(item, c) for item, c in zip(items, created, strict=True) if c is not None]
+    newest = [cid for (cid, _), _ in sorted(listed, key=_newest_first)]
+    if state is None:
+        page = (status(r, cid) for cid in newest[offset : offset + limit])
+        return len(newest), [s for s in page if s is not None]
+    matching = [s for s in (status(r, cid) for cid in newest) if s and s["state"] == state]
+    return len(matching), matching[offset : offset + limit]
+
+
+def _newest_first(item: tuple[tuple[str, str], str | None]) -> tuple[float, str]:
+    (cid, _), created = item
+    return -float(created or 0), cid

@@ -17,6 +17,7 @@ import redis
 from dialer import keys
 from dialer.accounts import Account, load_account
 from dialer.admission import RedisLimiter
+from dialer.egress import Egress
 from dialer.exotel.client import ExotelClient
 from dialer.policy import RetryPolicy
 from dialer.records import Leases
@@ -47,10 +48,15 @@ class Runtime:
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        self.limiter = RedisLimiter(self.r, admit_lease_s=settings.DIALER_RECONCILE_AFTER_S)
+        self.limiter = RedisLimiter(
+            self.r,
+            admit_lease_s=settings.DIALER_RECONCILE_AFTER_S,
+            reserve_pct=settings.DIALER_RECONCILE_RESERVE_PCT,
+        )
         self._campaigns: dict[str, CampaignFacts] = {}
         self._clients: dict[tuple[str, str, str], ExotelClient] = {}
         self._lock = threading.Lock()
+        self.egress = Egress(settings.egress_policy)
 
     def campaign(self, cid: str) -> CampaignFacts | None:
         facts = self._campaigns.get(cid)
@@ -73,6 +79,7 @@ class Runtime:
                 answered_s=min(
                     float(meta.get("lease_s", 3720)), self.settings.DIALER_ANSWERED_CHECK_S
                 ),
+                stream_grace_s=self.settings.DIALER_STREAM_GRACE_S,
             ),
             webhook_url=meta.get("webhook_url", ""),
             bot=meta.get("bot", "echo"),
@@ -106,6 +113,7 @@ class Runtime:
                 client = account.client(
                     connect_timeout_s=self.settings.EXOTEL_CONNECT_TIMEOUT_S,
                     read_timeout_s=self.settings.EXOTEL_READ_TIMEOUT_S,
+                    egress=self.egress,
                 )
                 self._clients[key] = client
             return client

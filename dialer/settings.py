@@ -21,11 +21,21 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialer.egress import EgressPolicy
 from dialer.errors import ConfigError
 
 REGION_URLS = {"sg": "https://api.exotel.com", "in": "https://api.in.exotel.com"}
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 DEFAULT_API_KEY = "dev-api-key"
+#: every listening port a local run needs (dialer up, tests and benchmarks pick free ones)
+LISTEN_PORTS = (
+    "DIALER_PORT",
+    "STREAMER_PORT",
+    "SANDBOX_PORT",
+    "FLOWER_PORT",
+    "DIALER_METRICS_PORT",
+    "STREAMER_METRICS_PORT",
+)
 
 
 class Settings(BaseSettings):
@@ -64,9 +74,32 @@ class Settings(BaseSettings):
     DIALER_RING_TIMEOUT_S: float = Field(default=120, gt=0)
     # An answered call with no terminal status is checked with Exotel this often.
     DIALER_ANSWERED_CHECK_S: float = Field(default=600, gt=0)
+    # After an attempt's stream ends (stop or close), a terminal callback gets this
+    # long; then one call-details request settles the call (a lost callback).
+    DIALER_STREAM_GRACE_S: float = Field(default=10, gt=0, le=3600)
+    # How often beat runs reconciliation (leases that ran out, stream ends past grace).
+    DIALER_RECONCILE_TICK_S: float = Field(default=2, gt=0, le=600)
+    # Share of each account's per-minute API budget that dials leave to reconciliation.
+    DIALER_RECONCILE_RESERVE_PCT: int = Field(default=10, ge=0, le=50)
+    # On SIGTERM the streamer lets live calls run this long before closing them (1001).
+    STREAMER_DRAIN_S: float = Field(default=300, ge=0, le=86_400)
+    # A status callback must be stored within this or it gets 503 (Exotel waits 15 s).
+    DIALER_CALLBACK_DEADLINE_S: float = Field(default=8, gt=0, le=14)
     DIALER_TICK_S: float = Field(default=1.0, gt=0)
     DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"
+    # Egress policy (dialer.egress): hosts, addresses and CIDRs that URLs from the
+    # API (account api_url, webhook_url, relay bots) may reach although internal.
+    DIALER_EGRESS_ALLOW: str = ""
+    # /metrics is served on its own port, never on the public one.
+    DIALER_METRICS_HOST: str = "127.0.0.1"
+    DIALER_METRICS_PORT: int = Field(default=9180, ge=0, le=65535)
+    STREAMER_METRICS_PORT: int = Field(default=9181, ge=0, le=65535)
+    # REST requests per minute per API key (429 + Retry-After past it); 0: no limit.
+    DIALER_API_RATE_PER_MIN: int = Field(default=600, ge=0, le=10_000_000)
+    # Finished campaigns (contacts, outcomes, answers, recordings' URLs) and raw
+    # callbacks are deleted from Redis this long after they finish.
+    DIALER_RETENTION_DAYS: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("DIALER_API_KEY", "DIALER_SECRET")
     @classmethod
@@ -82,6 +115,12 @@ class Settings(BaseSettings):
         v = v.upper()
         if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @field_validator("DIALER_EGRESS_ALLOW")
+    @classmethod
+    def _allow(cls, v: str) -> str:
+        EgressPolicy.parse(v)  # raises ValueError naming the bad item
         return v
 
     @field_validator("STREAMER_PUBLIC_URL")
@@ -109,6 +148,11 @@ class Settings(BaseSettings):
     def exotel_configured(self) -> bool:
         return bool(self.EXOTEL_ACCOUNT_SID and self.EXOTEL_API_KEY and self.EXOTEL_API_TOKEN)
 
+    @cached_property
+    def egress_policy(self) -> EgressPolicy:
+        """The allow-list, and the operator's own Exotel URL as a trusted origin."""
+        return EgressPolicy.parse(self.DIALER_EGRESS_ALLOW, [str(self.EXOTEL_API_URL)])
+
     @property
     def public_url(self) -> str:
         if self.DIALER_PUBLIC_URL:
@@ -124,6 +168,10 @@ class Settings(BaseSettings):
         if self.DIALER_API_URL:
             return str(self.DIALER_API_URL).rstrip("/")
         return f"http://127.0.0.1:{self.DIALER_PORT}"
+
+    @property
+    def retention_s(self) -> float:
+        return self.DIALER_RETENTION_DAYS * 86_400.0
 
     @property
     def secret(self) -> bytes:

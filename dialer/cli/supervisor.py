@@ -6,12 +6,16 @@ as child processes with one shared environment. A child that dies is
 reported and restarted (with back-off). On stop, children go down in an
 order that loses nothing: beat first (no new ticks), then workers (a warm
 shutdown lets in-flight dials finish; anything cut short stays recoverable
-through leases), then the HTTP servers, then Redis.
+through leases), then the HTTP servers (they drain), then Redis. Every
+child and the embedded Redis run in their own session, so a Ctrl-C reaches
+only the supervisor and Redis stays up until everything that writes to it
+has stopped. At start, calls the last run left live are made due at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialer.embedded import EmbeddedRedis
-from dialer.settings import Settings
+from dialer.settings import LISTEN_PORTS, Settings
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -30,11 +34,28 @@ SANDBOX_ACCOUNT = {
     "EXOTEL_API_TOKEN": "sandbox-token",
     "EXOTEL_CALLER_ID": "08047112345",
 }
-STOP_ORDER = ("flower", "beat", "worker", "receiver", "streamer", "sandbox")
+# The streamer drains before the receiver stops: calls ending during the drain
+# still get their terminal callbacks stored.
+STOP_ORDER = ("flower", "beat", "worker", "streamer", "receiver", "sandbox")
 
 
 class PortInUse(RuntimeError):
     pass
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+#: how to move each process to another port; ``dialer up`` has no per-process port flags
+PORT_SETTINGS = {
+    "receiver": "DIALER_PORT",
+    "streamer": "STREAMER_PORT",
+    "sandbox": "SANDBOX_PORT",
+    "flower": "FLOWER_PORT",
+    "receiver metrics": "DIALER_METRICS_PORT",
+    "streamer metrics": "STREAMER_METRICS_PORT",
+}
 
 
 def check_port(host: str, port: int, what: str) -> None:
@@ -43,10 +64,47 @@ def check_port(host: str, port: int, what: str) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise PortInUse(
-                f"{what} port {port} on {host} is already in use; set a different "
-                f"one (e.g. with --{what}-port or the environment)"
+            env = PORT_SETTINGS.get(what, "the port setting")
+            hint = f"set {env} to a free port in the environment (e.g. {env}={port + 10})"
+            if what == "flower":
+                hint += ", or pass --no-flower"
+            raise PortInUse(f"{what} port {port} on {host} is already in use; {hint}") from None
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on the data directory, held while ``up``/``demo`` runs.
+
+    Two supervisors on one directory would start two embedded Redis servers
+    appending to the same AOF and two beats writing one schedule. ``flock``
+    is released by the kernel when the holder dies, so a crash never leaves a
+    stale lock behind; the holder's pid is written for the refusal message.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "dialer.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DataDirLocked(
+                f"the data directory {self.path.parent} is in use by another `dialer up` or "
+                f"`dialer demo` (pid {holder}); stop that one first, or give this one its own "
+                "directory with DIALER_DATA_DIR=..."
             ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
 
 
 @dataclass
@@ -72,6 +130,7 @@ class Supervisor:
     extra_sandbox_args: list[str] = field(default_factory=list)
     max_concurrent: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    lock: DataDirLock | None = None
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -81,8 +140,16 @@ class Supervisor:
         s = self.settings
         data = s.DIALER_DATA_DIR.resolve()
         (data / "logs").mkdir(parents=True, exist_ok=True)
+        if self.lock is None:  # before anything opens the AOF or binds a port
+            self.lock = DataDirLock(data)
+            self.lock.acquire()
         host = "127.0.0.1"
-        ports = {"receiver": s.DIALER_PORT, "streamer": s.STREAMER_PORT}
+        ports = {
+            "receiver": s.DIALER_PORT,
+            "streamer": s.STREAMER_PORT,
+            "receiver metrics": s.DIALER_METRICS_PORT,
+            "streamer metrics": s.STREAMER_METRICS_PORT,
+        }
         sandbox = not s.exotel_configured
         if sandbox:
             ports["sandbox"] = s.SANDBOX_PORT
@@ -90,6 +157,13 @@ class Supervisor:
             ports["flower"] = s.FLOWER_PORT
         for what, port in ports.items():
             check_port(host, port, what)
+        # the internal /metrics listeners: a taken one would crash-loop its server
+        for what, port in (
+            ("receiver metrics", s.DIALER_METRICS_PORT),
+            ("streamer metrics", s.STREAMER_METRICS_PORT),
+        ):
+            if port:  # 0: the OS picks a free one
+                check_port(s.DIALER_METRICS_HOST, port, what)
         env = {**os.environ, **self.extra_env}
         if not s.REDIS_URL:
             self.redis = EmbeddedRedis(data / "redis").start()
@@ -97,14 +171,20 @@ class Supervisor:
             self.urls["redis"] = self.redis.url + " (embedded, AOF in " + str(data / "redis") + ")"
         else:
             self.urls["redis"] = "(REDIS_URL)"
+        self._expedite_stale(env.get("REDIS_URL") or s.REDIS_URL)
         if sandbox:
             env.update(SANDBOX_ACCOUNT)
             env["EXOTEL_API_URL"] = f"http://{host}:{s.SANDBOX_PORT}"
             env.setdefault("EXOTEL_MAX_CONCURRENT", str(s.EXOTEL_MAX_CONCURRENT))
+            # Sandbox mode: everything (sandbox, sample bots, webhook sinks) is local.
+            env.setdefault("DIALER_EGRESS_ALLOW", "127.0.0.0/8,::1")
         env.setdefault("DIALER_PUBLIC_URL", f"http://{host}:{s.DIALER_PORT}")
         env.setdefault("STREAMER_PUBLIC_URL", f"ws://{host}:{s.STREAMER_PORT}")
         env["DIALER_DATA_DIR"] = str(data)
-        for name in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT"):
+        # Ctrl-C should not wait five minutes: live calls get 15 s to end, then the
+        # streamer closes them with 1001 (below stop()'s 20 s before SIGKILL).
+        env.setdefault("STREAMER_DRAIN_S", "15")
+        for name in LISTEN_PORTS:
             env[name] = str(getattr(s, name))
         if self.max_concurrent is not None:
             env["EXOTEL_MAX_CONCURRENT"] = str(self.max_concurrent)
@@ -136,12 +216,40 @@ class Supervisor:
             self.urls["flower"] = f"http://{host}:{s.FLOWER_PORT}"
         self.urls["api"] = f"http://{host}:{s.DIALER_PORT}  (REST, /v1/openapi.json)"
         self.urls["streamer"] = env["STREAMER_PUBLIC_URL"]
+        self.urls["metrics"] = (
+            f"http://{s.DIALER_METRICS_HOST}:{s.DIALER_METRICS_PORT}/metrics (receiver), "
+            f"http://{s.DIALER_METRICS_HOST}:{s.STREAMER_METRICS_PORT}/metrics (streamer)"
+        )
         for child in self.children:
             child.log = data / "logs" / f"{child.name}.log"
             self._spawn(child)
         for name, url in self.urls.items():
             self.say(f"  {name:9} {url}")
         self.say(f"  logs      {data / 'logs'}")
+
+    def _expedite_stale(self, url: str | None) -> None:
+        """Calls left placed, ringing or answered by the last run are due now.
+
+        Their callbacks may have come while nothing listened: the first
+        reconciliation pass asks Exotel's call details for each, instead of
+        each holding its slot until the answered-call check.
+        """
+        import redis
+
+        from dialer.reconcile import expedite_stale
+
+        if not url:
+            return
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+        try:
+            n = expedite_stale(client)
+        except redis.RedisError as exc:
+            self.say(f"! could not look for calls left by the last run: {exc}")
+            return
+        finally:
+            client.close()
+        if n:
+            self.say(f"  {n} call(s) left live by the last run: settling them with Exotel now")
 
     def _spawn(self, child: Child) -> None:
         assert child.log is not None
@@ -191,14 +299,17 @@ class Supervisor:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+        if self.lock is not None:  # last: nothing of ours touches the directory any more
+            self.lock.release()
+            self.lock = None
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         import requests
 
         s = self.settings
         checks = [
-            f"http://127.0.0.1:{s.DIALER_PORT}/healthz",
-            f"http://127.0.0.1:{s.STREAMER_PORT}/healthz",
+            f"http://127.0.0.1:{s.DIALER_PORT}/readyz",
+            f"http://127.0.0.1:{s.STREAMER_PORT}/readyz",
         ]
         if any(c.name == "sandbox" for c in self.children):
             checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")

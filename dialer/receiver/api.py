@@ -1,84 +1,147 @@
 """The public REST API (``/v1/...``), served by the receiver.
 
-Handlers validate with pydantic (422 bodies name each field), then run the
-blocking campaign functions in the receiver's thread pool. The OpenAPI
-document (``dialer.receiver.openapi``) describes exactly these routes; a test
-checks that every route is in it.
+Every route is declared through ``API.route`` (``dialer.receiver.openapi``)
+with the models of ``dialer.receiver.models``: the wrapper hands each handler
+its validated input, the handler answers through a response model, and the
+OpenAPI document is rendered from the same declarations. Blocking campaign
+functions run in the receiver's thread pool.
+
+Accounts: ``POST /v1/accounts`` registers (create) or, for a sid that exists,
+updates only the fields the body names (a re-post without ``api_url`` keeps
+the stored one); ``PUT /v1/accounts/{sid}`` replaces the whole account
+(omitted optional fields take their defaults); ``PATCH`` changes only the
+named fields. The circuit state is never touched by any of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from typing import Any, Literal
+import re
+import time
+from typing import Any
 
 import pydantic
 from aiohttp import web
 from prometheus_client import generate_latest
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dialer import callerids, campaigns, keys
-from dialer.accounts import all_accounts, load_account, make_account, save_account
-from dialer.contacts import decode_text, parse_list
+from dialer import callerids, campaigns, egress, keys, retention
+from dialer.accounts import (
+    Account,
+    load_account,
+    make_account,
+    save_account,
+    update_account,
+)
+from dialer.contacts import var_columns
 from dialer.errors import ValidationError
-from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
-from dialer.receiver.openapi import document
+from dialer.receiver.app import (
+    AREDIS,
+    METRICS,
+    PROBE_DEADLINE_S,
+    PROBE_SLOTS,
+    PROBES,
+    RUNTIME,
+    SETTINGS,
+    in_thread,
+    send_task,
+)
+from dialer.receiver.models import (
+    AccountDetail,
+    AccountIn,
+    AccountOut,
+    AccountPatch,
+    AccountReplace,
+    CallResult,
+    CallsPage,
+    CallsQuery,
+    CampaignList,
+    CampaignPath,
+    CampaignPurged,
+    CampaignQuery,
+    CampaignsQuery,
+    CampaignStatus,
+    CircuitOut,
+    DncIn,
+    DncOut,
+    DryRunOut,
+    SidPath,
+    SubmitOut,
+)
+from dialer.receiver.openapi import (
+    API,
+    JSON,
+    Input,
+    Link,
+    Problem,
+    Reply,
+    Text,
+    problem,
+    pydantic_detail,
+    reply,
+)
 
-
-class AccountIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sid: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    api_key: str = Field(min_length=1, max_length=200)
-    api_token: str = Field(min_length=1, max_length=200)
-    caller_id: str = Field(min_length=1, max_length=32)
-    caller_ids: list[str] = Field(
-        default_factory=list,
-        max_length=500,
-        description="ExoPhone pool rotated least recently used first",
+ACCOUNT_LINKS = {
+    "GetAccount": Link("getAccount", {"sid": "$response.body#/sid"}),
+    "PatchAccount": Link("patchAccount", {"sid": "$response.body#/sid"}),
+    "AddDnc": Link("addDnc", {"sid": "$response.body#/sid"}),
+    "ResumeAccount": Link("resumeAccount", {"sid": "$response.body#/sid"}),
+}
+CAMPAIGN_LINKS = {
+    name: Link(op, {"id": "$response.body#/id"})
+    for name, op in (
+        ("GetCampaign", "getCampaign"),
+        ("ListCalls", "listCalls"),
+        ("Pause", "pauseCampaign"),
+        ("Resume", "resumeCampaign"),
+        ("Cancel", "cancelCampaign"),
     )
-    region: Literal["sg", "in"] | None = None
-    api_url: pydantic.HttpUrl | None = None
-    max_concurrent_calls: int = Field(default=10, ge=1, le=100_000)
-    calls_per_minute: int = Field(default=200, ge=1, le=100_000)
-
-    @model_validator(mode="after")
-    def _one_base(self) -> AccountIn:
-        if self.region and self.api_url:
-            raise ValueError("give either region or api_url, not both")
-        if self.api_url and (self.api_url.username or self.api_url.password):
-            # it would be stored and shown back: credentials go in api_key/api_token
-            raise ValueError("api_url must not carry credentials (user:pass@)")
-        return self
+}
+NO_ACCOUNT = Reply("no such account", Problem)
 
 
-def problem(status: int, error: str, detail: list[dict[str, Any]] | None = None) -> web.Response:
-    return web.json_response({"error": error, "detail": detail or []}, status=status)
+async def _after_account_change(request: web.Request, sid: str) -> web.Response:
+    await send_task(request.app, "dialer.admit", sid)  # a raised limit applies now
+    account = await in_thread(request.app, load_account, request.app[RUNTIME].r, sid)
+    return reply(AccountOut.model_validate(account.public()))
 
 
-def from_pydantic(exc: pydantic.ValidationError) -> web.Response:
-    detail = [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in exc.errors()
-    ]
-    return problem(422, "invalid request", detail)
+def _named(body: pydantic.BaseModel, *skip: str) -> dict[str, Any]:
+    """The fields the client named, as ``update_account`` takes them."""
+    out = {k: getattr(body, k) for k in body.model_fields_set if k not in skip}
+    if out.get("api_url") is not None:
+        out["api_url"] = str(out["api_url"])
+    return out
 
 
-async def json_body(request: web.Request) -> Any:
+def refuse_api_url(app: web.Application, api_url: object) -> web.Response | None:
+    """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy."""
+    if api_url is None or egress.is_exotel_url(str(api_url), app[SETTINGS].egress_policy):
+        return None
+    hosts = ", ".join(sorted(egress.EXOTEL_API_HOSTS))
+    message = f"must be an Exotel API URL (https://{{{hosts}}}) unless DIALER_EGRESS_ALLOW names it"
+    return problem(422, "invalid request", [{"field": "api_url", "message": message}])
+
+
+async def probe_webhook(app: web.Application, url: str) -> tuple[bool, str]:
+    """On the event loop, bounded in time and in number: never the thread pool."""
+    slots = app[PROBE_SLOTS]
     try:
-        return await request.json()
-    except (ValueError, RecursionError, LookupError):
-        raise web.HTTPBadRequest(
-            text='{"error": "body is not valid JSON"}', content_type="application/json"
-        ) from None
-
-
-async def put_account(request: web.Request) -> web.Response:
+        await asyncio.wait_for(slots.acquire(), PROBE_DEADLINE_S)
+    except TimeoutError:
+        return False, "not checked: too many checks in progress"
     try:
-        body = AccountIn.model_validate(await json_body(request))
-    except pydantic.ValidationError as exc:
-        return from_pydantic(exc)
-    account = make_account(
-        body.sid,
+        return await asyncio.wait_for(egress.probe(app[PROBES], url), PROBE_DEADLINE_S + 1)
+    except TimeoutError:
+        return False, "no answer in time"
+    finally:
+        slots.release()
+
+
+def _make(sid: str, body: AccountIn | AccountReplace) -> Account:
+    return make_account(
+        sid,
         body.api_key,
         body.api_token,
         body.caller_id,
@@ -88,77 +151,187 @@ async def put_account(request: web.Request) -> web.Response:
         calls_per_minute=body.calls_per_minute,
         caller_ids=body.caller_ids,
     )
-    rt = request.app[RUNTIME]
-    await in_thread(request.app, save_account, rt.r, account)
-    await send_task(request.app, "dialer.admit", account.sid)  # a raised limit applies now
-    return web.json_response(account.public())
 
 
-async def get_account(request: web.Request) -> web.Response:
+@API.route(
+    "POST",
+    "/v1/accounts",
+    operation_id="registerAccount",
+    summary="Register an Exotel account, or update the fields named of an existing one",
+    description="Create: omitted optional fields take their defaults. For a sid that exists, "
+    "only the fields in the body change (a re-post without `api_url` keeps the stored one); "
+    "use PUT to replace an account whole.",
+    tags=("accounts",),
+    body={JSON: AccountIn},
+    responses={200: Reply("the account (never its token)", AccountOut, links=ACCOUNT_LINKS)},
+)
+async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    body: AccountIn = inp.body
+    if (refused := refuse_api_url(request.app, body.api_url)) is not None:
+        return refused
+    r = request.app[RUNTIME].r
+    updated = await in_thread(request.app, update_account, r, body.sid, _named(body, "sid"))
+    if updated is None:
+        await in_thread(request.app, save_account, r, _make(body.sid, body))
+    return await _after_account_change(request, body.sid)
+
+
+@API.route(
+    "PUT",
+    "/v1/accounts/{sid}",
+    operation_id="replaceAccount",
+    summary="Create or replace an account whole (omitted optional fields take their defaults)",
+    tags=("accounts",),
+    path_params=SidPath,
+    body={JSON: AccountReplace},
+    responses={
+        200: Reply("replaced", AccountOut, links=ACCOUNT_LINKS),
+        201: Reply("created", AccountOut, links=ACCOUNT_LINKS),
+    },
+)
+async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    sid = inp.path.sid
+    if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
+        return refused
+    r = request.app[RUNTIME].r
+    existed = await in_thread(request.app, load_account, r, sid) is not None
+    await in_thread(request.app, save_account, r, _make(sid, inp.body))
+    resp = await _after_account_change(request, sid)
+    resp.set_status(200 if existed else 201)
+    return resp
+
+
+@API.route(
+    "PATCH",
+    "/v1/accounts/{sid}",
+    operation_id="patchAccount",
+    summary="Change only the fields named; every other field keeps its value",
+    tags=("accounts",),
+    path_params=SidPath,
+    body={JSON: AccountPatch},
+    responses={200: Reply("the updated account", AccountOut), 404: NO_ACCOUNT},
+)
+async def patch_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    sid = inp.path.sid
+    if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
+        return refused
+    r = request.app[RUNTIME].r
+    if await in_thread(request.app, update_account, r, sid, _named(inp.body)) is None:
+        return problem(404, "no such account")
+    return await _after_account_change(request, sid)
+
+
+@API.route(
+    "GET",
+    "/v1/accounts/{sid}",
+    operation_id="getAccount",
+    summary="An account (never its token), its caller-ID pool and do-not-call count",
+    tags=("accounts",),
+    path_params=SidPath,
+    responses={200: Reply("the account", AccountDetail), 404: NO_ACCOUNT},
+)
+async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     rt = request.app[RUNTIME]
-    account = await in_thread(request.app, load_account, rt.r, request.match_info["sid"])
+    account = await in_thread(request.app, load_account, rt.r, inp.path.sid)
     if account is None:
         return problem(404, "no such account")
     pool = await in_thread(request.app, callerids.pool_report, rt.r, account.sid)
     dnc = await request.app[AREDIS].scard(keys.dnc(account.sid))
-    return web.json_response({**account.public(), "caller_id_pool": pool, "dnc_count": dnc})
+    return reply(
+        AccountDetail.model_validate({**account.public(), "caller_id_pool": pool, "dnc_count": dnc})
+    )
 
 
-class DncIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    numbers: list[str] = Field(min_length=1, max_length=100_000)
-    default_region: str | None = Field(default=None, min_length=2, max_length=2)
+@API.route(
+    "POST",
+    "/v1/accounts/{sid}/dnc",
+    operation_id="addDnc",
+    summary="Add numbers to the account's do-not-call list; bad ones are reported by index",
+    tags=("accounts",),
+    path_params=SidPath,
+    body={JSON: DncIn},
+    responses={200: Reply("added", DncOut), 404: NO_ACCOUNT},
+)
+async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    from dialer.contacts import parse_list
 
-
-async def add_dnc(request: web.Request) -> web.Response:
-    """Add numbers to the account's do-not-call list; bad ones are reported by index."""
-    sid = request.match_info["sid"]
+    sid = inp.path.sid
     rt = request.app[RUNTIME]
     if await in_thread(request.app, load_account, rt.r, sid) is None:
         return problem(404, "no such account")
-    try:
-        body = DncIn.model_validate(await json_body(request))
-    except pydantic.ValidationError as exc:
-        return from_pydantic(exc)
+    body: DncIn = inp.body
     region = body.default_region or request.app[SETTINGS].DIALER_DEFAULT_REGION
     ingest = parse_list([{"to": n} for n in body.numbers], region)
     numbers = [c.to for c in ingest.contacts]
     if numbers:
         await request.app[AREDIS].sadd(keys.dnc(sid), *numbers)
-    return web.json_response(
-        {
-            "added": len(numbers),
-            "rejected": ingest.rejected,
-            "count": await request.app[AREDIS].scard(keys.dnc(sid)),
-        }
+    count = await request.app[AREDIS].scard(keys.dnc(sid))
+    return reply(
+        DncOut.model_validate({"added": len(numbers), "rejected": ingest.rejected, "count": count})
     )
 
 
-async def resume_account(request: web.Request) -> web.Response:
+@API.route(
+    "POST",
+    "/v1/accounts/{sid}/resume",
+    operation_id="resumeAccount",
+    summary="Close the account's circuit after a 401/403 from Exotel",
+    tags=("accounts",),
+    path_params=SidPath,
+    responses={200: Reply("circuit closed", CircuitOut), 404: NO_ACCOUNT},
+)
+async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     from dialer.accounts import close_circuit
 
     rt = request.app[RUNTIME]
-    sid = request.match_info["sid"]
-    account = await in_thread(request.app, load_account, rt.r, sid)
-    if account is None:
+    sid = inp.path.sid
+    if await in_thread(request.app, load_account, rt.r, sid) is None:
         return problem(404, "no such account")
     await in_thread(request.app, close_circuit, rt.r, sid)
     await send_task(request.app, "dialer.admit", sid)
-    return web.json_response({"sid": sid, "circuit": "closed"})
+    return reply(CircuitOut(sid=sid, circuit="closed"))
 
 
-async def post_campaign(request: web.Request) -> web.Response:
+CSV_BODY = Text(
+    {"type": "string", "description": "CSV with a `to` column; other columns become vars"}
+)
+
+
+@API.route(
+    "POST",
+    "/v1/campaigns",
+    operation_id="createCampaign",
+    summary="Create a campaign (JSON body, or a CSV body with the fields as query parameters)",
+    description="With a text/csv body, `account` (required) and the other scalar campaign "
+    "fields are query parameters; with a JSON body they go in the body and only `dry_run` "
+    "is read from the query. Bad rows are reported by line, good rows still go in; a "
+    "campaign with no callable row, or for an unregistered account, is a 422.",
+    tags=("campaigns",),
+    query=CampaignQuery,
+    body={JSON: campaigns.CampaignIn, "text/csv": CSV_BODY, "text/plain": CSV_BODY},
+    responses={
+        201: Reply("created and queued", SubmitOut, links=CAMPAIGN_LINKS),
+        200: Reply("dry run: validated and estimated, nothing queued", DryRunOut),
+    },
+)
+async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     app = request.app
-    dry_run = request.query.get("dry_run", "") in ("1", "true", "yes")
-    if request.content_type in ("text/csv", "text/plain"):
-        payload: Any = {k: v for k, v in request.query.items() if k != "dry_run"}
-        payload["csv"] = decode_text(await request.read())
+    q = inp.query
+    named = q.model_fields_set - {"dry_run"}
+    if isinstance(inp.body, str):
+        payload = {**q.model_dump(include=named, mode="json"), "csv": inp.body}
+        try:
+            spec = campaigns.CampaignIn.model_validate(payload)
+        except pydantic.ValidationError as exc:
+            return problem(422, "invalid request", pydantic_detail(exc))
     else:
-        payload = await json_body(request)
-    try:
-        spec = campaigns.CampaignIn.model_validate(payload)
-    except pydantic.ValidationError as exc:
-        return from_pydantic(exc)
+        if named:
+            return problem(
+                422,
+                "with a JSON body, give the campaign fields in the body",
+                [{"field": f"query.{n}", "message": "only with a text/csv body"} for n in named],
+            )
+        spec = inp.body
     s = app[SETTINGS]
     try:
         result = await in_thread(
@@ -168,25 +341,69 @@ async def post_campaign(request: web.Request) -> web.Response:
                 spec,
                 default_region=s.DIALER_DEFAULT_REGION,
                 lease_margin_s=s.DIALER_LEASE_MARGIN_S,
-                dry_run=dry_run,
+                dry_run=q.dry_run,
             ),
         )
     except ValidationError as exc:
         return problem(
             422, str(exc), [{"field": exc.field or "body", "message": str(exc), "line": exc.line}]
         )
-    if dry_run:
-        return web.json_response(result)
+    if q.dry_run:
+        if spec.webhook_url:
+            ok, note = await probe_webhook(app, str(spec.webhook_url))
+            result["preflight"].update(webhook_reachable=ok, webhook_note=note)
+        return reply(DryRunOut.model_validate(result))
     await send_task(app, "dialer.admit", spec.account)
-    return web.json_response(result, status=201)
+    return reply(SubmitOut.model_validate(result), status=201)
 
 
-async def get_campaign(request: web.Request) -> web.Response:
+@API.route(
+    "GET",
+    "/v1/campaigns",
+    operation_id="listCampaigns",
+    summary="Campaigns, newest first (paged; filter by state and account)",
+    tags=("campaigns",),
+    query=CampaignsQuery,
+    responses={200: Reply("one page of campaign status objects", CampaignList)},
+)
+async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    q: CampaignsQuery = inp.query
+    total, rows = await in_thread(
+        request.app,
+        lambda: campaigns.list_campaigns(
+            request.app[RUNTIME].r, offset=q.offset, limit=q.limit, state=q.state, account=q.account
+        ),
+    )
+    nxt = q.offset + len(rows)
+    return reply(
+        CampaignList(
+            campaigns=[CampaignStatus.model_validate(s) for s in rows],
+            offset=q.offset,
+            limit=q.limit,
+            total=total,
+            next_offset=nxt if rows and nxt < total else None,
+        )
+    )
+
+
+NO_CAMPAIGN = Reply("no such campaign", Problem)
+
+
+@API.route(
+    "GET",
+    "/v1/campaigns/{id}",
+    operation_id="getCampaign",
+    summary="Counters by state and outcome, progress, timing",
+    tags=("campaigns",),
+    path_params=CampaignPath,
+    responses={200: Reply("the status object", CampaignStatus), 404: NO_CAMPAIGN},
+)
+async def get_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     rt = request.app[RUNTIME]
-    found = await in_thread(request.app, campaigns.status, rt.r, request.match_info["id"])
+    found = await in_thread(request.app, campaigns.status, rt.r, inp.path.id)
     if found is None:
         return problem(404, "no such campaign")
-    return web.json_response(found)
+    return reply(CampaignStatus.model_validate(found))
 
 
 CSV_COLUMNS = [
@@ -199,106 +416,236 @@ CSV_COLUMNS = [
     "duration_s",
     "answers",
     "reason",
+    "reason_code",
 ]
 
 
-async def get_calls(request: web.Request) -> web.StreamResponse:
+@API.route(
+    "GET",
+    "/v1/campaigns/{id}/calls",
+    operation_id="listCalls",
+    summary="Every contact: attempts, Exotel sids, outcome, answers (paged, or CSV)",
+    tags=("campaigns",),
+    path_params=CampaignPath,
+    query=CallsQuery,
+    responses={
+        200: Reply(
+            "a page of results (JSON), or every result (format=csv)",
+            CallsPage,
+            media={"text/csv": Text({"type": "string"})},
+        ),
+        404: NO_CAMPAIGN,
+    },
+)
+async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamResponse:
     app = request.app
-    cid = request.match_info["id"]
+    cid = inp.path.id
+    q: CallsQuery = inp.query
     rt = app[RUNTIME]
     meta = await in_thread(app, campaigns.status, rt.r, cid)
     if meta is None:
         return problem(404, "no such campaign")
-    try:
-        offset = max(0, int(request.query.get("offset", 0)))
-        limit = min(1000, max(1, int(request.query.get("limit", 100))))
-    except ValueError:
-        return problem(422, "offset and limit must be integers")
-    if request.query.get("format") == "csv":
+    if q.format == "csv":
         rows = await in_thread(app, lambda: list(campaigns.iter_results(rt.r, cid)))
         return web.Response(text=results_csv(rows), content_type="text/csv")
-    rows = await in_thread(app, lambda: list(campaigns.iter_results(rt.r, cid, offset, limit)))
-    nxt = offset + len(rows)
-    return web.json_response(
-        {
-            "calls": rows,
-            "offset": offset,
-            "limit": limit,
-            "total": meta["total"],
-            "next_offset": nxt if nxt < meta["total"] else None,
-        }
+    rows = await in_thread(app, lambda: list(campaigns.iter_results(rt.r, cid, q.offset, q.limit)))
+    nxt = q.offset + len(rows)
+    return reply(
+        CallsPage(
+            calls=[CallResult.model_validate(row) for row in rows],
+            offset=q.offset,
+            limit=q.limit,
+            total=meta["total"],
+            next_offset=nxt if rows and nxt < meta["total"] else None,
+        )
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def csv_cell(value: object) -> object:
+    """Neutralise spreadsheet formulas (CSV injection): a text cell starting with
+    = + - @ tab or CR gets a leading apostrophe, so Excel/Sheets show it as text.
+
+    Plain numbers (``+919876500000``, ``-3``) are left alone: they are no formula
+    and an E.164 number must stay readable.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def results_csv(rows: list[dict[str, Any]]) -> str:
+    """Fixed columns with the contact's own columns (``vars``) after ``to``.
+
+    A contact column named like a fixed one is written as ``vars.<name>`` so
+    neither hides the other.
+    """
+    names = var_columns(rows)
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(CSV_COLUMNS)
+    w.writerow(
+        csv_cell(v)  # contact column names are the uploader's text too
+        for v in [
+            *CSV_COLUMNS[:2],
+            *(f"vars.{n}" if n in CSV_COLUMNS else n for n in names),
+            *CSV_COLUMNS[2:],
+        ]
+    )
     for row in rows:
         last = row["attempts"][-1] if row["attempts"] else {}
         answers = ";".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
+        variables = row.get("vars") or {}
         w.writerow(
-            [
+            csv_cell(v)
+            for v in [
                 row["id"],
                 row["to"],
+                *("" if variables.get(n) is None else variables[n] for n in names),
                 row["state"],
                 row["outcome"] or "",
                 len(row["attempts"]),
                 last.get("exotel_sid") or "",
                 last.get("duration_s") or "",
                 answers,
-                row["reason"] or "",
+                (row["reason"] or {}).get("text", ""),
+                (row["reason"] or {}).get("code", ""),
             ]
         )
     return out.getvalue()
 
 
-async def campaign_action(request: web.Request) -> web.Response:
+def _campaign_action(action: str) -> None:
+    @API.route(
+        "POST",
+        f"/v1/campaigns/{{id}}/{action}",
+        operation_id=f"{action}Campaign",
+        summary={
+            "pause": "Pause: admit no new calls (calls in progress go on)",
+            "resume": "Resume a paused campaign",
+            "cancel": "Cancel: settle every waiting call; ringing calls are never dropped",
+        }[action],
+        tags=("campaigns",),
+        path_params=CampaignPath,
+        responses={
+            200: Reply("the campaign's status after the change", CampaignStatus),
+            404: NO_CAMPAIGN,
+            **(
+                {409: Reply("the campaign is cancelled; it cannot be paused or resumed", Problem)}
+                if action != "cancel"
+                else {}
+            ),
+        },
+    )
+    async def run(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+        app = request.app
+        cid = inp.path.id
+        try:
+            result = await in_thread(app, campaigns.set_state, app[RUNTIME].r, cid, action)
+        except ValidationError as exc:
+            return problem(409, str(exc))
+        if result is None:
+            return problem(404, "no such campaign")
+        if action == "cancel":
+            await send_task(app, "dialer.cancel_campaign", cid)
+        elif action == "resume":
+            await send_task(app, "dialer.admit", result["account"])
+        return reply(CampaignStatus.model_validate(result))
+
+
+for _action in ("pause", "resume", "cancel"):
+    _campaign_action(_action)
+
+
+@API.route(
+    "DELETE",
+    "/v1/campaigns/{id}",
+    operation_id="deleteCampaign",
+    summary="Purge a finished or cancelled campaign now: calls, answers, recordings' URLs, "
+    "raw callbacks",
+    description="Refused (409) while the campaign can still dial or one of its calls is "
+    "live: cancel it first, then retry once its live calls have ended. Finished campaigns "
+    "are also deleted by themselves DIALER_RETENTION_DAYS after they finish.",
+    tags=("campaigns",),
+    path_params=CampaignPath,
+    responses={
+        200: Reply("what was deleted", CampaignPurged),
+        404: NO_CAMPAIGN,
+        409: Reply("the campaign can still dial or a call is live; cancel it first", Problem),
+    },
+)
+async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     app = request.app
-    cid = request.match_info["id"]
-    action = request.path.rsplit("/", 1)[-1]
-    rt = app[RUNTIME]
     try:
-        result = await in_thread(app, campaigns.set_state, rt.r, cid, action)
-    except ValidationError as exc:
+        purged = await in_thread(app, retention.purge, app[RUNTIME].r, inp.path.id)
+    except retention.PurgeRefused as exc:
         return problem(409, str(exc))
-    if result is None:
+    if purged is None:
         return problem(404, "no such campaign")
-    if action == "cancel":
-        await send_task(app, "dialer.cancel_campaign", cid)
-    elif action == "resume":
-        await send_task(app, "dialer.admit", result["account"])
-    return web.json_response(result)
+    return reply(CampaignPurged.model_validate(purged.to_dict()))
 
 
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+@API.route(
+    "GET",
+    "/v1/openapi.json",
+    operation_id="openapi",
+    summary="This document",
+    auth=False,
+    responses={
+        200: Reply("the OpenAPI 3.1 document", None, media={JSON: Text({"type": "object"})})
+    },
+)
+async def openapi(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return web.json_response(API.document())
 
 
-async def metrics(request: web.Request) -> web.Response:
-    app = request.app
+GAUGES_TTL_S = 10.0
+
+
+async def render_metrics(app: web.Application) -> web.Response:
+    """``/metrics``, served on the internal port only (dialer.scrape), not a REST route.
+
+    Cheap per scrape: the per-account gauges are refreshed at most every
+    ``GAUGES_TTL_S`` (a scrape in between reuses them), and a refresh is three
+    pipelined round trips however many accounts and campaigns there are.
+    """
     m = app[METRICS]
-    r = app[AREDIS]
-    for sid in await in_thread(app, all_accounts, app[RUNTIME].r):
-        m.slots.labels(account=sid).set(await r.zcard(keys.active(sid)))
-        m.limit.labels(account=sid).set(int(await r.hget(keys.account(sid), "max_concurrent") or 0))
-        depth = 0
-        for cid in await r.smembers(keys.running(sid)):
-            depth += await r.zcard(keys.queue(sid, cid)) + await r.zcard(keys.delayed(sid, cid))
-        m.queued.labels(account=sid).set(depth)
+    now = time.monotonic()
+    if now - m.gauges_at >= GAUGES_TTL_S:
+        m.gauges_at = now
+        await refresh_gauges(app[AREDIS], m)
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": "text/plain; version=0.0.4"}
     )
 
 
+async def refresh_gauges(r: Any, m: Any) -> None:
+    sids = sorted(await r.smembers(keys.ACCOUNTS))
+    async with r.pipeline(transaction=False) as pipe:
+        for sid in sids:
+            pipe.zcard(keys.active(sid))
+            pipe.hget(keys.account(sid), "max_concurrent")
+            pipe.smembers(keys.running(sid))
+        first = await pipe.execute()
+    running: list[tuple[str, list[str]]] = []
+    for i, sid in enumerate(sids):
+        active, limit, cids = first[3 * i : 3 * i + 3]
+        m.slots.labels(account=sid).set(active)
+        m.limit.labels(account=sid).set(int(limit or 0))
+        running.append((sid, sorted(cids)))
+    async with r.pipeline(transaction=False) as pipe:
+        for sid, cids in running:
+            for cid in cids:
+                pipe.zcard(keys.queue(sid, cid))
+                pipe.zcard(keys.delayed(sid, cid))
+        depths = iter(await pipe.execute())
+    for sid, cids in running:
+        m.queued.labels(account=sid).set(sum(next(depths) + next(depths) for _ in cids))
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/accounts", put_account)
-    app.router.add_get("/v1/accounts/{sid}", get_account)
-    app.router.add_post("/v1/accounts/{sid}/resume", resume_account)
-    app.router.add_post("/v1/accounts/{sid}/dnc", add_dnc)
-    app.router.add_post("/v1/campaigns", post_campaign)
-    app.router.add_get("/v1/campaigns/{id}", get_campaign)
-    app.router.add_get("/v1/campaigns/{id}/calls", get_calls)
-    for action in ("pause", "resume", "cancel"):
-        app.router.add_post(f"/v1/campaigns/{{id}}/{action}", campaign_action)
-    app.router.add_get("/v1/openapi.json", openapi)
+    API.install(app)

@@ -4,6 +4,11 @@
 (Redis clients, the Celery producer, its thread) are opened and closed in
 ``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. Slow
 follow-ups (admitting the next call, webhooks) go to Celery.
+
+Probes: ``/livez`` (the process answers; no Redis), ``/readyz`` (Redis
+answers and not draining; ``/healthz`` is its alias). On SIGTERM readiness
+goes red and in-flight requests finish before the process exits
+(``dialer.serving``).
 """
 
 from __future__ import annotations
@@ -18,18 +23,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiohttp
 import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
-from dialer import keys, tokens
+from dialer import keys, scrape, serving, tokens
 from dialer.accounts import make_account, save_account
 from dialer.admission import AsyncRedisLimiter
 from dialer.calls import Event
+from dialer.egress import Egress
 from dialer.errors import ProtocolError
-from dialer.receiver import callbacks
+from dialer.receiver import callbacks, ratelimit
 from dialer.receiver.metrics import Metrics
+from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
+from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
 from dialer.settings import Settings
@@ -43,6 +52,13 @@ CELERY = web.AppKey("celery", Celery)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
+EGRESS = web.AppKey("egress", Egress)
+#: aiohttp session under the egress policy, for dry-run probes (never the pool)
+PROBES = web.AppKey("probes", aiohttp.ClientSession)
+PROBE_SLOTS = web.AppKey("probe_slots", asyncio.Semaphore)
+PROBE_DEADLINE_S = 3.0
+PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
+PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
@@ -61,17 +77,27 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[AREDIS] = aioredis.Redis(connection_pool=pool)
     app[RUNTIME] = Runtime(s)
-    app[LIMITER] = AsyncRedisLimiter(app[AREDIS], admit_lease_s=s.DIALER_RECONCILE_AFTER_S)
+    app[LIMITER] = AsyncRedisLimiter(
+        app[AREDIS],
+        admit_lease_s=s.DIALER_RECONCILE_AFTER_S,
+        reserve_pct=s.DIALER_RECONCILE_RESERVE_PCT,
+    )
     from workers.app import make_app  # the producer side of the same Celery config
 
     app[CELERY] = make_app(s)
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="receiver-io")
+    app[EGRESS] = Egress(s.egress_policy)
+    app[PROBES] = app[EGRESS].client_session(total_s=PROBE_DEADLINE_S)
+    app[PROBE_SLOTS] = asyncio.Semaphore(16)
     if s.exotel_configured:
         try:
             register_env_account(app[RUNTIME].r, s)
         except redis.RedisError as exc:
             log.error("cannot register the environment's account: %s", exc)
     yield
+    await app[PROBES].close()
+    if app[PENDING]:  # follow-ups published behind their 200: let them finish
+        await asyncio.wait(set(app[PENDING]), timeout=10)
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
     await app[AREDIS].aclose()
     app[RUNTIME].r.close()
@@ -108,14 +134,19 @@ async def errors_middleware(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own refusals (unknown path, wrong method, body over the cap)
+        # get the API's one error body; the Allow header of a 405 is kept.
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return problem(exc.status, exc.reason.lower(), headers=headers)
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         if isinstance(exc, ConnectionResetError):
             raise
         # Exotel retries a failed callback: better than accepting one we cannot store.
         log.error("store unavailable: %s", type(exc).__name__)
-        return web.json_response(
-            {"error": "store unavailable, retry"}, status=503, headers={"Retry-After": "5"}
-        )
+        return problem(503, "store unavailable, retry", headers={"Retry-After": "5"})
 
 
 @web.middleware
@@ -127,37 +158,98 @@ async def auth_middleware(
         given = request.headers.get("Authorization", "")
         token = given[7:] if given.startswith("Bearer ") else ""
         if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()):
-            return web.json_response(
-                {"error": "missing or wrong API key"},
-                status=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
     return await handler(request)
 
 
-async def status_callback(request: web.Request) -> web.Response:
+@API.route(
+    "POST",
+    "/exotel/status/{call_id}",
+    operation_id="exotelStatusCallback",
+    summary="Exotel status callback (authenticated by the HMAC-signed URL, not the API key)",
+    description="A missing or wrong `sig` is a 403 and changes nothing. The body is read "
+    "as Exotel sends it (form, multipart or JSON; key spellings vary).",
+    tags=("exotel",),
+    auth=False,
+    query=SigQuery,
+    body={
+        "application/x-www-form-urlencoded": Text(read=False, model=ExotelCallback),
+        "multipart/form-data": Text(read=False, model=ExotelCallback),
+        "application/json": Text(read=False, model=ExotelCallback),
+    },
+    responses={
+        200: Reply("recorded (or ignored: stale attempt, unknown status)", CallbackOut),
+        400: Reply("malformed callback body", Problem),
+        403: Reply("missing or wrong signature", Problem),
+        404: Reply("unknown call", Problem),
+        503: Reply("not stored within DIALER_CALLBACK_DEADLINE_S: Exotel retries", Problem),
+    },
+)
+async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Store the callback within ``DIALER_CALLBACK_DEADLINE_S``, then answer.
+
+    Exotel waits 15 s for the 200 and retries only twice. So the work before
+    the answer is bounded: verify, parse, record, transition (and admit the
+    next call) must finish within the deadline or the answer is 503 and
+    Exotel tries again (a repeat is a no-op once stored). Publishing the
+    follow-up tasks goes behind the answer when the broker is slow: the task
+    stays owned by the app and finishes (or is logged) at shutdown at latest.
+    """
+    app = request.app
+    deadline_s = app[SETTINGS].DIALER_CALLBACK_DEADLINE_S
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(deadline_s):
+            response, publish = await _handle_callback(request, inp)
+    except TimeoutError:
+        app[METRICS].callbacks.labels(result="timeout").inc()
+        log.error("callback not stored within %.1fs: answering 503", deadline_s)
+        return problem(503, "callback not stored in time, retry", headers={"Retry-After": "2"})
+    if publish is not None:
+        task = loop.create_task(_publish(app, publish))
+        pending = app[PENDING]
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        left = deadline_s - (loop.time() - started)
+        await asyncio.wait({task}, timeout=max(0.0, min(left, PUBLISH_WAIT_S)))
+    return response
+
+
+async def _publish(app: web.Application, publish: Callable[[], None]) -> None:
+    try:
+        await in_thread(app, publish)
+    except Exception as exc:
+        # The state change is stored; beat's tick admits again and reconciliation
+        # re-sends a lost dial. Only the follow-up itself is lost: say so.
+        log.error("follow-up not published: %s: %s", type(exc).__name__, exc)
+
+
+async def _handle_callback(
+    request: web.Request, inp: Input[Any, Any]
+) -> tuple[web.Response, Callable[[], None] | None]:
     app = request.app
     s = app[SETTINGS]
     metrics = app[METRICS]
     call_id = request.match_info["call_id"]
-    if not tokens.verify_callback(s.secret, call_id, request.query.get("sig")):
+    if not tokens.verify_callback(s.secret, call_id, inp.query.sig):
         metrics.callbacks.labels(result="forbidden").inc()
         await _reject(app, call_id, "bad signature", "")
-        return web.json_response({"error": "bad signature"}, status=403)
+        return problem(403, "bad signature"), None
     rt = app[RUNTIME]
     facts = rt.cached_campaign_of_call(call_id) or await in_thread(
         app, rt.campaign_of_call, call_id
     )
     if facts is None:
         metrics.callbacks.labels(result="unknown_call").inc()
-        return web.json_response({"error": "unknown call"}, status=404)
+        return problem(404, "unknown call"), None
     try:
         body = await callbacks.read_body(request)
         parsed = callbacks.parse_fields(body)
     except ProtocolError as exc:
         metrics.callbacks.labels(result="malformed").inc()
         await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
-        return web.json_response({"error": str(exc)}, status=400)
+        return problem(400, str(exc)), None
     r = app[AREDIS]
     now = time.time()
     await r.xadd(
@@ -169,7 +261,7 @@ async def status_callback(request: web.Request) -> web.Response:
     kind = callbacks.event_kind(parsed["status"], parsed["event_type"])
     if kind is None:
         metrics.callbacks.labels(result="ignored").inc()
-        return web.json_response({"ok": True, "ignored": "unknown status"})
+        return web.json_response({"ok": True, "ignored": "unknown status"}), None
 
     def event_for(call: Mapping[str, str]) -> Event | None:
         # decided under WATCH, on the same read the transition uses
@@ -188,7 +280,8 @@ async def status_callback(request: web.Request) -> web.Response:
     )
     if t is None:
         metrics.callbacks.labels(result="stale").inc()
-        return web.json_response({"ok": True, "ignored": "stale attempt or unknown call"})
+        ignored = {"ok": True, "ignored": "stale attempt or unknown call"}
+        return web.json_response(ignored), None
     metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
     if t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
@@ -206,8 +299,8 @@ async def status_callback(request: web.Request) -> web.Response:
                 celery.send_task("dialer.dial", args=(next_id,))
             celery.send_task("dialer.followup", args=(call_id, t.releases_slot, t.final, ended))
 
-        await in_thread(app, publish)
-    return web.json_response({"ok": True})
+        return web.json_response({"ok": True}), publish
+    return web.json_response({"ok": True}), None
 
 
 async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> None:
@@ -221,35 +314,88 @@ async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> 
         )
 
 
-async def healthz(request: web.Request) -> web.Response:
+@API.route(
+    "GET",
+    "/livez",
+    operation_id="livez",
+    summary="Liveness: the process answers (no Redis check: an outage must not restart it)",
+    auth=False,
+    responses={200: Reply("alive", Health)},
+)
+async def livez(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return reply(Health(ok=True))
+
+
+async def _ready(request: web.Request) -> web.Response:
+    """Can serve: not draining, and Redis answers (callbacks cannot be stored without it)."""
+    if serving.draining(request.app):
+        return reply(Health(ok=False, reason="draining"), status=503)
     try:
-        await request.app[AREDIS].ping()
-    except redis.RedisError:
-        return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
-    return web.json_response({"ok": True})
+        async with asyncio.timeout(2):
+            await request.app[AREDIS].ping()
+    except (TimeoutError, redis.RedisError, OSError):
+        return reply(Health(ok=False, redis="unreachable", reason="redis unreachable"), 503)
+    return reply(Health(ok=True, redis="ok"))
+
+
+_READY = {200: Reply("ready", Health), 503: Reply("draining or Redis unreachable", Health)}
+
+
+@API.route(
+    "GET",
+    "/readyz",
+    operation_id="readyz",
+    summary="Readiness: Redis answers and the receiver is not draining",
+    auth=False,
+    responses=_READY,
+)
+async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return await _ready(request)
+
+
+@API.route(
+    "GET",
+    "/healthz",
+    operation_id="healthz",
+    summary="Readiness under its older name (alias of /readyz)",
+    auth=False,
+    responses=_READY,
+)
+async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return await _ready(request)
 
 
 def create_app(settings: Settings) -> web.Application:
     from dialer.receiver import api
 
+    # Order matters: the key is checked before a request counts against its limit.
+    rate_limit = ratelimit.middleware(
+        lambda app: app[SETTINGS].DIALER_API_RATE_PER_MIN, lambda app: app[AREDIS]
+    )
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY
+        middlewares=[errors_middleware, auth_middleware, rate_limit], client_max_size=MAX_BODY
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[PENDING] = set()
+    serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
-    app.router.add_post("/exotel/status/{call_id}", status_callback)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", api.metrics)
-    api.add_routes(app)
+    api.add_routes(app)  # every route declared through API, these included
     return app
 
 
 def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    web.run_app(
-        create_app(settings),
-        host=host or settings.DIALER_HOST,
-        port=settings.DIALER_PORT if port is None else port,
-        access_log=None,
-        print=lambda *_: None,
+    """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
+    from dialer.receiver.api import render_metrics
+
+    app = create_app(settings)
+    # /metrics only on the internal listener: never on the public port
+    app.cleanup_ctx.append(
+        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, settings.DIALER_METRICS_PORT)
+    )
+    serving.run(
+        app,
+        host or settings.DIALER_HOST,
+        settings.DIALER_PORT if port is None else port,
+        shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
     )

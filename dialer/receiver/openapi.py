@@ -1,113 +1,453 @@
-"""The OpenAPI 3 document of the REST API, built from the pydantic models it validates with."""
+"""One declaration per REST route: it is served from it and documented from it.
+
+A route is declared with :meth:`Api.route` next to its handler: method, path,
+the pydantic models of its path/query/header parameters, of its body (one per
+accepted content type) and of each response. :meth:`Api.install` adds the
+routes to aiohttp, wrapped so the handler receives its input already checked
+by those models; :meth:`Api.document` renders the OpenAPI 3.1 document from
+the same declarations. So the document cannot drift from the code: a
+parameter, body or status that is not declared is neither read nor served.
+
+What the wrapper does before the handler runs, and answers itself:
+
+* path, query and header parameters are validated: a bad value is a 400 with
+  ``detail`` naming the parameter (``limit=-1`` is refused, never clamped);
+* a content type the route does not declare is a 415; a JSON body that does
+  not parse is a 400; one that breaks its model is a 422 naming each field;
+* the errors every route can give (401 without the key, 503 when Redis is
+  down, 413 for a body over the size cap, 404 for an unknown path id) are
+  added to each operation's responses, all with the one :class:`Problem`
+  schema; ``COMMON`` takes more (a rate limiter adds its 429 there).
+
+Handlers answer with :func:`reply` (a response model instance, validated) or
+:func:`problem`. This module knows nothing about campaigns or accounts.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+import pydantic
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from dialer import __version__
 
-BEARER = [{"bearer": []}]
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
 
 
-def _op(
-    summary: str,
-    *,
-    body: dict[str, Any] | None = None,
-    ok: str = "200",
-    params: list[str] | None = None,
-    auth: bool = True,
-) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {
-            ok: {
-                "description": "success",
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
-            "401": {"description": "missing or wrong API key"},
-            "404": {"description": "not found"},
-            "422": {"description": "invalid request; `detail` names each field"},
-            "503": {"description": "store unavailable; retry"},
-        },
-        "parameters": [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in params or []
-        ],
-    }
-    if auth:
-        op["security"] = BEARER
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": body}
-    return op
+class Out(BaseModel):
+    """Base of response models: every field is always present in the JSON.
+
+    ``json_schema_serialization_defaults_required`` makes the documented
+    schema say so, so a response missing a field fails schema conformance.
+    """
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
-def document() -> dict[str, Any]:
-    from dialer.campaigns import CampaignIn
-    from dialer.receiver.api import AccountIn, DncIn
+class ProblemDetail(Out):
+    field: str = ""
+    message: str
+    line: int | None = None
 
-    schemas: dict[str, Any] = {}
 
-    def ref(model: type[BaseModel]) -> dict[str, str]:
-        # OpenAPI 3.1 schemas are JSON Schema 2020-12, which is what pydantic emits;
-        # nested definitions move to components so every $ref resolves.
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
+class Problem(Out):
+    """The one error body of the API, whatever the status."""
 
-    account = {"application/json": {"schema": ref(AccountIn)}}
-    campaign = {
-        "application/json": {"schema": ref(CampaignIn)},
-        "text/csv": {"schema": {"type": "string"}},
-    }
-    paths: dict[str, Any] = {
-        "/v1/accounts": {"post": _op("Register or update an Exotel account", body=account)},
-        "/v1/accounts/{sid}": {"get": _op("An account (never its token)", params=["sid"])},
-        "/v1/accounts/{sid}/resume": {
-            "post": _op("Close the account's circuit after a 401/403", params=["sid"])
-        },
-        "/v1/accounts/{sid}/dnc": {
-            "post": _op(
-                "Add numbers to the account's do-not-call list",
-                params=["sid"],
-                body={"application/json": {"schema": ref(DncIn)}},
-            )
-        },
-        "/v1/campaigns": {
-            "post": _op(
-                "Create a campaign (JSON or CSV body; ?dry_run=1 validates only)",
-                body=campaign,
-                ok="201",
-            )
-        },
-        "/v1/campaigns/{id}": {"get": _op("Counters by state and outcome", params=["id"])},
-        "/v1/campaigns/{id}/calls": {
-            "get": _op(
-                "Every contact: attempts, sids, outcome, answers (?offset, ?limit, ?format=csv)",
-                params=["id"],
-            )
-        },
-        "/v1/openapi.json": {"get": _op("This document", auth=False)},
-        "/exotel/status/{call_id}": {
-            "post": _op(
-                "Exotel status callback (HMAC-signed URL, ?sig=)", params=["call_id"], auth=False
-            )
-        },
-        "/healthz": {"get": _op("Liveness", auth=False)},
-        "/metrics": {"get": _op("Prometheus metrics", auth=False)},
-    }
-    for action in ("pause", "resume", "cancel"):
-        paths[f"/v1/campaigns/{{id}}/{action}"] = {
-            "post": _op(f"{action.title()} a campaign", params=["id"])
+    error: str
+    detail: list[ProblemDetail] = []
+
+
+def problem(
+    status: int,
+    error: str,
+    detail: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    body = Problem(error=error, detail=[ProblemDetail(**d) for d in detail or []])
+    return web.json_response(body.model_dump(mode="json"), status=status, headers=headers)
+
+
+def reply(model: BaseModel, status: int = 200) -> web.Response:
+    """A JSON response from a response model instance (validated when it was built)."""
+    return web.json_response(model.model_dump(mode="json"), status=status)
+
+
+def pydantic_detail(exc: pydantic.ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    out = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        out.append(
+            {
+                "field": f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body",
+                "message": e["msg"],
+            }
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Text:
+    """A body or response the wrapper does not parse as a model's JSON.
+
+    Documented with ``schema``, or with ``model``'s schema. As a request
+    body the handler gets the decoded text in ``Input.body``; with
+    ``read=False`` the wrapper leaves the body alone and the handler reads it
+    (the Exotel callback, whose format is Exotel's, not ours).
+    """
+
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    model: type[BaseModel] | None = None
+    read: bool = True
+
+
+@dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: from this response to ``operation_id``, with its parameters
+    (runtime expressions such as ``$response.body#/id``)."""
+
+    operation_id: str
+    parameters: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    request_body: Any = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    description: str
+    model: type[BaseModel] | None = None
+    media: dict[str, Text] = field(default_factory=dict)  # non-JSON content types
+    links: dict[str, Link] = field(default_factory=dict)
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: Responses any operation may give, added to every operation the condition
+#: holds for (``auth``, ``body``, ``params``, ``always``).
+COMMON: dict[int, tuple[str, Reply]] = {
+    401: (
+        "auth",
+        Reply(
+            "missing or wrong API key",
+            Problem,
+            headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
+        ),
+    ),
+    400: (
+        "params",
+        Reply("a parameter or the body is malformed (not JSON, bad paging...)", Problem),
+    ),
+    413: ("body", Reply("body larger than the receiver's size cap", Problem)),
+    415: ("body", Reply("content type not accepted by this operation", Problem)),
+    422: (
+        "body",
+        Reply("the body breaks its schema or a rule; `detail` names each field", Problem),
+    ),
+    429: (
+        "auth",
+        Reply(
+            "this API key's rate limit (DIALER_API_RATE_PER_MIN) is exceeded; retry after "
+            "Retry-After seconds",
+            Problem,
+            headers={"Retry-After": {"schema": {"type": "string"}}},
+        ),
+    ),
+    503: (
+        "always",
+        Reply(
+            "the store (Redis) is unreachable; retry",
+            Problem,
+            headers={"Retry-After": {"schema": {"type": "string"}}},
+        ),
+    ),
+}
+
+Q = TypeVar("Q")
+B = TypeVar("B")
+
+
+@dataclass
+class Input(Generic[Q, B]):
+    """What the wrapper validated: parameters (model instances) and the body."""
+
+    path: Any = None
+    query: Any = None
+    headers: Any = None
+    body: Any = None  # a model instance (JSON) or str (Text), None without a body
+    media: str = ""
+
+
+Handler = Callable[[web.Request, Input[Any, Any]], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Route:
+    method: Method
+    path: str
+    handler: Handler
+    operation_id: str
+    summary: str
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    path_params: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    headers: type[BaseModel] | None = None
+    body: dict[str, type[BaseModel] | Text] = field(default_factory=dict)
+    body_required: bool = True
+    responses: dict[int, Reply] = field(default_factory=dict)
+    auth: bool = True
+
+    def path_names(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+
+class Api:
+    """A registry of routes (``API``: the receiver's)."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(
+        self, method: Method, path: str, *, operation_id: str, summary: str, **spec: Any
+    ) -> Callable[[Handler], Handler]:
+        def add(handler: Handler) -> Handler:
+            if any(r.operation_id == operation_id for r in self.routes):
+                raise ValueError(f"operation id {operation_id} declared twice")
+            self.routes.append(Route(method, path, handler, operation_id, summary, **spec))
+            return handler
+
+        return add
+
+    def install(self, app: web.Application) -> None:
+        for route in self.routes:
+            app.router.add_route(route.method, route.path, _wrap(route), name=route.operation_id)
+
+    def document(self) -> dict[str, Any]:
+        return _Document(self.routes).render()
+
+
+API = Api()
+
+
+# --- the wrapper: validate, then call the handler ------------------------------------
+
+
+def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        inp: Input[Any, Any] = Input()
+        detail: list[dict[str, Any]] = []
+        for where, model, values in (
+            ("path", route.path_params, request.match_info),
+            ("query", route.query, request.query),
+            ("header", route.headers, request.headers),
+        ):
+            if model is None:
+                continue
+            try:
+                setattr(inp, "headers" if where == "header" else where, _params(model, values))
+            except pydantic.ValidationError as exc:
+                if where == "path":  # an id that cannot exist names nothing
+                    return problem(404, "not found", pydantic_detail(exc, "path."))
+                detail += pydantic_detail(exc, f"{where}.")
+        if detail:
+            return problem(400, "invalid parameter", detail)
+        if any(not isinstance(t, Text) or t.read for t in route.body.values()):
+            inp.media = request.content_type
+            declared = route.body.get(inp.media)
+            if declared is None:
+                if not route.body_required and not request.body_exists:
+                    return await route.handler(request, inp)
+                accepted = ", ".join(route.body)
+                return problem(415, f"content type {inp.media!r} not accepted; use {accepted}")
+            raw = await request.read()
+            if isinstance(declared, Text):
+                from dialer.contacts import decode_text
+
+                inp.body = decode_text(raw)
+            else:
+                try:
+                    data = json.loads(raw)
+                except (ValueError, RecursionError):
+                    return problem(400, "body is not valid JSON")
+                try:
+                    inp.body = declared.model_validate(data)
+                except pydantic.ValidationError as exc:
+                    return problem(422, "invalid request", pydantic_detail(exc))
+        return await route.handler(request, inp)
+
+    return handle
+
+
+def _params(model: type[BaseModel], values: Mapping[str, str]) -> BaseModel:
+    """The declared names (headers case-insensitively: CIMultiDict); with a model
+    that forbids extras (query models), an unknown name is refused too: a
+    misspelt ``max_attempt=5`` must not be silently ignored."""
+    if model.model_config.get("extra") == "forbid":
+        return model.model_validate({k: values[k] for k in values})
+    names = [f.alias or name for name, f in model.model_fields.items()]
+    return model.model_validate({n: values[n] for n in names if n in values})
+
+
+# --- the document ---------------------------------------------------------------------
+
+
+class _Document:
+    def __init__(self, routes: list[Route]):
+        self.routes = routes
+        self.refs: dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]] = {}
+        self.schemas: dict[str, Any] = {}
+
+    def _collect(self) -> None:
+        wanted: set[tuple[type[BaseModel], JsonSchemaMode]] = {(Problem, "serialization")}
+        for r in self.routes:
+            for m in (r.path_params, r.query, r.headers):
+                if m is not None:
+                    wanted.add((m, "validation"))
+            for m in r.body.values():
+                model = m.model if isinstance(m, Text) else m
+                if model is not None:
+                    wanted.add((model, "validation"))
+            wanted.update((x.model, "serialization") for x in r.responses.values() if x.model)
+        ordered = sorted(wanted, key=lambda w: (w[0].__name__, w[1]))
+        key_map, defs = models_json_schema(ordered, ref_template=REF)
+        self.refs = dict(key_map)
+        self.schemas = defs.get("$defs", {})
+
+    def _schema_of(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+        ref = self.refs[(model, mode)]
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        return self.schemas[name]
+
+    def _parameters(self, route: Route) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for where, model in (
+            ("path", route.path_params),
+            ("query", route.query),
+            ("header", route.headers),
+        ):
+            if model is None:
+                continue
+            schema = self._schema_of(model, "validation")
+            required = set(schema.get("required", []))
+            for name, prop in schema.get("properties", {}).items():
+                prop = dict(prop)
+                desc = prop.pop("description", "")
+                prop.pop("title", None)
+                p: dict[str, Any] = {
+                    "name": name,
+                    "in": where,
+                    "required": name in required or where == "path",
+                    "schema": prop,
+                }
+                if desc:
+                    p["description"] = desc
+                out.append(p)
+        declared = {p["name"] for p in out if p["in"] == "path"}
+        for name in route.path_names():
+            if name not in declared:
+                out.append(
+                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                )
+        return out
+
+    def _content(
+        self, model: type[BaseModel] | None, media: Mapping[str, Text], mode: JsonSchemaMode
+    ) -> dict[str, Any]:
+        content: dict[str, Any] = {}
+        if model is not None:
+            content[JSON] = {"schema": self.refs[(model, mode)]}
+        for ctype, text in media.items():
+            content[ctype] = {"schema": text.schema}
+        return content
+
+    def _responses(self, route: Route) -> dict[str, Any]:
+        replies = dict(route.responses)
+        cond = {
+            "auth": route.auth,
+            "body": bool(route.body),
+            "params": bool(
+                route.query
+                or route.headers
+                or any(not isinstance(m, Text) for m in route.body.values())
+            ),
+            "always": True,
         }
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Exotel voice-AI dialer", "version": __version__},
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "paths": paths,
-    }
+        for status, (when, rep) in COMMON.items():
+            if cond[when] and status not in replies:
+                replies[status] = rep
+        if route.path_names() and 404 not in replies:
+            replies[404] = Reply("no such resource", Problem)
+        out: dict[str, Any] = {}
+        for status in sorted(replies):
+            rep = replies[status]
+            entry: dict[str, Any] = {"description": rep.description}
+            content = self._content(rep.model, rep.media, "serialization")
+            if content:
+                entry["content"] = content
+            if rep.headers:
+                entry["headers"] = rep.headers
+            if rep.links:
+                entry["links"] = {
+                    name: {
+                        "operationId": link.operation_id,
+                        **({"parameters": link.parameters} if link.parameters else {}),
+                        **(
+                            {"requestBody": link.request_body}
+                            if link.request_body is not None
+                            else {}
+                        ),
+                        **({"description": link.description} if link.description else {}),
+                    }
+                    for name, link in rep.links.items()
+                }
+            out[str(status)] = entry
+        return out
+
+    def _operation(self, route: Route) -> dict[str, Any]:
+        op: dict[str, Any] = {"operationId": route.operation_id, "summary": route.summary}
+        if route.description:
+            op["description"] = route.description
+        if route.tags:
+            op["tags"] = list(route.tags)
+        params = self._parameters(route)
+        if params:
+            op["parameters"] = params
+        if route.body:
+            content: dict[str, Any] = {}
+            for ctype, m in route.body.items():
+                if not isinstance(m, Text):
+                    content[ctype] = {"schema": self.refs[(m, "validation")]}
+                elif m.model is not None:
+                    content[ctype] = {"schema": self.refs[(m.model, "validation")]}
+                else:
+                    content[ctype] = {"schema": m.schema}
+            op["requestBody"] = {"required": route.body_required, "content": content}
+        op["responses"] = self._responses(route)
+        op["security"] = [{"bearer": []}] if route.auth else []
+        return op
+
+    def render(self) -> dict[str, Any]:
+        self._collect()
+        paths: dict[str, Any] = {}
+        for route in self.routes:
+            paths.setdefault(route.path, {})[route.method.lower()] = self._operation(route)
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Exotel voice-AI dialer",
+                "version": __version__,
+                "description": "Generated from the route declarations the receiver serves "
+                "(dialer.receiver.openapi). Every error has the `Problem` body.",
+            },
+            "components": {
+                "schemas": self.schemas,
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            },
+            "paths": paths,
+        }

@@ -26,6 +26,7 @@ class Report:
     violations: list[dict[str, Any]] = field(default_factory=list)
     calls_total: int = 0
     requests_total: int = 0
+    requests_by_kind: Counter[str] = field(default_factory=Counter)  # connect/details/list
     rejected: Counter[str] = field(default_factory=Counter)
     dial_times: list[float] = field(default_factory=list)
     terminal_times: list[float] = field(default_factory=list)
@@ -39,12 +40,24 @@ class Report:
     callbacks_failed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     faults_injected: Counter[str] = field(default_factory=Counter)
+    #: per call sid: ms of bot audio received, and how much of it was not silence
+    bot_audio: defaultdict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: {"ms": 0.0, "voiced_ms": 0.0})
+    )
+    terminal_dropped: list[dict[str, Any]] = field(default_factory=list)  # {sid, at}
+    stream_ends: Counter[str] = field(default_factory=Counter)  # "callee" or "bot:<code>"
     #: per call a machine answered: when its greeting and beep ended and when the
     #: bot's audio (a message, or a bot talking to the recording) began, after answer
     machine_heard: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def violation(self, kind: str, call_sid: str | None, detail: str) -> None:
         self.violations.append({"kind": kind, "call_sid": call_sid, "detail": detail[:MAX_DETAIL]})
+
+    def heard(self, call_sid: str, ms: float, voiced_ms: float) -> None:
+        """Bot audio the callee heard: proof a prompt was real sound, not silence."""
+        entry = self.bot_audio[call_sid]
+        entry["ms"] += ms
+        entry["voiced_ms"] += voiced_ms
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] += 1
@@ -79,6 +92,7 @@ class Report:
             "machine_heard": dict(self.machine_heard),
             "calls_total": self.calls_total,
             "requests_total": self.requests_total,
+            "requests_by_kind": dict(self.requests_by_kind),
             "rejected": dict(self.rejected),
             "dial_times": list(self.dial_times),
             "terminal_times": list(self.terminal_times),
@@ -91,4 +105,7 @@ class Report:
             "callbacks_failed": self.callbacks_failed,
             "statuses": dict(self.statuses),
             "faults_injected": dict(self.faults_injected),
+            "bot_audio": {sid: dict(v) for sid, v in self.bot_audio.items()},
+            "terminal_dropped": list(self.terminal_dropped),
+            "stream_ends": dict(self.stream_ends),
         }

@@ -31,6 +31,7 @@ from collections import deque
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
+import numpy as np
 
 from dialer.sandbox.calls import SandboxCall
 from dialer.sandbox.config import CalleeBehaviour
@@ -41,10 +42,20 @@ from dialer.sandbox.voices import Clip, callee_clip, render
 log = logging.getLogger(__name__)
 SAMPLE_RATES = (8000, 16000, 24000)
 WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=2.0)  # don't hang a shutdown on a mute bot
+VOICED_RMS = 300.0  # about -40 dBFS: speech is far above, digital silence is 0
 BEHIND_RESYNC_S = 1.0  # if the loop stalls this long, skip frames instead of bursting them
 
 
 @functools.lru_cache(maxsize=8)
+def loudness(pcm: bytes, rate: int, window_ms: int = 20) -> tuple[float, float]:
+    """(ms of audio, ms of it above a speech-like level): 20 ms windows, RMS > -40 dBFS."""
+    x = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float64)
+    n = max(1, rate * window_ms // 1000)
+    windows = x[: len(x) // n * n].reshape(-1, n)
+    loud = int((np.sqrt((windows**2).mean(axis=1)) > VOICED_RMS).sum()) if len(windows) else 0
+    return len(x) * 1000 / rate, float(loud * window_ms)
+
+
 def caller_audio_b64(sample_rate: int, frame_ms: int) -> str:
     """One frame of very low noise (line hiss, not digital silence), base64 PCM16 LE."""
     rng = random.Random(sample_rate)
@@ -121,12 +132,17 @@ class CallerStream:
             reader = asyncio.get_running_loop().create_task(self._read(ws))
             reader.add_done_callback(lambda _: self._wake.set())
             ended_by = await self._drive(ws, reader)
+            # Who ended the stream, and with which close code when the bot did:
+            # a drain test tells a normal hang-up from a server going away.
+            end = "callee" if ended_by == "callee" else f"bot:{ws.close_code}"
+            self.state.report.stream_ends[end] += 1
             if ended_by == "callee":
                 stop = {"call_sid": self.call.sid, "account_sid": self.call.account_sid,
                         "reason": "callended"}  # fmt: skip
                 with contextlib.suppress(ConnectionError, aiohttp.ClientError):
                     await self._send(ws, "stop", {"stop": stop})
         except (ConnectionError, aiohttp.ClientError) as exc:
+            self.state.report.stream_ends["lost"] += 1
             log.info("stream %s call %s lost: %s", self.stream_sid, self.call.sid, exc)
         finally:
             if reader is not None:
@@ -222,6 +238,7 @@ class CallerStream:
                 self.state.report.first_audio_ms.append((now - self._started_at) * 1000)
             if frame.audio:
                 self.playback.add_audio(len(frame.audio), now)
+                self.state.report.heard(self.call.sid, *loudness(frame.audio, self.sample_rate))
         elif frame.event == "mark" and frame.mark is not None:
             self.playback.add_mark(frame.mark, now)
         elif frame.event == "clear":

@@ -1,16 +1,16 @@
-"""Prompt audio for bots: WAV files and offline text-to-speech (espeak-ng).
+"""Prompt audio for bots: WAV files and offline text-to-speech.
 
 A prompt is a WAV file (any rate, any channel count, 8/16/24/32-bit PCM;
-mixed to mono and resampled) or text spoken by ``espeak-ng --stdout``. Both
-are cached per process, so a campaign renders each prompt once, not once per
-call. This module does not play anything; bots hand the PCM to ``ctx.play``.
+mixed to mono and resampled) or text spoken by libespeak-ng from the
+``espeakng-loader`` wheel (``streamer.bots.tts``; no system package, no
+subprocess). Both are cached per process, so a campaign renders each prompt
+once, not once per call. This module does not play anything; bots hand the
+PCM to ``ctx.play``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
-import shutil
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +19,15 @@ import numpy as np
 
 from dialer.errors import ValidationError
 from streamer.audio import resample
+from streamer.bots import tts
 
-ESPEAK = "espeak-ng"
 _CACHE_MAX = 512
 _cache: dict[tuple[str, int], bytes] = {}
 
 
 @dataclass(frozen=True)
 class Prompt:
-    """Either ``path`` (a WAV file) or ``text`` (spoken by espeak-ng)."""
+    """Either ``path`` (a WAV file) or ``text`` (spoken by ``streamer.bots.tts``)."""
 
     text: str | None = None
     path: Path | None = None
@@ -40,8 +40,13 @@ class Prompt:
         return cls(text=value)
 
 
-def espeak_path() -> str | None:
-    return shutil.which(ESPEAK)
+def engine_problem() -> str | None:
+    """Why text prompts cannot be spoken on this machine, or None if they can."""
+    try:
+        tts.engine()
+    except tts.EngineUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def decode_wav(data: bytes | Path, rate: int) -> bytes:
@@ -83,24 +88,15 @@ def _remember(key: tuple[str, int], pcm: bytes) -> bytes:
 
 
 async def speak(text: str, rate: int) -> bytes:
-    """Text -> PCM via espeak-ng in a subprocess (the event loop keeps running)."""
+    """Text -> PCM at ``rate`` via the in-process engine (in a worker thread)."""
     key = ("tts:" + text, rate)
     if key in _cache:
         return _cache[key]
-    exe = espeak_path()
-    if exe is None:
-        raise ValidationError(f"{ESPEAK} is not installed; cannot speak {text!r}", field="prompt")
-    proc = await asyncio.create_subprocess_exec(
-        exe,
-        "--stdout",
-        text,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise ValidationError(f"{ESPEAK} failed: {err.decode(errors='replace')[:200]}")
-    return _remember(key, decode_wav(out, rate))
+    try:
+        pcm, src_rate = await tts.speak(text)
+    except (tts.EngineUnavailable, ValueError) as exc:
+        raise ValidationError(f"cannot speak {text[:60]!r}: {exc}", field="prompt") from exc
+    return _remember(key, resample(pcm, src_rate, rate))
 
 
 async def render(prompt: Prompt, rate: int) -> bytes:
@@ -128,9 +124,17 @@ def check(prompt: Prompt, where: str) -> None:
             ) from exc
     elif not (prompt.text or "").strip():
         raise ValidationError(f"{where}: empty prompt", field=where)
-    elif espeak_path() is None:
+    elif len(prompt.text or "") > tts.MAX_TEXT_CHARS:
         raise ValidationError(
-            f"{where}: text prompt needs {ESPEAK}, which is not installed "
-            "(install it or use a .wav prompt)",
+            f"{where}: text prompt longer than {tts.MAX_TEXT_CHARS} characters", field=where
+        )
+
+
+def check_engine(where: str) -> None:
+    """Refuse text prompts when the speech engine cannot load (after the document checks)."""
+    problem = engine_problem()
+    if problem is not None:
+        raise ValidationError(
+            f"{where}: text prompts cannot be spoken: {problem} (or use .wav prompts)",
             field=where,
         )

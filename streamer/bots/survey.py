@@ -22,6 +22,13 @@ from streamer.bots.base import Bot, BotContext
 from streamer.bots.prompts import Prompt
 
 DTMF_KEYS = frozenset("0123456789*#")
+# The survey document's keys (DESIGN.md, "Survey file"). Anything else is refused:
+# a misspelled optional key (``answer_timout_s``) would otherwise silently fall
+# back to its default.
+SURVEY_KEYS = ("name", "greeting", "questions", "goodbye", "answer_timeout_s", "max_reprompts")
+QUESTION_KEYS = ("id", "prompt", "keys")
+# Keys the campaign adds when it stores the survey; not part of the document.
+STORED_KEYS = ("base_dir",)
 # A mark echo that never comes must not stall the survey forever.
 MARK_SLACK_S = 5.0
 # Machine detection always decides within its max_s (6 s); this only guards a
@@ -54,10 +61,24 @@ def _prompt(value: Any, where: str, base_dir: Path) -> Prompt:
     return prompt
 
 
-def _number(data: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+def _no_unknown_keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        prefix = f"{where}: " if where else ""
+        raise ValidationError(
+            f"{prefix}unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})",
+            field=f"{where}.{unknown[0]}" if where else unknown[0],
+        )
+
+
+def _number(
+    data: dict[str, Any], key: str, default: float, lo: float, hi: float, *, whole: bool = False
+) -> float:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise ValidationError(f"{key} must be a number from {lo} to {hi}", field=key)
+    kind = int if whole else int | float
+    if isinstance(value, bool) or not isinstance(value, kind) or not lo <= value <= hi:
+        what = "a whole number" if whole else "a number"
+        raise ValidationError(f"{key} must be {what} from {lo:g} to {hi:g}", field=key)
     return float(value)
 
 
@@ -65,6 +86,7 @@ def parse_survey(data: Any, base_dir: Path) -> Survey:
     """Validate a survey document; relative WAV paths resolve against ``base_dir``."""
     if not isinstance(data, dict):
         raise ValidationError("survey must be a JSON object")
+    _no_unknown_keys(data, SURVEY_KEYS, "")
     questions = data.get("questions")
     if not isinstance(questions, list) or not questions:
         raise ValidationError("survey needs a non-empty 'questions' list", field="questions")
@@ -74,6 +96,7 @@ def parse_survey(data: Any, base_dir: Path) -> Survey:
         where = f"questions[{i}]"
         if not isinstance(q, dict):
             raise ValidationError(f"{where} must be an object", field=where)
+        _no_unknown_keys(q, QUESTION_KEYS, where)
         qid = q.get("id")
         if not isinstance(qid, str) or not qid.strip():
             raise ValidationError(f"{where}: missing question 'id'", field=f"{where}.id")
@@ -93,14 +116,22 @@ def parse_survey(data: Any, base_dir: Path) -> Survey:
         prompt = _prompt(q.get("prompt"), f"{where}.prompt", base_dir)
         parsed.append(Question(qid, prompt, frozenset(keys)))
     optional = {k: _prompt(data[k], k, base_dir) for k in ("greeting", "goodbye") if data.get(k)}
-    return Survey(
-        name=str(data.get("name", "survey")),
+    name = data.get("name", "survey")
+    if not isinstance(name, str):
+        raise ValidationError("name must be a string", field="name")
+    survey = Survey(
+        name=name,
         questions=tuple(parsed),
         greeting=optional.get("greeting"),
         goodbye=optional.get("goodbye"),
         answer_timeout_s=_number(data, "answer_timeout_s", 8.0, 0.5, 120),
-        max_reprompts=int(_number(data, "max_reprompts", 1, 0, 10)),
+        max_reprompts=int(_number(data, "max_reprompts", 1, 0, 10, whole=True)),
     )
+    # The engine last: the document's own errors are reported on any machine.
+    spoken = [q.prompt for q in survey.questions] + list(optional.values())
+    if any(p.text is not None for p in spoken):
+        prompts.check_engine("survey")
+    return survey
 
 
 def load_survey(path: str | Path) -> Survey:
@@ -123,7 +154,8 @@ def survey_from_config(config: dict[str, Any], arg: str) -> Survey:
     """The campaign stores the survey JSON (plus ``base_dir``); else read the file."""
     if config.get("questions") is not None:
         base = Path(config.get("base_dir") or (Path(arg).parent if arg else "."))
-        return parse_survey(config, base)
+        document = {k: v for k, v in config.items() if k not in STORED_KEYS}
+        return parse_survey(document, base)
     if not arg:
         raise ValidationError("survey bot needs a file: survey:FILE.json", field="bot")
     return load_survey(arg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from dialer.embedded import free_port
+from dialer.settings import LISTEN_PORTS
 
 pytestmark = pytest.mark.timeout(240)
 DIALER = [sys.executable, "-m", "dialer.cli.main"]
@@ -26,10 +28,8 @@ def _env(tmp: Path) -> dict[str, str]:
     env.update(
         {
             "DIALER_DATA_DIR": str(tmp / "data"),
-            "DIALER_PORT": str(free_port()),
-            "STREAMER_PORT": str(free_port()),
-            "SANDBOX_PORT": str(free_port()),
-            "FLOWER_PORT": str(free_port()),
+            # every listener on a free port: other test runs share this machine
+            **{name: str(free_port()) for name in LISTEN_PORTS},
             "DIALER_LOG_LEVEL": "WARNING",
             "DIALER_TICK_S": "0.5",
             "DIALER_RECONCILE_AFTER_S": "3",
@@ -72,8 +72,16 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.2)
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DIALER, *args], env=env, capture_output=True, text=True, timeout=60)
+def _cli(
+    env: dict[str, str], *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DIALER, *args],
+        env={**env, **(env_extra or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _descendants(pid: int) -> set[int]:
@@ -123,6 +131,15 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         status = json.loads(st.stdout)
         assert {"id", "state", "total", "counts", "outcomes"} <= set(status)
         assert status["total"] == 12
+        _bad_input_is_refused_clearly(env, tmp_path, contacts)
+        # one data directory, one supervisor: a second `up` or `demo` is refused, clearly
+        for second in (["up", "--no-flower"], ["demo", "--no-flower", "--contacts", "1"]):
+            again = _cli(env, *second)
+            assert again.returncode == 2, (second, again.stdout, again.stderr)
+            assert "is in use by another `dialer up` or `dialer demo`" in again.stderr
+            assert f"pid {up.pid}" in again.stderr and "DIALER_DATA_DIR" in again.stderr
+            assert "Traceback" not in again.stderr
+        assert up.poll() is None  # the first one is untouched
         time.sleep(1.0)  # some calls in flight
         children = _descendants(up.pid)
         assert children
@@ -143,6 +160,18 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         res = _cli(env, "results", cid, "--format", "json")
         results = json.loads(res.stdout)
         assert len(results) == 12 and all(r["outcome"] for r in results)
+        # people get a summary (no JSON, no epoch seconds); the contact's columns come along
+        human = _cli(env, "status", cid)
+        assert human.returncode == 0, human.stderr
+        assert "state      done" in human.stdout and "12/12 finished" in human.stdout
+        assert not human.stdout.lstrip().startswith("{")
+        assert str(int(status["created_at"])) not in human.stdout
+        table = _cli(env, "results", cid, env_extra={"COLUMNS": "200"})
+        assert table.returncode == 0, table.stderr
+        assert "name" in table.stdout and "N10" in table.stdout
+        csv_out = _cli(env, "results", cid, "--format", "csv").stdout.splitlines()
+        assert csv_out[0].startswith("id,to,name,state,outcome")
+        assert any(",N10," in line for line in csv_out[1:])
         bad = _cli(env, "status", "000000000000", "--json")
         assert bad.returncode == 1 and "no such campaign" in bad.stderr
     finally:
@@ -153,3 +182,57 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     text = "".join(p.read_text(errors="replace") for p in logs)
     assert text and "cli-signing-secret-4242" not in text and "cli-api-key-4242" not in text
     assert "sandbox-token" not in text
+
+
+@pytest.mark.parametrize(
+    ("setting", "what"),
+    [("DIALER_PORT", "receiver"), ("DIALER_METRICS_PORT", "receiver metrics")],
+)
+def test_port_clash_names_the_setting_that_exists(tmp_path: Path, setting: str, what: str) -> None:
+    env = _env(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env[setting] = str(busy.getsockname()[1])
+        out = _cli(env, "up", "--no-flower")
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert f"{what} port {env[setting]} on 127.0.0.1 is already in use" in out.stderr
+    assert f"{setting}=" in out.stderr and "--receiver-port" not in out.stderr
+    assert "Traceback" not in out.stderr
+    # the refused run released the data directory: nothing is left holding it
+    from dialer.cli.supervisor import DataDirLock
+
+    lock = DataDirLock(tmp_path / "data")
+    lock.acquire()
+    lock.release()
+
+
+def _bad_input_is_refused_clearly(env: dict[str, str], tmp: Path, contacts: Path) -> None:
+    """Against the live receiver: dry-run for people, window typos, binary files, DNC lines."""
+    submit = [*("submit", str(contacts), "--account", "sandbox", "--bot", "echo")]
+    dry = _cli(env, *submit, "--dry-run", "--window", "mon-fri 9:00-17:00")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing was queued" in dry.stdout and "finish     around" in dry.stdout
+    assert "12 accepted" in dry.stdout and "finish_at" not in dry.stdout
+    typo = _cli(env, *submit, "--window", "mon-fri 9-5")
+    assert typo.returncode == 2 and "'9-5' is not a time range" in typo.stderr
+    assert "accepted forms:" in typo.stderr and "Traceback" not in typo.stderr
+    binary = tmp / "contacts.xlsx"
+    binary.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8)
+    refused = _cli(env, "submit", str(binary), "--account", "sandbox", "--bot", "echo")
+    assert refused.returncode == 2 and "not CSV text" in refused.stderr
+    assert refused.stderr.replace("\n", "").isprintable(), refused.stderr
+    dnc = tmp / "dnc.csv"
+    dnc.write_text("to\n+919876599999\n\nnot-a-number\n")
+    out = _cli(env, "account", "dnc", "sandbox", str(dnc))
+    assert out.returncode == 0, out.stderr
+    assert f"{dnc}:4: to: 'not-a-number' is not a valid phone number" in out.stderr
+    assert json.loads(out.stdout)["added"] == 1
+    # a partial update changes the named field only
+    before = _cli(env, "account", "update", "sandbox", "--calls-per-minute", "199")
+    assert before.returncode == 0, before.stderr
+    after = json.loads(
+        _cli(env, "account", "update", "sandbox", "--calls-per-minute", "200").stdout
+    )
+    assert after["calls_per_minute"] == 200
+    assert after["max_concurrent_calls"] == json.loads(before.stdout)["max_concurrent_calls"]

@@ -193,9 +193,7 @@ async def test_answer_timeout_starts_after_the_prompt_is_heard(survey_file: Path
     ctx.tasks[0].cancel()
 
 
-async def test_text_prompts_are_spoken_with_espeak(tmp_path: Path) -> None:
-    if prompts_mod.espeak_path() is None:
-        pytest.skip("espeak-ng not installed")
+async def test_text_prompts_are_spoken_by_the_bundled_engine(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"questions": [{"id": "q", "prompt": "Press one.", "keys": ["1"]}]}))
     ctx = FakeCtx()
@@ -230,9 +228,20 @@ Q = {"id": "q1", "prompt": "Hello", "keys": ["1"]}
         ({"questions": [{"id": "q", "prompt": "", "keys": ["1"]}]}, "non-empty"),
         ({"questions": [Q], "answer_timeout_s": "soon"}, "answer_timeout_s"),
         ({"questions": [Q], "max_reprompts": 99}, "max_reprompts"),
+        ({"questions": [Q], "max_reprompts": 1.5}, "max_reprompts must be a whole number"),
+        ({"questions": [Q], "answer_timout_s": 5}, "unknown key 'answer_timout_s'"),
+        ({"questions": [Q | {"key": ["1"]}]}, r"questions\[0\]: unknown key 'key'"),
+        ({"questions": [Q], "name": 7}, "name must be a string"),
+        ({"questions": [{"id": "q", "prompt": "x" * 2001, "keys": ["1"]}]}, "longer than"),
     ],
 )
-def test_load_survey_names_the_problem(tmp_path: Path, doc: Any, needle: str) -> None:
+@pytest.mark.parametrize("engine", ["present", "missing"])
+def test_load_survey_names_the_problem(
+    tmp_path: Path, doc: Any, needle: str, engine: str, monkeypatch: Any
+) -> None:
+    # The document's own error comes first, whether or not text can be spoken here.
+    if engine == "missing":
+        monkeypatch.setattr(prompts_mod, "engine_problem", lambda: "no engine")
     with pytest.raises(ValidationError, match=needle):
         load_survey(bad_survey(tmp_path, doc))
 
@@ -249,10 +258,15 @@ def test_load_survey_missing_file(tmp_path: Path) -> None:
         load_survey(tmp_path / "absent.json")
 
 
-def test_text_prompt_without_espeak_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
-    monkeypatch.setattr(prompts_mod, "espeak_path", lambda: None)
-    with pytest.raises(ValidationError, match="espeak-ng"):
+def test_text_prompt_without_an_engine_is_refused(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(prompts_mod, "engine_problem", lambda: "libespeak-ng missing")
+    with pytest.raises(ValidationError, match="text prompts cannot be spoken: libespeak-ng"):
         load_survey(bad_survey(tmp_path, {"questions": [Q]}))
+
+
+def test_wav_only_survey_needs_no_engine(survey_file: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(prompts_mod, "engine_problem", lambda: "libespeak-ng missing")
+    assert load_survey(survey_file).questions
 
 
 def test_survey_from_campaign_config_resolves_wavs_in_base_dir(survey_file: Path) -> None:
