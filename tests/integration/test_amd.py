@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from dialer.surveys import read_survey
 from tests.integration.harness import running_system
 
 pytestmark = pytest.mark.timeout(180)
@@ -62,6 +63,7 @@ def test_machines_are_hung_up_on_and_retried_people_get_the_survey(
     )
     args = ["--calls-per-minute", "100000", "--ring-s", "0.05", "--talk-max-s", "30",
             "--think-s", "0.05"]  # fmt: skip
+    content = read_survey(survey)  # what `dialer submit` sends
     message = tone_wav()
     with running_system(
         redis_url, tmp_path, workers=1, max_concurrent=6, sandbox_args=args
@@ -70,7 +72,8 @@ def test_machines_are_hung_up_on_and_retried_people_get_the_survey(
         hangup = system.api.create_campaign(
             "sandbox",
             [{"to": n} for n in HUMANS + MACHINES],
-            bot=f"survey:{survey}",
+            bot="survey:survey.json",
+            survey=content,
             max_attempts=2,
             retry_delay_s=0.5,
             machine_detection="hangup",
@@ -78,7 +81,8 @@ def test_machines_are_hung_up_on_and_retried_people_get_the_survey(
         voicemail = system.api.create_campaign(
             "sandbox",
             [{"to": VOICEMAIL}],
-            bot=f"survey:{survey}",
+            bot="survey:survey.json",
+            survey=content,
             max_attempts=1,
             machine_detection="message:hello.wav",
             machine_message_wav=base64.b64encode(message).decode(),
