@@ -73,6 +73,16 @@ ACCOUNT_LINKS = {
     "PatchAccount": Link("patchAccount", {"sid": "$response.body#/sid"}),
     "AddDnc": Link("addDnc", {"sid": "$response.body#/sid"}),
     "ResumeAccount": Link("resumeAccount", {"sid": "$response.body#/sid"}),
+    # a campaign that can be created, so its own links (status, calls, pause...) are reached
+    "CreateCampaign": Link(
+        "createCampaign",
+        request_body={
+            "account": "$response.body#/sid",
+            "bot": "echo",
+            "contacts": [{"to": "+919876543210"}, {"to": "+919876543211"}],
+        },
+        description="a two-contact campaign on this account",
+    ),
 }
 CAMPAIGN_LINKS = {
     name: Link(op, {"id": "$response.body#/id"})

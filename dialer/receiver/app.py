@@ -31,7 +31,7 @@ from dialer.errors import ProtocolError
 from dialer.receiver import callbacks
 from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
-from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem
+from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
 from dialer.settings import Settings
@@ -258,8 +258,8 @@ async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     try:
         await request.app[AREDIS].ping()
     except redis.RedisError:
-        return web.json_response({"ok": False, "redis": "unreachable"}, status=503)
-    return web.json_response({"ok": True})
+        return reply(Health(ok=False, redis="unreachable"), status=503)
+    return reply(Health(ok=True, redis="ok"))
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -16,7 +16,8 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
-from dialer.campaigns import CampaignIn
+from dialer import keys
+from dialer.campaigns import CampaignIn, no_default
 from dialer.receiver.openapi import Out
 
 SID_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -39,7 +40,7 @@ class SidPath(Strict):
 
 
 class CampaignPath(Strict):
-    id: str = Field(min_length=1, max_length=64, description="campaign id from POST /v1/campaigns")
+    id: str = Field(pattern=keys.CID_PATTERN, description="campaign id from POST /v1/campaigns")
 
 
 class PageQuery(Strict):
@@ -82,10 +83,6 @@ def _digits_to_int(v: Any) -> Any:
     return int(v) if isinstance(v, str) and v.isdigit() else v
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)  # "not given", not a null the client could send
-
-
 def _csv_query_model() -> type[BaseModel]:
     fields: dict[str, Any] = {
         "dry_run": (
@@ -98,7 +95,7 @@ def _csv_query_model() -> type[BaseModel]:
         info = FieldInfo.merge_field_infos(
             f,
             default=None,
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
             description=(f.description or name.replace("_", " "))
             + " (text/csv body only; with JSON it goes in the body)",
         )
@@ -113,7 +110,7 @@ def _csv_query_model() -> type[BaseModel]:
             default=None,
             ge=0,
             allow_inf_nan=False,
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
             description="seconds between attempts (text/csv body only)",
         ),
     )
@@ -134,7 +131,18 @@ def _check_base(region: str | None, api_url: pydantic.HttpUrl | None) -> None:
         raise ValueError("api_url must not carry credentials (user:pass@)")
 
 
+#: region and api_url are two ways to name one thing: not both (null counts as absent)
+ONE_BASE = {
+    "not": {
+        "required": ["region", "api_url"],
+        "properties": {"region": {"type": "string"}, "api_url": {"type": "string"}},
+    }
+}
+
+
 class _AccountFields(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_BASE)
+
     api_key: str = Field(min_length=1, max_length=200)
     api_token: str = Field(min_length=1, max_length=200, description="stored; never returned")
     caller_id: str = Field(min_length=1, max_length=32, description="the ExoPhone dialled from")
@@ -164,28 +172,46 @@ class AccountReplace(_AccountFields):
 class AccountIn(_AccountFields):
     """``POST /v1/accounts``: register (create), or update the fields named."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            **ONE_BASE,
+            "examples": [
+                {
+                    "sid": "acme",
+                    "api_key": "your-exotel-api-key",
+                    "api_token": "your-exotel-api-token",
+                    "caller_id": "08047112345",
+                    "region": "in",
+                    "max_concurrent_calls": 5,
+                }
+            ],
+        },
+    )
+
     sid: str = Field(min_length=1, max_length=64, pattern=SID_PATTERN)
 
 
 class AccountPatch(Strict):
-    """``PATCH /v1/accounts/{sid}``: only the fields named change."""
+    """``PATCH /v1/accounts/{sid}``: only the fields named change.
 
-    api_key: str | None = Field(default=None, min_length=1, max_length=200)
-    api_token: str | None = Field(default=None, min_length=1, max_length=200)
-    caller_id: str | None = Field(default=None, min_length=1, max_length=32)
-    caller_ids: list[str] | None = Field(default=None, max_length=500)
-    region: Literal["sg", "in"] | None = None
-    api_url: pydantic.HttpUrl | None = None
-    max_concurrent_calls: int | None = Field(default=None, ge=1, le=100_000)
-    calls_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    None is only "not named": an explicit null is refused (not the field's
+    type), since resetting a field is PUT's job, not a guess made here.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_BASE)
+    api_key: str = Field(default=None, min_length=1, max_length=200, json_schema_extra=no_default)
+    api_token: str = Field(default=None, min_length=1, max_length=200, json_schema_extra=no_default)
+    caller_id: str = Field(default=None, min_length=1, max_length=32, json_schema_extra=no_default)
+    caller_ids: list[str] = Field(default=None, max_length=500, json_schema_extra=no_default)
+    region: Literal["sg", "in"] = Field(default=None, json_schema_extra=no_default)
+    api_url: pydantic.HttpUrl = Field(default=None, json_schema_extra=no_default)
+    max_concurrent_calls: int = Field(default=None, ge=1, le=100_000, json_schema_extra=no_default)
+    calls_per_minute: int = Field(default=None, ge=1, le=100_000, json_schema_extra=no_default)
 
     @model_validator(mode="after")
     def _one_base(self) -> AccountPatch:
         _check_base(self.region, self.api_url)
-        for name in self.model_fields_set:
-            # null would mean "reset", which is PUT's job: refuse it rather than guess
-            if getattr(self, name) is None:
-                raise ValueError(f"{name}: null is not a value; omit the field to keep it")
         return self
 
 
@@ -323,7 +349,7 @@ class CampaignList(Page):
 
 class Health(StrictOut):
     ok: bool
-    redis: str | None = None
+    redis: Literal["ok", "unreachable"]
 
 
 class CallbackOut(StrictOut):
@@ -351,5 +377,5 @@ class SigQuery(BaseModel):
     sig: str = Field(
         default="",
         description="HMAC of the call id, put in the URL by the dialer",
-        json_schema_extra=_no_default,
+        json_schema_extra=no_default,
     )
