@@ -16,6 +16,7 @@ import redis
 
 from dialer import keys
 from dialer.exotel.client import ExotelClient, base_url_for
+from dialer.scripts import script
 
 
 @dataclass(frozen=True)
@@ -175,12 +176,13 @@ def close_circuit(r: redis.Redis, sid: str) -> None:
     )
 
 
-def back_off(r: redis.Redis, sid: str, until: float) -> None:
-    """Exotel said 429: admit nothing for this account until ``until``."""
-    key = keys.account(sid)
-    current = float(r.hget(key, "paused_until") or 0)  # type: ignore[arg-type]
-    if until > current:
-        r.hset(key, "paused_until", str(until))
+def back_off(r: redis.Redis, sid: str, until: float) -> bool:
+    """Exotel said 429: admit nothing for this account until ``until``.
+
+    One Lua step (``lua/back_off.lua``): a read-then-write here would let two
+    workers' 429s interleave and the shorter Retry-After win. True if it moved.
+    """
+    return bool(r.eval(script("back_off"), 1, keys.account(sid), repr(until)))
 
 
 def all_accounts(r: redis.Redis) -> list[str]:

@@ -11,13 +11,13 @@ This module does not dial and does not know Celery.
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any, Protocol
 
 import redis
 import redis.asyncio as aioredis
 
 from dialer import keys
+from dialer.scripts import script
 
 
 class Limiter(Protocol):
@@ -30,11 +30,16 @@ class Limiter(Protocol):
     def expired(self, account: str, now: float, count: int = 100) -> list[str]:
         """Calls whose lease ran out (reconciliation settles them)."""
 
+    def claim(self, account: str, call_id: str, now: float, *, hold_s: float, wait_s: float) -> int:
+        """Take an expired slot and one request of the API budget (1/0/-1)."""
+
     def renew(self, account: str, call_id: str, deadline: float) -> bool:
         """Extend a held slot's lease; False if the slot is no longer held."""
 
 
-def admit_call(account: str, now: float, limit: int, lease_s: float) -> dict[str, list[Any]]:
+def admit_call(
+    account: str, now: float, limit: int, lease_s: float, reserve_pct: int = 0
+) -> dict[str, list[Any]]:
     """KEYS and ARGV of ``admit.lua`` (see its header), for both clients."""
     return {
         "keys": [
@@ -43,24 +48,29 @@ def admit_call(account: str, now: float, limit: int, lease_s: float) -> dict[str
             keys.rate(account),
             keys.running(account),
         ],
-        "args": [repr(now), keys.call_prefix(account)[: -len("call:")], limit, lease_s],
+        "args": [
+            repr(now),
+            keys.call_prefix(account)[: -len("call:")],
+            limit,
+            lease_s,
+            reserve_pct,
+        ],
     }
-
-
-def _script() -> str:
-    return resources.files("dialer").joinpath("lua/admit.lua").read_text()
 
 
 class RedisLimiter:
     """The Limiter on Redis (blocking client; workers and beat)."""
 
-    def __init__(self, r: redis.Redis, *, admit_lease_s: float = 60.0):
+    def __init__(self, r: redis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
         self.r = r
         self.admit_lease_s = admit_lease_s
-        self._admit = r.register_script(_script())
+        self.reserve_pct = reserve_pct
+        self._admit = r.register_script(script("admit"))
+        self._claim = r.register_script(script("claim"))
 
     def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        ids = self._admit(**admit_call(account, now, limit, self.admit_lease_s))
+        call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
+        ids = self._admit(keys=call["keys"], args=call["args"])
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     def in_use(self, account: str) -> int:
@@ -69,6 +79,32 @@ class RedisLimiter:
     def expired(self, account: str, now: float, count: int = 100) -> list[str]:
         ids = self.r.zrangebyscore(keys.active(account), "-inf", now, start=0, num=count)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]  # type: ignore[union-attr]
+
+    def claim(self, account: str, call_id: str, now: float, *, hold_s: float, wait_s: float) -> int:
+        """Reconciliation takes an expired slot and one request of the API budget.
+
+        1: claimed (lease pushed ``hold_s`` out, request counted); 0: no budget
+        now (lease pushed ``wait_s`` out); -1: not due, or claimed by another
+        pass. See ``lua/claim.lua``.
+        """
+        return int(
+            self._claim(
+                keys=[
+                    keys.account(account),
+                    keys.rate(account),
+                    keys.rate_rc(account),
+                    keys.active(account),
+                ],
+                args=[
+                    repr(now),
+                    f"rc:{call_id}:{now!r}",
+                    self.reserve_pct,
+                    call_id,
+                    repr(now + hold_s),
+                    repr(now + wait_s),
+                ],
+            )
+        )
 
     def renew(self, account: str, call_id: str, deadline: float) -> bool:
         return bool(self.r.zadd(keys.active(account), {call_id: deadline}, xx=True, ch=True)) or (
@@ -83,10 +119,12 @@ class AsyncRedisLimiter:
     hop on the refill path (terminal callback -> next dial).
     """
 
-    def __init__(self, r: aioredis.Redis, *, admit_lease_s: float = 60.0):
+    def __init__(self, r: aioredis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
         self.admit_lease_s = admit_lease_s
-        self._admit = r.register_script(_script())
+        self.reserve_pct = reserve_pct
+        self._admit = r.register_script(script("admit"))
 
     async def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        ids = await self._admit(**admit_call(account, now, limit, self.admit_lease_s))
+        call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
+        ids = await self._admit(keys=call["keys"], args=call["args"])
         return [i.decode() if isinstance(i, bytes) else i for i in ids]

@@ -26,6 +26,7 @@ from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
+from dialer.retention import is_gone
 from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
@@ -94,8 +95,13 @@ class CampaignIn(BaseModel):
     time_limit_s: int = Field(default=3600, ge=1, le=14_400)
     stream_name: str | None = Field(default=None, max_length=32)
     sample_rate: Literal[8000, 16000, 24000] = 8000
-    #: e.g. {"days": "mon-sat", "start": "09:00", "end": "20:00"}, in each contact's zone
-    window: dict[str, Any] | None = None
+    #: in each contact's zone: "mon-sat 09:00-20:00" or
+    #: {"days": "mon-sat", "start": "09:00", "end": "20:00"}; stored as the object form
+    window: str | dict[str, Any] | None = Field(
+        default=None,
+        description="Calling window in each contact's local time: text like "
+        '"mon-fri 09:00-17:00" or {"days": "mon-fri", "start": "09:00", "end": "17:00"}',
+    )
     #: survey answers that put the number on the account's do-not-call list, {"q3": "9"}
     dnc_answers: dict[str, str] = Field(default_factory=dict)
     #: for the preflight estimate only
@@ -103,7 +109,7 @@ class CampaignIn(BaseModel):
 
     @field_validator("window")
     @classmethod
-    def _window(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _window(cls, v: str | dict[str, Any] | None) -> dict[str, Any] | None:
         if v is None:
             return None
         try:
@@ -378,10 +384,14 @@ def account_of(r: redis.Redis, cid: str) -> str | None:
 
 
 def load_meta(r: redis.Redis, cid: str) -> tuple[str, dict[str, str]] | None:
+    """The campaign's account and meta; None if unknown, expired or being purged."""
     account = account_of(r, cid)
     if account is None:
         return None
-    return account, r.hgetall(keys.campaign(account, cid))  # type: ignore[return-value]
+    meta: dict[str, str] = r.hgetall(keys.campaign(account, cid))  # type: ignore[assignment]
+    if is_gone(meta):
+        return None
+    return account, meta
 
 
 def load_policy(r: redis.Redis, account: str, cid: str) -> RetryPolicy:
@@ -416,7 +426,89 @@ def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
         "rejected": int(meta.get("rejected", 0)),
         "duplicates": int(meta.get("duplicates", 0)),
         "created_at": float(meta.get("created_at", 0)),
+        "waiting": waiting(r, account, cid, meta, state, total - finished),
     }
+
+
+def waiting(
+    r: redis.Redis,
+    account: str,
+    cid: str,
+    meta: dict[str, str],
+    state: str,
+    unfinished: int,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Why calls are not being dialled right now, for ``status`` (codes + human text).
+
+    Reads what admission itself reads (the account's circuit, 429 back-off,
+    slots, per-minute budget; the campaign's queue and delayed set), so the
+    answer names the gate that really holds the calls. Codes: ``paused``,
+    ``cancelled``, ``circuit_open``, ``backoff``, ``slots_full``,
+    ``rate_limit``, ``window`` (first calls waiting for their calling window),
+    ``retry`` (retries waiting for their delay).
+    """
+    now = time.time() if now is None else now
+    with r.pipeline(transaction=False) as pipe:
+        pipe.zcard(keys.queue(account, cid))
+        pipe.zcard(keys.delayed(account, cid))
+        pipe.zrange(keys.delayed(account, cid), 0, 0, withscores=True)
+        pipe.hmget(
+            keys.account(account),
+            "circuit",
+            "circuit_reason",
+            "paused_until",
+            "max_concurrent",
+            "calls_per_minute",
+        )
+        pipe.zcard(keys.active(account))
+        pipe.zcount(keys.rate(account), now - 60, "+inf")
+        queued, scheduled, first, acct, active, dialled = pipe.execute()
+    circuit, circuit_reason, paused_until, limit, cpm = acct
+    next_due = float(first[0][1]) if first else None
+    reasons: list[dict[str, Any]] = []
+
+    def why(code: str, text: str, at: float | None = None) -> None:
+        # ``at``: when this gate opens (epoch s), for the CLI to show as a local date
+        reasons.append({"code": code, "text": text, "at": at})
+
+    if state == "done" or unfinished <= 0:
+        return {"queued": queued, "scheduled": scheduled, "next_due_at": None, "reasons": []}
+    if state == "cancelled":
+        why("cancelled", "cancelled: no new calls; calls already ringing finish")
+    elif state == "paused":
+        why("paused", f"paused: `dialer resume {cid}` continues")
+    if circuit == "open":
+        why(
+            "circuit_open",
+            f"account {account}'s circuit is open ({circuit_reason or 'Exotel refused it'}): "
+            f"fix the credentials, then `dialer account resume {account}`",
+        )
+    if float(paused_until or 0) > now:
+        why(
+            "backoff",
+            "Exotel answered 429 (too many requests): admission waits",
+            float(paused_until or 0),
+        )
+    if queued and limit is not None and active >= int(limit):
+        why("slots_full", f"all {int(limit)} call slots of account {account} are in use")
+    if queued and cpm is not None and dialled >= int(cpm):
+        why("rate_limit", f"the per-minute budget of {int(cpm)} dials is used up")
+    if not queued and scheduled and next_due is not None and next_due > now:
+        kind = _deferred_kind(r, account, str(first[0][0]), meta)
+        if kind == "window":
+            why("window", "waiting for the calling window in the contacts' local time", next_due)
+        else:
+            why("retry", "waiting for retry delays", next_due)
+    return {"queued": queued, "scheduled": scheduled, "next_due_at": next_due, "reasons": reasons}
+
+
+def _deferred_kind(r: redis.Redis, account: str, call_id: str, meta: dict[str, str]) -> str:
+    """A delayed call never dialled yet waits for its window; a dialled one for its retry."""
+    if not meta.get("window"):
+        return "retry"
+    attempt, record = r.hmget(keys.call(account, call_id), "attempt", "h:1")
+    return "window" if (attempt or "1") == "1" and record is None else "retry"
 
 
 def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
@@ -522,7 +614,9 @@ def list_campaigns(
         for cid, a in items:
             pipe.hget(keys.campaign(a, cid), "created_at")
         created = pipe.execute()
-    newest = [cid for (cid, _), _ in sorted(zip(items, created, strict=True), key=_newest_first)]
+    # no created_at: expired, its index entry not yet forgotten (dialer.retention)
+    listed = [(item, c) for item, c in zip(items, created, strict=True) if c is not None]
+    newest = [cid for (cid, _), _ in sorted(listed, key=_newest_first)]
     if state is None:
         page = (status(r, cid) for cid in newest[offset : offset + limit])
         return len(newest), [s for s in page if s is not None]

@@ -117,3 +117,7 @@ class DialerClient:
 
     def cancel(self, campaign_id: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/campaigns/{campaign_id}/cancel")
+
+    def delete(self, campaign_id: str) -> dict[str, Any]:
+        """Purge a finished or cancelled campaign (ApiError 409 while it can still dial)."""
+        return self._call("DELETE", f"/v1/campaigns/{campaign_id}")

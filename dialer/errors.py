@@ -105,3 +105,16 @@ class ProtocolError(PermanentError):
     def __init__(self, message: str, *, raw: str | bytes = "") -> None:
         super().__init__(message)
         self.raw = raw[:2048]
+
+
+def excerpt(text: str, limit: int = 40) -> str:
+    """A quoted, printable excerpt of untrusted input, for an error message.
+
+    Control characters and other unprintables are escaped and long input is
+    cut, so a binary file's bytes never reach a terminal or a log line raw.
+    """
+    shown = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+        for ch in text[:limit]
+    )
+    return f"'{shown}{'...' if len(text) > limit else ''}'"

@@ -8,27 +8,41 @@ and the design runs on Redis Cluster unchanged.
 key                            type     contents                                   lifetime
 =============================  =======  =========================================  ==============
 dl:accounts                    set      account sids                               permanent
-dl:campaigns                   hash     campaign id -> account sid                 permanent
+dl:campaigns                   hash     campaign id -> account sid                 until expired
 dl:{A}:account                 hash     account config (+ api token), circuit,     permanent
                                         ``paused_until`` (429 back-off)
-dl:{A}:running                 set      campaign ids that may be admitted          while running
-dl:{A}:campaign:<cid>          hash     campaign meta: name, bot, policy json,     permanent
-                                        state, total, weight, priority, active
-dl:{A}:counts:<cid>            hash     call state -> number of calls in it        permanent
+dl:{A}:running                 set      campaign ids that may be admitted          until finished
+dl:{A}:campaign:<cid>          hash     campaign meta: name, bot, policy json,     retention (R)
+                                        state, total, weight, priority, active,
+                                        ``expires_at`` once finished
+dl:{A}:counts:<cid>            hash     call state -> number of calls in it        R
+dl:{A}:survey:<cid>            hash     ``doc`` survey json, ``wav:<name>`` bytes  R
 dl:{A}:queue:<cid>             zset     call id -> submit order (due now)          until admitted
 dl:{A}:delayed:<cid>           zset     call id -> not-before (epoch s)            until due
 dl:{A}:active                  zset     call id -> lease deadline (epoch s)        while slot held
-dl:{A}:rate                    zset     "<call>:<attempt>:<try>" -> dial time      60 s window
-dl:{A}:call:<call id>          hash     one contact: to, vars, state, attempt,     permanent
+dl:{A}:rate                    zset     every Exotel request: "<call>:<attempt>:   60 s window
+                                        <try>:<t>" (dial) or "rc:<call>:<t>" -> time
+dl:{A}:rate_rc                 zset     the reconciliation requests among them     60 s window
+dl:{A}:call:<call id>          hash     one contact: to, vars, state, attempt,     R
                                         sid, outcome, ``h:<n>`` attempt records,
-                                        ``a:<qid>`` survey answers
-dl:{A}:events                  stream   raw status callbacks (audit, replay)       MAXLEN ~100k
-dl:rejects                     stream   refused callbacks with the reason          MAXLEN ~10k
+                                        ``a:<qid>`` survey answers, ``stream_end``
+                                        "<attempt>:<t>" when its stream ended,
+                                        ``stream_checks`` (see dialer.reconcile)
+dl:{A}:events                  stream   raw status callbacks (audit, replay)       R, MAXLEN ~100k
+dl:rejects                     stream   refused callbacks with the reason          R, MAXLEN ~10k
 dl:{A}:dnc                     set      E.164 numbers never to call                permanent
 dl:{A}:callerids               zset     caller id -> last used (LRU rotation)      permanent
 dl:{A}:callerids_off           hash     caller id -> why it left the rotation      permanent
 dl:{A}:callerid_stats          hash     "<caller id>:dials" / ":answered" counts   permanent
 =============================  =======  =========================================  ==============
+
+R (retention): once a campaign is finished (every contact final, or cancelled
+with no live call), ``dialer.retention`` gives every key of it one absolute
+expiry, ``DIALER_RETENTION_DAYS`` after it finished, and removes it from
+``running``; once expired, its ``dl:campaigns`` entry goes too. Stream
+entries older than the retention are trimmed. ``DELETE /v1/campaigns/{id}``
+(``dialer.retention.purge``) deletes all of a campaign's keys and its stream
+entries at once. Account-wide keys are permanent: they belong to the account.
 
 Call ids are ``<campaign id>-<index>``; the account is found through
 ``dl:campaigns`` (immutable, so callers may cache it).
@@ -72,6 +86,10 @@ def counts(a: str, cid: str) -> str:
     return f"dl:{{{a}}}:counts:{cid}"
 
 
+def survey(a: str, cid: str) -> str:
+    return f"dl:{{{a}}}:survey:{cid}"
+
+
 def queue(a: str, cid: str) -> str:
     return f"dl:{{{a}}}:queue:{cid}"
 
@@ -86,6 +104,10 @@ def active(a: str) -> str:
 
 def rate(a: str) -> str:
     return f"dl:{{{a}}}:rate"
+
+
+def rate_rc(a: str) -> str:
+    return f"dl:{{{a}}}:rate_rc"
 
 
 def call(a: str, call_id: str) -> str:

@@ -32,6 +32,35 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class MalformedRequests(logging.Filter):
+    """A request aiohttp cannot parse (a NUL in a header, a bad request line) is the
+    client's error, already answered with 400: one INFO line, not an ERROR traceback.
+
+    Anything else aiohttp.server logs (a handler that crashed) stays an ERROR.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and record.levelno >= logging.ERROR:
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            # the parser's message quotes the raw header bytes: keep only its first line
+            why = str(exc.message).splitlines()[0] if exc.message else type(exc).__name__
+            record.msg, record.args = (
+                "refused a malformed request from %s with %s: %r",
+                (
+                    peer,
+                    exc.code,
+                    why,
+                ),
+            )
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+
 class ContextFormatter(logging.Formatter):
     FIELDS = ("call_id", "account", "campaign", "stream_sid")
 
@@ -58,3 +87,6 @@ def setup_logging(level: str = "INFO", settings: Settings | None = None) -> None
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server.filters):
+        server.addFilter(MalformedRequests())

@@ -58,6 +58,20 @@ class Leases:
     dialing_s: float = 60.0  # dialing / unknown: the answer should come at once
     ringing_s: float = 120.0  # placed / ringing: answered or given up within this
     answered_s: float = 600.0  # answered: checked this often if no terminal status comes
+    stream_grace_s: float = 10.0  # after the attempt's stream ended: its callback's grace
+
+    def deadline(self, state: State, fields: Mapping[str, str], attempt: int, now: float) -> float:
+        """When a slot in ``state`` is next looked at: its lease, or sooner when the
+        attempt's stream already ended (``stream_end``, see ``lua/stream_end.lua``).
+
+        A late ``answered`` callback after the stream's end must not push the
+        check back out to ``answered_s``.
+        """
+        at = now + self.for_state(state)
+        ended = stream_end(fields, attempt)
+        if ended is None or state not in (State.PLACED, State.RINGING, State.ANSWERED):
+            return at  # a dial is judged only after DIALER_RECONCILE_AFTER_S
+        return min(at, ended + self.stream_grace_s)
 
     def for_state(self, state: State) -> float:
         if state in (State.DIALING, State.UNKNOWN, State.ADMITTED):
@@ -65,6 +79,15 @@ class Leases:
         if state is State.ANSWERED:
             return self.answered_s
         return self.ringing_s
+
+
+def stream_end(fields: Mapping[str, str], attempt: int) -> float | None:
+    """When ``attempt``'s media stream ended, if the streamer said so."""
+    n, _, at = (fields.get("stream_end") or "").partition(":")
+    try:
+        return float(at) if n == str(attempt) else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -106,6 +129,10 @@ def plan(
     if event.kind is Kind.DIAL:
         rec["started_at"] = now
         ops.append(("hset", ckey, "dial_at", str(now)))
+        # A new dial (a retry, or the same attempt requeued) starts with no
+        # stream: an older stream's end must not cut this one's lease short.
+        ops.append(("hset", ckey, "stream_end", ""))
+        ops.append(("hset", ckey, "stream_checks", "0"))
     if after.sid and after.sid != before.sid:
         rec["exotel_sid"] = after.sid
     if extra and extra.detail:
@@ -135,7 +162,8 @@ def plan(
         # Dialing/unknown get a short lease so reconciliation looks soon; an
         # answered call is checked with Exotel now and then in case its terminal
         # callback is lost (it may legitimately run for its whole time limit).
-        ops.append(("zadd", active, {call_id: now + leases.for_state(after.state)}, True))
+        deadline = leases.deadline(after.state, fields, after.attempt, now)
+        ops.append(("zadd", active, {call_id: deadline}, True))
     if t.requeue_at is not None:
         ops.append(("zadd", keys.delayed(account, cid), {call_id: t.requeue_at}, False))
     if t.final:

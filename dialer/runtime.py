@@ -47,7 +47,11 @@ class Runtime:
             socket_connect_timeout=5,
             health_check_interval=30,
         )
-        self.limiter = RedisLimiter(self.r, admit_lease_s=settings.DIALER_RECONCILE_AFTER_S)
+        self.limiter = RedisLimiter(
+            self.r,
+            admit_lease_s=settings.DIALER_RECONCILE_AFTER_S,
+            reserve_pct=settings.DIALER_RECONCILE_RESERVE_PCT,
+        )
         self._campaigns: dict[str, CampaignFacts] = {}
         self._clients: dict[tuple[str, str, str], ExotelClient] = {}
         self._lock = threading.Lock()
@@ -73,6 +77,7 @@ class Runtime:
                 answered_s=min(
                     float(meta.get("lease_s", 3720)), self.settings.DIALER_ANSWERED_CHECK_S
                 ),
+                stream_grace_s=self.settings.DIALER_STREAM_GRACE_S,
             ),
             webhook_url=meta.get("webhook_url", ""),
             bot=meta.get("bot", "echo"),

@@ -64,9 +64,23 @@ class Settings(BaseSettings):
     DIALER_RING_TIMEOUT_S: float = Field(default=120, gt=0)
     # An answered call with no terminal status is checked with Exotel this often.
     DIALER_ANSWERED_CHECK_S: float = Field(default=600, gt=0)
+    # After an attempt's stream ends (stop or close), a terminal callback gets this
+    # long; then one call-details request settles the call (a lost callback).
+    DIALER_STREAM_GRACE_S: float = Field(default=10, gt=0, le=3600)
+    # How often beat runs reconciliation (leases that ran out, stream ends past grace).
+    DIALER_RECONCILE_TICK_S: float = Field(default=2, gt=0, le=600)
+    # Share of each account's per-minute API budget that dials leave to reconciliation.
+    DIALER_RECONCILE_RESERVE_PCT: int = Field(default=10, ge=0, le=50)
+    # On SIGTERM the streamer lets live calls run this long before closing them (1001).
+    STREAMER_DRAIN_S: float = Field(default=300, ge=0, le=86_400)
+    # A status callback must be stored within this or it gets 503 (Exotel waits 15 s).
+    DIALER_CALLBACK_DEADLINE_S: float = Field(default=8, gt=0, le=14)
     DIALER_TICK_S: float = Field(default=1.0, gt=0)
     DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"
+    # Finished campaigns (contacts, outcomes, answers, recordings' URLs) and raw
+    # callbacks are deleted from Redis this long after they finish.
+    DIALER_RETENTION_DAYS: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("DIALER_API_KEY", "DIALER_SECRET")
     @classmethod
@@ -124,6 +138,10 @@ class Settings(BaseSettings):
         if self.DIALER_API_URL:
             return str(self.DIALER_API_URL).rstrip("/")
         return f"http://127.0.0.1:{self.DIALER_PORT}"
+
+    @property
+    def retention_s(self) -> float:
+        return self.DIALER_RETENTION_DAYS * 86_400.0
 
     @property
     def secret(self) -> bytes:

@@ -11,7 +11,8 @@ times are resolved in the zone on each candidate day.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +23,58 @@ from phonenumbers import timezone as pn_timezone
 from dialer.errors import ValidationError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 SEARCH_DAYS = 8
+
+#: Shown with every refusal, so a typo teaches the grammar instead of leaking internals.
+ACCEPTED_FORMS = (
+    'accepted forms: "mon-fri 09:00-17:00", "mon,wed,fri 9:00-18:30", '
+    '"mon-sat,09:00-20:00", "sat-sun" (all day), "08:30-20:00" (every day); '
+    "days are mon tue wed thu fri sat sun (or full names), a range may wrap (fri-mon); "
+    "times are 24-hour H:MM or HH:MM, start before end on the same day"
+)
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_DICT_KEYS = frozenset({"days", "start", "end"})
+
+
+def _refuse(problem: str) -> ValidationError:
+    return ValidationError(f"window: {problem}; {ACCEPTED_FORMS}", field="window")
+
+
+def _day(token: str) -> int:
+    name = token.strip().lower()
+    if name in DAYS:
+        return DAYS.index(name)
+    if name in _FULL:
+        return _FULL.index(name)
+    raise _refuse(f"{token.strip()!r} is not a day")
+
+
+def _day_set(token: str) -> frozenset[int]:
+    """One day (``mon``) or an inclusive range (``mon-fri``, wrapping: ``fri-mon``)."""
+    if token.count("-") > 1:
+        raise _refuse(f"{token!r} is not a day or a range of days")
+    if "-" not in token:
+        return frozenset({_day(token)})
+    a, b = (_day(x) for x in token.split("-"))
+    return frozenset(range(a, b + 1)) if a <= b else frozenset([*range(a, 7), *range(0, b + 1)])
+
+
+def _time(value: object, what: str) -> time:
+    m = _TIME.match(value) if isinstance(value, str) else None
+    if m is None or int(m[1]) > 23 or int(m[2]) > 59:
+        raise _refuse(f"{what} {value!r} is not a 24-hour time like 09:00")
+    return time(int(m[1]), int(m[2]))
+
+
+def _hours(token: str) -> tuple[time, time]:
+    start, sep, end = token.partition("-")
+    if not sep or "-" in end or not start or not end:
+        raise _refuse(f"{token!r} is not a time range like 09:00-17:00")
+    if ":" not in start or ":" not in end:
+        # "9-5": 09:00-05:00 or 9 am to 5 pm? Refused rather than guessed.
+        raise _refuse(f"{token!r} is not a time range: write hours and minutes, e.g. 09:00-17:00")
+    return _time(start, "start"), _time(end, "end")
 
 
 @dataclass(frozen=True)
@@ -31,18 +83,59 @@ class Window:
     start: time
     end: time
 
+    def __post_init__(self) -> None:
+        if self.start >= self.end:
+            raise _refuse(
+                f"start {self.start:%H:%M} is not before end {self.end:%H:%M} "
+                "(a window cannot span midnight)"
+            )
+
     @classmethod
-    def parse(cls, spec: dict[str, object]) -> Window:
-        """``{"days": "mon-sat" | ["mon", ...], "start": "09:00", "end": "20:00"}``."""
-        try:
-            days = _days(spec.get("days", "mon-sun"))
-            start = time.fromisoformat(str(spec.get("start", "00:00")))
-            end = time.fromisoformat(str(spec.get("end", "23:59")))
-        except (ValueError, TypeError) as exc:
-            raise ValidationError(f"window: {exc}", field="window") from None
-        if start >= end:
-            raise ValidationError("window: start must be before end (same day)", field="window")
-        return cls(days, start, end)
+    def parse(cls, spec: object) -> Window:
+        """The one grammar of CLI and REST: text (``"mon-fri 09:00-17:00"``) or
+        ``{"days": "mon-sat" | ["mon", ...], "start": "09:00", "end": "20:00"}``.
+
+        Anything else is refused with the accepted forms; nothing is guessed
+        (``"mon-fri 9-5"`` once became an all-day window).
+        """
+        if isinstance(spec, str):
+            return cls.parse_text(spec)
+        if not isinstance(spec, Mapping):
+            raise _refuse("expected text or an object with days, start, end")
+        unknown = sorted(str(k) for k in set(spec) - _DICT_KEYS)
+        if unknown:
+            raise _refuse(f"unknown key(s) {', '.join(unknown)} (use days, start, end)")
+        days = spec.get("days", "mon-sun")
+        if isinstance(days, str):
+            day_set = _days_text(days)
+        elif isinstance(days, list | tuple) and days and all(isinstance(d, str) for d in days):
+            day_set = frozenset().union(*(_day_set(d.strip()) for d in days))
+        else:
+            raise _refuse(f"days {days!r} must be like 'mon-sat' or a list of day names")
+        return cls(
+            day_set,
+            _time(spec.get("start", "00:00"), "start"),
+            _time(spec.get("end", "23:59"), "end"),
+        )
+
+    @classmethod
+    def parse_text(cls, text: str) -> Window:
+        """``[DAYS][ |,]HH:MM-HH:MM``, DAYS being ``mon-fri`` or ``mon,wed,fri`` (or both)."""
+        norm = re.sub(r"\s*[-\u2013]\s*", "-", text.strip().lower())
+        tokens = [t for t in re.split(r"[\s,]+", norm) if t]
+        if not tokens:
+            raise _refuse("empty window")
+        days: frozenset[int] = frozenset()
+        hours: tuple[time, time] | None = None
+        for i, token in enumerate(tokens):
+            if any(ch.isdigit() for ch in token) or ":" in token:
+                if hours is not None or i != len(tokens) - 1:
+                    raise _refuse("give one time range, after the days")
+                hours = _hours(token)
+            else:
+                days |= _day_set(token)
+        start, end = hours or (time(0, 0), time(23, 59))
+        return cls(days or frozenset(range(7)), start, end)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -50,6 +143,12 @@ class Window:
             "start": self.start.isoformat("minutes"),
             "end": self.end.isoformat("minutes"),
         }
+
+    def describe(self) -> str:
+        """Human text, e.g. ``mon-fri 09:00-17:00`` (what ``dialer status`` prints)."""
+        names = [DAYS[d] for d in sorted(self.days)]
+        days = "every day" if len(names) == 7 else ",".join(names)
+        return f"{days} {self.start:%H:%M}-{self.end:%H:%M}"
 
     def open_intervals(
         self, zone: ZoneInfo, first: date, n_days: int
@@ -64,19 +163,12 @@ class Window:
         return out
 
 
-def _days(value: object) -> frozenset[int]:
-    if isinstance(value, str):
-        if "-" in value:
-            a, b = (DAYS.index(x.strip().lower()[:3]) for x in value.split("-", 1))
-            return (
-                frozenset(range(a, b + 1))
-                if a <= b
-                else frozenset([*range(a, 7), *range(0, b + 1)])
-            )
-        value = value.split(",")
-    if not isinstance(value, list | tuple) or not value:
-        raise ValueError("days must be like 'mon-sat' or a list of day names")
-    return frozenset(DAYS.index(str(d).strip().lower()[:3]) for d in value)
+def _days_text(text: str) -> frozenset[int]:
+    norm = re.sub(r"\s*[-\u2013]\s*", "-", text.strip().lower())
+    tokens = [t for t in re.split(r"[\s,]+", norm) if t]
+    if not tokens:
+        raise _refuse("days is empty")
+    return frozenset().union(*(_day_set(t) for t in tokens))
 
 
 def zones_for(number: str, tz: str | None = None) -> tuple[str, ...]:

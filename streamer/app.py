@@ -3,8 +3,15 @@
 ``GET /stream/{call_id}?token=...&sample-rate=...`` authenticates the stream
 (a per-call token bound to the call's current attempt), then runs a
 ``Session`` with the campaign's bot or, for ``relay:`` specs, a ``Relay``.
-Also ``/healthz`` and ``/metrics``. Holds no state that matters across a
-crash: everything a call yields is written to Redis as it happens.
+Also ``/livez`` (process alive, no Redis), ``/readyz`` (Redis answers and
+not draining; ``/healthz`` is its alias) and ``/metrics``. Holds no state
+that matters across a crash: everything a call yields is written to Redis as
+it happens. When a stream ends its call is told so (``CallStore.record_end``):
+a lost terminal callback then costs a short grace, not the answered-call check.
+
+Drain (``dialer.serving``): on SIGTERM new streams get 503 and readiness
+goes red; live calls run on until they end or ``STREAMER_DRAIN_S`` passes,
+then the rest are closed with 1001 "server draining".
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from dialer import serving
 from dialer.errors import ConfigError, ValidationError
 from dialer.settings import Settings
 from dialer.tokens import verify_stream_token
@@ -26,7 +34,7 @@ from streamer.bots import parse_bot_spec
 from streamer.bots.relay import Relay
 from streamer.metrics import Metrics
 from streamer.session import Session
-from streamer.store import CallStore
+from streamer.store import CallInfo, CallStore
 from streamer.wire import GOING_AWAY, INTERNAL_ERROR, POLICY_VIOLATION
 
 log = logging.getLogger(__name__)
@@ -37,7 +45,9 @@ STORE = web.AppKey("store", CallStore)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 METRICS = web.AppKey("metrics", Metrics)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
+IDLE = web.AppKey("idle", asyncio.Event)  # set while no stream is open (drain waits on it)
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a 100 KB chunk is ~136 KB of JSON; leave room
+END_RECORD_TIMEOUT_S = 5.0
 
 
 def url_rate(value: str | None) -> int:
@@ -60,11 +70,17 @@ def _relay_url(spec: str) -> str | None:
 async def stream(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     call_id = request.match_info["call_id"]
+    if serving.draining(app):
+        # Exotel retries the handshake once; by then a ready streamer may take it.
+        raise web.HTTPServiceUnavailable(text="draining", headers={"Retry-After": "1"})
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, autoping=True)
     await ws.prepare(request)
     sockets, metrics = app[SOCKETS], app[METRICS]
     sockets.add(ws)
+    app[IDLE].clear()
     metrics.active_streams.inc()
+    call: CallInfo | None = None
+    attempt: int | None = None
     try:
         attempt = verify_stream_token(
             app[SETTINGS].secret, call_id, request.query.get("token"), time.time()
@@ -88,12 +104,38 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=INTERNAL_ERROR)
     finally:
         sockets.discard(ws)
+        if not sockets:
+            app[IDLE].set()
         metrics.active_streams.dec()
+    if call is not None and call.attempt == attempt:
+        await _record_end(app, call)
     return ws
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True, "streams": len(request.app[SOCKETS])})
+async def _record_end(app: web.Application, call: CallInfo) -> None:
+    """The stream is over: the call is settled a grace from now if no callback does.
+
+    Best effort, bounded: without it the answered-call check still settles it.
+    """
+    grace = app[SETTINGS].DIALER_STREAM_GRACE_S
+    try:
+        async with asyncio.timeout(END_RECORD_TIMEOUT_S):
+            await app[STORE].record_end(call, time.time(), grace)
+    except (TimeoutError, aioredis.RedisError, OSError) as exc:
+        log.warning("stream end not recorded call_id=%s: %s", call.call_id, type(exc).__name__)
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Can take a new stream: not draining, and Redis answers (a stream needs its call)."""
+    app = request.app
+    if serving.draining(app):
+        return serving.not_ready("draining")
+    try:
+        async with asyncio.timeout(2):
+            await app[REDIS].ping()
+    except (TimeoutError, aioredis.RedisError, OSError):
+        return serving.not_ready("redis unreachable")
+    return web.json_response({"ok": True, "streams": len(app[SOCKETS])})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -119,12 +161,26 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def drain(app: web.Application) -> None:
+    """After SIGTERM: let live calls end on their own, up to ``STREAMER_DRAIN_S``."""
+    limit = app[SETTINGS].STREAMER_DRAIN_S
+    live = len(app[SOCKETS])
+    log.info("draining: %d live streams, waiting up to %.0fs", live, limit)
+    try:
+        async with asyncio.timeout(limit):
+            await app[IDLE].wait()
+    except TimeoutError:
+        log.warning("drain limit reached: closing %d streams", len(app[SOCKETS]))
+    await _close_sockets(app)
+
+
 async def _close_sockets(app: web.Application) -> None:
-    """On shutdown every open stream is closed with 1001 (going away)."""
-    open_now = app[SOCKETS]
+    """Every stream still open is closed with 1001 (going away), saying why."""
+    open_now = app[SOCKETS]  # (a local: mypy mis-reads a set-typed AppKey inline)
     sockets = list(open_now)
+    reason = b"server draining" if serving.draining(app) else b"server shutdown"
     await asyncio.gather(
-        *(ws.close(code=GOING_AWAY, message=b"server shutdown") for ws in sockets),
+        *(ws.close(code=GOING_AWAY, message=reason) for ws in sockets),
         return_exceptions=True,
     )
 
@@ -134,10 +190,15 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[SOCKETS] = set[web.WebSocketResponse]()
+    app[IDLE] = asyncio.Event()
+    app[IDLE].set()
+    serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/stream/{call_id}", stream)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", serving.livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", readyz)  # the older name, kept as an alias
     app.router.add_get("/metrics", metrics_view)
     return app
 
@@ -145,7 +206,8 @@ def create_app(settings: Settings) -> web.Application:
 def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> None:
     """Serve until interrupted (the ``dialer streamer`` command)."""
     port = settings.STREAMER_PORT if port is None else port
-    web.run_app(create_app(settings), host=host, port=port, print=None, shutdown_timeout=5)
+    # The drain already waited for the calls; cleanup only closes what is left.
+    serving.run(create_app(settings), host, port, drain=drain, shutdown_timeout_s=5)
 
 
 def main(settings: Settings | None = None) -> None:

@@ -3,8 +3,10 @@
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
 hash (``to``, ``vars``, ``state``, ``attempt``) and the campaign hash (``bot``,
 ``bot_config``). Writes only fields of the call hash: ``a:<qid>`` answers,
-``stream_sid`` and ``stream_error``. It never changes a call's state: status
-callbacks own that.
+``stream_sid``, ``stream_error`` and ``stream_end``. It never changes a
+call's state: status callbacks own that. The one thing it does to a slot is
+pull its lease in when the stream ends (``lua/stream_end.lua``), so a lost
+terminal callback is noticed after a grace, not after the answered-call check.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from dialer import keys
+from dialer.scripts import script
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class CallStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client  # created with decode_responses=True
         self._accounts: dict[str, str] = {}
+        self._stream_end = client.register_script(script("stream_end"))
 
     async def account_of(self, campaign: str) -> str | None:
         if campaign not in self._accounts:
@@ -93,3 +97,13 @@ class CallStore:
 
     async def record_error(self, call: CallInfo, reason: str) -> None:
         await self._r.hset(call.key, "stream_error", reason[:500])
+
+    async def record_end(self, call: CallInfo, now: float, grace_s: float) -> bool:
+        """The attempt's stream ended: its slot is looked at ``grace_s`` from now
+        unless a terminal callback releases it first. False: nothing to do (the
+        call already moved on, or this is an older attempt's stream)."""
+        done = await self._stream_end(
+            keys=[call.key, keys.active(call.account)],
+            args=[call.call_id, str(call.attempt), repr(now), repr(now + grace_s)],
+        )
+        return bool(done)

@@ -24,6 +24,7 @@ from dialer.settings import Settings, load_settings
 
 QUEUES = ("dial", "followup", "notify", "maintenance")
 VISIBILITY_TIMEOUT_S = 120  # > connect+read timeout of a dial, > longest notify countdown
+RETENTION_SWEEP_S = 300.0  # how often finished campaigns get their expiry (dialer.retention)
 
 
 def make_app(settings: Settings) -> Celery:
@@ -51,6 +52,7 @@ def make_app(settings: Settings) -> Celery:
             "dialer.cancel_campaign": {"queue": "maintenance"},
             "dialer.tick": {"queue": "maintenance"},
             "dialer.reconcile": {"queue": "maintenance"},
+            "dialer.retention": {"queue": "maintenance"},
         },
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         broker_connection_retry_on_startup=True,
@@ -63,7 +65,19 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": settings.DIALER_TICK_S,
                 "options": {"expires": settings.DIALER_TICK_S * 5},
             },
-            "reconcile": {"task": "dialer.reconcile", "schedule": 5.0, "options": {"expires": 30}},
+            # Often: a stream's end makes its call due DIALER_STREAM_GRACE_S later,
+            # and the pass is one ZRANGEBYSCORE per account when nothing is due.
+            "reconcile": {
+                "task": "dialer.reconcile",
+                "schedule": settings.DIALER_RECONCILE_TICK_S,
+                "options": {"expires": max(30.0, settings.DIALER_RECONCILE_TICK_S * 5)},
+            },
+            # Expiry is set on finished campaigns here; Redis itself deletes them later.
+            "retention": {
+                "task": "dialer.retention",
+                "schedule": RETENTION_SWEEP_S,
+                "options": {"expires": RETENTION_SWEEP_S},
+            },
         },
         beat_schedule_filename=str(settings.DIALER_DATA_DIR / "celerybeat-schedule"),
     )

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from celery.signals import worker_process_init
 
-from dialer import callerids, campaigns, keys
+from dialer import callerids, campaigns, keys, retention
 from dialer.accounts import all_accounts
 from dialer.calls import Event, Kind, State
 from dialer.dialing import dial as dial_call
@@ -181,7 +181,14 @@ def tick() -> dict[str, int]:
 def reconcile() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for account in all_accounts(rt().r):
-        report = reconcile_account(rt(), account)
+        try:
+            report = reconcile_account(rt(), account)
+        except Exception:
+            # One account's trouble (its hash unreadable, its API down in a way
+            # nobody foresaw) must not stop the pass for the others.
+            log.exception("reconcile failed for account %s", account, extra={"account": account})
+            out[account] = {"error": True}
+            continue
         for call_id in report.redispatch:
             dial.apply_async((call_id,))
         for call_id in report.final:
@@ -193,9 +200,17 @@ def reconcile() -> dict[str, Any]:
             "settled": len(report.settled),
             "requeued": len(report.requeued),
             "renewed": len(report.renewed),
+            "deferred": len(report.deferred),
+            "requests": report.requests,
             "errors": report.errors,
         }
     return out
+
+
+@app.task(name="dialer.retention")
+def retention_sweep() -> dict[str, int]:
+    """Beat: finished campaigns get their expiry; expired ones leave the index."""
+    return retention.sweep(rt().r, retention_s=rt().settings.retention_s)
 
 
 @app.task(name="dialer.submit_campaign")

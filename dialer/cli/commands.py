@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
-from dialer.cli.progress import results_table, status_progress
+from dialer.cli.progress import dry_run_text, results_table, status_progress, status_text
 from dialer.client import ApiError, DialerClient
-from dialer.contacts import decode_text
+from dialer.contacts import read_text_file
+from dialer.errors import ValidationError
+from dialer.policy import RETRYABLE_OUTCOMES as RETRYABLE
 
 
 def client_from(api: str | None) -> DialerClient:
@@ -50,11 +53,33 @@ def account() -> None:
     """Exotel accounts."""
 
 
+#: Every field of the API's account payload (``AccountIn``) and its ``account add``
+#: option; a unit test fails when the model gains a field the CLI lacks.
+ACCOUNT_OPTIONS = {
+    "sid": "SID",
+    "api_key": "--api-key",
+    "api_token": "--api-token",
+    "caller_id": "--caller-id",
+    "caller_ids": "--caller-ids",
+    "region": "--region",
+    "api_url": "--api-url",
+    "max_concurrent_calls": "--max-concurrent",
+    "calls_per_minute": "--calls-per-minute",
+}
+
+
 @account.command("add")
 @click.argument("sid")
 @click.option("--api-key", required=True)
 @click.option("--api-token", required=True, help="Stored server-side; never printed.")
 @click.option("--caller-id", required=True, help="Your ExoPhone.")
+@click.option(
+    "--caller-ids",
+    "caller_ids",
+    multiple=True,
+    metavar="EXOPHONE",
+    help="A pool of ExoPhones rotated least recently used first (repeatable).",
+)
 @click.option("--max-concurrent", type=int, default=10, show_default=True)
 @click.option("--calls-per-minute", type=int, default=200, show_default=True)
 @click.option("--region", type=click.Choice(["sg", "in"]), default=None)
@@ -65,6 +90,7 @@ def account_add(
     api_key: str,
     api_token: str,
     caller_id: str,
+    caller_ids: tuple[str, ...],
     max_concurrent: int,
     calls_per_minute: int,
     region: str | None,
@@ -80,6 +106,8 @@ def account_add(
         options["region"] = region
     if api_url:
         options["api_url"] = api_url
+    if caller_ids:
+        options["caller_ids"] = list(caller_ids)
     try:
         out = client_from(api).add_account(sid, api_key, api_token, caller_id, **options)
     except ApiError as exc:
@@ -104,20 +132,129 @@ def account_resume(sid: str, api: str | None) -> None:
 @api_option
 def account_dnc(sid: str, numbers_csv: Path, api: str | None) -> None:
     """Import a do-not-call list (CSV with a 'to' column, or one number per line)."""
-    from dialer.contacts import parse_csv
-
-    text = numbers_csv.read_bytes().decode("utf-8-sig", errors="replace")
-    if not text.lower().lstrip().startswith(("to", "phone", "number", "msisdn")):
-        text = "to\n" + text
-    numbers = [line.split(",")[0] for line in text.splitlines()[1:] if line.strip()]
-    parse_csv(text)  # a file without a usable column is refused before any request
     try:
-        out = client_from(api).add_dnc(sid, numbers)
+        rows = dnc_numbers(read_text_file(numbers_csv.read_bytes()))
+    except ValidationError as exc:
+        where = f":{exc.line}" if exc.line else ""
+        click.echo(f"error: {numbers_csv}{where}: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if not rows:
+        click.echo(f"error: {numbers_csv}: no numbers in the file", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        out = client_from(api).add_dnc(sid, [number for _, number in rows])
     except ApiError as exc:
         fail(exc)
     for rej in out.get("rejected", []):
-        click.echo(f"{numbers_csv}:{rej['line'] + 1}: {rej['reason']}", err=True)
+        # the API counts list items from 1; report the file's own line
+        click.echo(f"{numbers_csv}:{rows[rej['line'] - 1][0]}: {rej['reason']}", err=True)
     click.echo(json.dumps({"added": out["added"], "count": out["count"]}))
+
+
+def dnc_numbers(text: str) -> list[tuple[int, str]]:
+    """``(physical line, number)`` of a DNC file: a header naming the column, or bare numbers.
+
+    Lines are the file's own (a blank line or a quoted newline does not shift
+    them), so a rejected number is reported where the user can find it.
+    """
+    import csv
+    import io
+
+    from dialer.contacts import TO_COLUMNS, records
+
+    out: list[tuple[int, str]] = []
+    col, first = 0, True
+    for line, row in records(csv.reader(io.StringIO(text, newline=""))):
+        if isinstance(row, csv.Error):
+            raise ValidationError(f"unreadable row: {row}", line=line)
+        if not row or all(not c.strip() for c in row):
+            continue
+        names = [c.strip().lower() for c in row]
+        if first and any(c in names for c in TO_COLUMNS):
+            col = next(names.index(c) for c in TO_COLUMNS if c in names)
+            first = False
+            continue
+        first = False
+        out.append((line, row[col] if col < len(row) else ""))
+    return out
+
+
+def _pairs(kind: type[int] | type[float], allowed: tuple[str, ...] | None = None) -> Any:
+    """A click callback turning repeated ``KEY=VALUE`` options into a dict."""
+
+    def convert(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+        out: dict[str, Any] = {}
+        for item in values:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep or not key or not raw.strip():
+                raise click.BadParameter(f"{item!r}: expected KEY=VALUE", ctx, param)
+            if allowed is not None and key not in allowed:
+                raise click.BadParameter(
+                    f"{key!r}: must be one of {', '.join(allowed)}", ctx, param
+                )
+            try:
+                out[key] = kind(raw.strip())
+            except ValueError:
+                what = "an integer" if kind is int else "a number"
+                raise click.BadParameter(
+                    f"{item!r}: {raw.strip()!r} is not {what}",
+                    ctx,
+                    param,
+                ) from None
+        return out
+
+    return convert
+
+
+def _text_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise click.BadParameter(f"{item!r}: expected QUESTION=DIGIT", ctx, param)
+        out[key.strip()] = raw.strip()
+    return out
+
+
+def _window(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Checked here with the server's own grammar, so a typo fails before the upload."""
+    if value is None:
+        return None
+    from dialer.errors import ValidationError
+    from dialer.windows import Window
+
+    try:
+        Window.parse(value)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc).removeprefix("window: "), ctx, param) from None
+    return value
+
+
+#: Every field of the API's campaign payload (``CampaignIn``) and the ``submit``
+#: option that sets it; a unit test fails when the model gains a field the CLI lacks.
+SUBMIT_OPTIONS = {
+    "account": "--account",
+    "name": "--name",
+    "bot": "--bot",
+    "contacts": "CONTACTS",
+    "csv": "CONTACTS",
+    "default_region": "--region",
+    "max_attempts": "--max-attempts",
+    "retry_delay_s": "--retry-delay",
+    "max_per_outcome": "--max-per-outcome",
+    "priority": "--priority",
+    "weight": "--weight",
+    "webhook_url": "--webhook-url",
+    "record": "--record",
+    "recording_channels": "--recording-channels",
+    "time_limit_s": "--time-limit",
+    "stream_name": "--stream-name",
+    "sample_rate": "--sample-rate",
+    "window": "--window",
+    "dnc_answers": "--dnc-answer",
+    "expected_call_s": "--expected-call-s",
+}
 
 
 @click.command()
@@ -126,18 +263,48 @@ def account_dnc(sid: str, numbers_csv: Path, api: str | None) -> None:
 @click.option(
     "--bot", required=True, help="echo | survey:FILE.json | relay:wss://... | plugin:NAME"
 )
-@click.option("--max-attempts", type=int, default=3, show_default=True)
+@click.option("--max-attempts", type=int, default=3, show_default=True, help="Dials per contact.")
 @click.option(
     "--retry-delay",
     type=float,
     default=300.0,
     show_default=True,
-    help="Seconds before calling a busy/unanswered number again.",
+    help="Seconds before calling a busy/unanswered/failed number again.",
 )
-@click.option("--name", default="")
-@click.option("--priority", type=int, default=0)
-@click.option("--weight", type=float, default=1.0)
-@click.option("--webhook-url", default=None)
+@click.option(
+    "--retry-delay-for",
+    "retry_delay_for",
+    multiple=True,
+    metavar="OUTCOME=S",
+    callback=_pairs(float, RETRYABLE),
+    help="Per-outcome retry delay, e.g. --retry-delay-for busy=120 (repeatable; "
+    "outcomes not named use --retry-delay).",
+)
+@click.option(
+    "--max-per-outcome",
+    multiple=True,
+    metavar="OUTCOME=N",
+    callback=_pairs(int, RETRYABLE),
+    help="At most N dials ending in OUTCOME, e.g. --max-per-outcome failed=1 (repeatable).",
+)
+@click.option("--name", default="", help="Campaign name (default: the file's name).")
+@click.option(
+    "--priority",
+    type=click.IntRange(-100, 100),
+    default=0,
+    show_default=True,
+    help="Higher is admitted first on the account.",
+)
+@click.option(
+    "--weight",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Share of the account's slots among campaigns of equal priority.",
+)
+@click.option("--webhook-url", default=None, help="POSTed each contact's final result.")
+@click.option("--record/--no-record", default=False, show_default=True, help="Record calls.")
+@click.option("--recording-channels", type=click.Choice(["single", "dual"]), default=None)
 @click.option(
     "--time-limit",
     type=int,
@@ -145,12 +312,37 @@ def account_dnc(sid: str, numbers_csv: Path, api: str | None) -> None:
     show_default=True,
     help="Exotel TimeLimit per call, seconds (max 14400).",
 )
+@click.option("--stream-name", default=None, help="Exotel stream name (max 32 characters).")
+@click.option(
+    "--sample-rate",
+    type=click.Choice(["8000", "16000", "24000"]),
+    default="8000",
+    show_default=True,
+    help="Audio sample rate of the stream, Hz.",
+)
 @click.option("--region", default=None, help="Default country for numbers without +, e.g. IN.")
 @click.option(
     "--window",
     default=None,
-    metavar="DAYS,HH:MM-HH:MM",
-    help="Calling window in each contact's local time, e.g. mon-sat,09:00-20:00.",
+    metavar="'DAYS HH:MM-HH:MM'",
+    callback=_window,
+    help="Calling window in each contact's local time, e.g. 'mon-fri 09:00-17:00' or "
+    "mon-sat,09:00-20:00.",
+)
+@click.option(
+    "--dnc-answer",
+    "dnc_answers",
+    multiple=True,
+    metavar="QUESTION=DIGIT",
+    callback=_text_pairs,
+    help="A survey answer that puts the number on the do-not-call list, e.g. q3=9 (repeatable).",
+)
+@click.option(
+    "--expected-call-s",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Typical call length, for the --dry-run finish estimate.",
 )
 @click.option("--dry-run", is_flag=True, help="Validate everything, queue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
@@ -161,13 +353,21 @@ def submit(
     bot: str,
     max_attempts: int,
     retry_delay: float,
+    retry_delay_for: dict[str, float],
+    max_per_outcome: dict[str, int],
     name: str,
     priority: int,
     weight: float,
     webhook_url: str | None,
+    record: bool,
+    recording_channels: str | None,
     time_limit: int,
+    stream_name: str | None,
+    sample_rate: str,
     region: str | None,
     window: str | None,
+    dnc_answers: dict[str, str],
+    expected_call_s: float,
     dry_run: bool,
     as_json: bool,
     api: str | None,
@@ -177,20 +377,29 @@ def submit(
     options: dict[str, Any] = {
         "bot": bot,
         "max_attempts": max_attempts,
-        "retry_delay_s": retry_delay,
+        "retry_delay_s": (
+            {**dict.fromkeys(RETRYABLE, retry_delay), **retry_delay_for}
+            if retry_delay_for
+            else retry_delay
+        ),
         "name": name or contacts.stem,
         "priority": priority,
         "weight": weight,
         "time_limit_s": time_limit,
+        "record": record,
+        "sample_rate": int(sample_rate),
+        "expected_call_s": expected_call_s,
     }
-    if webhook_url:
-        options["webhook_url"] = webhook_url
-    if region:
-        options["default_region"] = region
-    if window:
-        days, _, hours = window.partition(",")
-        start, _, end = hours.partition("-")
-        options["window"] = {"days": days, "start": start or "00:00", "end": end or "23:59"}
+    optional = {
+        "webhook_url": webhook_url,
+        "default_region": region,
+        "window": window,  # the text form: the server parses it with the same grammar
+        "max_per_outcome": max_per_outcome,
+        "recording_channels": recording_channels,
+        "stream_name": stream_name,
+        "dnc_answers": dnc_answers,
+    }
+    options.update({k: v for k, v in optional.items() if v})
     raw = contacts.read_bytes()
     try:
         if contacts.suffix.lower() == ".json":
@@ -201,7 +410,11 @@ def submit(
                 sys.exit(EXIT_USAGE)
             out = client_from(api).create_campaign(account_sid, items, dry_run=dry_run, **options)
         else:
-            text = decode_text(raw)
+            try:
+                text = read_text_file(raw)
+            except ValidationError as exc:
+                click.echo(f"error: {contacts}: {exc}", err=True)
+                sys.exit(EXIT_USAGE)
             out = client_from(api).create_campaign(
                 account_sid, csv=text, dry_run=dry_run, **options
             )
@@ -218,7 +431,7 @@ def submit(
         err=True,
     )
     if dry_run:
-        click.echo(json.dumps(out.get("preflight", {}), indent=2))
+        click.echo(dry_run_text(out))
     else:
         click.echo(out["id"])
 
@@ -238,15 +451,17 @@ def _absolute_survey(bot: str) -> str:
 @click.option("--interval", type=float, default=1.0, show_default=True)
 @api_option
 def status(campaign_id: str, watch: bool, as_json: bool, interval: float, api: str | None) -> None:
-    """Progress of a campaign."""
+    """Progress of a campaign, and why it waits (paused, open circuit, calling window...)."""
     c = client_from(api)
     try:
         if watch and not as_json:
             status_progress(lambda: c.get_campaign(campaign_id), interval)
             return
-        click.echo(json.dumps(c.get_campaign(campaign_id), indent=None if as_json else 2))
+        st = c.get_campaign(campaign_id)
     except ApiError as exc:
         fail(exc)
+    # --json: exactly the API's object, for scripts; otherwise a summary for people
+    click.echo(json.dumps(st) if as_json else status_text(st))
 
 
 @click.command()
@@ -289,6 +504,53 @@ def _action(name: str) -> click.Command:
     return run
 
 
+@click.command()
+@click.argument("campaign_id")
+@click.option(
+    "--cancel",
+    "cancel_first",
+    is_flag=True,
+    help="Cancel a running campaign first, then purge once its live calls have ended.",
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --cancel: how long to wait for live calls to end.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@api_option
+def purge(campaign_id: str, cancel_first: bool, wait: float, yes: bool, api: str | None) -> None:
+    """Delete a campaign and everything recorded about its contacts, now.
+
+    Calls, outcomes, survey answers, recordings' URLs and raw callbacks go;
+    the account and its do-not-call list stay. A running campaign is refused
+    unless --cancel is given.
+    """
+    if not yes:
+        click.confirm(f"Delete campaign {campaign_id} and all its call data for good?", abort=True)
+    c = client_from(api)
+    deadline = time.monotonic() + wait
+    try:
+        if cancel_first:
+            c.cancel(campaign_id)
+        while True:
+            try:
+                out = c.delete(campaign_id)
+                break
+            except ApiError as exc:
+                # 409: cancelled, but a live call has not ended yet (or the cancel
+                # task has not settled the queue): poll until the deadline.
+                if exc.status != 409 or not cancel_first or time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
+    except ApiError as exc:
+        fail(exc)
+    click.echo(json.dumps(out))
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(account)
     cli.add_command(submit)
@@ -296,3 +558,4 @@ def register(cli: click.Group) -> None:
     cli.add_command(results)
     for name in ("pause", "resume", "cancel"):
         cli.add_command(_action(name))
+    cli.add_command(purge)

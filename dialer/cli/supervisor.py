@@ -6,12 +6,16 @@ as child processes with one shared environment. A child that dies is
 reported and restarted (with back-off). On stop, children go down in an
 order that loses nothing: beat first (no new ticks), then workers (a warm
 shutdown lets in-flight dials finish; anything cut short stays recoverable
-through leases), then the HTTP servers, then Redis.
+through leases), then the HTTP servers (they drain), then Redis. Every
+child and the embedded Redis run in their own session, so a Ctrl-C reaches
+only the supervisor and Redis stays up until everything that writes to it
+has stopped. At start, calls the last run left live are made due at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -30,11 +34,26 @@ SANDBOX_ACCOUNT = {
     "EXOTEL_API_TOKEN": "sandbox-token",
     "EXOTEL_CALLER_ID": "08047112345",
 }
-STOP_ORDER = ("flower", "beat", "worker", "receiver", "streamer", "sandbox")
+# The streamer drains before the receiver stops: calls ending during the drain
+# still get their terminal callbacks stored.
+STOP_ORDER = ("flower", "beat", "worker", "streamer", "receiver", "sandbox")
 
 
 class PortInUse(RuntimeError):
     pass
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+#: how to move each process to another port; ``dialer up`` has no per-process port flags
+PORT_SETTINGS = {
+    "receiver": "DIALER_PORT",
+    "streamer": "STREAMER_PORT",
+    "sandbox": "SANDBOX_PORT",
+    "flower": "FLOWER_PORT",
+}
 
 
 def check_port(host: str, port: int, what: str) -> None:
@@ -43,10 +62,47 @@ def check_port(host: str, port: int, what: str) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise PortInUse(
-                f"{what} port {port} on {host} is already in use; set a different "
-                f"one (e.g. with --{what}-port or the environment)"
+            env = PORT_SETTINGS.get(what, "the port setting")
+            hint = f"set {env} to a free port (e.g. {env}={port + 10} dialer up)"
+            if what == "flower":
+                hint += ", or pass --no-flower"
+            raise PortInUse(f"{what} port {port} on {host} is already in use; {hint}") from None
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on the data directory, held while ``up``/``demo`` runs.
+
+    Two supervisors on one directory would start two embedded Redis servers
+    appending to the same AOF and two beats writing one schedule. ``flock``
+    is released by the kernel when the holder dies, so a crash never leaves a
+    stale lock behind; the holder's pid is written for the refusal message.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "dialer.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DataDirLocked(
+                f"the data directory {self.path.parent} is in use by another `dialer up` or "
+                f"`dialer demo` (pid {holder}); stop that one first, or give this one its own "
+                "directory with DIALER_DATA_DIR=..."
             ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
 
 
 @dataclass
@@ -72,6 +128,7 @@ class Supervisor:
     extra_sandbox_args: list[str] = field(default_factory=list)
     max_concurrent: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    lock: DataDirLock | None = None
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -81,6 +138,9 @@ class Supervisor:
         s = self.settings
         data = s.DIALER_DATA_DIR.resolve()
         (data / "logs").mkdir(parents=True, exist_ok=True)
+        if self.lock is None:  # before anything opens the AOF or binds a port
+            self.lock = DataDirLock(data)
+            self.lock.acquire()
         host = "127.0.0.1"
         ports = {"receiver": s.DIALER_PORT, "streamer": s.STREAMER_PORT}
         sandbox = not s.exotel_configured
@@ -97,6 +157,7 @@ class Supervisor:
             self.urls["redis"] = self.redis.url + " (embedded, AOF in " + str(data / "redis") + ")"
         else:
             self.urls["redis"] = "(REDIS_URL)"
+        self._expedite_stale(env.get("REDIS_URL") or s.REDIS_URL)
         if sandbox:
             env.update(SANDBOX_ACCOUNT)
             env["EXOTEL_API_URL"] = f"http://{host}:{s.SANDBOX_PORT}"
@@ -142,6 +203,30 @@ class Supervisor:
         for name, url in self.urls.items():
             self.say(f"  {name:9} {url}")
         self.say(f"  logs      {data / 'logs'}")
+
+    def _expedite_stale(self, url: str | None) -> None:
+        """Calls left placed, ringing or answered by the last run are due now.
+
+        Their callbacks may have come while nothing listened: the first
+        reconciliation pass asks Exotel's call details for each, instead of
+        each holding its slot until the answered-call check.
+        """
+        import redis
+
+        from dialer.reconcile import expedite_stale
+
+        if not url:
+            return
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+        try:
+            n = expedite_stale(client)
+        except redis.RedisError as exc:
+            self.say(f"! could not look for calls left by the last run: {exc}")
+            return
+        finally:
+            client.close()
+        if n:
+            self.say(f"  {n} call(s) left live by the last run: settling them with Exotel now")
 
     def _spawn(self, child: Child) -> None:
         assert child.log is not None
@@ -191,14 +276,17 @@ class Supervisor:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+        if self.lock is not None:  # last: nothing of ours touches the directory any more
+            self.lock.release()
+            self.lock = None
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         import requests
 
         s = self.settings
         checks = [
-            f"http://127.0.0.1:{s.DIALER_PORT}/healthz",
-            f"http://127.0.0.1:{s.STREAMER_PORT}/healthz",
+            f"http://127.0.0.1:{s.DIALER_PORT}/readyz",
+            f"http://127.0.0.1:{s.STREAMER_PORT}/readyz",
         ]
         if any(c.name == "sandbox" for c in self.children):
             checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")

@@ -11,7 +11,7 @@ from types import FrameType
 import click
 
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
-from dialer.cli.supervisor import PortInUse, Supervisor
+from dialer.cli.supervisor import DataDirLocked, PortInUse, Supervisor
 from dialer.embedded import free_port
 from dialer.settings import load_settings
 
@@ -28,7 +28,7 @@ def _start(sup: Supervisor) -> None:
     try:
         sup.start()
         sup.wait_ready()
-    except PortInUse as exc:
+    except (PortInUse, DataDirLocked) as exc:
         sup.stop()
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)

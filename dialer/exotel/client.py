@@ -74,6 +74,8 @@ class CallInfo:
 
     @classmethod
     def parse(cls, call: Mapping[str, Any]) -> CallInfo:
+        if not isinstance(call, Mapping):
+            raise ProviderError("Exotel response: a Call is not an object")
         sid = ci_get(call, "Sid")
         if not sid:
             raise ProviderError("Exotel response has no Call.Sid")
@@ -117,6 +119,21 @@ def _message(resp: requests.Response) -> str:
     except ValueError:
         pass
     return (resp.text or resp.reason or "")[:300]
+
+
+def _json_object(resp: requests.Response) -> Mapping[str, Any]:
+    """A 2xx body as a JSON object; ProviderError if it is anything else.
+
+    A proxy's HTML error page or a truncated body must become an error of the
+    tree (retryable), never a bare ValueError escaping into a reconcile pass.
+    """
+    try:
+        body = resp.json()
+    except ValueError:
+        raise ProviderError("Exotel response is not JSON") from None
+    if not isinstance(body, Mapping):
+        raise ProviderError("Exotel response is not a JSON object")
+    return body
 
 
 def _raise_for(resp: requests.Response) -> None:
@@ -233,7 +250,7 @@ class ExotelClient:
             if exc.status == 404:
                 return None
             raise
-        return CallInfo.parse(ci_get(resp.json(), "Call") or {})
+        return CallInfo.parse(ci_get(_json_object(resp), "Call") or {})
 
     def list_calls(self, since: datetime, until: datetime) -> Iterator[CallInfo]:
         """Bulk call details created in [since, until] (Exotel time strings), all pages."""
@@ -245,10 +262,16 @@ class ExotelClient:
         path = "Calls.json"
         while True:
             resp = self._send("GET", path, dial=False, params=params)
-            body = resp.json()
-            for call in ci_get(body, "Calls") or []:
+            body = _json_object(resp)
+            calls = ci_get(body, "Calls") or []
+            if not isinstance(calls, list):
+                raise ProviderError("Exotel call list: Calls is not a list")
+            # A malformed entry fails the whole listing: skipping it could make a
+            # placed call look absent, and an absent call is dialled again.
+            for call in calls:
                 yield CallInfo.parse(call)
-            nxt = ci_get(ci_get(body, "Metadata") or {}, "NextPageUri")
+            meta = ci_get(body, "Metadata")
+            nxt = ci_get(meta, "NextPageUri") if isinstance(meta, Mapping) else None
             if not nxt:
                 return
             path = str(nxt).split(f"/Accounts/{self.account_sid}/", 1)[-1]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from dialer.errors import ValidationError
+from dialer.errors import ValidationError, excerpt
 
 MAX_STREAM_URL = 600  # "whole URL < 600 chars"
 MAX_CUSTOM_FIELD = 128
@@ -23,15 +23,32 @@ CALLBACK_EVENTS = ("ringing", "answered", "terminal")
 RECORDING_CHANNELS = ("single", "dual")
 
 
+# One wording for every path a number comes in by (CSV, JSON, REST, DNC lists),
+# instead of the library's "(1) The string supplied did not seem to be...".
+_PARSE_ERRORS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: (
+        "no country code; write it as +<country code><number> or set a default region"
+    ),
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+    phonenumbers.NumberParseException.TOO_LONG: "too long",
+}
+
+
 def e164(number: str, default_region: str | None = None, *, field_name: str = "From") -> str:
     """Parse ``number`` into E.164 or raise ValidationError naming ``field_name``."""
     try:
         parsed = phonenumbers.parse(number, default_region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(f"{field_name}: {exc}", field=field_name) from None
+        why = _PARSE_ERRORS.get(exc.error_type)
+        raise ValidationError(
+            f"{field_name}: {excerpt(number)} is not a valid phone number"
+            + (f": {why}" if why else ""),
+            field=field_name,
+        ) from None
     if not phonenumbers.is_valid_number(parsed):
         raise ValidationError(
-            f"{field_name}: {number!r} is not a valid phone number", field=field_name
+            f"{field_name}: {excerpt(number)} is not a valid phone number", field=field_name
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 

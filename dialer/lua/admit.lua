@@ -7,6 +7,8 @@
 -- ARGV[1] now (epoch s, float)   ARGV[2] key prefix "dl:{A}:"   ARGV[3] limit on
 -- calls returned this time (0 = no extra limit)   ARGV[4] lease of an admitted
 -- call in seconds (short: if its dial task is lost, reconciliation re-sends it)
+-- ARGV[5] per cent of calls_per_minute left to reconciliation (claim.lua):
+-- dials stop short of it, so settling a lost callback never waits on dials
 -- Campaign and call keys are built from the prefix: they share the account's
 -- hash tag, so the script touches one cluster slot.
 -- Returns a flat list of call ids now in state "admitted".
@@ -23,7 +25,9 @@ if tonumber(a[3] or '0') > now then return {} end
 local free = tonumber(a[1]) - redis.call('ZCARD', active)
 if free <= 0 then return {} end
 redis.call('ZREMRANGEBYSCORE', rate, '-inf', now - 60)
-local budget = tonumber(a[2] or '200') - redis.call('ZCARD', rate)
+local cpm = tonumber(a[2] or '200')
+local reserve = math.floor(cpm * (tonumber(ARGV[5]) or 0) / 100)
+local budget = cpm - reserve - redis.call('ZCARD', rate)
 local n = math.min(free, budget)
 if cap > 0 then n = math.min(n, cap) end
 if n <= 0 then return {} end

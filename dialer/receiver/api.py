@@ -23,7 +23,7 @@ import pydantic
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from dialer import callerids, campaigns, keys
+from dialer import callerids, campaigns, keys, retention
 from dialer.accounts import (
     Account,
     all_accounts,
@@ -32,6 +32,7 @@ from dialer.accounts import (
     save_account,
     update_account,
 )
+from dialer.contacts import var_columns
 from dialer.errors import ValidationError
 from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
 from dialer.receiver.models import (
@@ -45,6 +46,7 @@ from dialer.receiver.models import (
     CallsQuery,
     CampaignList,
     CampaignPath,
+    CampaignPurged,
     CampaignQuery,
     CampaignsQuery,
     CampaignStatus,
@@ -424,16 +426,30 @@ async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamRes
 
 
 def results_csv(rows: list[dict[str, Any]]) -> str:
+    """Fixed columns with the contact's own columns (``vars``) after ``to``.
+
+    A contact column named like a fixed one is written as ``vars.<name>`` so
+    neither hides the other.
+    """
+    names = var_columns(rows)
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(CSV_COLUMNS)
+    w.writerow(
+        [
+            *CSV_COLUMNS[:2],
+            *(f"vars.{n}" if n in CSV_COLUMNS else n for n in names),
+            *CSV_COLUMNS[2:],
+        ]
+    )
     for row in rows:
         last = row["attempts"][-1] if row["attempts"] else {}
         answers = ";".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
+        variables = row.get("vars") or {}
         w.writerow(
             [
                 row["id"],
                 row["to"],
+                *("" if variables.get(n) is None else variables[n] for n in names),
                 row["state"],
                 row["outcome"] or "",
                 len(row["attempts"]),
@@ -486,6 +502,34 @@ def _campaign_action(action: str) -> None:
 
 for _action in ("pause", "resume", "cancel"):
     _campaign_action(_action)
+
+
+@API.route(
+    "DELETE",
+    "/v1/campaigns/{id}",
+    operation_id="deleteCampaign",
+    summary="Purge a finished or cancelled campaign now: calls, answers, recordings' URLs, "
+    "raw callbacks",
+    description="Refused (409) while the campaign can still dial or one of its calls is "
+    "live: cancel it first, then retry once its live calls have ended. Finished campaigns "
+    "are also deleted by themselves DIALER_RETENTION_DAYS after they finish.",
+    tags=("campaigns",),
+    path_params=CampaignPath,
+    responses={
+        200: Reply("what was deleted", CampaignPurged),
+        404: NO_CAMPAIGN,
+        409: Reply("the campaign can still dial or a call is live; cancel it first", Problem),
+    },
+)
+async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    app = request.app
+    try:
+        purged = await in_thread(app, retention.purge, app[RUNTIME].r, inp.path.id)
+    except retention.PurgeRefused as exc:
+        return problem(409, str(exc))
+    if purged is None:
+        return problem(404, "no such campaign")
+    return reply(CampaignPurged.model_validate(purged.to_dict()))
 
 
 @API.route(

@@ -4,6 +4,11 @@
 (Redis clients, the Celery producer, its thread) are opened and closed in
 ``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. Slow
 follow-ups (admitting the next call, webhooks) go to Celery.
+
+Probes: ``/livez`` (the process answers; no Redis), ``/readyz`` (Redis
+answers and not draining; ``/healthz`` is its alias). On SIGTERM readiness
+goes red and in-flight requests finish before the process exits
+(``dialer.serving``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
-from dialer import keys, tokens
+from dialer import keys, serving, tokens
 from dialer.accounts import make_account, save_account
 from dialer.admission import AsyncRedisLimiter
 from dialer.calls import Event
@@ -45,6 +50,8 @@ CELERY = web.AppKey("celery", Celery)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
+PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
+PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
@@ -63,7 +70,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[AREDIS] = aioredis.Redis(connection_pool=pool)
     app[RUNTIME] = Runtime(s)
-    app[LIMITER] = AsyncRedisLimiter(app[AREDIS], admit_lease_s=s.DIALER_RECONCILE_AFTER_S)
+    app[LIMITER] = AsyncRedisLimiter(
+        app[AREDIS],
+        admit_lease_s=s.DIALER_RECONCILE_AFTER_S,
+        reserve_pct=s.DIALER_RECONCILE_RESERVE_PCT,
+    )
     from workers.app import make_app  # the producer side of the same Celery config
 
     app[CELERY] = make_app(s)
@@ -74,6 +85,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         except redis.RedisError as exc:
             log.error("cannot register the environment's account: %s", exc)
     yield
+    if app[PENDING]:  # follow-ups published behind their 200: let them finish
+        await asyncio.wait(set(app[PENDING]), timeout=10)
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
     await app[AREDIS].aclose()
     app[RUNTIME].r.close()
@@ -158,9 +171,52 @@ async def auth_middleware(
         400: Reply("malformed callback body", Problem),
         403: Reply("missing or wrong signature", Problem),
         404: Reply("unknown call", Problem),
+        503: Reply("not stored within DIALER_CALLBACK_DEADLINE_S: Exotel retries", Problem),
     },
 )
 async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Store the callback within ``DIALER_CALLBACK_DEADLINE_S``, then answer.
+
+    Exotel waits 15 s for the 200 and retries only twice. So the work before
+    the answer is bounded: verify, parse, record, transition (and admit the
+    next call) must finish within the deadline or the answer is 503 and
+    Exotel tries again (a repeat is a no-op once stored). Publishing the
+    follow-up tasks goes behind the answer when the broker is slow: the task
+    stays owned by the app and finishes (or is logged) at shutdown at latest.
+    """
+    app = request.app
+    deadline_s = app[SETTINGS].DIALER_CALLBACK_DEADLINE_S
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        async with asyncio.timeout(deadline_s):
+            response, publish = await _handle_callback(request, inp)
+    except TimeoutError:
+        app[METRICS].callbacks.labels(result="timeout").inc()
+        log.error("callback not stored within %.1fs: answering 503", deadline_s)
+        return problem(503, "callback not stored in time, retry", headers={"Retry-After": "2"})
+    if publish is not None:
+        task = loop.create_task(_publish(app, publish))
+        pending = app[PENDING]
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        left = deadline_s - (loop.time() - started)
+        await asyncio.wait({task}, timeout=max(0.0, min(left, PUBLISH_WAIT_S)))
+    return response
+
+
+async def _publish(app: web.Application, publish: Callable[[], None]) -> None:
+    try:
+        await in_thread(app, publish)
+    except Exception as exc:
+        # The state change is stored; beat's tick admits again and reconciliation
+        # re-sends a lost dial. Only the follow-up itself is lost: say so.
+        log.error("follow-up not published: %s: %s", type(exc).__name__, exc)
+
+
+async def _handle_callback(
+    request: web.Request, inp: Input[Any, Any]
+) -> tuple[web.Response, Callable[[], None] | None]:
     app = request.app
     s = app[SETTINGS]
     metrics = app[METRICS]
@@ -168,21 +224,21 @@ async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Res
     if not tokens.verify_callback(s.secret, call_id, inp.query.sig):
         metrics.callbacks.labels(result="forbidden").inc()
         await _reject(app, call_id, "bad signature", "")
-        return problem(403, "bad signature")
+        return problem(403, "bad signature"), None
     rt = app[RUNTIME]
     facts = rt.cached_campaign_of_call(call_id) or await in_thread(
         app, rt.campaign_of_call, call_id
     )
     if facts is None:
         metrics.callbacks.labels(result="unknown_call").inc()
-        return problem(404, "unknown call")
+        return problem(404, "unknown call"), None
     try:
         body = await callbacks.read_body(request)
         parsed = callbacks.parse_fields(body)
     except ProtocolError as exc:
         metrics.callbacks.labels(result="malformed").inc()
         await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
-        return problem(400, str(exc))
+        return problem(400, str(exc)), None
     r = app[AREDIS]
     now = time.time()
     await r.xadd(
@@ -194,7 +250,7 @@ async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Res
     kind = callbacks.event_kind(parsed["status"], parsed["event_type"])
     if kind is None:
         metrics.callbacks.labels(result="ignored").inc()
-        return web.json_response({"ok": True, "ignored": "unknown status"})
+        return web.json_response({"ok": True, "ignored": "unknown status"}), None
 
     def event_for(call: Mapping[str, str]) -> Event | None:
         # decided under WATCH, on the same read the transition uses
@@ -213,7 +269,8 @@ async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Res
     )
     if t is None:
         metrics.callbacks.labels(result="stale").inc()
-        return web.json_response({"ok": True, "ignored": "stale attempt or unknown call"})
+        ignored = {"ok": True, "ignored": "stale attempt or unknown call"}
+        return web.json_response(ignored), None
     metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
     if t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
@@ -231,8 +288,8 @@ async def status_callback(request: web.Request, inp: Input[Any, Any]) -> web.Res
                 celery.send_task("dialer.dial", args=(next_id,))
             celery.send_task("dialer.followup", args=(call_id, t.releases_slot, t.final, ended))
 
-        await in_thread(app, publish)
-    return web.json_response({"ok": True})
+        return web.json_response({"ok": True}), publish
+    return web.json_response({"ok": True}), None
 
 
 async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> None:
@@ -248,18 +305,53 @@ async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> 
 
 @API.route(
     "GET",
+    "/livez",
+    operation_id="livez",
+    summary="Liveness: the process answers (no Redis check: an outage must not restart it)",
+    auth=False,
+    responses={200: Reply("alive", Health)},
+)
+async def livez(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return reply(Health(ok=True))
+
+
+async def _ready(request: web.Request) -> web.Response:
+    """Can serve: not draining, and Redis answers (callbacks cannot be stored without it)."""
+    if serving.draining(request.app):
+        return reply(Health(ok=False, reason="draining"), status=503)
+    try:
+        async with asyncio.timeout(2):
+            await request.app[AREDIS].ping()
+    except (TimeoutError, redis.RedisError, OSError):
+        return reply(Health(ok=False, redis="unreachable", reason="redis unreachable"), 503)
+    return reply(Health(ok=True, redis="ok"))
+
+
+_READY = {200: Reply("ready", Health), 503: Reply("draining or Redis unreachable", Health)}
+
+
+@API.route(
+    "GET",
+    "/readyz",
+    operation_id="readyz",
+    summary="Readiness: Redis answers and the receiver is not draining",
+    auth=False,
+    responses=_READY,
+)
+async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    return await _ready(request)
+
+
+@API.route(
+    "GET",
     "/healthz",
     operation_id="healthz",
-    summary="Health: the receiver runs and reaches Redis",
+    summary="Readiness under its older name (alias of /readyz)",
     auth=False,
-    responses={200: Reply("healthy", Health), 503: Reply("Redis unreachable", Health)},
+    responses=_READY,
 )
 async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    try:
-        await request.app[AREDIS].ping()
-    except redis.RedisError:
-        return reply(Health(ok=False, redis="unreachable"), status=503)
-    return reply(Health(ok=True, redis="ok"))
+    return await _ready(request)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -270,16 +362,18 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[PENDING] = set()
+    serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
     api.add_routes(app)  # every route declared through API, these included
     return app
 
 
 def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    web.run_app(
+    """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
+    serving.run(
         create_app(settings),
-        host=host or settings.DIALER_HOST,
-        port=settings.DIALER_PORT if port is None else port,
-        access_log=None,
-        print=lambda *_: None,
+        host or settings.DIALER_HOST,
+        settings.DIALER_PORT if port is None else port,
+        shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
     )

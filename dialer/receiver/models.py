@@ -103,6 +103,16 @@ def _csv_query_model() -> type[BaseModel]:
         if get_origin(annotation) is Literal and all(type(a) is int for a in get_args(annotation)):
             annotation = Annotated[annotation, BeforeValidator(_digits_to_int)]
         fields[name] = (annotation, info)
+    # the window's text form ("mon-fri 09:00-17:00"), the grammar the CLI uses
+    fields["window"] = (
+        str,
+        Field(
+            default=None,
+            json_schema_extra=_no_default,
+            description="calling window in each contact's local time, e.g. "
+            "'mon-fri 09:00-17:00' (text/csv body only)",
+        ),
+    )
     # retry_delay_s is a number or a per-outcome object in JSON; only a number fits a query
     fields["retry_delay_s"] = (
         float,
@@ -242,7 +252,9 @@ class CircuitOut(StrictOut):
 
 
 class DncIn(Strict):
-    numbers: list[str] = Field(min_length=1, max_length=100_000)
+    #: numbers as text; a JSON number is taken here only to be refused per item with the
+    #: wording a CSV row gets (it has lost its leading + or 0), not as a 422 for the list
+    numbers: list[str | int] = Field(min_length=1, max_length=100_000)
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
 
 
@@ -291,6 +303,28 @@ class DryRunOut(StrictOut):
     preflight: Preflight
 
 
+class WaitReason(StrictOut):
+    code: Literal[
+        "paused",
+        "cancelled",
+        "circuit_open",
+        "backoff",
+        "slots_full",
+        "rate_limit",
+        "window",
+        "retry",
+    ] = Field(description="the gate holding the calls (see dialer.campaigns.waiting)")
+    text: str = Field(description="the same, for people")
+    at: float | None = Field(description="when this gate opens (epoch s), when known")
+
+
+class Waiting(StrictOut):
+    queued: int = Field(description="calls due now, waiting for admission")
+    scheduled: int = Field(description="calls waiting for a retry delay or a calling window")
+    next_due_at: float | None = Field(description="the earliest scheduled call (epoch s)")
+    reasons: list[WaitReason] = Field(description="empty when nothing holds the calls")
+
+
 class CampaignStatus(StrictOut):
     id: str
     name: str | None
@@ -306,6 +340,14 @@ class CampaignStatus(StrictOut):
     rejected: int
     duplicates: int
     created_at: float
+    waiting: Waiting = Field(description="why calls are not being dialled right now")
+
+
+class CampaignPurged(StrictOut):
+    id: str
+    deleted: Literal[True]
+    calls: int = Field(description="call records deleted (contacts, outcomes, answers)")
+    events: int = Field(description="raw status callbacks deleted")
 
 
 class Attempt(StrictOut):
@@ -349,7 +391,8 @@ class CampaignList(Page):
 
 class Health(StrictOut):
     ok: bool
-    redis: Literal["ok", "unreachable"]
+    redis: str | None = None
+    reason: str | None = None  # why not ready: "draining" or "redis unreachable"
 
 
 class CallbackOut(StrictOut):

@@ -64,6 +64,14 @@ def _authorised(request: web.Request, account: AccountConfig) -> bool:
     return ok_key and ok_token
 
 
+def request_kind(path: str) -> str:
+    """connect, list (bulk call details) or details (one call), for the report."""
+    tail = path.rstrip("/").rsplit("/", 1)[-1]
+    if tail in ("connect", "connect.json"):
+        return "connect"
+    return "list" if tail in ("Calls", "Calls.json") else "details"
+
+
 @web.middleware
 async def exotel_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):
@@ -83,6 +91,7 @@ async def exotel_gate(request: web.Request, handler: Handler) -> web.StreamRespo
         return rest_error(
             401, "Authentication failed", {"WWW-Authenticate": 'Basic realm="Exotel"'}
         )
+    state.report.requests_by_kind[request_kind(request.path)] += 1
     wait_s = state.admit_request(account)
     if wait_s:
         state.report.reject("rate_limit")

@@ -64,6 +64,10 @@ class CallbackSender:
         if state.chance(faults.drop_callbacks):
             state.report.faults_injected["drop_callbacks"] += 1
             return
+        if event_type == "terminal" and state.chance(faults.drop_terminal_callbacks):
+            state.report.faults_injected["drop_terminal_callbacks"] += 1
+            state.report.terminal_dropped.append({"sid": call.sid, "at": time.time()})
+            return
         copies, delay = 1, 0.0
         if state.chance(faults.dup_callbacks):
             copies = 2

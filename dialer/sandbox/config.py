@@ -79,13 +79,15 @@ class Faults:
     dup_callbacks: float = 0.0
     reorder_callbacks: float = 0.0
     drop_callbacks: float = 0.0
+    drop_terminal_callbacks: float = 0.0  # only terminal ones: what a receiver restart loses
     late_callbacks: float = 0.0
     late_delay_s: float = 2.0
     seed: int | None = None  # re-seeds the sandbox RNG when set through the control API
 
     RATES = (
         "http_5xx", "http_429", "accept_timeout", "reset_after_accept",
-        "dup_callbacks", "reorder_callbacks", "drop_callbacks", "late_callbacks",
+        "dup_callbacks", "reorder_callbacks", "drop_callbacks", "drop_terminal_callbacks",
+        "late_callbacks",
     )  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ class Report:
     violations: list[dict[str, Any]] = field(default_factory=list)
     calls_total: int = 0
     requests_total: int = 0
+    requests_by_kind: Counter[str] = field(default_factory=Counter)  # connect/details/list
     rejected: Counter[str] = field(default_factory=Counter)
     dial_times: list[float] = field(default_factory=list)
     terminal_times: list[float] = field(default_factory=list)
@@ -39,6 +40,8 @@ class Report:
     callbacks_failed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     faults_injected: Counter[str] = field(default_factory=Counter)
+    terminal_dropped: list[dict[str, Any]] = field(default_factory=list)  # {sid, at}
+    stream_ends: Counter[str] = field(default_factory=Counter)  # "callee" or "bot:<code>"
 
     def violation(self, kind: str, call_sid: str | None, detail: str) -> None:
         self.violations.append({"kind": kind, "call_sid": call_sid, "detail": detail[:MAX_DETAIL]})
@@ -75,6 +78,7 @@ class Report:
             "violations": list(self.violations),
             "calls_total": self.calls_total,
             "requests_total": self.requests_total,
+            "requests_by_kind": dict(self.requests_by_kind),
             "rejected": dict(self.rejected),
             "dial_times": list(self.dial_times),
             "terminal_times": list(self.terminal_times),
@@ -87,4 +91,6 @@ class Report:
             "callbacks_failed": self.callbacks_failed,
             "statuses": dict(self.statuses),
             "faults_injected": dict(self.faults_injected),
+            "terminal_dropped": list(self.terminal_dropped),
+            "stream_ends": dict(self.stream_ends),
         }

@@ -96,12 +96,17 @@ class CallerStream:
             reader = asyncio.get_running_loop().create_task(self._read(ws))
             reader.add_done_callback(lambda _: self._wake.set())
             ended_by = await self._drive(ws, reader)
+            # Who ended the stream, and with which close code when the bot did:
+            # a drain test tells a normal hang-up from a server going away.
+            end = "callee" if ended_by == "callee" else f"bot:{ws.close_code}"
+            self.state.report.stream_ends[end] += 1
             if ended_by == "callee":
                 stop = {"call_sid": self.call.sid, "account_sid": self.call.account_sid,
                         "reason": "callended"}  # fmt: skip
                 with contextlib.suppress(ConnectionError, aiohttp.ClientError):
                     await self._send(ws, "stop", {"stop": stop})
         except (ConnectionError, aiohttp.ClientError) as exc:
+            self.state.report.stream_ends["lost"] += 1
             log.info("stream %s call %s lost: %s", self.stream_sid, self.call.sid, exc)
         finally:
             if reader is not None:

@@ -64,7 +64,9 @@ async def test_campaign_round_trip(client: TestClient) -> None:
     csv_text = await (
         await client.get(f"/v1/campaigns/{cid}/calls?format=csv", headers=AUTH)
     ).text()
-    assert csv_text.splitlines()[0].startswith("id,to,state,outcome")
+    # the contact's own columns come right after "to"
+    assert csv_text.splitlines()[0].startswith("id,to,name,state,outcome")
+    assert csv_text.splitlines()[1].split(",")[:3] == [page["calls"][0]["id"], "+919876543210", "A"]
     for action, state in (("pause", "paused"), ("resume", "running"), ("cancel", "cancelled")):
         resp = await client.post(f"/v1/campaigns/{cid}/{action}", headers=AUTH)
         assert (await resp.json())["state"] == state
@@ -131,6 +133,74 @@ async def test_health_and_metrics(client: TestClient) -> None:
     assert (await client.get("/healthz")).status == 200
     text = await (await client.get("/metrics")).text()
     assert "dialer_slots_in_use" in text and "tok-secret-xyz" not in text
+
+
+async def test_window_text_form_and_typos_over_rest(client: TestClient) -> None:
+    """The CLI's grammar, through REST: text accepted and stored as the object form."""
+    await register(client)
+    ok = await client.post(
+        "/v1/campaigns?dry_run=1",
+        headers=AUTH,
+        json={
+            "account": "acme",
+            "contacts": [{"to": "+919876543210"}],
+            "window": "mon-fri 9:00-17:00",
+        },
+    )
+    assert ok.status == 200, await ok.text()
+    for window in ("mon-fri 9-5", {"days": "mon-fir"}, {"days": "mon", "begin": "09:00"}):
+        resp = await client.post(
+            "/v1/campaigns",
+            headers=AUTH,
+            json={"account": "acme", "contacts": [{"to": "+919876543210"}], "window": window},
+        )
+        body = await resp.json()
+        assert resp.status == 422, body
+        (detail,) = body["detail"]
+        assert detail["field"] == "window" and "accepted forms:" in detail["message"]
+        assert "tuple.index" not in detail["message"] and "isoformat" not in detail["message"]
+
+
+async def test_one_wording_for_bad_numbers_in_csv_json_and_dnc(client: TestClient) -> None:
+    await register(client)
+    csv_resp = await client.post(
+        "/v1/campaigns?account=acme&dry_run=1",
+        data="to\nabc\n12\n\n",
+        headers={**AUTH, "Content-Type": "text/csv"},
+    )
+    json_resp = await client.post(
+        "/v1/campaigns?dry_run=1",
+        headers=AUTH,
+        json={"account": "acme", "contacts": [{"to": "abc"}, {"to": "12"}, {"to": ""}]},
+    )
+    dnc_resp = await client.post(
+        "/v1/accounts/acme/dnc", headers=AUTH, json={"numbers": ["abc", "12", "", 9876543210]}
+    )
+    from_csv = [r["reason"] for r in (await csv_resp.json())["rejected"]]
+    from_json = [r["reason"] for r in (await json_resp.json())["rejected"]]
+    from_dnc = [r["reason"] for r in (await dnc_resp.json())["rejected"]]
+    assert from_csv == from_json[:2] == from_dnc[:2]
+    assert from_csv[0] == "to: 'abc' is not a valid phone number"
+    assert from_json[2] == from_dnc[2] == "to: missing phone number"
+    # a JSON number lost its leading + or 0: refused per item, not a 422 for the request
+    assert "is not a valid phone number" in from_dnc[3] and "as text" in from_dnc[3]
+    for reason in from_csv + from_json + from_dnc:
+        assert "(1)" not in reason and "did not seem" not in reason
+
+
+async def test_binary_contacts_get_a_printable_excerpt(client: TestClient) -> None:
+    await register(client)
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+    resp = await client.post(
+        "/v1/campaigns?account=acme",
+        data=png,
+        headers={**AUTH, "Content-Type": "text/csv"},
+    )
+    body = await resp.json()
+    assert resp.status == 422, body
+    text = body["error"] + "".join(d["message"] for d in body["detail"])
+    assert "not CSV text" in text and "\\x00" in text
+    assert text.isprintable()
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,8 +73,16 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.2)
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DIALER, *args], env=env, capture_output=True, text=True, timeout=60)
+def _cli(
+    env: dict[str, str], *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DIALER, *args],
+        env={**env, **(env_extra or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _descendants(pid: int) -> set[int]:
@@ -123,6 +132,14 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         status = json.loads(st.stdout)
         assert {"id", "state", "total", "counts", "outcomes"} <= set(status)
         assert status["total"] == 12
+        # one data directory, one supervisor: a second `up` or `demo` is refused, clearly
+        for second in (["up", "--no-flower"], ["demo", "--no-flower", "--contacts", "1"]):
+            again = _cli(env, *second)
+            assert again.returncode == 2, (second, again.stdout, again.stderr)
+            assert "is in use by another `dialer up` or `dialer demo`" in again.stderr
+            assert f"pid {up.pid}" in again.stderr and "DIALER_DATA_DIR" in again.stderr
+            assert "Traceback" not in again.stderr
+        assert up.poll() is None  # the first one is untouched
         time.sleep(1.0)  # some calls in flight
         children = _descendants(up.pid)
         assert children
@@ -143,6 +160,18 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         res = _cli(env, "results", cid, "--format", "json")
         results = json.loads(res.stdout)
         assert len(results) == 12 and all(r["outcome"] for r in results)
+        # people get a summary (no JSON, no epoch seconds); the contact's columns come along
+        human = _cli(env, "status", cid)
+        assert human.returncode == 0, human.stderr
+        assert "state      done" in human.stdout and "12/12 finished" in human.stdout
+        assert not human.stdout.lstrip().startswith("{")
+        assert str(int(status["created_at"])) not in human.stdout
+        table = _cli(env, "results", cid, env_extra={"COLUMNS": "200"})
+        assert table.returncode == 0, table.stderr
+        assert "name" in table.stdout and "N10" in table.stdout
+        csv_out = _cli(env, "results", cid, "--format", "csv").stdout.splitlines()
+        assert csv_out[0].startswith("id,to,name,state,outcome")
+        assert any(",N10," in line for line in csv_out[1:])
         bad = _cli(env, "status", "000000000000", "--json")
         assert bad.returncode == 1 and "no such campaign" in bad.stderr
     finally:
@@ -153,3 +182,22 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     text = "".join(p.read_text(errors="replace") for p in logs)
     assert text and "cli-signing-secret-4242" not in text and "cli-api-key-4242" not in text
     assert "sandbox-token" not in text
+
+
+def test_port_clash_names_the_setting_that_exists(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env["DIALER_PORT"] = str(busy.getsockname()[1])
+        out = _cli(env, "up", "--no-flower")
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert f"receiver port {env['DIALER_PORT']} on 127.0.0.1 is already in use" in out.stderr
+    assert "DIALER_PORT=" in out.stderr and "--receiver-port" not in out.stderr
+    assert "Traceback" not in out.stderr
+    # the refused run released the data directory: nothing is left holding it
+    from dialer.cli.supervisor import DataDirLock
+
+    lock = DataDirLock(tmp_path / "data")
+    lock.acquire()
+    lock.release()

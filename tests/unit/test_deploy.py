@@ -178,7 +178,34 @@ def test_compose_redis_is_persistent_and_health_checked() -> None:
     assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
     volume = redis["volumes"][0].split(":")
     assert volume[1] == "/data" and volume[0] in compose()["volumes"], "a named volume"
-    assert "ping" in redis["healthcheck"]["test"]
+    assert "ping" in " ".join(redis["healthcheck"]["test"])
+
+
+def test_compose_redis_needs_a_password_and_is_not_published() -> None:
+    redis = compose()["services"]["redis"]
+    cmd = redis["command"]
+    password = cmd[cmd.index("--requirepass") + 1]
+    assert password.startswith("${REDIS_PASSWORD:?"), "compose must refuse to start without it"
+    assert "ports" not in redis, "Redis is reachable only on the compose network"
+    # the health check authenticates, and an error reply (NOAUTH) fails it
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+    assert "grep -q PONG" in " ".join(redis["healthcheck"]["test"])
+    url = compose()["x-dialer-env"]["REDIS_URL"]
+    assert url.startswith("redis://:${REDIS_PASSWORD:?") and url.endswith("@redis:6379/0")
+
+
+def test_env_files_are_never_committed() -> None:
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert ".env" in ignored and ".env.*" in ignored
+    tracked = subprocess.run(
+        ["git", "ls-files", "--", ".env", ".env.*"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if tracked.returncode == 0:  # not a git checkout (an sdist): nothing to check
+        assert set(tracked.stdout.split()) <= {".env.example"}, tracked.stdout
 
 
 def test_compose_commands_are_dialer_subcommands() -> None:
@@ -229,7 +256,6 @@ def test_compose_health_checks() -> None:
 def test_compose_env_names_are_settings_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     services = compose()["services"]
     anchor = compose()["x-dialer-env"]
-    assert anchor["REDIS_URL"] == "redis://redis:6379/0"
     for name in (
         "DIALER_SECRET",
         "DIALER_API_KEY",
@@ -243,7 +269,7 @@ def test_compose_env_names_are_settings_fields(monkeypatch: pytest.MonkeyPatch) 
         env = service_env(services[name])
         assert_settings_names(set(env), f"docker-compose.yml {name}")
         s = settings_from(env, monkeypatch)  # the defaults must make a valid Settings
-        assert s.REDIS_URL == "redis://redis:6379/0"
+        assert s.REDIS_URL == "redis://:test-redis_password@redis:6379/0"
         assert s.DIALER_API_KEY.get_secret_value(), "an empty API key would open the API"
 
 
@@ -255,6 +281,7 @@ def test_docker_compose_config() -> None:
             "HOME": os.environ.get("HOME", "/tmp"),
             "DIALER_SECRET": "test-secret",
             "DIALER_API_KEY": "test-key",
+            "REDIS_PASSWORD": "test-redis-password",
         }
         return subprocess.run(
             ["docker", "compose", *args],
@@ -288,6 +315,7 @@ def test_every_manifest_parses_and_is_namespaced() -> None:
         "streamer.yaml",
         "flower.yaml",
         "keda-scaledobject.yaml",
+        "networkpolicy.yaml",
     } <= names
     assert (DEPLOY / "README.md").is_file()
     for file, doc in k8s_docs():
@@ -322,12 +350,14 @@ def test_k8s_configuration_is_valid_settings(monkeypatch: pytest.MonkeyPatch) ->
     unknown = (set(config) | set(secret)) - set(Settings.model_fields)
     assert not unknown, f"not fields of Settings: {sorted(unknown)}"
     assert_settings_names(set(config) | set(secret), "ConfigMap/Secret")
-    assert {"DIALER_SECRET", "DIALER_API_KEY", "EXOTEL_API_TOKEN"} <= set(secret)
-    assert not {"DIALER_SECRET", "DIALER_API_KEY", "EXOTEL_API_TOKEN"} & set(config)
+    secrets = {"DIALER_SECRET", "DIALER_API_KEY", "EXOTEL_API_TOKEN", "REDIS_URL"}
+    assert secrets <= set(secret)
+    assert not secrets & set(config), "REDIS_URL carries Redis's password: Secret only"
     s = settings_from({**config, **secret}, monkeypatch)
     assert s.DIALER_HOST == "0.0.0.0"
     assert str(s.DIALER_DATA_DIR) == DATA_DIR
-    assert s.REDIS_URL and s.REDIS_URL.startswith("redis://redis")
+    assert s.REDIS_URL and s.REDIS_URL.startswith("redis://:REPLACE-ME")
+    assert s.REDIS_URL.endswith("@redis:6379/0")
 
 
 def test_k8s_pods_are_hardened() -> None:
@@ -411,6 +441,36 @@ def test_k8s_redis_persists_with_aof() -> None:
     assert one("Service", "redis")["spec"]["ports"][0]["port"] == 6379
 
 
+def test_k8s_redis_requires_the_password_from_its_secret() -> None:
+    redis = one("StatefulSet", "redis")
+    (c,) = redis["spec"]["template"]["spec"]["containers"]
+    args = c["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"]}
+    for name in ("REDIS_PASSWORD", "REDISCLI_AUTH"):  # the server; redis-cli in the probes
+        assert env[name] == {"name": "redis-auth", "key": "password"}, name
+    assert "password" in one("Secret", "redis-auth")["stringData"]
+
+
+def test_k8s_only_the_dialer_pods_reach_redis() -> None:
+    policy = one("NetworkPolicy", "redis")
+    spec = policy["spec"]
+    redis_labels = one("StatefulSet", "redis")["spec"]["template"]["metadata"]["labels"]
+    assert spec["podSelector"]["matchLabels"].items() <= redis_labels.items()
+    assert spec["policyTypes"] == ["Ingress"]
+    rules = spec["ingress"]
+    assert all(r["ports"] == [{"protocol": "TCP", "port": 6379}] for r in rules)
+    peers = [p for r in rules for p in r["from"]]
+    (dialer_selector,) = [p["podSelector"]["matchLabels"] for p in peers if len(p) == 1]
+    # every dialer workload matches; Redis itself and anything unlabelled do not
+    for w, _ in dialer_containers():
+        labels = w["spec"]["template"]["metadata"]["labels"]
+        assert dialer_selector.items() <= labels.items(), w["metadata"]["name"]
+    assert not dialer_selector.items() <= redis_labels.items()
+    others = [p for p in peers if "namespaceSelector" in p]
+    assert all(p["namespaceSelector"]["matchLabels"] for p in others), "no namespace wildcard"
+
+
 def test_keda_scales_the_worker_on_celery_queues() -> None:
     (scaled,) = objects("ScaledObject")
     spec = scaled["spec"]
@@ -422,6 +482,11 @@ def test_keda_scales_the_worker_on_celery_queues() -> None:
     assert all(t["type"] == "redis" for t in triggers)
     assert {t["metadata"]["listName"] for t in triggers} >= {"dial", "followup"}
     redis_host = one("Service", "redis")["metadata"]["name"]
+    (auth,) = objects("TriggerAuthentication")
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "password", "name": "redis-auth", "key": "password"}
+    ]
     for t in triggers:
         assert t["metadata"]["address"].startswith(f"{redis_host}."), t
         assert int(t["metadata"]["listLength"]) > 0
+        assert t["authenticationRef"]["name"] == auth["metadata"]["name"]
