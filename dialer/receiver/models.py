@@ -108,7 +108,7 @@ def _csv_query_model() -> type[BaseModel]:
         str,
         Field(
             default=None,
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
             description="calling window in each contact's local time, e.g. "
             "'mon-fri 09:00-17:00' (text/csv body only)",
         ),
