@@ -254,7 +254,8 @@ class CircuitOut(StrictOut):
 class DncIn(Strict):
     #: numbers as text; a JSON number is taken here only to be refused per item with the
     #: wording a CSV row gets (it has lost its leading + or 0), not as a 422 for the list
-    numbers: list[str | int] = Field(min_length=1, max_length=100_000)
+    #: (strict: true/false are neither, so they are refused as the schema says)
+    numbers: list[pydantic.StrictStr | pydantic.StrictInt] = Field(min_length=1, max_length=100_000)
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
 
 
