@@ -176,11 +176,9 @@ def dialer_system(
 ) -> Iterator[Any]:
     """The whole dialer (sandbox, receiver, streamer, workers, beat) via ``dialer up``'s code."""
     from dialer.cli.supervisor import Supervisor
-    from dialer.settings import load_settings
+    from dialer.settings import LISTEN_PORTS, load_settings
 
-    ports = {
-        k: str(free_port()) for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
-    }
+    ports = {k: str(free_port()) for k in LISTEN_PORTS}
     overrides = {
         "DIALER_LOG_LEVEL": "WARNING",
         "DIALER_SECRET": SECRET,

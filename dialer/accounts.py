@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from dialer import keys
+from dialer.egress import Egress
 from dialer.exotel.client import ExotelClient, base_url_for
 from dialer.scripts import script
 
@@ -72,7 +73,9 @@ class Account:
             "caller_ids": list(self.caller_ids),
         }
 
-    def client(self, *, connect_timeout_s: float, read_timeout_s: float) -> ExotelClient:
+    def client(
+        self, *, connect_timeout_s: float, read_timeout_s: float, egress: Egress
+    ) -> ExotelClient:
         return ExotelClient(
             self.sid,
             self.api_key,
@@ -80,6 +83,7 @@ class Account:
             base_url=self.api_url,
             connect_timeout_s=connect_timeout_s,
             read_timeout_s=read_timeout_s,
+            egress=egress,
         )
 
 

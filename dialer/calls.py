@@ -16,12 +16,13 @@ about slots beyond saying "this transition releases it".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
 from dialer.policy import RetryPolicy
+from dialer.reasons import STATUS_CODES, BotError, Code, Reason
 
 
 class State(StrEnum):
@@ -38,10 +39,21 @@ class State(StrEnum):
     FAILED = "failed"
     SUPPRESSED = "suppressed"
     CANCELLED = "cancelled"
+    # Exotel connected the call but the bot never ran (relay unreachable, bot
+    # failed to start): the callee heard nothing, so it is not "completed".
+    BOT_FAILED = "bot-failed"
 
 
 FINAL = frozenset(
-    {State.COMPLETED, State.BUSY, State.NO_ANSWER, State.FAILED, State.SUPPRESSED, State.CANCELLED}
+    {
+        State.COMPLETED,
+        State.BUSY,
+        State.NO_ANSWER,
+        State.FAILED,
+        State.SUPPRESSED,
+        State.CANCELLED,
+        State.BOT_FAILED,
+    }
 )
 #: States in which the call holds one of its account's slots.
 HOLDS_SLOT = frozenset(
@@ -98,6 +110,9 @@ class Call:
     outcome: str | None = None
     reason: str | None = None
     outcome_counts: Mapping[str, int] = field(default_factory=dict)
+    reason_code: str | None = None
+    #: the streamer's report on the current attempt's stream, if it went wrong
+    bot_error: BotError | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,7 @@ class Event:
     status: str | None = None  # terminal Exotel status
     sid: str | None = None
     reason: str | None = None
+    code: Code | None = None  # machine-readable twin of ``reason`` (dialer.reasons)
     retry_at: float | None = None  # NOT_PLACED: when to try again
     at: float = 0.0
 
@@ -119,6 +135,11 @@ class Transition:
     releases_slot: bool = False
     requeue_at: float | None = None
     final: bool = False  # the contact reached its final outcome with this event
+    #: why this event's attempt failed or was deferred (the attempt record's ``reason``)
+    attempt_reason: Reason | None = None
+
+
+Handler = Callable[[Call, Event, RetryPolicy], Transition]
 
 
 class Refused(Exception):
@@ -193,7 +214,15 @@ def apply(call: Call, event: Event, policy: RetryPolicy) -> Transition:
         if event.kind in _LATE:
             return _noop(call)
         raise Refused(f"{event.kind} in state {call.state}")  # pragma: no cover - _LATE is total
-    return _HANDLERS[event.kind](call, event, policy)
+    t = _HANDLERS[event.kind](call, event, policy)
+    code = t.after.reason_code
+    if t.changed and t.attempt_reason is None and code and event.kind not in _PROGRESS:
+        t = replace(t, attempt_reason=Reason(Code(code), t.after.reason or ""))
+    return t
+
+
+# Events that move a call forward and say nothing about failure.
+_PROGRESS = frozenset({Kind.ADMIT, Kind.DIAL, Kind.PLACED, Kind.RINGING, Kind.ANSWERED})
 
 
 def _move(call: Call, state: State, **changes: object) -> Transition:
@@ -219,7 +248,8 @@ def _admit(call: Call, event: Event, policy: RetryPolicy) -> Transition:
 
 
 def _dial(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(call, State.DIALING)
+    # A new try: whatever deferred it (window, pause, back-off) no longer applies.
+    return _move(call, State.DIALING, reason=None, reason_code=None)
 
 
 def _placed(call: Call, event: Event, policy: RetryPolicy) -> Transition:
@@ -234,12 +264,17 @@ def _answered(call: Call, event: Event, policy: RetryPolicy) -> Transition:
     return _forward(call, State.ANSWERED, event)
 
 
+def _why(event: Event) -> dict[str, object]:
+    """The call's reason fields from an event (a codeless event clears the code)."""
+    return {"reason": event.reason, "reason_code": event.code}
+
+
 def _ambiguous(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(call, State.UNKNOWN, reason=event.reason)
+    return _move(call, State.UNKNOWN, **_why(event))
 
 
 def _requeue(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    t = _move(call, State.PENDING, reason=event.reason)
+    t = _move(call, State.PENDING, **_why(event))
     return replace(t, requeue_at=event.retry_at if event.retry_at is not None else event.at)
 
 
@@ -252,40 +287,70 @@ def _not_placed(call: Call, event: Event, policy: RetryPolicy) -> Transition:
             tries=tries,
             outcome=State.FAILED.value,
             reason=f"not placed after {tries} tries: {event.reason}",
+            reason_code=Code.NOT_PLACED,
         )
-    t = _move(call, State.PENDING, tries=tries, reason=event.reason)
+    t = _move(call, State.PENDING, tries=tries, **_why(event))
     return replace(t, requeue_at=event.retry_at)
 
 
 def _rejected(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(call, State.FAILED, outcome=State.FAILED.value, reason=event.reason)
+    return _move(call, State.FAILED, outcome=State.FAILED.value, **_why(event))
 
 
 def _not_found(call: Call, event: Event, policy: RetryPolicy) -> Transition:
     if call.sid is not None or call.state in (State.PLACED, State.RINGING, State.ANSWERED):
         # The call existed (a sid, or it rang) and Exotel lost it: a failed attempt.
         # Never the same attempt again: someone may have picked up.
-        return _terminal(call, replace(event, status="failed"), policy)
-    t = _move(call, State.PENDING, reason=event.reason or "Exotel has no record of the dial")
+        lost = Reason(Code.CALL_LOST, event.reason or "Exotel has no record of the call")
+        return _terminal(call, replace(event, status="failed"), policy, lost)
+    t = _move(
+        call,
+        State.PENDING,
+        reason=event.reason or "Exotel has no record of the dial",
+        reason_code=event.code or Code.CALL_LOST,
+    )
     return replace(t, requeue_at=event.at)
 
 
-def _terminal(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    status = (event.status or "failed").lower()
+def _attempt_end(call: Call, status: str) -> tuple[State, Reason | None]:
+    """The attempt's outcome and why, from Exotel's status and the streamer's report."""
     outcome = TERMINAL_STATUS.get(status, State.FAILED)
+    err = call.bot_error
+    if err is not None and err.attempt == call.attempt:
+        if outcome is State.COMPLETED and not err.ran:
+            # Exotel connected it, but the callee heard nothing from any bot.
+            return State.BOT_FAILED, Reason(err.code, err.text)
+        if outcome is State.COMPLETED:
+            return outcome, Reason(err.code, err.text)  # a conversation that broke off
+    code = STATUS_CODES.get(status, Code.CALL_FAILED if outcome is State.FAILED else None)
+    if code is None:
+        return outcome, None
+    return outcome, Reason(code, f"Exotel status {status}")
+
+
+def _terminal(
+    call: Call, event: Event, policy: RetryPolicy, why: Reason | None = None
+) -> Transition:
+    status = (event.status or "failed").lower()
+    outcome, found = _attempt_end(call, status)
+    why = why or found
+    if why is None and event.code is not None:
+        why = Reason(event.code, event.reason or "")
     counts = dict(call.outcome_counts)
     counts[outcome.value] = counts.get(outcome.value, 0) + 1
     sid = call.sid or event.sid
     delay = policy.retry_delay(outcome.value, call.attempt, counts)
     if delay is None:
-        return _move(
+        t = _move(
             call,
             outcome,
             sid=sid,
             outcome=outcome.value,
             outcome_counts=counts,
-            reason=event.reason,
+            reason=why.text if why else event.reason,
+            reason_code=why.code if why else None,
         )
+        return replace(t, attempt_reason=why)
     after = replace(
         call,
         state=State.PENDING,
@@ -293,8 +358,10 @@ def _terminal(call: Call, event: Event, policy: RetryPolicy) -> Transition:
         tries=0,
         sid=None,
         outcome=None,
-        reason=f"retry after {outcome.value}",
+        reason=f"retry after {outcome.value}" + (f": {why.text}" if why else ""),
+        reason_code=why.code if why else None,
         outcome_counts=counts,
+        bot_error=None,
     )
     return Transition(
         call,
@@ -302,15 +369,22 @@ def _terminal(call: Call, event: Event, policy: RetryPolicy) -> Transition:
         changed=True,
         releases_slot=call.state in HOLDS_SLOT,
         requeue_at=event.at + delay,
+        attempt_reason=why,
     )
 
 
-def _cancel(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(call, State.CANCELLED, outcome=State.CANCELLED.value, reason=event.reason)
+def _settle(state: State, default: Code) -> Handler:
+    """Cancel and suppress: final without a dial, with the event's reason (or the default)."""
+
+    def handler(call: Call, event: Event, policy: RetryPolicy) -> Transition:
+        code = event.code or default
+        return _move(call, state, outcome=state.value, reason=event.reason, reason_code=code)
+
+    return handler
 
 
-def _suppress(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(call, State.SUPPRESSED, outcome=State.SUPPRESSED.value, reason=event.reason)
+_cancel = _settle(State.CANCELLED, Code.CANCELLED)
+_suppress = _settle(State.SUPPRESSED, Code.DO_NOT_CALL)
 
 
 _HANDLERS = {

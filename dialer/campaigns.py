@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 import redis
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from dialer import keys
+from dialer import keys, reasons
 from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
+from dialer.reasons import DNC_TEXT, Code, window_text
 from dialer.retention import is_gone
 from dialer.windows import Window, next_open, zones_for
 
@@ -260,13 +261,20 @@ def create_campaign(
                     fields.update(
                         state="suppressed",
                         outcome="suppressed",
-                        reason="number is on the do-not-call list",
+                        reason=DNC_TEXT,
+                        reason_code=Code.DO_NOT_CALL.value,
                     )
                     counts["suppressed"] += 1
                 elif window is not None:
                     fields["tz"] = ",".join(zones[i])
                     opens = next_open(now, window, zones[i])
-                    (later if opens > now else queue)[call_id] = opens if opens > now else i
+                    if opens > now:
+                        later[call_id] = opens
+                        fields.update(
+                            reason=window_text(opens), reason_code=Code.OUTSIDE_WINDOW.value
+                        )
+                    else:
+                        queue[call_id] = i
                     counts["pending"] += 1
                 else:
                     queue[call_id] = i
@@ -337,7 +345,9 @@ def preflight(
             "max_concurrent_calls": limit_n,
             "calls_per_minute": cpm_n,
             "bot": "ok",
-            "webhook_reachable": _reachable(str(spec.webhook_url)) if spec.webhook_url else None,
+            # filled in by the receiver, asynchronously (dialer.egress.probe): a
+            # slow URL must not hold a thread of the pool callbacks use
+            "webhook_reachable": None,
             "estimate": {
                 "busy_s": round(work_s, 1),
                 "finish_at": finish,
@@ -368,15 +378,6 @@ def estimate_finish(
         work_s -= end - t
         t = end
     return t
-
-
-def _reachable(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.head(url, timeout=3, allow_redirects=True).status_code < 500
-    except requests.RequestException:
-        return False
 
 
 def account_of(r: redis.Redis, cid: str) -> str | None:
@@ -518,13 +519,17 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
     )
     state = h.get("state", "pending")
     outcome = h.get("outcome") or (state if State(state) in FINAL else None)
+    # A completed call's leftover note (e.g. "settled by reconciliation") is no failure.
+    why = reasons.of(h.get("reason_code"), h.get("reason"))
+    if why is not None and why.code is Code.OTHER and outcome == State.COMPLETED.value:
+        why = None
     return {
         "id": call_id,
         "to": h.get("to"),
         "vars": json.loads(h["vars"]) if h.get("vars") else {},
         "state": state,
         "outcome": outcome or ("unknown" if state == "unknown" else None),
-        "reason": h.get("reason") or None,
+        "reason": why.to_dict() if why else None,
         "attempts": [
             {
                 "n": a.get("n"),
@@ -534,6 +539,7 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
                 "status": a.get("status"),
                 "duration_s": a.get("duration_s"),
                 "recording_url": a.get("recording_url"),
+                "reason": a.get("reason"),
             }
             for a in attempts
         ],

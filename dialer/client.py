@@ -69,8 +69,17 @@ class DialerClient:
     def get_account(self, sid: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/accounts/{sid}")
 
-    def add_dnc(self, sid: str, numbers: list[str]) -> dict[str, Any]:
-        return self._call("POST", f"/v1/accounts/{sid}/dnc", json={"numbers": numbers})
+    def update_account(self, sid: str, **fields: Any) -> dict[str, Any]:
+        """``PATCH``: only the named fields change (limits, caller ids, credentials...)."""
+        return self._call("PATCH", f"/v1/accounts/{sid}", json=fields)
+
+    def add_dnc(
+        self, sid: str, numbers: list[str], default_region: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"numbers": numbers}
+        if default_region:
+            body["default_region"] = default_region
+        return self._call("POST", f"/v1/accounts/{sid}/dnc", json=body)
 
     def resume_account(self, sid: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/accounts/{sid}/resume")

@@ -37,6 +37,7 @@ from dialer.errors import (
 )
 from dialer.exotel.params import ConnectParams
 from dialer.policy import backoff_s
+from dialer.reasons import DNC_TEXT, Code, window_text
 from dialer.records import Extra, transition
 from dialer.runtime import CampaignFacts, Runtime
 from dialer.windows import next_open
@@ -114,22 +115,27 @@ def dial(
         )
 
     if campaign_state == "cancelled":
-        apply(Kind.CANCEL, reason="campaign cancelled")
+        apply(Kind.CANCEL, reason="campaign cancelled", code=Code.CANCELLED)
         return DialResult(call_id, "cancelled", slot_released=True, final=True)
     account = accounts.Account.from_hash(account_hash) if account_hash else None
     if campaign_state == "paused" or account is None or account.circuit == "open":
-        why = "campaign paused" if campaign_state == "paused" else "account stopped"
-        apply(Kind.REQUEUE, reason=why, retry_at=now)
+        paused = campaign_state == "paused"
+        why = "campaign paused" if paused else "account stopped"
+        if account is not None and not paused and account.circuit_reason:
+            why = f"account stopped: {account.circuit_reason}"
+        code = Code.CAMPAIGN_PAUSED if paused else Code.ACCOUNT_STOPPED
+        apply(Kind.REQUEUE, reason=why, code=code, retry_at=now)
         return DialResult(call_id, "requeued", why, slot_released=True)
     if facts.window is not None:
         # Re-checked here, not only at submit: retries and paused campaigns drift.
         zones = tuple(fields.get("tz", "").split(",")) if fields.get("tz") else ("UTC",)
         opens = next_open(now, facts.window, zones)
         if opens > now + 1:
-            apply(Kind.REQUEUE, reason="outside the calling window", retry_at=opens)
-            return DialResult(call_id, "requeued", "outside the calling window", slot_released=True)
+            why = window_text(opens)
+            apply(Kind.REQUEUE, reason=why, code=Code.OUTSIDE_WINDOW, retry_at=opens)
+            return DialResult(call_id, "requeued", why, slot_released=True)
     if r.sismember(keys.dnc(a), fields["to"]):
-        apply(Kind.SUPPRESS, reason="number is on the do-not-call list")
+        apply(Kind.SUPPRESS, reason=DNC_TEXT, code=Code.DO_NOT_CALL)
         return DialResult(call_id, "suppressed", slot_released=True, final=True)
 
     caller_id = callerids.pick(r, a, account.caller_id, now)
@@ -143,24 +149,26 @@ def dial(
     except RateLimited as exc:
         accounts.back_off(r, a, now + exc.retry_after_s)
         retry_at = now + backoff_s(tries, rng, retry_after_s=exc.retry_after_s)
-        t = apply(Kind.NOT_PLACED, reason=str(exc), retry_at=retry_at)
+        t = apply(Kind.NOT_PLACED, reason=str(exc), code=Code.NOT_PLACED, retry_at=retry_at)
         return _released(call_id, "not_placed", str(exc), t)
     except NotPlacedError as exc:
         retry_at = now + backoff_s(
             tries, rng, base_s=facts.policy.backoff_base_s, cap_s=facts.policy.backoff_cap_s
         )
-        t = apply(Kind.NOT_PLACED, reason=str(exc), retry_at=retry_at)
+        t = apply(Kind.NOT_PLACED, reason=str(exc), code=Code.NOT_PLACED, retry_at=retry_at)
         return _released(call_id, "not_placed", str(exc), t)
     except AccountError as exc:
         accounts.open_circuit(r, a, str(exc))
         log.error("account %s stopped: %s", a, exc, extra={"account": a, "call_id": call_id})
-        t = apply(Kind.REQUEUE, reason=f"account stopped: {exc}", retry_at=now)
+        t = apply(
+            Kind.REQUEUE, reason=f"account stopped: {exc}", code=Code.ACCOUNT_STOPPED, retry_at=now
+        )
         return _released(call_id, "requeued", str(exc), t)
     except (RequestRejected, ValidationError) as exc:
-        t = apply(Kind.REJECTED, reason=str(exc))
+        t = apply(Kind.REJECTED, reason=str(exc), code=Code.DIAL_REJECTED)
         return _released(call_id, "rejected", str(exc), t)
     except AmbiguousDialError as exc:
-        apply(Kind.AMBIGUOUS, reason=str(exc))
+        apply(Kind.AMBIGUOUS, reason=str(exc), code=Code.DIAL_UNKNOWN)
         log.warning("dial outcome unknown: %s", exc, extra={"account": a, "call_id": call_id})
         return DialResult(call_id, "unknown", str(exc))
     apply(Kind.PLACED, sid=info.sid)

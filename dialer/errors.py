@@ -15,7 +15,9 @@
         ├── RequestRejected       4xx other than 401/403/429
         ├── AccountError          401/403: credentials or feature; opens the circuit
         ├── AmbiguousDialError    request written, answer lost: the call MAY exist
-        └── ProtocolError         malformed AgentStream / callback data, keeps raw text
+        ├── ProtocolError         malformed AgentStream / callback data, keeps raw text
+        ├── EgressRefused         the egress policy refused an outbound connection
+        └── ResponseTooLarge      a remote answer exceeded the size cap
 
 ``AmbiguousDialError`` sits under *permanent* on purpose: the dial must not be
 sent again blindly; only a callback or reconciliation settles it.
@@ -105,6 +107,14 @@ class ProtocolError(PermanentError):
     def __init__(self, message: str, *, raw: str | bytes = "") -> None:
         super().__init__(message)
         self.raw = raw[:2048]
+
+
+class EgressRefused(PermanentError):
+    """The egress policy refused an outbound connection (internal address, bad URL)."""
+
+
+class ResponseTooLarge(PermanentError):
+    """A remote answer exceeded the response-size cap."""
 
 
 def excerpt(text: str, limit: int = 40) -> str:

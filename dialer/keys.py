@@ -34,6 +34,8 @@ dl:{A}:dnc                     set      E.164 numbers never to call             
 dl:{A}:callerids               zset     caller id -> last used (LRU rotation)      permanent
 dl:{A}:callerids_off           hash     caller id -> why it left the rotation      permanent
 dl:{A}:callerid_stats          hash     "<caller id>:dials" / ":answered" counts   permanent
+dl:apirate:<key hash>:<min>    string   REST requests of one API key in one        2 minutes
+                                        minute (per-key rate limit)
 =============================  =======  =========================================  ==============
 
 R (retention): once a campaign is finished (every contact final, or cancelled
@@ -149,3 +151,8 @@ def split_call_id(value: str) -> tuple[str, int]:
     if not sep or not _CID.match(cid) or not n.isdigit():
         raise ValueError(f"invalid call id {value!r}")
     return cid, int(n)
+
+
+def api_rate(key_hash: str, minute: int) -> str:
+    """Requests counted for one API key (by hash, never the key) in one minute."""
+    return f"dl:apirate:{key_hash}:{minute}"

@@ -2,13 +2,22 @@
 
 Secrets never reach a record: nothing here formats settings, and a filter
 redacts any registered secret that a third-party library might print.
+
+Log injection: messages and context fields carry untrusted text (call ids
+from URL paths, relay URLs, remote error text). ``escape_controls`` renders
+every control character visibly (``\n`` -> ``\x0a``) in the message and the
+context fields, so one record is always one line and no value can forge a
+record of its own. A traceback keeps its line breaks but every line of it is
+indented, so nothing in an exception's text can start a line like a record.
+This is done once, in the formatter, not at each call site.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dialer.settings import Settings
@@ -30,6 +39,15 @@ class RedactSecrets(logging.Filter):
                     text = text.replace(s, "***")
                 record.msg, record.args = text, None
         return True
+
+
+# C0 and C1 controls, DEL, and the Unicode line/paragraph separators
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """Every control character as a visible escape: one value, one line."""
+    return _CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class MalformedRequests(logging.Filter):
@@ -64,9 +82,30 @@ class MalformedRequests(logging.Filter):
 class ContextFormatter(logging.Formatter):
     FIELDS = ("call_id", "account", "campaign", "stream_sid")
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # record.message is the %-formatted text, untrusted arguments included
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join("  " + line for line in super().formatException(ei).splitlines())
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join("  " + line for line in stack_info.splitlines())
+
     def format(self, record: logging.LogRecord) -> str:
-        base = super().format(record)
-        extra = " ".join(f"{k}={getattr(record, k)}" for k in self.FIELDS if hasattr(record, k))
+        # Another handler may have cached its own, unindented traceback text on
+        # the record: render ours, and leave theirs as it was.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            base = super().format(record)
+        finally:
+            record.exc_text = cached
+        extra = " ".join(
+            f"{k}={escape_controls(str(getattr(record, k)))}"
+            for k in self.FIELDS
+            if hasattr(record, k)
+        )
         return f"{base} {extra}" if extra else base
 
 
@@ -77,12 +116,21 @@ def register_settings_secrets(settings: Settings) -> None:
         register_secret(settings.EXOTEL_API_TOKEN.get_secret_value())
 
 
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def make_handler(stream: Any = None) -> logging.Handler:
+    """The processes' handler: one escaped line per record, secrets redacted."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(ContextFormatter(LINE_FORMAT))
+    handler.addFilter(RedactSecrets())
+    return handler
+
+
 def setup_logging(level: str = "INFO", settings: Settings | None = None) -> None:
     if settings is not None:
         register_settings_secrets(settings)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(ContextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets())
+    handler = make_handler()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -22,20 +22,26 @@ import redis.asyncio as aioredis
 from dialer import keys
 from dialer.calls import FINAL, HOLDS_SLOT, Call, Event, Kind, State, Transition, apply
 from dialer.policy import RetryPolicy
+from dialer.reasons import BotError
 
 Op = tuple[Any, ...]
 
 
 def call_from_hash(fields: Mapping[str, str]) -> Call:
     sid = fields.get("sid") or None
+    attempt = int(fields.get("attempt", 1))
+    # Written by the streamer (streamer.store); only the current attempt's counts.
+    bot_error = BotError.from_json(fields.get("bot_error"))
     return Call(
         state=State(fields.get("state", "pending")),
-        attempt=int(fields.get("attempt", 1)),
+        attempt=attempt,
         tries=int(fields.get("tries", 0)),
         sid=sid,
         outcome=fields.get("outcome") or None,
         reason=fields.get("reason") or None,
         outcome_counts=json.loads(fields["oc"]) if fields.get("oc") else {},
+        reason_code=fields.get("reason_code") or None,
+        bot_error=bot_error if bot_error and bot_error.attempt == attempt else None,
     )
 
 
@@ -47,6 +53,7 @@ def call_to_hash(call: Call) -> dict[str, str]:
         "sid": call.sid or "",
         "outcome": call.outcome or "",
         "reason": (call.reason or "")[:500],
+        "reason_code": call.reason_code or "",
         "oc": json.dumps(dict(call.outcome_counts), separators=(",", ":")),
     }
 
@@ -137,6 +144,10 @@ def plan(
         rec["exotel_sid"] = after.sid
     if extra and extra.detail:
         rec.update(extra.detail)
+    if t.attempt_reason is not None:
+        rec["reason"] = t.attempt_reason.to_dict()
+    elif event.kind is Kind.DIAL:
+        rec.pop("reason", None)  # a deferral of this attempt is over: it is being dialled
     if event.kind in (Kind.TERMINAL, Kind.NOT_FOUND, Kind.REJECTED) or (
         after.state in FINAL and before.state in HOLDS_SLOT
     ):
@@ -146,7 +157,8 @@ def plan(
             rec["duration_s"] = extra.duration_s
         if extra and extra.recording_url:
             rec["recording_url"] = extra.recording_url
-    if event.kind not in (Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n"}:
+    # A contact cancelled or suppressed before any dial gets no attempt record.
+    if event.kind not in (Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n", "reason"}:
         ops.append(("hset", ckey, f"h:{before.attempt}", json.dumps(rec, separators=(",", ":"))))
 
     if before.state != after.state:

@@ -17,6 +17,7 @@ import redis
 from dialer import keys
 from dialer.accounts import Account, load_account
 from dialer.admission import RedisLimiter
+from dialer.egress import Egress
 from dialer.exotel.client import ExotelClient
 from dialer.policy import RetryPolicy
 from dialer.records import Leases
@@ -55,6 +56,7 @@ class Runtime:
         self._campaigns: dict[str, CampaignFacts] = {}
         self._clients: dict[tuple[str, str, str], ExotelClient] = {}
         self._lock = threading.Lock()
+        self.egress = Egress(settings.egress_policy)
 
     def campaign(self, cid: str) -> CampaignFacts | None:
         facts = self._campaigns.get(cid)
@@ -111,6 +113,7 @@ class Runtime:
                 client = account.client(
                     connect_timeout_s=self.settings.EXOTEL_CONNECT_TIMEOUT_S,
                     read_timeout_s=self.settings.EXOTEL_READ_TIMEOUT_S,
+                    egress=self.egress,
                 )
                 self._clients[key] = client
             return client

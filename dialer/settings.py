@@ -21,11 +21,21 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dialer.egress import EgressPolicy
 from dialer.errors import ConfigError
 
 REGION_URLS = {"sg": "https://api.exotel.com", "in": "https://api.in.exotel.com"}
 DEFAULT_SECRET = "dev-insecure-secret-change-me"
 DEFAULT_API_KEY = "dev-api-key"
+#: every listening port a local run needs (dialer up, tests and benchmarks pick free ones)
+LISTEN_PORTS = (
+    "DIALER_PORT",
+    "STREAMER_PORT",
+    "SANDBOX_PORT",
+    "FLOWER_PORT",
+    "DIALER_METRICS_PORT",
+    "STREAMER_METRICS_PORT",
+)
 
 
 class Settings(BaseSettings):
@@ -78,6 +88,15 @@ class Settings(BaseSettings):
     DIALER_TICK_S: float = Field(default=1.0, gt=0)
     DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"
+    # Egress policy (dialer.egress): hosts, addresses and CIDRs that URLs from the
+    # API (account api_url, webhook_url, relay bots) may reach although internal.
+    DIALER_EGRESS_ALLOW: str = ""
+    # /metrics is served on its own port, never on the public one.
+    DIALER_METRICS_HOST: str = "127.0.0.1"
+    DIALER_METRICS_PORT: int = Field(default=9180, ge=0, le=65535)
+    STREAMER_METRICS_PORT: int = Field(default=9181, ge=0, le=65535)
+    # REST requests per minute per API key (429 + Retry-After past it); 0: no limit.
+    DIALER_API_RATE_PER_MIN: int = Field(default=600, ge=0, le=10_000_000)
     # Finished campaigns (contacts, outcomes, answers, recordings' URLs) and raw
     # callbacks are deleted from Redis this long after they finish.
     DIALER_RETENTION_DAYS: float = Field(default=30.0, gt=0, le=3650)
@@ -96,6 +115,12 @@ class Settings(BaseSettings):
         v = v.upper()
         if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @field_validator("DIALER_EGRESS_ALLOW")
+    @classmethod
+    def _allow(cls, v: str) -> str:
+        EgressPolicy.parse(v)  # raises ValueError naming the bad item
         return v
 
     @field_validator("STREAMER_PUBLIC_URL")
@@ -122,6 +147,11 @@ class Settings(BaseSettings):
     @cached_property
     def exotel_configured(self) -> bool:
         return bool(self.EXOTEL_ACCOUNT_SID and self.EXOTEL_API_KEY and self.EXOTEL_API_TOKEN)
+
+    @cached_property
+    def egress_policy(self) -> EgressPolicy:
+        """The allow-list, and the operator's own Exotel URL as a trusted origin."""
+        return EgressPolicy.parse(self.DIALER_EGRESS_ALLOW, [str(self.EXOTEL_API_URL)])
 
     @property
     def public_url(self) -> str:

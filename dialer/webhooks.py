@@ -4,6 +4,12 @@ At-least-once: the Celery task retries until the client answers 2xx, so the
 client may see a delivery twice; every delivery of the same fact carries the
 same ``Idempotency-Key``. Signature: ``X-Dialer-Signature`` =
 HMAC-SHA256(secret, "<X-Dialer-Timestamp>.<body>").
+
+The URL comes from an API caller, so the session must be an egress session
+(``dialer.egress``): internal addresses are refused, redirects are not
+followed (a 3xx would otherwise carry the signed body to another host), the
+reply is size-capped and the exchange deadlined. A refusal is permanent: no
+retry can make an internal address public.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from typing import Any
 import requests
 
 from dialer import tokens
-from dialer.errors import NotPlacedError, RequestRejected
+from dialer.egress import fetch
+from dialer.errors import EgressRefused, NotPlacedError, RequestRejected, ResponseTooLarge
 
 TIMEOUT_S = (3.0, 10.0)
+DEADLINE_S = 15.0
+MAX_REPLY_BYTES = 64 * 1024  # the reply is at most {"do_not_call": true}
 
 
 def deliver(
@@ -49,9 +58,27 @@ def deliver(
         "X-Dialer-Signature": tokens.webhook_signature(secret, body, ts),
     }
     try:
-        resp = session.post(url, data=body, headers=headers, timeout=TIMEOUT_S)
+        resp = fetch(
+            session,
+            "POST",
+            url,
+            data=body,
+            headers=headers,
+            timeout=TIMEOUT_S,
+            deadline_s=DEADLINE_S,
+            max_bytes=MAX_REPLY_BYTES,
+        )
+    except EgressRefused as exc:
+        raise RequestRejected(f"webhook {event} not sent: {exc}", status=0) from None
+    except ResponseTooLarge:
+        raise RequestRejected(f"webhook {event}: reply too large", status=0) from None
     except requests.RequestException as exc:
         raise NotPlacedError(f"webhook {event} not delivered: {type(exc).__name__}") from None
+    if 300 <= resp.status_code < 400:
+        raise RequestRejected(
+            f"webhook {event}: HTTP {resp.status_code}, redirects are not followed",
+            status=resp.status_code,
+        )
     if 200 <= resp.status_code < 300:
         try:
             reply = resp.json() if resp.content else None

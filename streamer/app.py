@@ -4,10 +4,12 @@
 (a per-call token bound to the call's current attempt), then runs a
 ``Session`` with the campaign's bot or, for ``relay:`` specs, a ``Relay``.
 Also ``/livez`` (process alive, no Redis), ``/readyz`` (Redis answers and
-not draining; ``/healthz`` is its alias) and ``/metrics``. Holds no state
-that matters across a crash: everything a call yields is written to Redis as
-it happens. When a stream ends its call is told so (``CallStore.record_end``):
-a lost terminal callback then costs a short grace, not the answered-call check.
+not draining; ``/healthz`` is its alias). ``/metrics`` is served on the
+internal metrics port only (``dialer.scrape``), never on this public one.
+Holds no state that matters across a crash: everything a call yields is
+written to Redis as it happens. When a stream ends its call is told so
+(``CallStore.record_end``): a lost terminal callback then costs a short
+grace, not the answered-call check.
 
 Drain (``dialer.serving``): on SIGTERM new streams get 503 and readiness
 goes red; live calls run on until they end or ``STREAMER_DRAIN_S`` passes,
@@ -25,7 +27,8 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from dialer import serving
+from dialer import scrape, serving
+from dialer.egress import Egress
 from dialer.errors import ConfigError, ValidationError
 from dialer.settings import Settings
 from dialer.tokens import verify_stream_token
@@ -138,8 +141,8 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "streams": len(app[SOCKETS])})
 
 
-async def metrics_view(request: web.Request) -> web.Response:
-    body, content_type = request.app[METRICS].render()
+async def render_metrics(app: web.Application) -> web.Response:
+    body, content_type = app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -155,7 +158,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     client = aioredis.Redis(connection_pool=pool)
     app[REDIS] = client
     app[STORE] = CallStore(client)
-    app[HTTP] = aiohttp.ClientSession()
+    # Relay bot URLs come from API callers: connect only under the egress policy.
+    app[HTTP] = Egress(app[SETTINGS].egress_policy).client_session(total_s=None)
     yield
     await app[HTTP].close()
     await client.aclose()
@@ -199,20 +203,26 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/livez", serving.livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/healthz", readyz)  # the older name, kept as an alias
-    app.router.add_get("/metrics", metrics_view)
     return app
 
 
 def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> None:
     """Serve until interrupted (the ``dialer streamer`` command)."""
     port = settings.STREAMER_PORT if port is None else port
+    app = create_app(settings)
+    app.cleanup_ctx.append(
+        scrape.listener(
+            render_metrics, settings.DIALER_METRICS_HOST, settings.STREAMER_METRICS_PORT
+        )
+    )
     # The drain already waited for the calls; cleanup only closes what is left.
-    serving.run(create_app(settings), host, port, drain=drain, shutdown_timeout_s=5)
+    serving.run(app, host, port, drain=drain, shutdown_timeout_s=5)
 
 
 def main(settings: Settings | None = None) -> None:
+    from dialer.logs import setup_logging
     from dialer.settings import load_settings
 
     settings = settings or load_settings()
-    logging.basicConfig(level=settings.DIALER_LOG_LEVEL)
+    setup_logging(settings.DIALER_LOG_LEVEL, settings)
     run(settings)

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from dialer.errors import DialerError, ProtocolError
+from dialer.reasons import Code
 from streamer import protocol as p
 from streamer.audio import RATES, Chunker, Pacer, StreamResampler
 from streamer.bots import Bot, make_bot
@@ -125,12 +126,14 @@ class Session:
         try:
             start = await self._handshake()
             if start is None:
+                if self._code != NORMAL:
+                    await self._record(Code.STREAM_ERROR, f"stream from Exotel: {self._reason}")
                 return
             self._setup(start)
             try:
                 bot = self._bot_factory(self.call.bot, self.call.bot_config)
             except DialerError as exc:
-                await self.store.record_error(self.call, f"bot: {exc}")
+                await self._record(Code.BOT_FAILED, f"bot: {exc}")
                 self._code, self._reason = INTERNAL_ERROR, "bot failed"
                 return
             await self.store.record_stream(self.call, self.stream_sid)
@@ -198,13 +201,19 @@ class Session:
                 return
         if self._garbage.close_code is not None:
             self._code, self._reason = self._garbage.close_code, "garbage"
+            await self._record(Code.STREAM_ERROR, "stream from Exotel: garbage frames")
+
+    async def _record(self, code: Code, text: str) -> None:
+        """Why the stream failed, on the call, before the socket closes (see CallStore)."""
+        await self.store.record_error(self.call, code, text, ran=self._first_audio)
 
     async def _drive(self, bot: Bot) -> None:
         """Feed the bot its events in order; a failing callback is logged, not fatal."""
         try:
             await bot.on_start(self)
-        except Exception:
+        except Exception as exc:
             log.exception("bot on_start failed call_id=%s", self.call_id)
+            await self._record(Code.BOT_FAILED, f"bot failed to start: {exc.__class__.__name__}")
             self.close_soon(INTERNAL_ERROR)
         while (event := await self._events.get()) is not None:
             kind, arg = event

@@ -3,10 +3,13 @@
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
 hash (``to``, ``vars``, ``state``, ``attempt``) and the campaign hash (``bot``,
 ``bot_config``). Writes only fields of the call hash: ``a:<qid>`` answers,
-``stream_sid``, ``stream_error`` and ``stream_end``. It never changes a
-call's state: status callbacks own that. The one thing it does to a slot is
-pull its lease in when the stream ends (``lua/stream_end.lua``), so a lost
-terminal callback is noticed after a grace, not after the answered-call check.
+``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
+``dialer.reasons.BotError``: attempt, code, text, whether the bot ran) and
+``stream_end``. It never changes a call's state: status callbacks own that,
+and read ``bot_error`` when Exotel's terminal status arrives. The one thing
+it does to a slot is pull its lease in when the stream ends
+(``lua/stream_end.lua``), so a lost terminal callback is noticed after a
+grace, not after the answered-call check.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from dialer import keys
+from dialer.reasons import BotError, Code
 from dialer.scripts import script
 
 
@@ -95,8 +99,21 @@ class CallStore:
     async def record_stream(self, call: CallInfo, stream_sid: str) -> None:
         await self._r.hset(call.key, "stream_sid", stream_sid)
 
-    async def record_error(self, call: CallInfo, reason: str) -> None:
-        await self._r.hset(call.key, "stream_error", reason[:500])
+    async def record_error(self, call: CallInfo, code: Code, text: str, *, ran: bool) -> None:
+        """Why this attempt's stream went wrong; written before the socket closes.
+
+        Before, so that Exotel's terminal callback (which follows the close)
+        finds it. The first error of an attempt wins: a relay that failed to
+        connect also ends with a close, which says nothing new.
+        """
+        err = BotError(call.attempt, code, text, ran)
+        old = await self._r.hget(call.key, "bot_error")
+        previous = BotError.from_json(str(old) if old else None)
+        if previous is not None and previous.attempt == call.attempt:
+            return
+        await self._r.hset(
+            call.key, mapping={"stream_error": text[:500], "bot_error": err.to_json()}
+        )
 
     async def record_end(self, call: CallInfo, now: float, grace_s: float) -> bool:
         """The attempt's stream ended: its slot is looked at ``grace_s`` from now

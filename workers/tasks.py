@@ -47,7 +47,8 @@ def rt() -> Runtime:
 def http() -> requests.Session:
     global _http
     if _http is None:
-        _http = requests.Session()
+        # webhook URLs come from API callers: the egress policy judges each connect
+        _http = rt().egress.session()
     return _http
 
 

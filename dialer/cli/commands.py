@@ -68,48 +68,91 @@ ACCOUNT_OPTIONS = {
 }
 
 
+def _account_options(required: bool) -> Any:
+    """The account fields as options: ``add`` needs the credentials, ``update`` none."""
+    when = "" if required else " (unchanged when not given)"
+    options = [
+        click.option("--api-key", required=required, help="Exotel API key" + when + "."),
+        click.option(
+            "--api-token", required=required, help="Stored server-side; never printed" + when + "."
+        ),
+        click.option("--caller-id", required=required, help="Your ExoPhone" + when + "."),
+        click.option(
+            "--caller-ids",
+            "caller_ids",
+            multiple=True,
+            metavar="EXOPHONE",
+            help="A pool of ExoPhones rotated least recently used first (repeatable; "
+            "replaces the pool).",
+        ),
+        click.option(
+            "--max-concurrent",
+            type=click.IntRange(1, 100_000),
+            default=None,
+            help="Concurrent calls Exotel allows the account (10 for a new account; "
+            "kept when updating).",
+        ),
+        click.option(
+            "--calls-per-minute",
+            type=click.IntRange(1, 100_000),
+            default=None,
+            help="API calls per minute (200 for a new account; kept when updating).",
+        ),
+        click.option("--region", type=click.Choice(["sg", "in"]), default=None),
+        click.option("--api-url", default=None, help="Custom Exotel base URL (e.g. the sandbox)."),
+    ]
+
+    def wrap(f: Any) -> Any:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return wrap
+
+
+def _account_fields(**given: Any) -> dict[str, Any]:
+    """Only what the user named: an update never resets a limit to its default."""
+    fields = {
+        "api_key": given["api_key"],
+        "api_token": given["api_token"],
+        "caller_id": given["caller_id"],
+        "caller_ids": list(given["caller_ids"]) or None,
+        "max_concurrent_calls": given["max_concurrent"],
+        "calls_per_minute": given["calls_per_minute"],
+        "region": given["region"],
+        "api_url": given["api_url"],
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 @account.command("add")
 @click.argument("sid")
-@click.option("--api-key", required=True)
-@click.option("--api-token", required=True, help="Stored server-side; never printed.")
-@click.option("--caller-id", required=True, help="Your ExoPhone.")
-@click.option(
-    "--caller-ids",
-    "caller_ids",
-    multiple=True,
-    metavar="EXOPHONE",
-    help="A pool of ExoPhones rotated least recently used first (repeatable).",
-)
-@click.option("--max-concurrent", type=int, default=10, show_default=True)
-@click.option("--calls-per-minute", type=int, default=200, show_default=True)
-@click.option("--region", type=click.Choice(["sg", "in"]), default=None)
-@click.option("--api-url", default=None, help="Custom Exotel base URL (e.g. the sandbox).")
+@_account_options(required=True)
 @api_option
-def account_add(
-    sid: str,
-    api_key: str,
-    api_token: str,
-    caller_id: str,
-    caller_ids: tuple[str, ...],
-    max_concurrent: int,
-    calls_per_minute: int,
-    region: str | None,
-    api_url: str | None,
-    api: str | None,
-) -> None:
-    """Register or update account SID."""
-    options: dict[str, Any] = {
-        "max_concurrent_calls": max_concurrent,
-        "calls_per_minute": calls_per_minute,
-    }
-    if region:
-        options["region"] = region
-    if api_url:
-        options["api_url"] = api_url
-    if caller_ids:
-        options["caller_ids"] = list(caller_ids)
+def account_add(sid: str, api: str | None, **given: Any) -> None:
+    """Register account SID, or update it (only the options given change)."""
+    fields = _account_fields(**given)
     try:
-        out = client_from(api).add_account(sid, api_key, api_token, caller_id, **options)
+        out = client_from(api).add_account(
+            sid, fields.pop("api_key"), fields.pop("api_token"), fields.pop("caller_id"), **fields
+        )
+    except ApiError as exc:
+        fail(exc)
+    click.echo(json.dumps(out))
+
+
+@account.command("update")
+@click.argument("sid")
+@_account_options(required=False)
+@api_option
+def account_update(sid: str, api: str | None, **given: Any) -> None:
+    """Change some fields of account SID (e.g. --max-concurrent 50); the rest stay."""
+    fields = _account_fields(**given)
+    if not fields:
+        click.echo("error: name at least one field to change (see --help)", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        out = client_from(api).update_account(sid, **fields)
     except ApiError as exc:
         fail(exc)
     click.echo(json.dumps(out))
@@ -129,8 +172,9 @@ def account_resume(sid: str, api: str | None) -> None:
 @account.command("dnc")
 @click.argument("sid")
 @click.argument("numbers_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--region", default=None, help="Default country for numbers without +, e.g. IN.")
 @api_option
-def account_dnc(sid: str, numbers_csv: Path, api: str | None) -> None:
+def account_dnc(sid: str, numbers_csv: Path, region: str | None, api: str | None) -> None:
     """Import a do-not-call list (CSV with a 'to' column, or one number per line)."""
     try:
         rows = dnc_numbers(read_text_file(numbers_csv.read_bytes()))
@@ -142,7 +186,7 @@ def account_dnc(sid: str, numbers_csv: Path, api: str | None) -> None:
         click.echo(f"error: {numbers_csv}: no numbers in the file", err=True)
         sys.exit(EXIT_USAGE)
     try:
-        out = client_from(api).add_dnc(sid, [number for _, number in rows])
+        out = client_from(api).add_dnc(sid, [number for _, number in rows], region)
     except ApiError as exc:
         fail(exc)
     for rej in out.get("rejected", []):

@@ -24,7 +24,10 @@ FINISHED = ("done", "cancelled")
 
 def _counts_text(status: dict[str, Any]) -> str:
     counts = status.get("counts", {})
-    return "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    text = "  ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    reasons = (status.get("waiting") or {}).get("reasons") or []
+    # the live bar says why it stands still, not only that it does
+    return f"{text}  [waiting: {reasons[0]['code']}]" if reasons else text
 
 
 def status_progress(
@@ -61,6 +64,14 @@ def status_progress(
     return status
 
 
+def reason_cell(reason: dict[str, str] | None, width: int = 70) -> str:
+    """``code: text`` for the table; the code first, since it is what a script greps."""
+    if not reason:
+        return ""
+    text = f"{reason.get('code', '')}: {reason.get('text', '')}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def results_table(rows: list[dict[str, Any]], console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title="Results")
@@ -78,7 +89,7 @@ def results_table(rows: list[dict[str, Any]], console: Console | None = None) ->
             str(len(row["attempts"])),
             str(last.get("duration_s") or ""),
             answers,
-            (row.get("reason") or "")[:40],
+            reason_cell(row.get("reason")),
         )
     console.print(table)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialer.embedded import EmbeddedRedis
-from dialer.settings import Settings
+from dialer.settings import LISTEN_PORTS, Settings
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -63,7 +63,7 @@ def check_port(host: str, port: int, what: str) -> None:
             s.bind((host, port))
         except OSError:
             env = PORT_SETTINGS.get(what, "the port setting")
-            hint = f"set {env} to a free port (e.g. {env}={port + 10} dialer up)"
+            hint = f"set {env} to a free port in the environment (e.g. {env}={port + 10})"
             if what == "flower":
                 hint += ", or pass --no-flower"
             raise PortInUse(f"{what} port {port} on {host} is already in use; {hint}") from None
@@ -162,10 +162,12 @@ class Supervisor:
             env.update(SANDBOX_ACCOUNT)
             env["EXOTEL_API_URL"] = f"http://{host}:{s.SANDBOX_PORT}"
             env.setdefault("EXOTEL_MAX_CONCURRENT", str(s.EXOTEL_MAX_CONCURRENT))
+            # Sandbox mode: everything (sandbox, sample bots, webhook sinks) is local.
+            env.setdefault("DIALER_EGRESS_ALLOW", "127.0.0.0/8,::1")
         env.setdefault("DIALER_PUBLIC_URL", f"http://{host}:{s.DIALER_PORT}")
         env.setdefault("STREAMER_PUBLIC_URL", f"ws://{host}:{s.STREAMER_PORT}")
         env["DIALER_DATA_DIR"] = str(data)
-        for name in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT"):
+        for name in LISTEN_PORTS:
             env[name] = str(getattr(s, name))
         if self.max_concurrent is not None:
             env["EXOTEL_MAX_CONCURRENT"] = str(self.max_concurrent)

@@ -13,7 +13,7 @@ import click
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.supervisor import DataDirLocked, PortInUse, Supervisor
 from dialer.embedded import free_port
-from dialer.settings import load_settings
+from dialer.settings import LISTEN_PORTS, load_settings
 
 
 class _Stop(Exception):
@@ -85,11 +85,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     # Free ports unless the environment chose them: a busy 8080 must not stop a demo.
     import os
 
-    ports = {
-        k: free_port()
-        for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
-        if k not in os.environ
-    }
+    ports = {k: free_port() for k in LISTEN_PORTS if k not in os.environ}
     s = load_settings(**ports)
     sup = Supervisor(s, workers=1, with_flower=not no_flower, max_concurrent=max_concurrent)
     signal.signal(signal.SIGTERM, _raise_stop)

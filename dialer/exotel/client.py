@@ -5,6 +5,13 @@ timeouts, no automatic retries (a retried POST could dial twice). Every HTTP
 outcome is mapped to the error tree in exactly one place, ``_raise_for``;
 the transport failures in ``_send``. Credentials never appear in a log line,
 an exception or a repr.
+
+Every request goes through the egress policy (``dialer.egress``): the
+address is judged and pinned at connect time, redirects are refused, the
+answer is size-capped and deadlined. An error's text carries only the HTTP
+status and Exotel's own ``RestException`` message fields, never a remote
+body: an ``api_url`` pointing at some other server must not be a way to read
+that server's pages back through a call's ``reason``.
 """
 
 from __future__ import annotations
@@ -17,16 +24,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from dialer.egress import Egress, EgressPolicy, fetch, origin
 from dialer.errors import (
     AccountError,
     AmbiguousDialError,
     ConnectionRefused,
+    EgressRefused,
     ProviderError,
     RateLimited,
     RequestRejected,
+    ResponseTooLarge,
 )
 from dialer.exotel.params import ConnectParams
 from dialer.settings import REGION_URLS
@@ -109,16 +117,22 @@ def _retry_after(resp: requests.Response) -> float:
 
 
 def _message(resp: requests.Response) -> str:
-    """Exotel's RestException message if there is one; the body shape varies."""
+    """Exotel's RestException message fields, or nothing.
+
+    Never the body itself, nor the reason phrase (the server picks both): a
+    non-Exotel server's error page must not reach a stored reason.
+    """
     try:
         body = resp.json()
-        exc = ci_get(body, "RestException") or {}
-        msg = ci_get(exc, "Message")
-        if msg:
-            return str(msg)[:300]
     except ValueError:
-        pass
-    return (resp.text or resp.reason or "")[:300]
+        return "(no Exotel error message)"
+    exc = ci_get(body, "RestException") if isinstance(body, Mapping) else None
+    if not isinstance(exc, Mapping):
+        return "(no Exotel error message)"
+    msg = ci_get(exc, "Message")
+    return (
+        str(msg)[:300] if isinstance(msg, (str, int)) and msg != "" else "(no Exotel error message)"
+    )
 
 
 def _json_object(resp: requests.Response) -> Mapping[str, Any]:
@@ -139,6 +153,9 @@ def _json_object(resp: requests.Response) -> Mapping[str, Any]:
 def _raise_for(resp: requests.Response) -> None:
     """The one place HTTP statuses become errors (see dialer.errors)."""
     status = resp.status_code
+    if 300 <= status < 400:
+        # Redirects are never followed (egress policy); Exotel does not send them.
+        raise RequestRejected(f"Exotel HTTP {status}: redirect refused", status=status)
     if status < 400:
         return
     msg = f"Exotel HTTP {status}: {_message(resp)}"
@@ -164,6 +181,8 @@ class ExotelClient:
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 15.0,
         session: requests.Session | None = None,
+        egress: Egress | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self.account_sid = account_sid
         # Exotel's docs show https://key:token@host; keep credentials out of the URL
@@ -176,16 +195,15 @@ class ExotelClient:
         self.base_url = urlunsplit(parts)
         self._auth = (api_key, api_token)
         self.timeout = (connect_timeout_s, read_timeout_s)
-        self._session = session or self._new_session()
-
-    @staticmethod
-    def _new_session() -> requests.Session:
-        session = requests.Session()
-        # total=0: never resend a request on our own; a resent POST may dial twice.
-        adapter = HTTPAdapter(pool_maxsize=32, max_retries=Retry(total=0, read=0, connect=0))
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        return session
+        self.deadline_s = deadline_s or connect_timeout_s + read_timeout_s
+        if egress is None:
+            # Whoever builds a client without a policy chose base_url themselves (the
+            # operator, a test): trust it. Runtime passes the settings' policy, under
+            # which an account's API-supplied api_url is judged like any other URL.
+            egress = Egress(EgressPolicy(trusted=frozenset({origin(self.base_url)})))
+        # The egress session never resends (a resent POST may dial twice), never
+        # follows a redirect and never uses a proxy.
+        self._session = session or egress.session(pool_maxsize=32)
 
     def __repr__(self) -> str:
         return f"ExotelClient(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
@@ -203,9 +221,22 @@ class ExotelClient:
         URL, and with it credentials.
         """
         try:
-            resp = self._session.request(
-                method, self._url(path), auth=self._auth, timeout=self.timeout, **kw
+            resp = fetch(
+                self._session,
+                method,
+                self._url(path),
+                auth=self._auth,
+                timeout=self.timeout,
+                deadline_s=self.deadline_s,
+                **kw,
             )
+        except EgressRefused as exc:
+            # Nothing was sent; retrying cannot help: stop the account, say why.
+            raise AccountError(f"{self.base_url}: {exc}", status=0) from None
+        except ResponseTooLarge:
+            if dial:
+                raise AmbiguousDialError(f"oversized answer from {self.base_url}") from None
+            raise ProviderError(f"oversized answer from {self.base_url}") from None
         except requests.exceptions.ConnectTimeout:
             raise ConnectionRefused(f"connect timeout to {self.base_url}") from None
         except requests.exceptions.ReadTimeout:

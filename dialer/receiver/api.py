@@ -15,18 +15,20 @@ named fields. The circuit state is never touched by any of them.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import re
+import time
 from typing import Any
 
 import pydantic
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from dialer import callerids, campaigns, keys, retention
+from dialer import callerids, campaigns, egress, keys, retention
 from dialer.accounts import (
     Account,
-    all_accounts,
     load_account,
     make_account,
     save_account,
@@ -34,7 +36,17 @@ from dialer.accounts import (
 )
 from dialer.contacts import var_columns
 from dialer.errors import ValidationError
-from dialer.receiver.app import AREDIS, METRICS, RUNTIME, SETTINGS, in_thread, send_task
+from dialer.receiver.app import (
+    AREDIS,
+    METRICS,
+    PROBE_DEADLINE_S,
+    PROBE_SLOTS,
+    PROBES,
+    RUNTIME,
+    SETTINGS,
+    in_thread,
+    send_task,
+)
 from dialer.receiver.models import (
     AccountDetail,
     AccountIn,
@@ -113,6 +125,30 @@ def _named(body: pydantic.BaseModel, *skip: str) -> dict[str, Any]:
     return out
 
 
+def refuse_api_url(app: web.Application, api_url: object) -> web.Response | None:
+    """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy."""
+    if api_url is None or egress.is_exotel_url(str(api_url), app[SETTINGS].egress_policy):
+        return None
+    hosts = ", ".join(sorted(egress.EXOTEL_API_HOSTS))
+    message = f"must be an Exotel API URL (https://{{{hosts}}}) unless DIALER_EGRESS_ALLOW names it"
+    return problem(422, "invalid request", [{"field": "api_url", "message": message}])
+
+
+async def probe_webhook(app: web.Application, url: str) -> tuple[bool, str]:
+    """On the event loop, bounded in time and in number: never the thread pool."""
+    slots = app[PROBE_SLOTS]
+    try:
+        await asyncio.wait_for(slots.acquire(), PROBE_DEADLINE_S)
+    except TimeoutError:
+        return False, "not checked: too many checks in progress"
+    try:
+        return await asyncio.wait_for(egress.probe(app[PROBES], url), PROBE_DEADLINE_S + 1)
+    except TimeoutError:
+        return False, "no answer in time"
+    finally:
+        slots.release()
+
+
 def _make(sid: str, body: AccountIn | AccountReplace) -> Account:
     return make_account(
         sid,
@@ -141,6 +177,8 @@ def _make(sid: str, body: AccountIn | AccountReplace) -> Account:
 )
 async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     body: AccountIn = inp.body
+    if (refused := refuse_api_url(request.app, body.api_url)) is not None:
+        return refused
     r = request.app[RUNTIME].r
     updated = await in_thread(request.app, update_account, r, body.sid, _named(body, "sid"))
     if updated is None:
@@ -163,6 +201,8 @@ async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Respon
 )
 async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     sid = inp.path.sid
+    if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
+        return refused
     r = request.app[RUNTIME].r
     existed = await in_thread(request.app, load_account, r, sid) is not None
     await in_thread(request.app, save_account, r, _make(sid, inp.body))
@@ -183,6 +223,8 @@ async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Respons
 )
 async def patch_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     sid = inp.path.sid
+    if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
+        return refused
     r = request.app[RUNTIME].r
     if await in_thread(request.app, update_account, r, sid, _named(inp.body)) is None:
         return problem(404, "no such account")
@@ -317,6 +359,9 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
             422, str(exc), [{"field": exc.field or "body", "message": str(exc), "line": exc.line}]
         )
     if q.dry_run:
+        if spec.webhook_url:
+            ok, note = await probe_webhook(app, str(spec.webhook_url))
+            result["preflight"].update(webhook_reachable=ok, webhook_note=note)
         return reply(DryRunOut.model_validate(result))
     await send_task(app, "dialer.admit", spec.account)
     return reply(SubmitOut.model_validate(result), status=201)
@@ -381,6 +426,7 @@ CSV_COLUMNS = [
     "duration_s",
     "answers",
     "reason",
+    "reason_code",
 ]
 
 
@@ -425,6 +471,24 @@ async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamRes
     )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def csv_cell(value: object) -> object:
+    """Neutralise spreadsheet formulas (CSV injection): a text cell starting with
+    = + - @ tab or CR gets a leading apostrophe, so Excel/Sheets show it as text.
+
+    Plain numbers (``+919876500000``, ``-3``) are left alone: they are no formula
+    and an E.164 number must stay readable.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def results_csv(rows: list[dict[str, Any]]) -> str:
     """Fixed columns with the contact's own columns (``vars``) after ``to``.
 
@@ -435,7 +499,8 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(
-        [
+        csv_cell(v)  # contact column names are the uploader's text too
+        for v in [
             *CSV_COLUMNS[:2],
             *(f"vars.{n}" if n in CSV_COLUMNS else n for n in names),
             *CSV_COLUMNS[2:],
@@ -446,7 +511,8 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
         answers = ";".join(f"{k}={v}" for k, v in sorted(row["answers"].items()))
         variables = row.get("vars") or {}
         w.writerow(
-            [
+            csv_cell(v)
+            for v in [
                 row["id"],
                 row["to"],
                 *("" if variables.get(n) is None else variables[n] for n in names),
@@ -456,7 +522,8 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
                 last.get("exotel_sid") or "",
                 last.get("duration_s") or "",
                 answers,
-                row["reason"] or "",
+                (row["reason"] or {}).get("text", ""),
+                (row["reason"] or {}).get("code", ""),
             ]
         )
     return out.getvalue()
@@ -546,28 +613,48 @@ async def openapi(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     return web.json_response(API.document())
 
 
-@API.route(
-    "GET",
-    "/metrics",
-    operation_id="metrics",
-    summary="Prometheus metrics (text exposition format 0.0.4)",
-    auth=False,
-    responses={200: Reply("the metrics", None, media={"text/plain": Text({"type": "string"})})},
-)
-async def metrics(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    app = request.app
+GAUGES_TTL_S = 10.0
+
+
+async def render_metrics(app: web.Application) -> web.Response:
+    """``/metrics``, served on the internal port only (dialer.scrape), not a REST route.
+
+    Cheap per scrape: the per-account gauges are refreshed at most every
+    ``GAUGES_TTL_S`` (a scrape in between reuses them), and a refresh is three
+    pipelined round trips however many accounts and campaigns there are.
+    """
     m = app[METRICS]
-    r = app[AREDIS]
-    for sid in await in_thread(app, all_accounts, app[RUNTIME].r):
-        m.slots.labels(account=sid).set(await r.zcard(keys.active(sid)))
-        m.limit.labels(account=sid).set(int(await r.hget(keys.account(sid), "max_concurrent") or 0))
-        depth = 0
-        for cid in await r.smembers(keys.running(sid)):
-            depth += await r.zcard(keys.queue(sid, cid)) + await r.zcard(keys.delayed(sid, cid))
-        m.queued.labels(account=sid).set(depth)
+    now = time.monotonic()
+    if now - m.gauges_at >= GAUGES_TTL_S:
+        m.gauges_at = now
+        await refresh_gauges(app[AREDIS], m)
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": "text/plain; version=0.0.4"}
     )
+
+
+async def refresh_gauges(r: Any, m: Any) -> None:
+    sids = sorted(await r.smembers(keys.ACCOUNTS))
+    async with r.pipeline(transaction=False) as pipe:
+        for sid in sids:
+            pipe.zcard(keys.active(sid))
+            pipe.hget(keys.account(sid), "max_concurrent")
+            pipe.smembers(keys.running(sid))
+        first = await pipe.execute()
+    running: list[tuple[str, list[str]]] = []
+    for i, sid in enumerate(sids):
+        active, limit, cids = first[3 * i : 3 * i + 3]
+        m.slots.labels(account=sid).set(active)
+        m.limit.labels(account=sid).set(int(limit or 0))
+        running.append((sid, sorted(cids)))
+    async with r.pipeline(transaction=False) as pipe:
+        for sid, cids in running:
+            for cid in cids:
+                pipe.zcard(keys.queue(sid, cid))
+                pipe.zcard(keys.delayed(sid, cid))
+        depths = iter(await pipe.execute())
+    for sid, cids in running:
+        m.queued.labels(account=sid).set(sum(next(depths) + next(depths) for _ in cids))
 
 
 def add_routes(app: web.Application) -> None:

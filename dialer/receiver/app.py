@@ -23,17 +23,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiohttp
 import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
-from dialer import keys, serving, tokens
+from dialer import keys, scrape, serving, tokens
 from dialer.accounts import make_account, save_account
 from dialer.admission import AsyncRedisLimiter
 from dialer.calls import Event
+from dialer.egress import Egress
 from dialer.errors import ProtocolError
-from dialer.receiver import callbacks
+from dialer.receiver import callbacks, ratelimit
 from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
@@ -50,6 +52,11 @@ CELERY = web.AppKey("celery", Celery)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
+EGRESS = web.AppKey("egress", Egress)
+#: aiohttp session under the egress policy, for dry-run probes (never the pool)
+PROBES = web.AppKey("probes", aiohttp.ClientSession)
+PROBE_SLOTS = web.AppKey("probe_slots", asyncio.Semaphore)
+PROBE_DEADLINE_S = 3.0
 PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
 PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
@@ -79,12 +86,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
     app[CELERY] = make_app(s)
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="receiver-io")
+    app[EGRESS] = Egress(s.egress_policy)
+    app[PROBES] = app[EGRESS].client_session(total_s=PROBE_DEADLINE_S)
+    app[PROBE_SLOTS] = asyncio.Semaphore(16)
     if s.exotel_configured:
         try:
             register_env_account(app[RUNTIME].r, s)
         except redis.RedisError as exc:
             log.error("cannot register the environment's account: %s", exc)
     yield
+    await app[PROBES].close()
     if app[PENDING]:  # follow-ups published behind their 200: let them finish
         await asyncio.wait(set(app[PENDING]), timeout=10)
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
@@ -357,8 +368,12 @@ async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     from dialer.receiver import api
 
+    # Order matters: the key is checked before a request counts against its limit.
+    rate_limit = ratelimit.middleware(
+        lambda app: app[SETTINGS].DIALER_API_RATE_PER_MIN, lambda app: app[AREDIS]
+    )
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY
+        middlewares=[errors_middleware, auth_middleware, rate_limit], client_max_size=MAX_BODY
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -371,8 +386,15 @@ def create_app(settings: Settings) -> web.Application:
 
 def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
+    from dialer.receiver.api import render_metrics
+
+    app = create_app(settings)
+    # /metrics only on the internal listener: never on the public port
+    app.cleanup_ctx.append(
+        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, settings.DIALER_METRICS_PORT)
+    )
     serving.run(
-        create_app(settings),
+        app,
         host or settings.DIALER_HOST,
         settings.DIALER_PORT if port is None else port,
         shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,

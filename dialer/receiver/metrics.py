@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 class Metrics:
     def __init__(self) -> None:
+        self.gauges_at = float("-inf")  # monotonic time of the last gauge refresh
         self.registry = CollectorRegistry()
         self.callbacks = Counter(
             "dialer_callbacks_total",

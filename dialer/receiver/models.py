@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 from dialer import keys
 from dialer.campaigns import CampaignIn, no_default
+from dialer.reasons import CODES, Code
 from dialer.receiver.openapi import Out
 
 SID_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -292,6 +293,11 @@ class Preflight(StrictOut):
     calls_per_minute: int
     bot: str
     webhook_reachable: bool | None
+    webhook_note: str = Field(
+        default="",
+        description="why the webhook is (not) reachable: HTTP status, refused by the egress "
+        "policy, no answer in time; never the remote body",
+    )
     estimate: Estimate
 
 
@@ -351,14 +357,25 @@ class CampaignPurged(StrictOut):
     events: int = Field(description="raw status callbacks deleted")
 
 
+class Reason(StrictOut):
+    """Why an attempt failed, was deferred or not made (dialer.reasons; README, "Reasons")."""
+
+    code: Code = Field(
+        description="machine-readable; codes are added, never renamed: "
+        + "; ".join(f"{c.value}: {meaning}" for c, meaning in CODES.items())
+    )
+    text: str = Field(description="for people; wording may change")
+
+
 class Attempt(StrictOut):
     n: int | None
     exotel_sid: str | None
     started_at: float | None
     ended_at: float | None
-    status: str | None
+    status: str | None = Field(description="Exotel's terminal status, as Exotel said it")
     duration_s: int | None
     recording_url: str | None
+    reason: Reason | None = Field(description="null when the attempt was a plain conversation")
 
 
 class CallResult(StrictOut):
@@ -366,8 +383,11 @@ class CallResult(StrictOut):
     to: str | None
     vars: dict[str, Any]
     state: str
-    outcome: str | None
-    reason: str | None
+    outcome: str | None = Field(
+        description="completed, busy, no-answer, failed, bot-failed (Exotel connected the "
+        "call but the bot never ran), suppressed, cancelled, unknown"
+    )
+    reason: Reason | None = Field(description="the contact's latest reason, if any")
     attempts: list[Attempt]
     answers: dict[str, str]
 

@@ -152,6 +152,15 @@ COMMON: dict[int, tuple[str, Reply]] = {
         "body",
         Reply("the body breaks its schema or a rule; `detail` names each field", Problem),
     ),
+    429: (
+        "auth",
+        Reply(
+            "this API key's rate limit (DIALER_API_RATE_PER_MIN) is exceeded; retry after "
+            "Retry-After seconds",
+            Problem,
+            headers={"Retry-After": {"schema": {"type": "string"}}},
+        ),
+    ),
     503: (
         "always",
         Reply(

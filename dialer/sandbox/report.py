@@ -40,11 +40,21 @@ class Report:
     callbacks_failed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     faults_injected: Counter[str] = field(default_factory=Counter)
+    #: per call sid: ms of bot audio received, and how much of it was not silence
+    bot_audio: defaultdict[str, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: {"ms": 0.0, "voiced_ms": 0.0})
+    )
     terminal_dropped: list[dict[str, Any]] = field(default_factory=list)  # {sid, at}
     stream_ends: Counter[str] = field(default_factory=Counter)  # "callee" or "bot:<code>"
 
     def violation(self, kind: str, call_sid: str | None, detail: str) -> None:
         self.violations.append({"kind": kind, "call_sid": call_sid, "detail": detail[:MAX_DETAIL]})
+
+    def heard(self, call_sid: str, ms: float, voiced_ms: float) -> None:
+        """Bot audio the callee heard: proof a prompt was real sound, not silence."""
+        entry = self.bot_audio[call_sid]
+        entry["ms"] += ms
+        entry["voiced_ms"] += voiced_ms
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] += 1
@@ -91,6 +101,7 @@ class Report:
             "callbacks_failed": self.callbacks_failed,
             "statuses": dict(self.statuses),
             "faults_injected": dict(self.faults_injected),
+            "bot_audio": {sid: dict(v) for sid, v in self.bot_audio.items()},
             "terminal_dropped": list(self.terminal_dropped),
             "stream_ends": dict(self.stream_ends),
         }

@@ -31,6 +31,7 @@ from collections import deque
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
+import numpy as np
 
 from dialer.sandbox.calls import SandboxCall
 from dialer.sandbox.config import CalleeBehaviour
@@ -40,10 +41,20 @@ from dialer.sandbox.state import SandboxState
 log = logging.getLogger(__name__)
 SAMPLE_RATES = (8000, 16000, 24000)
 WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_close=2.0)  # don't hang a shutdown on a mute bot
+VOICED_RMS = 300.0  # about -40 dBFS: speech is far above, digital silence is 0
 BEHIND_RESYNC_S = 1.0  # if the loop stalls this long, skip frames instead of bursting them
 
 
 @functools.lru_cache(maxsize=8)
+def loudness(pcm: bytes, rate: int, window_ms: int = 20) -> tuple[float, float]:
+    """(ms of audio, ms of it above a speech-like level): 20 ms windows, RMS > -40 dBFS."""
+    x = np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").astype(np.float64)
+    n = max(1, rate * window_ms // 1000)
+    windows = x[: len(x) // n * n].reshape(-1, n)
+    loud = int((np.sqrt((windows**2).mean(axis=1)) > VOICED_RMS).sum()) if len(windows) else 0
+    return len(x) * 1000 / rate, float(loud * window_ms)
+
+
 def caller_audio_b64(sample_rate: int, frame_ms: int) -> str:
     """One frame of very low noise (line hiss, not digital silence), base64 PCM16 LE."""
     rng = random.Random(sample_rate)
@@ -201,6 +212,7 @@ class CallerStream:
                 self.state.report.first_audio_ms.append((now - self._started_at) * 1000)
             if frame.audio:
                 self.playback.add_audio(len(frame.audio), now)
+                self.state.report.heard(self.call.sid, *loudness(frame.audio, self.sample_rate))
         elif frame.event == "mark" and frame.mark is not None:
             self.playback.add_mark(frame.mark, now)
         elif frame.event == "clear":

@@ -13,7 +13,16 @@ repairs only, for mistakes real bots make (DESIGN.md, Streamer):
   from its first frame (``stream_sid`` until then, and always for ``start``,
   which is forwarded as Exotel sent it).
 
-A failed connect hangs up (1011) and writes ``stream_error`` on the call.
+Every way the customer's bot can fail is recorded on the call with a reason
+code (``dialer.reasons``) before the call is hung up, so the results say why:
+``relay_connect_failed`` (refused, DNS, timeout, or refused by the egress
+policy), ``relay_rejected`` (the handshake got an HTTP status such as 403),
+``relay_closed_early`` (the bot closed before sending a single frame: the
+callee heard nothing, so the attempt ends ``bot-failed``, not ``completed``)
+and ``relay_error`` (closed mid-call with an error close code). A failed
+connect hangs up with 1011. The URL in a reason has no credentials or query
+string. The bot URL comes from an API caller, so the session is an egress
+session (``dialer.egress``): internal addresses and redirects are refused.
 This is not a ``Bot``: it bypasses the resampling bot layer entirely.
 """
 
@@ -26,7 +35,8 @@ import time
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from dialer.errors import ProtocolError
+from dialer.errors import EgressRefused, ProtocolError
+from dialer.reasons import Code, safe_url
 from streamer import protocol as p
 from streamer.audio import Chunker, is_legal_chunk
 from streamer.metrics import Metrics
@@ -38,6 +48,8 @@ CONNECT_TIMEOUT_S = 5.0  # Exotel gives the whole handshake ~10 s (protocol §4)
 # A partial chunk waits this long for the bot's next frame, then goes out padded.
 # Far above a real-time bot's 20 ms frame gap, far below a noticeable pause.
 TAIL_HOLD_S = 0.1
+# Close codes a bot may hang up with; anything else is an error worth a reason.
+CLEAN_CLOSE = frozenset({1000, 1001})
 
 
 class Relay:
@@ -59,16 +71,38 @@ class Relay:
         self._garbage = Garbage(metrics, call.call_id)
         self._code = NORMAL
         self._started_at: float | None = None
+        self._sent_any = False  # has the callee been sent anything from the bot?
+        self._exotel_stopped = False  # the call ended on Exotel's side first
+
+    def _connect_failure(self, exc: BaseException) -> tuple[Code, str]:
+        where = safe_url(self.url)
+        if isinstance(exc, aiohttp.WSServerHandshakeError):
+            return Code.RELAY_REJECTED, (
+                f"relay bot at {where} refused the websocket handshake: HTTP {exc.status}"
+            )
+        if isinstance(exc, TimeoutError):
+            return Code.RELAY_CONNECT_FAILED, (
+                f"relay bot at {where} did not complete the handshake in {CONNECT_TIMEOUT_S:g} s"
+            )
+        if isinstance(exc, EgressRefused):  # our policy's words, never the remote's
+            return Code.RELAY_CONNECT_FAILED, f"relay connect to {where} refused: {exc}"
+        if isinstance(exc, ValueError | aiohttp.InvalidURL):
+            return Code.RELAY_CONNECT_FAILED, f"relay URL {where} is not usable"
+        cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+        detail = getattr(cause, "strerror", None) or cause.__class__.__name__
+        return Code.RELAY_CONNECT_FAILED, f"relay connect to {where} failed: {detail}"
+
+    async def _fail(self, code: Code, text: str) -> None:
+        log.warning("%s call_id=%s", text, self.call.call_id)
+        await self.store.record_error(self.call, code, text, ran=self._sent_any)
 
     async def run(self) -> None:
         try:
             bot = await asyncio.wait_for(
                 self.http.ws_connect(self.url, max_msg_size=4 * 1024 * 1024), CONNECT_TIMEOUT_S
             )
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-            reason = f"relay connect to {self.url} failed: {exc.__class__.__name__} {exc}"
-            log.warning("%s call_id=%s", reason, self.call.call_id)
-            await self.store.record_error(self.call, reason)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, EgressRefused) as exc:
+            await self._fail(*self._connect_failure(exc))
             await self.ws.close(code=INTERNAL_ERROR, message=b"relay connect failed")
             return
         up = asyncio.create_task(self._exotel_to_bot(bot))
@@ -103,6 +137,8 @@ class Relay:
             ):
                 assert self.bot_spelling is not None
                 text = p.encode(frame, self.stream_sid, spelling=self.bot_spelling)
+            if isinstance(frame, p.Stop):  # before forwarding: the bot may close at once
+                self._exotel_stopped = True
             await bot.send_str(text)
             if isinstance(frame, p.Start):  # after forwarding: off the latency path
                 await self.store.record_stream(self.call, frame.stream_sid)
@@ -119,6 +155,7 @@ class Relay:
                 await self._send_chunks(self._chunker.flush())
                 continue
             if msg.type in ENDED:
+                await self._bot_closed(bot)
                 return
             if msg.type is not WSMsgType.TEXT:
                 self.metrics.garbage_frames.inc()
@@ -148,6 +185,21 @@ class Relay:
                 self._chunker.reset()
                 await self._send(text, "clear")
 
+    async def _bot_closed(self, bot: aiohttp.ClientWebSocketResponse) -> None:
+        """The customer's bot hung up: a reason unless it was a clean hang-up mid-call."""
+        if self._exotel_stopped or self.ws.closed:
+            return  # the caller hung up first; the bot only followed
+        code = bot.close_code
+        how = f"code {code}" if code is not None else "no close frame"
+        where = safe_url(self.url)
+        if not self._sent_any:
+            await self._fail(
+                Code.RELAY_CLOSED_EARLY,
+                f"relay bot at {where} closed the websocket ({how}) before sending anything",
+            )
+        elif code not in CLEAN_CLOSE:
+            await self._fail(Code.RELAY_ERROR, f"relay bot at {where} closed the websocket ({how})")
+
     async def _send_chunks(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
             frame = p.encode(p.OutMedia(chunk), self.stream_sid, spelling=self.exotel_spelling)
@@ -155,6 +207,7 @@ class Relay:
 
     async def _send(self, text: str, event: str) -> None:
         await self.ws.send_str(text)
+        self._sent_any = True
         self.metrics.frames_out.labels(event).inc()
         if event == "media" and self._started_at is not None:
             self.metrics.first_audio_latency.observe(time.monotonic() - self._started_at)

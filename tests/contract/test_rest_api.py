@@ -8,6 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
+from dialer.receiver.api import render_metrics
 from dialer.receiver.app import create_app
 from dialer.settings import load_settings
 
@@ -18,7 +19,10 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture
 async def client(redis_url: str, aiohttp_client: Any) -> TestClient:
     settings = load_settings(
-        REDIS_URL=redis_url, DIALER_API_KEY=KEY, DIALER_SECRET="rest-test-secret-123"
+        REDIS_URL=redis_url,
+        DIALER_API_KEY=KEY,
+        DIALER_SECRET="rest-test-secret-123",
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # accounts point at a loopback sandbox
     )
     return await aiohttp_client(create_app(settings))
 
@@ -131,7 +135,8 @@ async def test_openapi_lists_every_route(client: TestClient) -> None:
 async def test_health_and_metrics(client: TestClient) -> None:
     await register(client)
     assert (await client.get("/healthz")).status == 200
-    text = await (await client.get("/metrics")).text()
+    assert (await client.get("/metrics")).status == 404  # internal port only (dialer.scrape)
+    text = (await render_metrics(client.server.app)).text or ""
     assert "dialer_slots_in_use" in text and "tok-secret-xyz" not in text
 
 

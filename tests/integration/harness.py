@@ -17,7 +17,7 @@ from dialer.cli.supervisor import Supervisor
 from dialer.client import DialerClient
 from dialer.embedded import free_port
 from dialer.sandbox.control import SandboxControl
-from dialer.settings import load_settings
+from dialer.settings import LISTEN_PORTS, load_settings
 
 FAST = {
     "DIALER_RECONCILE_AFTER_S": "2.5",
@@ -30,6 +30,8 @@ FAST = {
     "DIALER_LOG_LEVEL": "WARNING",
     "DIALER_SECRET": "integration-secret-0123456789",
     "DIALER_API_KEY": "integration-api-key",
+    # the sandbox, webhook sinks and relayed bots all live on loopback
+    "DIALER_EGRESS_ALLOW": "127.0.0.0/8",
 }
 
 
@@ -77,9 +79,7 @@ def running_system(
     sandbox_args: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[System]:
-    ports = {
-        k: str(free_port()) for k in ("DIALER_PORT", "STREAMER_PORT", "SANDBOX_PORT", "FLOWER_PORT")
-    }
+    ports = {k: str(free_port()) for k in LISTEN_PORTS}
     overrides = {
         **FAST,
         **ports,

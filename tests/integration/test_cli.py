@@ -132,6 +132,7 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         status = json.loads(st.stdout)
         assert {"id", "state", "total", "counts", "outcomes"} <= set(status)
         assert status["total"] == 12
+        _bad_input_is_refused_clearly(env, tmp_path, contacts)
         # one data directory, one supervisor: a second `up` or `demo` is refused, clearly
         for second in (["up", "--no-flower"], ["demo", "--no-flower", "--contacts", "1"]):
             again = _cli(env, *second)
@@ -201,3 +202,34 @@ def test_port_clash_names_the_setting_that_exists(tmp_path: Path) -> None:
     lock = DataDirLock(tmp_path / "data")
     lock.acquire()
     lock.release()
+
+
+def _bad_input_is_refused_clearly(env: dict[str, str], tmp: Path, contacts: Path) -> None:
+    """Against the live receiver: dry-run for people, window typos, binary files, DNC lines."""
+    submit = [*("submit", str(contacts), "--account", "sandbox", "--bot", "echo")]
+    dry = _cli(env, *submit, "--dry-run", "--window", "mon-fri 9:00-17:00")
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing was queued" in dry.stdout and "finish     around" in dry.stdout
+    assert "12 accepted" in dry.stdout and "finish_at" not in dry.stdout
+    typo = _cli(env, *submit, "--window", "mon-fri 9-5")
+    assert typo.returncode == 2 and "'9-5' is not a time range" in typo.stderr
+    assert "accepted forms:" in typo.stderr and "Traceback" not in typo.stderr
+    binary = tmp / "contacts.xlsx"
+    binary.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8)
+    refused = _cli(env, "submit", str(binary), "--account", "sandbox", "--bot", "echo")
+    assert refused.returncode == 2 and "not CSV text" in refused.stderr
+    assert refused.stderr.replace("\n", "").isprintable(), refused.stderr
+    dnc = tmp / "dnc.csv"
+    dnc.write_text("to\n+919876599999\n\nnot-a-number\n")
+    out = _cli(env, "account", "dnc", "sandbox", str(dnc))
+    assert out.returncode == 0, out.stderr
+    assert f"{dnc}:4: to: 'not-a-number' is not a valid phone number" in out.stderr
+    assert json.loads(out.stdout)["added"] == 1
+    # a partial update changes the named field only
+    before = _cli(env, "account", "update", "sandbox", "--calls-per-minute", "199")
+    assert before.returncode == 0, before.stderr
+    after = json.loads(
+        _cli(env, "account", "update", "sandbox", "--calls-per-minute", "200").stdout
+    )
+    assert after["calls_per_minute"] == 200
+    assert after["max_concurrent_calls"] == json.loads(before.stdout)["max_concurrent_calls"]

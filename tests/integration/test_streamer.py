@@ -23,11 +23,11 @@ import redis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
 
-from dialer import keys
+from dialer import keys, scrape
 from dialer.settings import Settings
 from dialer.tokens import stream_token
 from streamer import protocol as p
-from streamer.app import create_app
+from streamer.app import create_app, render_metrics
 from streamer.audio import is_legal_chunk
 
 SECRET = "test-secret"
@@ -105,8 +105,20 @@ class Exotel:
 
 @pytest.fixture
 async def streamer(redis_url: str, aiohttp_server: Server) -> TestServer:
-    settings = Settings(REDIS_URL=redis_url, DIALER_SECRET=SECRET)  # type: ignore[arg-type]
-    return await aiohttp_server(create_app(settings), host="127.0.0.1", port=0)
+    settings = Settings(  # type: ignore[call-arg]
+        REDIS_URL=redis_url,
+        DIALER_SECRET=SECRET,
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # relayed bots listen on loopback
+    )
+    app = create_app(settings)
+    # /metrics lives on the internal listener only (port 0: a free one, see metrics_url)
+    app.cleanup_ctx.append(scrape.listener(render_metrics, "127.0.0.1", 0))
+    return await aiohttp_server(app, host="127.0.0.1", port=0)
+
+
+def metrics_url(server: TestServer) -> str:
+    host, port = server.app[scrape.ADDRESS]
+    return f"http://{host}:{port}/metrics"
 
 
 @pytest.fixture
@@ -142,7 +154,8 @@ async def test_echo_first_audio_comes_back_quickly(
     assert r.hget(keys.call(ACCOUNT, call_id), "stream_sid") == "MZtest"
     await ex.ws.close()
     async with aiohttp.ClientSession() as http:
-        text = await (await http.get(f"http://127.0.0.1:{streamer.port}/metrics")).text()
+        assert (await http.get(f"http://127.0.0.1:{streamer.port}/metrics")).status == 404
+        text = await (await http.get(metrics_url(streamer))).text()
     assert "streamer_first_audio_latency_seconds_count 1.0" in text
 
 

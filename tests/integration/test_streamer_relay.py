@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 from dialer import keys
+from dialer.reasons import BotError, Code
 from streamer import protocol as p
 from streamer.audio import is_legal_chunk
 from tests.integration.test_streamer import (  # noqa: F401 - fixtures are used by name
@@ -31,6 +32,7 @@ from tests.integration.test_streamer import (  # noqa: F401 - fixtures are used 
     Server,
     add_call,
     connect,
+    metrics_url,
     streamer,
     token,
 )
@@ -117,18 +119,8 @@ async def test_relay_rechunks_illegal_frames_and_passes_marks_both_ways(
     assert r.hget(keys.call(ACCOUNT, call_id), "stream_sid") == "MZtest"
 
     async with aiohttp.ClientSession() as http:
-        text = await (await http.get(f"http://127.0.0.1:{streamer.port}/metrics")).text()
+        text = await (await http.get(metrics_url(streamer))).text()
     assert "streamer_chunk_rule_violations_avoided_total 10.0" in text
-
-
-async def test_relay_connect_failure_ends_call_and_records_reason(
-    r: redis.Redis, connect: Any, unused_tcp_port: int
-) -> None:
-    call_id = add_call(r, f"relay:ws://127.0.0.1:{unused_tcp_port}/ws")
-    ex = await connect(call_id, {"token": token(call_id)})
-    await ex.start(8000)
-    assert await ex.closed() == 1011
-    assert "relay connect" in r.hget(keys.call(ACCOUNT, call_id), "stream_error")
 
 
 async def test_exotel_hangup_closes_the_customer_bot(
@@ -145,3 +137,87 @@ async def test_exotel_hangup_closes_the_customer_bot(
             break
         await asyncio.sleep(0.01)
     assert bot.received[-1]["event"] == "stop"
+
+
+def bot_error(r: redis.Redis, call_id: str) -> BotError:
+    err = BotError.from_json(r.hget(keys.call(ACCOUNT, call_id), "bot_error"))
+    assert err is not None
+    return err
+
+
+async def test_relay_connect_failure_ends_call_and_records_reason(
+    r: redis.Redis, connect: Any, unused_tcp_port: int
+) -> None:
+    call_id = add_call(r, f"relay:ws://user:pw@127.0.0.1:{unused_tcp_port}/ws?token=abc")
+    ex = await connect(call_id, {"token": token(call_id)})
+    await ex.start(8000)
+    assert await ex.closed() == 1011
+    assert "relay connect" in r.hget(keys.call(ACCOUNT, call_id), "stream_error")
+    err = bot_error(r, call_id)
+    assert (err.code, err.ran, err.attempt) == (Code.RELAY_CONNECT_FAILED, False, 1)
+    assert f"127.0.0.1:{unused_tcp_port}/ws" in err.text
+    assert "pw" not in err.text and "abc" not in err.text  # no credentials, no token
+
+
+class MisbehavingBot:
+    """A customer bot that fails one way: ``reject`` (HTTP 403), ``close`` at once,
+    ``crash`` (talks, then closes with 1011), or stays ``silent``."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.mode == "reject":
+            return web.Response(status=403, text="forbidden")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            frame = json.loads(msg.data)
+            if frame["event"] != "start":
+                continue
+            if self.mode == "close":
+                await ws.close()
+            elif self.mode == "crash":
+                payload = base64.b64encode(bytes(3200)).decode()
+                await ws.send_json({"event": "media", "stream_sid": frame["stream_sid"],
+                                    "media": {"payload": payload}})  # fmt: skip
+                await ws.close(code=1011, message=b"oops")
+        return ws
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "ran", "needle"),
+    [
+        ("reject", Code.RELAY_REJECTED, False, "HTTP 403"),
+        ("close", Code.RELAY_CLOSED_EARLY, False, "before sending anything"),
+        ("crash", Code.RELAY_ERROR, True, "code 1011"),
+    ],
+)
+async def test_relay_failures_record_their_reason_codes(
+    r: redis.Redis, connect: Any, aiohttp_server: Server, mode: str, code: Code, ran: bool,
+    needle: str,
+) -> None:  # fmt: skip
+    app = web.Application()
+    app.router.add_get("/ws", MisbehavingBot(mode).handle)
+    server = await aiohttp_server(app, host="127.0.0.1", port=0)
+    call_id = add_call(r, f"relay:ws://127.0.0.1:{server.port}/ws")
+    ex = await connect(call_id, {"token": token(call_id)})
+    await ex.start(8000)
+    await ex.closed()  # the call is hung up whichever way the bot failed
+    err = bot_error(r, call_id)
+    assert (err.code, err.ran) == (code, ran)
+    assert needle in err.text
+
+
+async def test_a_caller_hangup_is_not_blamed_on_the_bot(
+    r: redis.Redis, connect: Any, aiohttp_server: Server
+) -> None:
+    app = web.Application()
+    app.router.add_get("/ws", MisbehavingBot("silent").handle)  # never sends a frame
+    server = await aiohttp_server(app, host="127.0.0.1", port=0)
+    call_id = add_call(r, f"relay:ws://127.0.0.1:{server.port}/ws")
+    ex = await connect(call_id, {"token": token(call_id)})
+    await ex.start(8000)
+    await ex.send(p.Stop("callended", "CAtest"))
+    await ex.closed()
+    assert r.hget(keys.call(ACCOUNT, call_id), "bot_error") is None

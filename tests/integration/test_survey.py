@@ -1,7 +1,9 @@
-"""The survey bot with the sandbox calling in: its DTMF answers land in the call record."""
+"""The survey bot with the sandbox calling in: its DTMF answers land in the call record,
+and its text prompts reach the callee as real speech (spoken by the bundled engine)."""
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -13,7 +15,15 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def test_survey_collects_the_callees_answers(redis_url: str, tmp_path: Path) -> None:
-    survey = resources.files("dialer.cli").joinpath("demo", "survey.json")
+    demo = Path(str(resources.files("dialer.cli").joinpath("demo")))
+    # The demo survey with every prompt as text (WAV prompts: test_streamer.py).
+    doc = json.loads((demo / "survey.json").read_text())
+    doc["greeting"] = "Hello. This is a short survey from the dialer."
+    doc["questions"][0]["prompt"] = "Did we solve your problem? Press one for yes, two for no."
+    doc["questions"][1]["prompt"] = "How likely are you to recommend us? Press one, two or three."
+    doc["goodbye"] = "Thank you. Goodbye."
+    survey = tmp_path / "survey.json"
+    survey.write_text(json.dumps(doc))
     args = [
         "--calls-per-minute",
         "100000",
@@ -42,3 +52,8 @@ def test_survey_collects_the_callees_answers(redis_url: str, tmp_path: Path) -> 
     for contact in answering[1:]:
         assert by_number[contact["to"]] == {"q1": "1", "q2": "2"}
     assert report["violations"] == []
+    # Every callee heard real speech, seconds of it, not silence. How much varies:
+    # a key pressed between two prompts cuts the next one short (barge-in).
+    assert len(report["bot_audio"]) == 4
+    for heard in report["bot_audio"].values():
+        assert heard["voiced_ms"] > 2000, report["bot_audio"]

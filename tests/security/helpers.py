@@ -28,6 +28,9 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def make_settings(redis_url: str, **extra: Any) -> Settings:
+    # accounts in these suites point at loopback "Exotels"; the egress tests
+    # (tests/security/test_egress.py) pass DIALER_EGRESS_ALLOW="" to see refusals
+    extra.setdefault("DIALER_EGRESS_ALLOW", "127.0.0.0/8")
     return load_settings(REDIS_URL=redis_url, DIALER_SECRET=SECRET, DIALER_API_KEY=API_KEY, **extra)
 
 

@@ -242,8 +242,8 @@ def test_compose_depends_on_healthy_redis() -> None:
 def test_compose_health_checks() -> None:
     services = compose()["services"]
     expected = {
-        "receiver": ":8080/healthz",
-        "streamer": ":8081/healthz",
+        "receiver": ":8080/readyz",
+        "streamer": ":8081/readyz",
         "sandbox": ":8082/_sandbox/healthz",
         "flower": ":5555/healthcheck",
     }
@@ -403,23 +403,26 @@ def test_k8s_services_and_budgets_select_their_pods() -> None:
 
 
 def test_k8s_probes_and_metrics() -> None:
-    ports = {"receiver": 8080, "streamer": 8081}
-    for name, port in ports.items():
+    ports = {"receiver": (8080, 9180), "streamer": (8081, 9181)}
+    for name, (port, metrics_port) in ports.items():
         d = one("Deployment", name)
         template = d["spec"]["template"]
         (c,) = template["spec"]["containers"]
         named = {p["name"]: p["containerPort"] for p in c["ports"]}
         assert port in named.values()
-        for probe in ("readinessProbe", "livenessProbe"):
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/livez")):
             get = c[probe]["httpGet"]
-            assert get["path"] == "/healthz", f"{name} {probe}"
+            assert get["path"] == path, f"{name} {probe}"
             assert named.get(get["port"], get["port"]) == port, f"{name} {probe}"
         annotations = template["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
-        assert annotations["prometheus.io/port"] == str(port)
+        # metrics on their own internal port, never the public one
+        assert annotations["prometheus.io/port"] == str(metrics_port)
+        assert metrics_port in named.values()
         assert annotations["prometheus.io/path"] == "/metrics"
         service = one("Service", name)
         assert service["spec"]["ports"][0]["port"] == port
+        assert metrics_port not in [p["port"] for p in service["spec"]["ports"]]
     (flower,) = one("Deployment", "flower")["spec"]["template"]["spec"]["containers"]
     assert flower["readinessProbe"]["httpGet"]["path"] == "/healthcheck"
 
@@ -490,3 +493,15 @@ def test_keda_scales_the_worker_on_celery_queues() -> None:
         assert t["metadata"]["address"].startswith(f"{redis_host}."), t
         assert int(t["metadata"]["listLength"]) > 0
         assert t["authenticationRef"]["name"] == auth["metadata"]["name"]
+
+
+def test_termination_grace_covers_the_streamer_drain() -> None:
+    """A pod killed before its drain ends would cut the calls the drain protects."""
+    drain_s = float(config_map_data()["STREAMER_DRAIN_S"])
+    spec = one("Deployment", "streamer")["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    pre_stop_s = float(c["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert spec["terminationGracePeriodSeconds"] >= pre_stop_s + drain_s + 5
+    streamer = compose()["services"]["streamer"]
+    compose_drain_s = float(service_env(streamer)["STREAMER_DRAIN_S"])
+    assert float(streamer["stop_grace_period"].rstrip("s")) >= compose_drain_s + 5

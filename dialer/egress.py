@@ -1,0 +1,395 @@
+"""The egress policy: every outbound request the dialer makes goes through here.
+
+Outbound traffic goes to URLs chosen by three kinds of party: the operator
+(``EXOTEL_API_URL`` in the environment: trusted), API callers (an account's
+``api_url``, a campaign's ``webhook_url``, ``relay:`` bot URLs: untrusted),
+and Exotel. An untrusted URL must not turn the dialer into a proxy into the
+network it runs in (SSRF), so:
+
+* ``decide`` (pure) judges one resolved host: every address it resolves to
+  must be public, unless the operator's allow-list (``DIALER_EGRESS_ALLOW``,
+  hosts and CIDRs) names the host or the address. One internal address
+  among public ones refuses the lot: round-robin records are an old trick.
+* Enforcement resolves *at connect time* and connects to exactly the address
+  that was judged (urllib3 connection classes for ``requests``, a resolver for
+  aiohttp), so there is no window in which DNS can be rebound between the
+  check and the connect. TLS still verifies and sends SNI for the host name,
+  and the ``Host`` header is the name, because only the socket address is
+  pinned.
+* Redirects are never followed (a 3xx is an answer, not an instruction), the
+  environment's proxies are ignored (a proxy would connect for us,
+  unchecked), every exchange has a total deadline and a response-size cap.
+
+This module does not decide *what* to tell a caller about a failure: callers
+keep remote bodies out of anything they store (see ``dialer.exotel.client``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import requests
+from aiohttp.abc import AbstractResolver, ResolveResult
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.retry import Retry
+
+from dialer.errors import EgressRefused, ResponseTooLarge
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], list[str]]
+
+#: Exotel's API hosts (exotel-protocol.md: Singapore and Mumbai clusters).
+EXOTEL_API_HOSTS = frozenset({"api.exotel.com", "api.in.exotel.com"})
+#: A response body larger than this is refused; Exotel's pages and webhook
+#: replies are a few KB.
+MAX_RESPONSE_BYTES = 1024 * 1024
+SCHEMES = frozenset({"http", "https", "ws", "wss"})
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+@dataclass(frozen=True)
+class EgressPolicy:
+    """What may be reached: the operator's allow-list and trusted origins."""
+
+    allow_hosts: frozenset[str] = frozenset()
+    allow_networks: tuple[Network, ...] = ()
+    #: (host, port) origins the operator configured in the environment
+    trusted: frozenset[tuple[str, int]] = field(default_factory=frozenset)
+
+    @classmethod
+    def parse(cls, allow: str = "", trusted_urls: Iterable[str] = ()) -> EgressPolicy:
+        """``allow``: comma-separated host names, IP addresses and CIDRs."""
+        hosts: set[str] = set()
+        nets: list[Network] = []
+        for item in (x.strip() for x in allow.split(",")):
+            if not item:
+                continue
+            try:
+                nets.append(ipaddress.ip_network(item.strip("[]"), strict=False))
+            except ValueError:
+                if not _is_hostname(item):
+                    raise ValueError(f"not a host name, address or CIDR: {item!r}") from None
+                hosts.add(item.lower().rstrip("."))
+        trusted = {origin(u) for u in trusted_urls if u}
+        return cls(frozenset(hosts), tuple(nets), frozenset(trusted))
+
+    def allows_host(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.allow_hosts
+
+    def allows_address(self, ip: IPAddress) -> bool:
+        return any(ip in net for net in self.allow_networks if ip.version == net.version)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    address: str | None  # the address to connect to, when allowed
+    reason: str
+
+
+def origin(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    return host, parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
+
+
+def _is_hostname(s: str) -> bool:
+    labels = s.rstrip(".").split(".")
+    return all(0 < len(x) <= 63 and x.replace("-", "").isalnum() for x in labels)
+
+
+def classify(ip: IPAddress) -> str | None:
+    """Why an address is internal (or None when it is public). Pure."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        # ::ffff:127.0.0.1 reaches 127.0.0.1: judge the IPv4 address inside.
+        mapped = ip.ipv4_mapped or ip.sixtofour
+        if mapped is not None:
+            return classify(mapped)
+    for name in ("loopback", "unspecified", "link_local", "multicast", "reserved", "private"):
+        if getattr(ip, f"is_{name}"):
+            return name.replace("_", "-")
+    if not ip.is_global:  # shared address space (100.64/10), documentation ranges, ...
+        return "not globally routable"
+    return None
+
+
+def decide(host: str, port: int, addresses: Sequence[str], policy: EgressPolicy) -> Decision:
+    """May we connect to ``host:port``, which resolved to ``addresses``? Pure.
+
+    The first address is the one to connect to (it is what the check saw).
+    """
+    if not addresses:
+        return Decision(False, None, f"{host} does not resolve")
+    host = host.lower().rstrip(".").strip("[]")
+    if (host, port) in policy.trusted or policy.allows_host(host):
+        return Decision(True, addresses[0], "allowed by configuration")
+    for a in addresses:
+        try:
+            ip = ipaddress.ip_address(a.split("%", 1)[0])
+        except ValueError:
+            return Decision(False, None, f"{host} resolved to a non-address")
+        why = classify(ip)
+        if why is not None and not policy.allows_address(ip):
+            return Decision(
+                False, None, f"{host} resolves to a {why} address, refused by the egress policy"
+            )
+    return Decision(True, addresses[0], "public")
+
+
+def check_url_shape(url: str) -> tuple[str, str, int]:
+    """Scheme and host of an outbound URL; (scheme, host, port). No I/O."""
+    parts = urlsplit(url)
+    if parts.scheme not in SCHEMES:
+        raise EgressRefused(f"scheme {parts.scheme!r} is not allowed for outbound requests")
+    if not parts.hostname:
+        raise EgressRefused("outbound URL has no host")
+    if parts.username or parts.password:
+        raise EgressRefused("outbound URL must not carry credentials")
+    try:
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    except ValueError:
+        raise EgressRefused("outbound URL has a bad port") from None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def is_exotel_url(url: str, policy: EgressPolicy) -> bool:
+    """An account's ``api_url`` must name Exotel (over https) unless allow-listed."""
+    try:
+        scheme, host, port = check_url_shape(url)
+    except EgressRefused:
+        return False
+    if (host, port) in policy.trusted or policy.allows_host(host):
+        return True
+    try:
+        if policy.allows_address(ipaddress.ip_address(host.strip("[]"))):
+            return True
+    except ValueError:
+        pass
+    return scheme == "https" and host.rstrip(".") in EXOTEL_API_HOSTS
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (v4 and v6), in resolver order."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    seen: list[str] = []
+    for *_, sockaddr in infos:
+        if sockaddr[0] not in seen:
+            seen.append(str(sockaddr[0]))
+    return seen
+
+
+class Egress:
+    """The policy plus a resolver: the one gate outbound connections pass."""
+
+    def __init__(self, policy: EgressPolicy, resolver: Resolver = system_resolver) -> None:
+        self.policy = policy
+        self.resolver = resolver
+
+    def resolve(self, host: str, port: int) -> str:
+        """The checked address to connect to, or EgressRefused."""
+        bare = host.strip("[]")
+        try:
+            addresses = [str(ipaddress.ip_address(bare.split("%", 1)[0]))]
+        except ValueError:
+            addresses = self.resolver(bare, port)
+        d = decide(bare, port, addresses, self.policy)
+        if not d.allowed or d.address is None:
+            raise EgressRefused(d.reason)
+        return d.address
+
+    def check(self, url: str) -> str:
+        """Resolve and judge a URL's host now; returns the address (for ws/aiohttp)."""
+        _, host, port = check_url_shape(url)
+        return self.resolve(host, port)
+
+    def check_literal(self, url: str) -> None:
+        """No I/O: refuse a bad URL, or a literal address the policy refuses."""
+        _, host, port = check_url_shape(url)
+        try:
+            ip = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        except ValueError:
+            return  # a name: judged by the resolver at connect time
+        d = decide(host, port, [str(ip)], self.policy)
+        if not d.allowed:
+            raise EgressRefused(d.reason)
+
+    def client_session(self, *, total_s: float | None) -> aiohttp.ClientSession:
+        """An aiohttp session under the policy: checked resolver, no redirects, deadline.
+
+        aiohttp skips the resolver for literal addresses, so a trace hook judges
+        those before connecting; another refuses every redirect (``ws_connect``
+        follows them otherwise). ``total_s`` None: no session-wide deadline (a
+        relayed websocket lives as long as the call; its connect has its own).
+        """
+        trace = aiohttp.TraceConfig()
+
+        async def on_start(_s: Any, _c: Any, params: aiohttp.TraceRequestStartParams) -> None:
+            self.check_literal(str(params.url))
+
+        async def on_redirect(_s: Any, _c: Any, params: Any) -> None:
+            raise EgressRefused(f"redirect refused (HTTP {params.response.status})")
+
+        trace.on_request_start.append(on_start)
+        trace.on_request_redirect.append(on_redirect)
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=_GuardedResolver(self)),
+            timeout=aiohttp.ClientTimeout(total=total_s),
+            trace_configs=[trace],
+            trust_env=False,
+        )
+
+    def session(self, *, pool_maxsize: int = 10) -> requests.Session:
+        """A requests session whose every new connection is resolved and judged."""
+        session = _Session()
+        session.trust_env = False  # no proxies, no .netrc: we connect ourselves
+        adapter = _GuardedAdapter(
+            self, pool_maxsize=pool_maxsize, max_retries=Retry(total=0, read=0, connect=0)
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+
+class _Session(requests.Session):
+    def request(self, *args: Any, **kw: Any) -> requests.Response:
+        # A 3xx is an answer, never an instruction, whoever calls us.
+        kw["allow_redirects"] = False
+        return super().request(*args, **kw)
+
+
+class _GuardedResolver(AbstractResolver):
+    """aiohttp resolver returning only the judged address (so that is what it dials)."""
+
+    def __init__(self, egress: Egress) -> None:
+        self._egress = egress
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        loop = asyncio.get_running_loop()
+        address = await loop.run_in_executor(None, self._egress.resolve, host, port)
+        fam = socket.AF_INET6 if ":" in address else socket.AF_INET
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=fam,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+async def probe(session: aiohttp.ClientSession, url: str) -> tuple[bool, str]:
+    """Would a request to ``url`` get an answer? (HEAD, no redirects.) For dry runs.
+
+    Internal addresses are refused before any connect, so this cannot be used
+    to scan the dialer's own network; the note says why without remote text.
+    """
+    try:
+        async with session.head(url, allow_redirects=False) as resp:
+            status = resp.status
+    except EgressRefused as exc:
+        return False, str(exc)
+    except TimeoutError:
+        return False, "no answer in time"
+    except (aiohttp.ClientError, OSError, ValueError):
+        return False, "cannot connect"
+    if 300 <= status < 400:
+        return False, f"HTTP {status}: redirects are not followed"
+    return status < 500, f"HTTP {status}"
+
+
+def _pinned(base: type[HTTPConnection], egress: Egress) -> type[HTTPConnection]:
+    class Pinned(base):  # type: ignore[valid-type,misc]
+        def _new_conn(self) -> socket.socket:
+            # Resolve and judge here, at connect time, and connect to exactly that
+            # address: TLS (server_hostname) and Host still use self.host.
+            address = egress.resolve(self.host, self.port)
+            real: str = self._dns_host  # type: ignore[has-type]
+            self._dns_host = address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = real
+
+    return Pinned
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, egress: Egress, **kw: Any) -> None:
+        self._egress = egress
+        super().__init__(**kw)
+
+    def init_poolmanager(self, *args: Any, **kw: Any) -> None:
+        super().init_poolmanager(*args, **kw)
+        egress = self._egress
+
+        class Http(HTTPConnectionPool):
+            ConnectionCls = _pinned(HTTPConnection, egress)
+
+        class Https(HTTPSConnectionPool):
+            ConnectionCls = _pinned(HTTPSConnection, egress)  # type: ignore[assignment]
+
+        self.poolmanager.pool_classes_by_scheme = {"http": Http, "https": Https}
+
+    def proxy_manager_for(self, *args: Any, **kw: Any) -> Any:
+        raise EgressRefused("outbound requests never go through a proxy")
+
+
+def fetch(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: tuple[float, float],
+    deadline_s: float,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+    **kw: Any,
+) -> requests.Response:
+    """One exchange: no redirects, a total deadline and a body cap.
+
+    Each socket read also waits at most ``timeout[1]``; the deadline is checked
+    between reads, so the worst case is ``deadline_s + timeout[1]``.
+    Raises ``requests`` transport errors as they are (callers map them) and
+    ``ResponseTooLarge`` / ``requests.Timeout`` past the cap / deadline.
+    """
+    end = time.monotonic() + deadline_s
+    connect_s, read_s = (min(t, deadline_s) for t in timeout)
+    resp = session.request(
+        method, url, timeout=(connect_s, read_s), allow_redirects=False, stream=True, **kw
+    )
+    try:
+        body = bytearray()
+        # read1: whatever has arrived (at most 16 KB), so the deadline is checked
+        # between small reads rather than after a read that waits for 16 KB.
+        while chunk := resp.raw.read1(16 * 1024, decode_content=True):
+            body += chunk
+            if len(body) > max_bytes:
+                raise ResponseTooLarge(f"response larger than {max_bytes} bytes")
+            if time.monotonic() > end:
+                raise requests.exceptions.ReadTimeout(f"no complete answer within {deadline_s}s")
+    except BaseException:
+        resp.close()  # a half-read connection must not go back to the pool
+        raise
+    resp.raw.release_conn()  # fully read: the connection may be reused
+    resp._content = bytes(body)
+    return resp
