@@ -59,6 +59,7 @@ def receiver(redis_url: str, tmp_path: Path) -> Iterator[str]:
         "DIALER_HOST": "127.0.0.1",
         "DIALER_PORT": str(port),
         "DIALER_LOG_LEVEL": "WARNING",
+        "DIALER_EGRESS_ALLOW": "127.0.0.1",  # the test account's unreachable api_url
         "HTTP_PROXY": nowhere,
         "HTTPS_PROXY": nowhere,
         "ALL_PROXY": nowhere,
