@@ -53,6 +53,8 @@ PORT_SETTINGS = {
     "streamer": "STREAMER_PORT",
     "sandbox": "SANDBOX_PORT",
     "flower": "FLOWER_PORT",
+    "receiver metrics": "DIALER_METRICS_PORT",
+    "streamer metrics": "STREAMER_METRICS_PORT",
 }
 
 
@@ -142,7 +144,12 @@ class Supervisor:
             self.lock = DataDirLock(data)
             self.lock.acquire()
         host = "127.0.0.1"
-        ports = {"receiver": s.DIALER_PORT, "streamer": s.STREAMER_PORT}
+        ports = {
+            "receiver": s.DIALER_PORT,
+            "streamer": s.STREAMER_PORT,
+            "receiver metrics": s.DIALER_METRICS_PORT,
+            "streamer metrics": s.STREAMER_METRICS_PORT,
+        }
         sandbox = not s.exotel_configured
         if sandbox:
             ports["sandbox"] = s.SANDBOX_PORT
@@ -150,6 +157,13 @@ class Supervisor:
             ports["flower"] = s.FLOWER_PORT
         for what, port in ports.items():
             check_port(host, port, what)
+        # the internal /metrics listeners: a taken one would crash-loop its server
+        for what, port in (
+            ("receiver metrics", s.DIALER_METRICS_PORT),
+            ("streamer metrics", s.STREAMER_METRICS_PORT),
+        ):
+            if port:  # 0: the OS picks a free one
+                check_port(s.DIALER_METRICS_HOST, port, what)
         env = {**os.environ, **self.extra_env}
         if not s.REDIS_URL:
             self.redis = EmbeddedRedis(data / "redis").start()
@@ -167,6 +181,9 @@ class Supervisor:
         env.setdefault("DIALER_PUBLIC_URL", f"http://{host}:{s.DIALER_PORT}")
         env.setdefault("STREAMER_PUBLIC_URL", f"ws://{host}:{s.STREAMER_PORT}")
         env["DIALER_DATA_DIR"] = str(data)
+        # Ctrl-C should not wait five minutes: live calls get 15 s to end, then the
+        # streamer closes them with 1001 (below stop()'s 20 s before SIGKILL).
+        env.setdefault("STREAMER_DRAIN_S", "15")
         for name in LISTEN_PORTS:
             env[name] = str(getattr(s, name))
         if self.max_concurrent is not None:
@@ -199,6 +216,10 @@ class Supervisor:
             self.urls["flower"] = f"http://{host}:{s.FLOWER_PORT}"
         self.urls["api"] = f"http://{host}:{s.DIALER_PORT}  (REST, /v1/openapi.json)"
         self.urls["streamer"] = env["STREAMER_PUBLIC_URL"]
+        self.urls["metrics"] = (
+            f"http://{s.DIALER_METRICS_HOST}:{s.DIALER_METRICS_PORT}/metrics (receiver), "
+            f"http://{s.DIALER_METRICS_HOST}:{s.STREAMER_METRICS_PORT}/metrics (streamer)"
+        )
         for child in self.children:
             child.log = data / "logs" / f"{child.name}.log"
             self._spawn(child)

@@ -47,7 +47,7 @@ class FakeExotel(BaseHTTPRequestHandler):
             sid,
             (
                 "application/json",
-                json.dumps({"Call": {"Sid": sid, "Status": "completed"}}).encode(),
+                json.dumps({"Call": {"Sid": sid, "Status": sid.rstrip("0123456789")}}).encode(),
             ),
         )
         self.send_response(200)
@@ -80,7 +80,10 @@ def rt(r: redis.Redis, redis_url: str, exotel: str) -> Runtime:
         ),
     )
     settings = load_settings(
-        REDIS_URL=redis_url, DIALER_SECRET="settle-secret-123", DIALER_STREAM_GRACE_S=10
+        REDIS_URL=redis_url,
+        DIALER_SECRET="settle-secret-123",
+        DIALER_STREAM_GRACE_S=10,
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the fake Exotel listens on loopback
     )
     return Runtime(settings, r)
 
@@ -159,20 +162,20 @@ def test_a_new_dial_forgets_the_previous_stream_end() -> None:
 def test_one_request_per_lost_callback_and_none_for_settled_calls(
     r: redis.Redis, rt: Runtime
 ) -> None:
-    ids = answered_calls(r, rt, ["S1", "S2", "S3"])
+    ids = answered_calls(r, rt, ["completed1", "completed2", "completed3"])
     for call_id in ids:
         stream_end(r, call_id, 1, now=T0 + 5)
     facts = rt.campaign_of_call(ids[0])
     assert facts is not None
     # S2's terminal callback arrives within the grace: it releases its slot itself
     transition(
-        r, A, ids[1], Event(Kind.TERMINAL, 1, status="completed", sid="S2"), facts.policy,
+        r, A, ids[1], Event(Kind.TERMINAL, 1, status="completed", sid="completed2"), facts.policy,
         now=T0 + 6, leases=facts.leases,
     )  # fmt: skip
     assert reconcile_account(rt, A, now=T0 + 14).requests == 0  # grace not over yet
     report = reconcile_account(rt, A, now=T0 + 15)
     assert sorted(report.settled) == sorted([ids[0], ids[2]])
-    assert FakeExotel.seen == Counter({"S1": 1, "S3": 1})
+    assert FakeExotel.seen == Counter({"completed1": 1, "completed3": 1})
     assert r.zcard(keys.active(A)) == 0
     assert reconcile_account(rt, A, now=T0 + 100).requests == 0
 
@@ -206,7 +209,7 @@ def test_dials_leave_the_reserve_and_reconciliation_never_takes_more_than_half(
 
 
 def test_a_malformed_answer_never_stops_the_pass(r: redis.Redis, rt: Runtime) -> None:
-    ids = answered_calls(r, rt, ["html", "array", "nocall", "S4"])
+    ids = answered_calls(r, rt, ["html", "array", "nocall", "completed4"])
     report = reconcile_account(rt, A, now=T0 + 10_000)
     assert report.settled == [ids[3]]
     assert report.errors == 3
@@ -249,7 +252,7 @@ def test_back_off_only_ever_moves_later_under_concurrent_callers(
 
 
 def test_calls_left_answered_or_ringing_are_due_at_start(r: redis.Redis, rt: Runtime) -> None:
-    ids = answered_calls(r, rt, ["S1", "S2"])
+    ids = answered_calls(r, rt, ["completed1", "completed2"])
     spec = CampaignIn(account=A, bot="echo", contacts=[{"to": "+919876599999"}])
     create_campaign(r, spec, now=T0)
     (admitted,) = rt.limiter.admit(A, T0)
@@ -258,3 +261,22 @@ def test_calls_left_answered_or_ringing_are_due_at_start(r: redis.Redis, rt: Run
     assert [r.zscore(keys.active(A), c) for c in ids] == [T0 + 1, T0 + 1]
     assert r.zscore(keys.active(A), admitted) == before  # a dial keeps its own lease
     assert sorted(reconcile_account(rt, A, now=T0 + 1).settled) == sorted(ids)
+
+
+def test_a_placed_call_that_never_streamed_costs_one_details_request_at_ring_timeout(
+    r: redis.Redis, rt: Runtime
+) -> None:
+    """Busy: no stream, terminal callback lost. The ring-timeout lease, then one request."""
+    spec = CampaignIn(account=A, bot="echo", contacts=[{"to": "+919876500006"}])
+    cid = str(create_campaign(r, spec, now=T0)["id"])
+    (call_id,) = rt.limiter.admit(A, T0)
+    facts = rt.campaign(cid)
+    assert facts is not None
+    for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid="busy7"), Event(Kind.RINGING, 1)):
+        transition(r, A, call_id, ev, facts.policy, now=T0, leases=facts.leases)
+    ring_s = rt.settings.DIALER_RING_TIMEOUT_S
+    assert reconcile_account(rt, A, now=T0 + ring_s - 1).requests == 0
+    report = reconcile_account(rt, A, now=T0 + ring_s)
+    assert report.settled == [call_id] and report.requests == 1
+    assert FakeExotel.seen == Counter({"busy7": 1})  # its own details, never a listing
+    assert json.loads(r.hget(keys.call(A, call_id), "h:1") or "{}")["status"] == "busy"

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from dialer.embedded import free_port
+from dialer.settings import LISTEN_PORTS
 
 pytestmark = pytest.mark.timeout(240)
 DIALER = [sys.executable, "-m", "dialer.cli.main"]
@@ -27,10 +28,8 @@ def _env(tmp: Path) -> dict[str, str]:
     env.update(
         {
             "DIALER_DATA_DIR": str(tmp / "data"),
-            "DIALER_PORT": str(free_port()),
-            "STREAMER_PORT": str(free_port()),
-            "SANDBOX_PORT": str(free_port()),
-            "FLOWER_PORT": str(free_port()),
+            # every listener on a free port: other test runs share this machine
+            **{name: str(free_port()) for name in LISTEN_PORTS},
             "DIALER_LOG_LEVEL": "WARNING",
             "DIALER_TICK_S": "0.5",
             "DIALER_RECONCILE_AFTER_S": "3",
@@ -85,12 +84,23 @@ def _cli(
     )
 
 
+def _parents() -> dict[int, int]:
+    """pid -> parent pid from /proc (no `ps`: the suite runs only what `make setup` installs)."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        out[int(stat.parent.name)] = int(fields[1])
+    return out
+
+
 def _descendants(pid: int) -> set[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,pgid="], capture_output=True, text=True)
-    rows = [tuple(int(x) for x in line.split()) for line in out.stdout.splitlines()]
+    parents = _parents()
     found, frontier = set(), {pid}
     while frontier:
-        frontier = {p for p, pp, _ in rows if pp in frontier} - found
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
         found |= frontier
     return found
 
@@ -185,16 +195,20 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     assert "sandbox-token" not in text
 
 
-def test_port_clash_names_the_setting_that_exists(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("setting", "what"),
+    [("DIALER_PORT", "receiver"), ("DIALER_METRICS_PORT", "receiver metrics")],
+)
+def test_port_clash_names_the_setting_that_exists(tmp_path: Path, setting: str, what: str) -> None:
     env = _env(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        env["DIALER_PORT"] = str(busy.getsockname()[1])
+        env[setting] = str(busy.getsockname()[1])
         out = _cli(env, "up", "--no-flower")
     assert out.returncode == 2, (out.stdout, out.stderr)
-    assert f"receiver port {env['DIALER_PORT']} on 127.0.0.1 is already in use" in out.stderr
-    assert "DIALER_PORT=" in out.stderr and "--receiver-port" not in out.stderr
+    assert f"{what} port {env[setting]} on 127.0.0.1 is already in use" in out.stderr
+    assert f"{setting}=" in out.stderr and "--receiver-port" not in out.stderr
     assert "Traceback" not in out.stderr
     # the refused run released the data directory: nothing is left holding it
     from dialer.cli.supervisor import DataDirLock
