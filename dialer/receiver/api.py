@@ -81,6 +81,7 @@ from dialer.receiver.openapi import (
     pydantic_detail,
     reply,
 )
+from dialer.surveys import SurveyPathRefused
 
 ACCOUNT_LINKS = {
     "GetAccount": Link("getAccount", {"sid": "$response.body#/sid"}),
@@ -352,8 +353,11 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
                 default_region=s.DIALER_DEFAULT_REGION,
                 lease_margin_s=s.DIALER_LEASE_MARGIN_S,
                 dry_run=q.dry_run,
+                survey_dir=s.DIALER_SURVEY_DIR,
             ),
         )
+    except SurveyPathRefused as exc:  # a path on this host: never a reason to read a file
+        return problem(400, str(exc), [{"field": "bot", "message": str(exc)}])
     except ValidationError as exc:
         return problem(
             422, str(exc), [{"field": exc.field or "body", "message": str(exc), "line": exc.line}]
