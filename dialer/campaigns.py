@@ -125,12 +125,13 @@ class CampaignIn(BaseModel):
         "retried like busy), message or message:NAME.wav (play machine_message_wav after "
         "the greeting's beep, then hang up; outcome voicemail), continue (only tell the bot)",
     )
-    machine_message_wav: str | SkipJsonSchema[None] = Field(
+    # None only as "not given", like contacts/csv
+    machine_message_wav: str = Field(
         default=None,
         max_length=MAX_MESSAGE_B64,
         description="the message for machine_detection message: a PCM WAV file, base64 "
         f"(at most {MAX_MESSAGE_BYTES // 1024} KB, 120 s)",
-        json_schema_extra=_no_default,
+        json_schema_extra=no_default,
     )
     #: for the preflight estimate only
     expected_call_s: float = Field(default=60.0, gt=0, le=14_400)
