@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 import pydantic
 import redis
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
 from dialer import keys, reasons, surveys
 from dialer.calls import FINAL, State
@@ -38,8 +37,10 @@ BATCH = 5_000
 MAX_CONTACTS = 1_000_000
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)  # null is "not given", not a value the schema offers
+def no_default(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a field whose default None means "not given":
+    the schema must not offer null (an explicit null is refused: not in its type)."""
+    schema.pop("default", None)
 
 
 class ContactIn(BaseModel):
@@ -58,7 +59,18 @@ class CampaignIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"oneOf": [{"required": ["contacts"]}, {"required": ["csv"]}]},
+        json_schema_extra={
+            "oneOf": [{"required": ["contacts"]}, {"required": ["csv"]}],
+            "examples": [
+                {
+                    "account": "acme",
+                    "name": "csat-december",
+                    "bot": "echo",
+                    "contacts": [{"to": "+919876543210", "vars": {"name": "Asha"}}],
+                    "max_attempts": 2,
+                }
+            ],
+        },
     )
 
     account: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -70,16 +82,16 @@ class CampaignIn(BaseModel):
     )
     #: the survey document and its WAV prompts (dialer.surveys); never a server path
     survey: SurveyIn | None = None
-    # SkipJsonSchema: null is accepted for "not given" but not advertised
-    contacts: list[dict[str, Any]] | SkipJsonSchema[None] = Field(
+    # None only as "not given": an explicit null is not the type, so it is refused
+    contacts: list[dict[str, Any]] = Field(
         default=None,
         description='[{"to": "+9198...", "vars": {...}}, ...]',
-        json_schema_extra=_no_default,
+        json_schema_extra=no_default,
     )
-    csv: str | SkipJsonSchema[None] = Field(
+    csv: str = Field(
         default=None,
         description="a CSV document with a `to` column; other columns are vars",
-        json_schema_extra=_no_default,
+        json_schema_extra=no_default,
     )
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
     max_attempts: int = Field(default=3, ge=1, le=20)

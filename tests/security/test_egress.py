@@ -327,6 +327,17 @@ def test_exotel_client_under_policy_refuses_internal_api_url(internal: Service) 
     assert internal.hits == []
 
 
+def test_a_stored_non_exotel_api_url_is_never_contacted() -> None:
+    """An account record from before the api_url rule: stopped before any lookup."""
+    resolve = resolver_to({"not-exotel.test": ["93.184.216.34"]})
+    client = ExotelClient(
+        ACCOUNT, "k", "t", base_url="https://not-exotel.test", egress=Egress(NOTHING, resolve)
+    )
+    with pytest.raises(AccountError, match="not an Exotel API host"):
+        client.get_call("CA1")
+    assert resolve.calls == []
+
+
 def test_exotel_errors_carry_only_the_restexception_message() -> None:
     def rest(h: Any) -> None:
         if "json-error" in h.path:
