@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ROOT, Result
+from benchmarks.gitinfo import head_commit
 
 
 def machine() -> dict[str, Any]:
@@ -38,25 +38,6 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "mem_gb": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
     }
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def fmt(x: Any) -> str:
@@ -146,7 +127,7 @@ def write(
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
-        "commit": git_commit(),
+        "commit": head_commit(ROOT),
         "mode": mode,
         "redis": redis_desc,
         "total_seconds": round(seconds, 1),

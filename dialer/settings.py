@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # Finished campaigns (contacts, outcomes, answers, recordings' URLs) and raw
     # callbacks are deleted from Redis this long after they finish.
     DIALER_RETENTION_DAYS: float = Field(default=30.0, gt=0, le=3650)
+    # Surveys come with the campaign as content; a `survey:NAME` sent without its
+    # content is read from this directory (names inside it only), else refused.
+    DIALER_SURVEY_DIR: Path | None = None
 
     @field_validator("DIALER_API_KEY", "DIALER_SECRET")
     @classmethod

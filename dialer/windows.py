@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
-from dialer.errors import ValidationError
+from dialer.errors import ValidationError, excerpt
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -33,7 +33,7 @@ ACCEPTED_FORMS = (
     "days are mon tue wed thu fri sat sun (or full names), a range may wrap (fri-mon); "
     "times are 24-hour H:MM or HH:MM, start before end on the same day"
 )
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_TIME = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")  # ASCII digits only, not any Unicode \d
 _DICT_KEYS = frozenset({"days", "start", "end"})
 
 
@@ -47,13 +47,13 @@ def _day(token: str) -> int:
         return DAYS.index(name)
     if name in _FULL:
         return _FULL.index(name)
-    raise _refuse(f"{token.strip()!r} is not a day")
+    raise _refuse(f"{excerpt(token.strip())} is not a day")
 
 
 def _day_set(token: str) -> frozenset[int]:
     """One day (``mon``) or an inclusive range (``mon-fri``, wrapping: ``fri-mon``)."""
     if token.count("-") > 1:
-        raise _refuse(f"{token!r} is not a day or a range of days")
+        raise _refuse(f"{excerpt(token)} is not a day or a range of days")
     if "-" not in token:
         return frozenset({_day(token)})
     a, b = (_day(x) for x in token.split("-"))
@@ -63,17 +63,19 @@ def _day_set(token: str) -> frozenset[int]:
 def _time(value: object, what: str) -> time:
     m = _TIME.match(value) if isinstance(value, str) else None
     if m is None or int(m[1]) > 23 or int(m[2]) > 59:
-        raise _refuse(f"{what} {value!r} is not a 24-hour time like 09:00")
+        raise _refuse(f"{what} {excerpt(str(value))} is not a 24-hour time like 09:00")
     return time(int(m[1]), int(m[2]))
 
 
 def _hours(token: str) -> tuple[time, time]:
     start, sep, end = token.partition("-")
     if not sep or "-" in end or not start or not end:
-        raise _refuse(f"{token!r} is not a time range like 09:00-17:00")
+        raise _refuse(f"{excerpt(token)} is not a time range like 09:00-17:00")
     if ":" not in start or ":" not in end:
         # "9-5": 09:00-05:00 or 9 am to 5 pm? Refused rather than guessed.
-        raise _refuse(f"{token!r} is not a time range: write hours and minutes, e.g. 09:00-17:00")
+        raise _refuse(
+            f"{excerpt(token)} is not a time range: write hours and minutes, e.g. 09:00-17:00"
+        )
     return _time(start, "start"), _time(end, "end")
 
 
@@ -104,14 +106,16 @@ class Window:
             raise _refuse("expected text or an object with days, start, end")
         unknown = sorted(str(k) for k in set(spec) - _DICT_KEYS)
         if unknown:
-            raise _refuse(f"unknown key(s) {', '.join(unknown)} (use days, start, end)")
+            raise _refuse(f"unknown key(s) {excerpt(', '.join(unknown))} (use days, start, end)")
         days = spec.get("days", "mon-sun")
         if isinstance(days, str):
             day_set = _days_text(days)
         elif isinstance(days, list | tuple) and days and all(isinstance(d, str) for d in days):
             day_set = frozenset().union(*(_day_set(d.strip()) for d in days))
         else:
-            raise _refuse(f"days {days!r} must be like 'mon-sat' or a list of day names")
+            raise _refuse(
+                f"days {excerpt(str(days))} must be like 'mon-sat' or a list of day names"
+            )
         return cls(
             day_set,
             _time(spec.get("start", "00:00"), "start"),

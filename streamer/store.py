@@ -1,8 +1,10 @@
 """The streamer's Redis edge: load a call and its bot, write what the call yields.
 
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
-hash (``to``, ``vars``, ``state``, ``attempt``) and the campaign hash (``bot``,
-``bot_config``). Writes only fields of the call hash: ``a:<qid>`` answers,
+hash (``to``, ``vars``, ``state``, ``attempt``), the campaign hash (``bot``,
+``bot_config``) and a survey's WAV prompts (``keys.survey``, cached per
+campaign: they never change either), so no streamer reads a file for a
+survey. Writes only fields of the call hash: ``a:<qid>`` answers,
 ``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
 ``dialer.reasons.BotError``: attempt, code, text, whether the bot ran) and
 ``stream_end``. It never changes a call's state: status callbacks own that,
@@ -14,7 +16,9 @@ grace, not after the answered-call check.
 
 from __future__ import annotations
 
+import base64
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,11 +56,32 @@ def _json_dict(raw: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: Campaigns whose survey WAVs stay decoded in memory (each at most 4 MiB).
+SURVEY_CACHE = 16
+
+
 class CallStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client  # created with decode_responses=True
         self._accounts: dict[str, str] = {}
+        self._wavs: OrderedDict[str, dict[str, bytes]] = OrderedDict()
         self._stream_end = client.register_script(script("stream_end"))
+
+    async def survey_wavs(self, account: str, campaign: str) -> dict[str, bytes]:
+        """The survey's WAV prompts by name (stored base64: this client decodes text)."""
+        wavs = self._wavs.get(campaign)
+        if wavs is None:
+            stored: dict[str, str] = await self._r.hgetall(keys.survey(account, campaign))  # type: ignore[assignment]
+            wavs = {
+                k[len("wav:") :]: base64.b64decode(v)
+                for k, v in stored.items()
+                if k.startswith("wav:")
+            }
+            self._wavs[campaign] = wavs
+            if len(self._wavs) > SURVEY_CACHE:
+                self._wavs.popitem(last=False)
+        self._wavs.move_to_end(campaign)
+        return wavs
 
     async def account_of(self, campaign: str) -> str | None:
         if campaign not in self._accounts:
@@ -81,6 +106,10 @@ class CallStore:
             (to, vars_, state, attempt), (bot, bot_config) = await pipe.execute()
         if attempt is None or not str(attempt).isdigit():
             return None
+        config = _json_dict(bot_config)
+        if str(bot or "").startswith("survey") and config and "base_dir" not in config:
+            # (a campaign stored before surveys travelled as content has base_dir)
+            config["prompts"] = await self.survey_wavs(account, campaign)
         return CallInfo(
             call_id=call_id,
             account=account,
@@ -90,7 +119,7 @@ class CallStore:
             to=to or "",
             vars=_json_dict(vars_),
             bot=bot or "",
-            bot_config=_json_dict(bot_config),
+            bot_config=config,
         )
 
     async def record_answer(self, call: CallInfo, qid: str, value: str) -> None:

@@ -8,6 +8,7 @@ and flush it before each test, so they never touch data in db 0.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,10 @@ import pytest
 import redis
 
 from dialer.embedded import EmbeddedRedis
+from tests import shellout
+
+# Every program a test starts must come from `make setup` (see tests/shellout.py).
+sys.addaudithook(shellout.hook)
 
 TEST_DB = 9
 

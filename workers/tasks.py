@@ -219,7 +219,11 @@ def submit_campaign(payload: dict[str, Any]) -> dict[str, Any]:
     spec = campaigns.CampaignIn.model_validate(payload)
     s = rt().settings
     result = campaigns.create_campaign(
-        rt().r, spec, default_region=s.DIALER_DEFAULT_REGION, lease_margin_s=s.DIALER_LEASE_MARGIN_S
+        rt().r,
+        spec,
+        default_region=s.DIALER_DEFAULT_REGION,
+        lease_margin_s=s.DIALER_LEASE_MARGIN_S,
+        survey_dir=s.DIALER_SURVEY_DIR,
     )
     admit_and_dispatch(spec.account)
     return {

@@ -20,6 +20,7 @@ from dialer.client import ApiError, DialerClient
 from dialer.contacts import read_text_file
 from dialer.errors import ValidationError
 from dialer.policy import RETRYABLE_OUTCOMES as RETRYABLE
+from dialer.surveys import read_survey
 
 
 def client_from(api: str | None) -> DialerClient:
@@ -281,6 +282,7 @@ SUBMIT_OPTIONS = {
     "account": "--account",
     "name": "--name",
     "bot": "--bot",
+    "survey": "--bot",  # --bot survey:FILE.json reads FILE and its WAVs and sends them
     "contacts": "CONTACTS",
     "csv": "CONTACTS",
     "default_region": "--region",
@@ -416,8 +418,12 @@ def submit(
     as_json: bool,
     api: str | None,
 ) -> None:
-    """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list)."""
-    bot = _absolute_survey(bot)
+    """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list).
+
+    With --bot survey:FILE.json, FILE.json and the WAV prompts it names are read
+    here and sent with the campaign (the receiver never reads your files).
+    """
+    bot, survey = _survey_content(bot)
     options: dict[str, Any] = {
         "bot": bot,
         "max_attempts": max_attempts,
@@ -444,6 +450,8 @@ def submit(
         "dnc_answers": dnc_answers,
     }
     options.update({k: v for k, v in optional.items() if v})
+    if survey is not None:
+        options["survey"] = survey
     raw = contacts.read_bytes()
     try:
         if contacts.suffix.lower() == ".json":
@@ -480,12 +488,21 @@ def submit(
         click.echo(out["id"])
 
 
-def _absolute_survey(bot: str) -> str:
-    """The receiver may run elsewhere: send the survey path as an absolute path."""
+def _survey_content(bot: str) -> tuple[str, dict[str, Any] | None]:
+    """``survey:FILE.json`` -> (``survey:FILE.json`` as a label, the file and its WAVs).
+
+    Read on this machine: the receiver may run anywhere and never opens a path
+    it is sent. A bad file is a usage error, reported before anything is sent.
+    """
     kind, _, arg = bot.partition(":")
-    if kind == "survey" and arg:
-        return f"survey:{Path(arg).expanduser().resolve()}"
-    return bot
+    if kind != "survey" or not arg:
+        return bot, None
+    try:
+        content = read_survey(arg)
+    except ValidationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    return f"survey:{Path(arg).name}", content
 
 
 @click.command()

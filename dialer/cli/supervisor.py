@@ -144,7 +144,12 @@ class Supervisor:
             self.lock = DataDirLock(data)
             self.lock.acquire()
         host = "127.0.0.1"
-        ports = {"receiver": s.DIALER_PORT, "streamer": s.STREAMER_PORT}
+        ports = {
+            "receiver": s.DIALER_PORT,
+            "streamer": s.STREAMER_PORT,
+            "receiver metrics": s.DIALER_METRICS_PORT,
+            "streamer metrics": s.STREAMER_METRICS_PORT,
+        }
         sandbox = not s.exotel_configured
         if sandbox:
             ports["sandbox"] = s.SANDBOX_PORT
@@ -211,6 +216,10 @@ class Supervisor:
             self.urls["flower"] = f"http://{host}:{s.FLOWER_PORT}"
         self.urls["api"] = f"http://{host}:{s.DIALER_PORT}  (REST, /v1/openapi.json)"
         self.urls["streamer"] = env["STREAMER_PUBLIC_URL"]
+        self.urls["metrics"] = (
+            f"http://{s.DIALER_METRICS_HOST}:{s.DIALER_METRICS_PORT}/metrics (receiver), "
+            f"http://{s.DIALER_METRICS_HOST}:{s.STREAMER_METRICS_PORT}/metrics (streamer)"
+        )
         for child in self.children:
             child.log = data / "logs" / f"{child.name}.log"
             self._spawn(child)

@@ -77,6 +77,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     """Run a sample survey campaign end to end against the sandbox, then show the results."""
     from dialer.cli.progress import results_table, status_progress
     from dialer.client import ApiError, DialerClient
+    from dialer.surveys import read_survey
 
     base = settings_or_exit()
     if base.exotel_configured:
@@ -94,7 +95,8 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     ok = False
     try:
         demo_dir = resources.files("dialer.cli").joinpath("demo")
-        survey = str(demo_dir.joinpath("survey.json"))
+        # sent as content, like `dialer submit --bot survey:FILE.json` does
+        survey = read_survey(str(demo_dir.joinpath("survey.json")))
         client = DialerClient(s.api_url, s.DIALER_API_KEY.get_secret_value())
         client.add_account(
             "sandbox",
@@ -108,7 +110,8 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
         out = client.create_campaign(
             "sandbox",
             csv=csv_text,
-            bot=f"survey:{survey}",
+            bot="survey:demo-csat.json",
+            survey=survey,
             name="demo-csat",
             max_attempts=2,
             retry_delay_s=3,

@@ -54,3 +54,35 @@ def test_quick_ingest_and_memory_write_results(redis_server_url: str, tmp_path: 
     assert ingest["unit"] == "contacts/s" and ingest["baseline"] > 0
     md = (tmp_path / "results.md").read_text()
     assert "| benchmark | metric | ours | baseline | ratio | target | met |" in md
+
+
+def test_git_commit_is_read_without_running_git(tmp_path: Path) -> None:
+    from benchmarks.gitinfo import head_commit as git_commit
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "repo"
+    (repo / ".git" / "refs" / "heads").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (repo / ".git" / "packed-refs").write_text(f"# pack-refs\n{sha} refs/heads/main\n")
+    assert git_commit(repo) == sha  # packed
+    (repo / ".git" / "refs" / "heads" / "main").write_text(sha[::-1] + "\n")
+    assert git_commit(repo) == sha[::-1]  # loose wins
+    # a worktree: .git is a file naming its gitdir, whose commondir holds the refs
+    wt_git = repo / ".git" / "worktrees" / "wt"
+    wt_git.mkdir(parents=True)
+    (wt_git / "HEAD").write_text("ref: refs/heads/main\n")
+    (wt_git / "commondir").write_text("../..\n")
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt" / ".git").write_text(f"gitdir: {wt_git}\n")
+    assert git_commit(tmp_path / "wt") == sha[::-1]
+    assert git_commit(tmp_path) is None  # not a repository
+
+
+def test_tracked_paths_match_the_repository_index() -> None:
+    from benchmarks.gitinfo import tracked_paths
+
+    paths = tracked_paths(ROOT)
+    if paths is None:
+        pytest.skip("not a git checkout with a v2/v3 index")
+    assert {"pyproject.toml", "dialer/calls.py", "tests/unit/test_benchmarks_smoke.py"} <= paths
+    assert ".venv/bin/python" not in paths

@@ -120,8 +120,11 @@ def test_window_accepted_forms(spec: object, days: list[str], start: str, end: s
         ("mon 09:00-12:00 14:00-18:00", "one time range, after the days"),
         ("mon-wed-fri", "not a day or a range of days"),
         ("", "empty window"),
+        ("mon-fri \u0660\u0669:\u0660\u0660-17:00", "not a 24-hour time"),  # Arabic-Indic digits
+        ("mon\x00 09:00-17:00", "'mon\\x00' is not a day"),  # escaped, never raw
+        ("x" * 5000 + " 09:00-17:00", "'xxxxxxxx"),
         ("   ", "empty window"),
-        ({"days": "mon-fri", "start": "9:00", "end": "17:00", "tz": "UTC"}, "unknown key(s) tz"),
+        ({"days": "mon-fri", "start": "9:00", "end": "17:00", "tz": "UTC"}, "unknown key(s) 'tz'"),
         ({"days": "funday"}, "'funday' is not a day"),
         ({"days": []}, "must be like 'mon-sat'"),
         ({"days": [1, 2]}, "must be like 'mon-sat'"),
@@ -140,6 +143,7 @@ def test_window_refused_forms_show_the_grammar(spec: object, says: str) -> None:
     for leak in ("tuple.index", "isoformat", "Traceback"):
         assert leak not in text
     assert info.value.field == "window"
+    assert text.isprintable() and len(text) < 800  # untrusted input is quoted as an excerpt
 
 
 def test_describe_is_the_text_form() -> None:
