@@ -55,7 +55,8 @@ from __future__ import annotations
 import re
 
 _SID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_CID = re.compile(r"^[a-z0-9]{4,32}$")
+CID_PATTERN = r"^[a-z0-9]{4,32}$"  # campaign ids (create_campaign makes 12 hex digits)
+_CID = re.compile(CID_PATTERN)
 
 ACCOUNTS = "dl:accounts"
 CAMPAIGNS = "dl:campaigns"

@@ -88,6 +88,16 @@ ACCOUNT_LINKS = {
     "PatchAccount": Link("patchAccount", {"sid": "$response.body#/sid"}),
     "AddDnc": Link("addDnc", {"sid": "$response.body#/sid"}),
     "ResumeAccount": Link("resumeAccount", {"sid": "$response.body#/sid"}),
+    # a campaign that can be created, so its own links (status, calls, pause...) are reached
+    "CreateCampaign": Link(
+        "createCampaign",
+        request_body={
+            "account": "$response.body#/sid",
+            "bot": "echo",
+            "contacts": [{"to": "+919876543210"}, {"to": "+919876543211"}],
+        },
+        description="a two-contact campaign on this account",
+    ),
 }
 CAMPAIGN_LINKS = {
     name: Link(op, {"id": "$response.body#/id"})
@@ -604,7 +614,41 @@ async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Res
     },
 )
 async def openapi(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    return web.json_response(API.document())
+    doc = API.document()
+    # The api_url rule depends on this deployment's egress allow-list: say it here.
+    pattern = api_url_pattern(request.app[SETTINGS].egress_policy)
+    for name in ("AccountIn", "AccountReplace", "AccountPatch"):
+        prop = doc["components"]["schemas"][name]["properties"]["api_url"]
+        for branch in prop.get("anyOf", [prop]):
+            if branch.get("type") == "string":
+                branch["pattern"] = pattern
+    return web.json_response(doc)
+
+
+def _anycase(text: str) -> str:
+    # JSON Schema patterns (ECMA-262) have no inline (?i); host names are case-blind
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+def api_url_pattern(policy: egress.EgressPolicy) -> str:
+    """The ``api_url`` values ``refuse_api_url`` lets through, as a pattern.
+
+    Exotel's hosts over https, allow-listed host names and single addresses,
+    and the environment's own (trusted) origins. An allow-listed network wider
+    than one address cannot be spelt here; the server still accepts it.
+    """
+    port = "(:[1-9][0-9]{0,3})?"
+    https, http, either = _anycase("https://"), _anycase("http://"), "[hH][tT][tT][pP][sS]?://"
+    alts = [f"{https}{_anycase(h)}\\.?(:443)?" for h in sorted(egress.EXOTEL_API_HOSTS)]
+    alts += [f"{either}{_anycase(h)}\\.?{port}" for h in sorted(policy.allow_hosts)]
+    for net in policy.allow_networks:
+        if net.num_addresses == 1:
+            host = str(net.network_address)
+            alts.append(f"{either}{re.escape(host if net.version == 4 else f'[{host}]')}{port}")
+    for host, p in sorted(policy.trusted):
+        alts.append(f"{either}{_anycase(host)}:{p}")
+        alts.append(f"{https if p == 443 else http}{_anycase(host)}")
+    return f"^({'|'.join(alts)})(/[A-Za-z0-9._~-]*)*$"
 
 
 GAUGES_TTL_S = 10.0
