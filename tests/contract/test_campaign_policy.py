@@ -66,7 +66,7 @@ def rt(r: redis.Redis, redis_url: str, sandbox: tuple[str, SandboxControl]) -> R
     settings = load_settings(
         REDIS_URL=redis_url,
         DIALER_SECRET="policy-secret-123",
-        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the sandbox listens on loopback
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the sandbox Exotel listens on loopback
     )
     return Runtime(settings, r)
 
