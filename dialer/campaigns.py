@@ -8,35 +8,41 @@ a half-written campaign.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import pydantic
 import redis
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
-from dialer import keys, reasons
+from dialer import keys, reasons, surveys
 from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
+from dialer.machine import MAX_MESSAGE_BYTES, check_message, parse_policy
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dialer.reasons import DNC_TEXT, Code, window_text
 from dialer.retention import is_gone
+from dialer.surveys import SurveyIn
 from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
+MAX_MESSAGE_B64 = MAX_MESSAGE_BYTES * 4 // 3 + 4
 MAX_CONTACTS = 1_000_000
 
 
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)  # null is "not given", not a value the schema offers
+def no_default(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a field whose default None means "not given":
+    the schema must not offer null (an explicit null is refused: not in its type)."""
+    schema.pop("default", None)
 
 
 class ContactIn(BaseModel):
@@ -55,22 +61,39 @@ class CampaignIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"oneOf": [{"required": ["contacts"]}, {"required": ["csv"]}]},
+        json_schema_extra={
+            "oneOf": [{"required": ["contacts"]}, {"required": ["csv"]}],
+            "examples": [
+                {
+                    "account": "acme",
+                    "name": "csat-december",
+                    "bot": "echo",
+                    "contacts": [{"to": "+919876543210", "vars": {"name": "Asha"}}],
+                    "max_attempts": 2,
+                }
+            ],
+        },
     )
 
     account: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(default="", max_length=200)
-    bot: str = Field(default="echo", max_length=500)
-    # SkipJsonSchema: null is accepted for "not given" but not advertised
-    contacts: list[dict[str, Any]] | SkipJsonSchema[None] = Field(
+    bot: str = Field(
+        default="echo",
+        max_length=500,
+        description="echo | survey[:LABEL] (with `survey`) | relay:wss://... | plugin:NAME",
+    )
+    #: the survey document and its WAV prompts (dialer.surveys); never a server path
+    survey: SurveyIn | None = None
+    # None only as "not given": an explicit null is not the type, so it is refused
+    contacts: list[dict[str, Any]] = Field(
         default=None,
         description='[{"to": "+9198...", "vars": {...}}, ...]',
-        json_schema_extra=_no_default,
+        json_schema_extra=no_default,
     )
-    csv: str | SkipJsonSchema[None] = Field(
+    csv: str = Field(
         default=None,
         description="a CSV document with a `to` column; other columns are vars",
-        json_schema_extra=_no_default,
+        json_schema_extra=no_default,
     )
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
     max_attempts: int = Field(default=3, ge=1, le=20)
@@ -93,6 +116,23 @@ class CampaignIn(BaseModel):
     )
     #: survey answers that put the number on the account's do-not-call list, {"q3": "9"}
     dnc_answers: dict[str, str] = Field(default_factory=dict)
+    #: answering-machine policy (see dialer.machine)
+    machine_detection: str = Field(
+        default="off",
+        max_length=300,
+        pattern=r"^\s*(off|hangup|continue|message(:[^\x00]*)?)\s*$",
+        description="answering machines: off (no detection), hangup (outcome machine, "
+        "retried like busy), message or message:NAME.wav (play machine_message_wav after "
+        "the greeting's beep, then hang up; outcome voicemail), continue (only tell the bot)",
+    )
+    # None only as "not given", like contacts/csv
+    machine_message_wav: str = Field(
+        default=None,
+        max_length=MAX_MESSAGE_B64,
+        description="the message for machine_detection message: a PCM WAV file, base64 "
+        f"(at most {MAX_MESSAGE_BYTES // 1024} KB, 120 s)",
+        json_schema_extra=no_default,
+    )
     #: for the preflight estimate only
     expected_call_s: float = Field(default=60.0, gt=0, le=14_400)
 
@@ -105,6 +145,15 @@ class CampaignIn(BaseModel):
             return Window.parse(v).to_dict()
         except ValidationError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("machine_detection")
+    @classmethod
+    def _machine(cls, v: str) -> str:
+        try:
+            parse_policy(v)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        return v.strip()
 
     @field_validator("retry_delay_s")
     @classmethod
@@ -161,32 +210,47 @@ def ingest(spec: CampaignIn, default_region: str | None) -> Ingest:
     return result
 
 
-def validate_bot(spec: str) -> dict[str, Any] | None:
-    """Check a bot spec now, at submit, and return its config (the survey) if any.
+def validate_bot(
+    spec: CampaignIn, survey_dir: Path | None = None
+) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
+    """Check the bot now, at submit: (the survey document, its WAVs) for a survey bot.
 
-    The survey is stored with the campaign (plus ``base_dir`` for relative
-    WAV prompts), so every streamer reads the same questions.
+    The survey comes as content (``spec.survey``); a ``survey:NAME`` without
+    content is read from the operator's ``survey_dir`` or refused with
+    ``SurveyPathRefused``. Both are stored with the campaign, so every
+    streamer plays the same questions and no streamer reads a file.
     """
     # lazy: the streamer package pulls in the audio stack
     from streamer.bots import load_plugin, parse_bot_spec
 
-    parsed = parse_bot_spec(spec)
+    parsed = parse_bot_spec(spec.bot)
     if parsed.kind == "plugin":
         load_plugin(parsed.arg)
     if parsed.kind != "survey":
-        return None
-    from streamer.bots.survey import load_survey
+        if spec.survey is not None:
+            raise ValidationError("'survey' needs bot 'survey'", field="survey")
+        return None, {}
+    content = spec.survey
+    if content is None:
+        if not parsed.arg:
+            raise ValidationError(
+                "a survey bot needs its survey: 'survey': {'document': ..., 'prompts': ...}",
+                field="survey",
+            )
+        try:
+            content = SurveyIn.model_validate(surveys.from_survey_dir(parsed.arg, survey_dir))
+        except pydantic.ValidationError as exc:
+            raise ValidationError(f"survey {parsed.arg}: {exc.errors()[0]['msg']}") from None
+    wavs = content.wavs()
+    from streamer.bots.survey import parse_survey
 
     try:
-        path = Path(parsed.arg).expanduser().resolve()
-        if not path.is_file():
-            raise ValidationError(f"survey file {parsed.arg!r} not found", field="bot")
-        load_survey(path)  # raises ValidationError naming what is wrong
-        config: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError, RuntimeError) as exc:  # unreadable path: ~nouser, NUL, ...
-        raise ValidationError(f"survey file {parsed.arg!r}: {exc}", field="bot") from None
-    config["base_dir"] = str(path.parent)
-    return config
+        parse_survey(content.document, wavs=wavs)  # the document's own errors first
+    except ValidationError as exc:
+        field = f"survey.document.{exc.field}" if exc.field else "survey.document"
+        raise ValidationError(f"survey: {exc}", field=field) from None
+    surveys.check_unused(content.document, wavs)
+    return content.document, wavs
 
 
 def create_campaign(
@@ -197,15 +261,22 @@ def create_campaign(
     default_region: str | None = None,
     lease_margin_s: int = 120,
     dry_run: bool = False,
+    survey_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Validate, ingest and queue a campaign. Returns the contract's submit result."""
+    """Validate, ingest and queue a campaign. Returns the contract's submit result.
+
+    ``survey_dir``: the operator's ``DIALER_SURVEY_DIR``, the only place a
+    ``survey:NAME`` bot sent without its content may be read from.
+    """
     now = time.time() if now is None else now
     keys.check_account(spec.account)
     if not r.exists(keys.account(spec.account)):
         raise ValidationError(
             f"unknown account {spec.account!r}: register it first", field="account"
         )
-    bot_config = validate_bot(spec.bot)
+    bot_config, wavs = validate_bot(spec, survey_dir)
+    machine = parse_policy(spec.machine_detection)
+    check_message(spec.machine_message_wav, machine)
     result = ingest(spec, default_region)
     window = Window.parse(spec.window) if spec.window else None
     zones: list[tuple[str, ...]] = []
@@ -296,7 +367,16 @@ def create_campaign(
     }
     if bot_config is not None:
         meta["bot_config"] = json.dumps(bot_config)
+    if machine.detects:
+        meta["amd"] = json.dumps({"mode": machine.mode, "message": machine.message_name})
+        if spec.machine_message_wav:
+            meta["amd_wav"] = spec.machine_message_wav  # base64: every streamer reads it
     with r.pipeline() as pipe:
+        if wavs:  # base64: every client of this Redis decodes responses as text
+            pipe.hset(
+                keys.survey(a, cid),
+                mapping={f"wav:{n}": base64.b64encode(w).decode() for n, w in wavs.items()},
+            )
         pipe.hset(keys.counts(a, cid), mapping=counts)
         pipe.hset(keys.campaign(a, cid), mapping=meta)
         pipe.hset(keys.CAMPAIGNS, cid, a)
@@ -529,11 +609,23 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
                 "duration_s": a.get("duration_s"),
                 "recording_url": a.get("recording_url"),
                 "reason": a.get("reason"),
+                **_detection(h, a.get("n")),
             }
             for a in attempts
         ],
         "answers": {k[2:]: v for k, v in h.items() if k.startswith("a:")},
     }
+
+
+def _detection(h: dict[str, str], n: object) -> dict[str, Any]:
+    """``answered_by``/``detection_ms`` of attempt ``n``, when detection ran (streamer writes)."""
+    try:
+        found = json.loads(h.get(f"amd:{n}") or "{}")
+    except ValueError:
+        found = {}
+    if not isinstance(found, dict):
+        found = {}
+    return {"answered_by": found.get("answered_by"), "detection_ms": found.get("detection_ms")}
 
 
 def iter_results(
@@ -596,15 +688,22 @@ def list_campaigns(
     limit: int = 100,
     state: str | None = None,
     account: str | None = None,
+    allowed: Collection[str] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(matching total, one page of status objects), newest first.
+
+    ``allowed``: only campaigns of these accounts (an API key's scope).
 
     Reads the whole campaign index (one hash) and each campaign's creation
     time in one pipeline; a ``state`` filter needs every candidate's status,
     because ``done`` is derived from the counters, not stored.
     """
     index: dict[str, str] = r.hgetall(keys.CAMPAIGNS)  # type: ignore[assignment]
-    items = sorted((cid, a) for cid, a in index.items() if account is None or a == account)
+    items = sorted(
+        (cid, a)
+        for cid, a in index.items()
+        if (account is None or a == account) and (allowed is None or a in allowed)
+    )
     with r.pipeline(transaction=False) as pipe:
         for cid, a in items:
             pipe.hget(keys.campaign(a, cid), "created_at")

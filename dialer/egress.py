@@ -27,8 +27,10 @@ keep remote bodies out of anything they store (see ``dialer.exotel.client``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -331,7 +333,32 @@ def _pinned(base: type[HTTPConnection], egress: Egress) -> type[HTTPConnection]:
             finally:
                 self._dns_host = real
 
+        def getresponse(self, *args: Any, **kw: Any) -> Any:
+            # Each recv has its own timeout, so a server trickling its status line
+            # and headers a byte at a time could hold us for hours: past fetch()'s
+            # deadline a watchdog shuts the socket, which ends the wait at once.
+            end = getattr(_exchange, "end", None)
+            sock = self.sock
+            if end is None or sock is None:
+                return super().getresponse(*args, **kw)
+            watchdog = threading.Timer(max(0.0, end - time.monotonic()), _cut, (sock,))
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                return super().getresponse(*args, **kw)
+            finally:
+                watchdog.cancel()
+
     return Pinned
+
+
+#: the deadline of the exchange this thread is in (set by fetch)
+_exchange = threading.local()
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class _GuardedAdapter(HTTPAdapter):
@@ -367,16 +394,30 @@ def fetch(
 ) -> requests.Response:
     """One exchange: no redirects, a total deadline and a body cap.
 
-    Each socket read also waits at most ``timeout[1]``; the deadline is checked
-    between reads, so the worst case is ``deadline_s + timeout[1]``.
+    Until the headers are in, a watchdog cuts the connection at the deadline;
+    after that the deadline is checked between body reads, each of which waits
+    at most ``timeout[1]``: the worst case is ``deadline_s + timeout[1]``.
     Raises ``requests`` transport errors as they are (callers map them) and
     ``ResponseTooLarge`` / ``requests.Timeout`` past the cap / deadline.
     """
     end = time.monotonic() + deadline_s
     connect_s, read_s = (min(t, deadline_s) for t in timeout)
-    resp = session.request(
-        method, url, timeout=(connect_s, read_s), allow_redirects=False, stream=True, **kw
-    )
+    _exchange.end = end
+    try:
+        resp = session.request(
+            method, url, timeout=(connect_s, read_s), allow_redirects=False, stream=True, **kw
+        )
+    except requests.ConnectionError as exc:
+        # the watchdog cut it (a connect timeout means nothing was sent: keep it)
+        if not isinstance(exc, requests.ConnectTimeout) and time.monotonic() >= end:
+            raise requests.exceptions.ReadTimeout(f"no answer within {deadline_s}s") from None
+        raise
+    finally:
+        _exchange.end = None
+    if time.monotonic() >= end:
+        # cut mid-headers, http.client may take the EOF for their end: not an answer
+        resp.close()
+        raise requests.exceptions.ReadTimeout(f"no answer within {deadline_s}s")
     try:
         body = bytearray()
         # read1: whatever has arrived (at most 16 KB), so the deadline is checked

@@ -1,20 +1,31 @@
 """The streamer's Redis edge: load a call and its bot, write what the call yields.
 
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
-hash (``to``, ``vars``, ``state``, ``attempt``) and the campaign hash (``bot``,
-``bot_config``). Writes only fields of the call hash: ``a:<qid>`` answers,
-``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
-``dialer.reasons.BotError``: attempt, code, text, whether the bot ran) and
-``stream_end``. It never changes a call's state: status callbacks own that,
-and read ``bot_error`` when Exotel's terminal status arrives. The one thing
+hash (``to``, ``vars``, ``state``, ``attempt``), the campaign hash (``bot``,
+``bot_config``, ``amd`` and the machine message ``amd_wav``) and a survey's WAV
+prompts (``keys.survey``, cached per campaign: they never change either), so no
+streamer reads a file for a survey. Writes only fields of the call hash:
+``a:<qid>`` answers, ``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
+``dialer.reasons.BotError``: attempt, code, text, whether the bot ran),
+``amd:<attempt>`` (machine detection) and ``stream_end``. It never changes a
+call's state: status callbacks own that, and read ``bot_error`` and
+``amd:<attempt>`` when Exotel's terminal status arrives. The one thing
 it does to a slot is pull its lease in when the stream ends
 (``lua/stream_end.lua``), so a lost terminal callback is noticed after a
 grace, not after the answered-call check.
+
+``claim_stream`` makes a stream token single use: one Lua step checks that the
+token's attempt is still the call's current attempt and still live, and
+marks it used (``keys.stream_claim``), so two sockets racing with the same
+token cannot both get in.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +47,7 @@ class CallInfo:
     vars: dict[str, Any] = field(default_factory=dict)
     bot: str = ""
     bot_config: dict[str, Any] = field(default_factory=dict)
+    machine_detection: str = "off"  # the campaign's policy mode (dialer.machine)
 
     @property
     def key(self) -> str:
@@ -52,11 +64,47 @@ def _json_dict(raw: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: Campaigns whose survey WAVs stay decoded in memory (each at most 4 MiB).
+SURVEY_CACHE = 16
+
+# A stream may open only while its attempt is live. ``dialing``/``unknown``
+# count: the dial request was sent and Exotel may have connected the call
+# before the worker recorded ``placed`` (or its answer was lost), and refusing
+# then would drop a callee who has picked up. Finished attempts never pass.
+LIVE_STATES = ("placed", "ringing", "answered", "dialing", "unknown")
+
+
 class CallStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self._r = client  # created with decode_responses=True
         self._accounts: dict[str, str] = {}
+        self._wavs: OrderedDict[str, dict[str, bytes]] = OrderedDict()
         self._stream_end = client.register_script(script("stream_end"))
+        self._claim = client.register_script(script("stream_claim"))
+
+    async def claim_stream(self, call: CallInfo, attempt: int, expires_at: int) -> str:
+        """'ok' once per attempt; else why not: 'attempt' (not current), 'state', 'used'."""
+        result = await self._claim(
+            keys=[call.key, keys.stream_claim(call.account, call.call_id, attempt)],
+            args=[str(attempt), str(expires_at), *LIVE_STATES],
+        )
+        return str(result)
+
+    async def survey_wavs(self, account: str, campaign: str) -> dict[str, bytes]:
+        """The survey's WAV prompts by name (stored base64: this client decodes text)."""
+        wavs = self._wavs.get(campaign)
+        if wavs is None:
+            stored: dict[str, str] = await self._r.hgetall(keys.survey(account, campaign))  # type: ignore[assignment]
+            wavs = {
+                k[len("wav:") :]: base64.b64decode(v)
+                for k, v in stored.items()
+                if k.startswith("wav:")
+            }
+            self._wavs[campaign] = wavs
+            if len(self._wavs) > SURVEY_CACHE:
+                self._wavs.popitem(last=False)
+        self._wavs.move_to_end(campaign)
+        return wavs
 
     async def account_of(self, campaign: str) -> str | None:
         if campaign not in self._accounts:
@@ -77,10 +125,14 @@ class CallStore:
             return None
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.call(account, call_id), "to", "vars", "state", "attempt")
-            pipe.hmget(keys.campaign(account, campaign), "bot", "bot_config")
-            (to, vars_, state, attempt), (bot, bot_config) = await pipe.execute()
+            pipe.hmget(keys.campaign(account, campaign), "bot", "bot_config", "amd")
+            (to, vars_, state, attempt), (bot, bot_config, amd) = await pipe.execute()
         if attempt is None or not str(attempt).isdigit():
             return None
+        config = _json_dict(bot_config)
+        if str(bot or "").startswith("survey") and config and "base_dir" not in config:
+            # (a campaign stored before surveys travelled as content has base_dir)
+            config["prompts"] = await self.survey_wavs(account, campaign)
         return CallInfo(
             call_id=call_id,
             account=account,
@@ -90,7 +142,8 @@ class CallStore:
             to=to or "",
             vars=_json_dict(vars_),
             bot=bot or "",
-            bot_config=_json_dict(bot_config),
+            bot_config=config,
+            machine_detection=str(_json_dict(amd).get("mode") or "off"),
         )
 
     async def record_answer(self, call: CallInfo, qid: str, value: str) -> None:
@@ -98,6 +151,24 @@ class CallStore:
 
     async def record_stream(self, call: CallInfo, stream_sid: str) -> None:
         await self._r.hset(call.key, "stream_sid", stream_sid)
+
+    async def machine_message(self, call: CallInfo) -> bytes | None:
+        """The campaign's voicemail message (a WAV file), or None if it has none."""
+        raw = await self._r.hget(keys.campaign(call.account, call.campaign), "amd_wav")
+        if not raw:
+            return None
+        try:
+            return base64.b64decode(raw)
+        except (binascii.Error, ValueError):
+            return None
+
+    async def record_detection(self, call: CallInfo, verdict: dict[str, Any]) -> None:
+        """This attempt's ``answered_by``/``detection_ms`` (and outcome when acted on).
+
+        Written before any hang-up, so the terminal callback that follows finds
+        it (``dialer.records`` turns "completed" into ``machine``/``voicemail``).
+        """
+        await self._r.hset(call.key, f"amd:{call.attempt}", json.dumps(verdict))
 
     async def record_error(self, call: CallInfo, code: Code, text: str, *, ran: bool) -> None:
         """Why this attempt's stream went wrong; written before the socket closes.

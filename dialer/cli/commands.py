@@ -6,6 +6,7 @@ any machine that can reach the API.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
@@ -20,11 +21,22 @@ from dialer.client import ApiError, DialerClient
 from dialer.contacts import read_text_file
 from dialer.errors import ValidationError
 from dialer.policy import RETRYABLE_OUTCOMES as RETRYABLE
+from dialer.surveys import read_survey
 
 
 def client_from(api: str | None) -> DialerClient:
     s = settings_or_exit()
-    return DialerClient(api or s.api_url, s.DIALER_API_KEY.get_secret_value())
+    if s.DIALER_API_KEY is not None:
+        key = s.DIALER_API_KEY.get_secret_value()
+    else:
+        # `dialer up` in sandbox mode left its throwaway key for us (local API only).
+        from dialer.cli.up import sandbox_api_key
+
+        key = (sandbox_api_key(s.DIALER_DATA_DIR) if api is None else None) or ""
+        if not key:
+            click.echo("error: DIALER_API_KEY is not set (the key the API gave you)", err=True)
+            sys.exit(EXIT_USAGE)
+    return DialerClient(api or s.api_url, key)
 
 
 def fail(exc: ApiError) -> None:
@@ -281,6 +293,9 @@ SUBMIT_OPTIONS = {
     "account": "--account",
     "name": "--name",
     "bot": "--bot",
+    "machine_detection": "--machine-detection",
+    "machine_message_wav": "--machine-detection",  # message:FILE.wav: the CLI reads FILE
+    "survey": "--bot",  # --bot survey:FILE.json reads FILE and its WAVs and sends them
     "contacts": "CONTACTS",
     "csv": "CONTACTS",
     "default_region": "--region",
@@ -388,6 +403,14 @@ SUBMIT_OPTIONS = {
     show_default=True,
     help="Typical call length, for the --dry-run finish estimate.",
 )
+@click.option(
+    "--machine-detection",
+    default="off",
+    show_default=True,
+    metavar="off|hangup|message:FILE.wav|continue",
+    help="Answering machines: hang up on them, leave them FILE.wav after the beep, "
+    "or only tell the bot.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate everything, queue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @api_option
@@ -412,12 +435,18 @@ def submit(
     window: str | None,
     dnc_answers: dict[str, str],
     expected_call_s: float,
+    machine_detection: str,
     dry_run: bool,
     as_json: bool,
     api: str | None,
 ) -> None:
-    """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list)."""
-    bot = _absolute_survey(bot)
+    """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list).
+
+    With --bot survey:FILE.json, FILE.json and the WAV prompts it names are read
+    here and sent with the campaign (the receiver never reads your files).
+    """
+    bot, survey = _survey_content(bot)
+    machine = _machine_options(machine_detection)
     options: dict[str, Any] = {
         "bot": bot,
         "max_attempts": max_attempts,
@@ -433,6 +462,7 @@ def submit(
         "record": record,
         "sample_rate": int(sample_rate),
         "expected_call_s": expected_call_s,
+        **machine,
     }
     optional = {
         "webhook_url": webhook_url,
@@ -444,6 +474,8 @@ def submit(
         "dnc_answers": dnc_answers,
     }
     options.update({k: v for k, v in optional.items() if v})
+    if survey is not None:
+        options["survey"] = survey
     raw = contacts.read_bytes()
     try:
         if contacts.suffix.lower() == ".json":
@@ -480,12 +512,50 @@ def submit(
         click.echo(out["id"])
 
 
-def _absolute_survey(bot: str) -> str:
-    """The receiver may run elsewhere: send the survey path as an absolute path."""
+def _machine_options(value: str) -> dict[str, Any]:
+    """``--machine-detection``: a message WAV is read here and uploaded with the campaign."""
+    from dialer.errors import ValidationError
+    from dialer.machine import parse_policy
+
+    try:
+        policy = parse_policy(value)
+    except ValidationError as exc:
+        click.echo(f"error: --machine-detection: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if policy.mode == "off":
+        return {}
+    if policy.mode != "message":
+        return {"machine_detection": policy.mode}
+    path = Path(value.strip().partition(":")[2].strip()).expanduser()
+    if not path.name:
+        click.echo("error: --machine-detection message:FILE.wav needs a WAV file", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        click.echo(f"error: --machine-detection: cannot read {path}: {exc.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
+    return {
+        "machine_detection": f"message:{path.name}",
+        "machine_message_wav": base64.b64encode(data).decode("ascii"),
+    }
+
+
+def _survey_content(bot: str) -> tuple[str, dict[str, Any] | None]:
+    """``survey:FILE.json`` -> (``survey:FILE.json`` as a label, the file and its WAVs).
+
+    Read on this machine: the receiver may run anywhere and never opens a path
+    it is sent. A bad file is a usage error, reported before anything is sent.
+    """
     kind, _, arg = bot.partition(":")
-    if kind == "survey" and arg:
-        return f"survey:{Path(arg).expanduser().resolve()}"
-    return bot
+    if kind != "survey" or not arg:
+        return bot, None
+    try:
+        content = read_survey(arg)
+    except ValidationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    return f"survey:{Path(arg).name}", content
 
 
 @click.command()
@@ -532,6 +602,71 @@ def results(campaign_id: str, fmt: str, api: str | None) -> None:
         click.echo(json.dumps(rows))
     else:
         results_table(rows)
+
+
+@account.command("webhook-key")
+@click.argument("sid")
+@click.option("--rotate", is_flag=True, help="Replace the key; deliveries use the new one at once.")
+@api_option
+def account_webhook_key(sid: str, rotate: bool, api: str | None) -> None:
+    """Print the key that signs SID's webhooks (give it to whoever verifies them)."""
+    try:
+        out = client_from(api).webhook_key(sid, rotate=rotate)
+    except ApiError as exc:
+        fail(exc)
+    click.echo(out["webhook_key"])
+
+
+@click.group()
+def key() -> None:
+    """API keys for other applications (needs an admin key, e.g. DIALER_API_KEY)."""
+
+
+@key.command("create")
+@click.option("--account", "accounts", multiple=True, help="Account sid the key may use (repeat).")
+@click.option("--admin", is_flag=True, help="Admin scope: accounts, keys, every campaign.")
+@click.option("--label", default="", help="A note shown by `key list`.")
+@api_option
+def key_create(accounts: tuple[str, ...], admin: bool, label: str, api: str | None) -> None:
+    """Create a key; it is printed once, on the last line (Redis keeps only its hash)."""
+    if not accounts and not admin:
+        raise click.UsageError("give --account SID (repeatable) or --admin")
+    try:
+        out = client_from(api).create_key(list(accounts), admin=admin, label=label)
+    except ApiError as exc:
+        fail(exc)
+    scope = "admin" if out["admin"] else ",".join(out["accounts"])
+    click.echo(f"key {out['id']} ({scope}); store it now, it is not shown again:", err=True)
+    click.echo(out["key"])
+
+
+@key.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@api_option
+def key_list(as_json: bool, api: str | None) -> None:
+    """Every key's id, scope and label (never the keys)."""
+    try:
+        found = client_from(api).list_keys()
+    except ApiError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps(found))
+        return
+    for k in found:
+        scope = "admin" if k["admin"] else ",".join(k["accounts"])
+        click.echo(f"{k['id']}  {scope}  {k['label']}")
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@api_option
+def key_revoke(key_id: str, api: str | None) -> None:
+    """Revoke key KEY_ID; requests with it get 401 from now on."""
+    try:
+        out = client_from(api).revoke_key(key_id)
+    except ApiError as exc:
+        fail(exc)
+    click.echo(json.dumps(out))
 
 
 def _action(name: str) -> click.Command:
@@ -597,6 +732,7 @@ def purge(campaign_id: str, cancel_first: bool, wait: float, yes: bool, api: str
 
 def register(cli: click.Group) -> None:
     cli.add_command(account)
+    cli.add_command(key)
     cli.add_command(submit)
     cli.add_command(status)
     cli.add_command(results)

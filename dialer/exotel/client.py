@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from dialer.egress import Egress, EgressPolicy, fetch, origin
+from dialer.egress import Egress, EgressPolicy, fetch, is_exotel_url, origin
 from dialer.errors import (
     AccountError,
     AmbiguousDialError,
@@ -196,6 +196,9 @@ class ExotelClient:
         self._auth = (api_key, api_token)
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.deadline_s = deadline_s or connect_timeout_s + read_timeout_s
+        # An account's api_url must name Exotel (or be allow-listed / the operator's):
+        # checked on every request too, for records stored before that rule.
+        self._not_exotel = egress is not None and not is_exotel_url(self.base_url, egress.policy)
         if egress is None:
             # Whoever builds a client without a policy chose base_url themselves (the
             # operator, a test): trust it. Runtime passes the settings' policy, under
@@ -220,6 +223,10 @@ class ExotelClient:
         Transport exceptions are dropped (``from None``): their text can carry the
         URL, and with it credentials.
         """
+        if self._not_exotel:
+            raise AccountError(
+                f"{self.base_url} is not an Exotel API host (egress policy)", status=0
+            )
         try:
             resp = fetch(
                 self._session,

@@ -16,7 +16,8 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
-from dialer.campaigns import CampaignIn
+from dialer import keys
+from dialer.campaigns import CampaignIn, no_default
 from dialer.reasons import CODES, Code
 from dialer.receiver.openapi import Out
 
@@ -40,7 +41,7 @@ class SidPath(Strict):
 
 
 class CampaignPath(Strict):
-    id: str = Field(min_length=1, max_length=64, description="campaign id from POST /v1/campaigns")
+    id: str = Field(pattern=keys.CID_PATTERN, description="campaign id from POST /v1/campaigns")
 
 
 class PageQuery(Strict):
@@ -74,17 +75,13 @@ class CampaignsQuery(PageQuery):
 CSV_QUERY_FIELDS = (
     "account", "name", "bot", "default_region", "max_attempts", "priority", "weight",
     "webhook_url", "record", "recording_channels", "time_limit_s", "stream_name",
-    "sample_rate", "expected_call_s",
+    "sample_rate", "expected_call_s", "machine_detection",
 )  # fmt: skip
 
 
 def _digits_to_int(v: Any) -> Any:
     # a query value is text; Literal[8000, ...] would not take "8000" otherwise
     return int(v) if isinstance(v, str) and v.isdigit() else v
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)  # "not given", not a null the client could send
 
 
 def _csv_query_model() -> type[BaseModel]:
@@ -99,7 +96,7 @@ def _csv_query_model() -> type[BaseModel]:
         info = FieldInfo.merge_field_infos(
             f,
             default=None,
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
             description=(f.description or name.replace("_", " "))
             + " (text/csv body only; with JSON it goes in the body)",
         )
@@ -112,7 +109,7 @@ def _csv_query_model() -> type[BaseModel]:
         str,
         Field(
             default=None,
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
             description="calling window in each contact's local time, e.g. "
             "'mon-fri 09:00-17:00' (text/csv body only)",
         ),
@@ -124,7 +121,7 @@ def _csv_query_model() -> type[BaseModel]:
             default=None,
             ge=0,
             allow_inf_nan=False,
-            json_schema_extra=_no_default,
+            json_schema_extra=no_default,
             description="seconds between attempts (text/csv body only)",
         ),
     )
@@ -145,7 +142,18 @@ def _check_base(region: str | None, api_url: pydantic.HttpUrl | None) -> None:
         raise ValueError("api_url must not carry credentials (user:pass@)")
 
 
+#: region and api_url are two ways to name one thing: not both (null counts as absent)
+ONE_BASE = {
+    "not": {
+        "required": ["region", "api_url"],
+        "properties": {"region": {"type": "string"}, "api_url": {"type": "string"}},
+    }
+}
+
+
 class _AccountFields(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_BASE)
+
     api_key: str = Field(min_length=1, max_length=200)
     api_token: str = Field(min_length=1, max_length=200, description="stored; never returned")
     caller_id: str = Field(min_length=1, max_length=32, description="the ExoPhone dialled from")
@@ -175,28 +183,46 @@ class AccountReplace(_AccountFields):
 class AccountIn(_AccountFields):
     """``POST /v1/accounts``: register (create), or update the fields named."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            **ONE_BASE,
+            "examples": [
+                {
+                    "sid": "acme",
+                    "api_key": "your-exotel-api-key",
+                    "api_token": "your-exotel-api-token",
+                    "caller_id": "08047112345",
+                    "region": "in",
+                    "max_concurrent_calls": 5,
+                }
+            ],
+        },
+    )
+
     sid: str = Field(min_length=1, max_length=64, pattern=SID_PATTERN)
 
 
 class AccountPatch(Strict):
-    """``PATCH /v1/accounts/{sid}``: only the fields named change."""
+    """``PATCH /v1/accounts/{sid}``: only the fields named change.
 
-    api_key: str | None = Field(default=None, min_length=1, max_length=200)
-    api_token: str | None = Field(default=None, min_length=1, max_length=200)
-    caller_id: str | None = Field(default=None, min_length=1, max_length=32)
-    caller_ids: list[str] | None = Field(default=None, max_length=500)
-    region: Literal["sg", "in"] | None = None
-    api_url: pydantic.HttpUrl | None = None
-    max_concurrent_calls: int | None = Field(default=None, ge=1, le=100_000)
-    calls_per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    None is only "not named": an explicit null is refused (not the field's
+    type), since resetting a field is PUT's job, not a guess made here.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_BASE)
+    api_key: str = Field(default=None, min_length=1, max_length=200, json_schema_extra=no_default)
+    api_token: str = Field(default=None, min_length=1, max_length=200, json_schema_extra=no_default)
+    caller_id: str = Field(default=None, min_length=1, max_length=32, json_schema_extra=no_default)
+    caller_ids: list[str] = Field(default=None, max_length=500, json_schema_extra=no_default)
+    region: Literal["sg", "in"] = Field(default=None, json_schema_extra=no_default)
+    api_url: pydantic.HttpUrl = Field(default=None, json_schema_extra=no_default)
+    max_concurrent_calls: int = Field(default=None, ge=1, le=100_000, json_schema_extra=no_default)
+    calls_per_minute: int = Field(default=None, ge=1, le=100_000, json_schema_extra=no_default)
 
     @model_validator(mode="after")
     def _one_base(self) -> AccountPatch:
         _check_base(self.region, self.api_url)
-        for name in self.model_fields_set:
-            # null would mean "reset", which is PUT's job: refuse it rather than guess
-            if getattr(self, name) is None:
-                raise ValueError(f"{name}: null is not a value; omit the field to keep it")
         return self
 
 
@@ -229,7 +255,8 @@ class CircuitOut(StrictOut):
 class DncIn(Strict):
     #: numbers as text; a JSON number is taken here only to be refused per item with the
     #: wording a CSV row gets (it has lost its leading + or 0), not as a 422 for the list
-    numbers: list[str | int] = Field(min_length=1, max_length=100_000)
+    #: (strict: true/false are neither, so they are refused as the schema says)
+    numbers: list[pydantic.StrictStr | pydantic.StrictInt] = Field(min_length=1, max_length=100_000)
     default_region: str | None = Field(default=None, min_length=2, max_length=2)
 
 
@@ -349,6 +376,13 @@ class Attempt(StrictOut):
     duration_s: int | None
     recording_url: str | None
     reason: Reason | None = Field(description="null when the attempt was a plain conversation")
+    answered_by: Literal["human", "machine", "unknown"] | None = Field(
+        description="who answered, by answering-machine detection; null when it did not run "
+        "(machine_detection off, or the call was not answered)"
+    )
+    detection_ms: int | None = Field(
+        description="audio time from answer to the detection's decision (ms)"
+    )
 
 
 class CallResult(StrictOut):
@@ -358,7 +392,8 @@ class CallResult(StrictOut):
     state: str
     outcome: str | None = Field(
         description="completed, busy, no-answer, failed, bot-failed (Exotel connected the "
-        "call but the bot never ran), suppressed, cancelled, unknown"
+        "call but the bot never ran), suppressed, cancelled, unknown; with machine "
+        "detection also machine (hung up on) and voicemail (left the message)"
     )
     reason: Reason | None = Field(description="the contact's latest reason, if any")
     attempts: list[Attempt]
@@ -410,9 +445,67 @@ class ExotelCallback(BaseModel):
 class SigQuery(BaseModel):
     # Required, but a missing one is answered like a wrong one (403, recorded as a
     # rejected callback), so the model takes "" and the schema still says required.
-    model_config = ConfigDict(json_schema_extra={"required": ["sig"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["attempt", "sig"]})
+    attempt: str = Field(
+        default="",
+        description="the attempt this callback URL was issued for",
+        json_schema_extra=no_default,
+    )
     sig: str = Field(
         default="",
-        description="HMAC of the call id, put in the URL by the dialer",
-        json_schema_extra=_no_default,
+        description="HMAC of the call id and attempt (callback key), put in the URL by the dialer",
+        json_schema_extra=no_default,
+    )
+
+
+# --- tenants: API keys and webhook keys ------------------------------------------------
+
+
+class KeyPath(Strict):
+    key_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")
+
+
+class KeyIn(Strict):
+    accounts: list[Annotated[str, Field(min_length=1, max_length=64, pattern=SID_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="account sids the key may use; may be empty only for an admin key",
+    )
+    admin: bool = Field(default=False, description="manage accounts and keys, see everything")
+    label: str = Field(default="", max_length=200, description="a note shown in the key list")
+
+    @model_validator(mode="after")
+    def _scoped(self) -> KeyIn:
+        if not self.accounts and not self.admin:
+            raise ValueError("give accounts, or admin: true")
+        return self
+
+
+class KeyOut(StrictOut):
+    """A key's public record: never the key, never its hash."""
+
+    id: str
+    accounts: list[str]
+    admin: bool
+    label: str
+    created_at: float
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the API key: shown in this answer only, Redis keeps its hash")
+
+
+class KeyList(StrictOut):
+    keys: list[KeyOut]
+
+
+class KeyRevoked(StrictOut):
+    id: str
+    revoked: bool
+
+
+class WebhookKeyOut(StrictOut):
+    sid: str
+    webhook_key: str = Field(
+        description="HMAC-SHA256 key of this account's webhook signatures (X-Dialer-Signature)"
     )

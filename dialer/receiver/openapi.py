@@ -117,6 +117,9 @@ class Link:
     parameters: dict[str, str] = field(default_factory=dict)
     description: str = ""
     request_body: Any = None
+    #: False: the linked request's body is exactly ``request_body`` (schemathesis
+    #: otherwise merges it into a generated one)
+    merge_body: bool = True
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,7 @@ class _Document:
                             else {}
                         ),
                         **({"description": link.description} if link.description else {}),
+                        **({} if link.merge_body else {"x-schemathesis": {"merge_body": False}}),
                     }
                     for name, link in rep.links.items()
                 }

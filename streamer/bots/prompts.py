@@ -10,9 +10,10 @@ PCM to ``ctx.play``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,13 @@ _cache: dict[tuple[str, int], bytes] = {}
 
 @dataclass(frozen=True)
 class Prompt:
-    """Either ``path`` (a WAV file) or ``text`` (spoken by ``streamer.bots.tts``)."""
+    """``text`` (spoken by ``streamer.bots.tts``), ``wav`` (a WAV file's bytes, as
+    surveys carry them: ``dialer.surveys``) or ``path`` (a WAV file on this host)."""
 
     text: str | None = None
     path: Path | None = None
+    wav: bytes | None = field(default=None, repr=False)
+    name: str = ""  # the WAV's name in the survey document (messages, cache key)
 
     @classmethod
     def parse(cls, value: str, base_dir: Path) -> Prompt:
@@ -102,6 +106,12 @@ async def speak(text: str, rate: int) -> bytes:
 async def render(prompt: Prompt, rate: int) -> bytes:
     if prompt.text is not None:
         return await speak(prompt.text, rate)
+    if prompt.wav is not None:
+        # by content: two campaigns' "q1.wav" may differ, one campaign's never changes
+        key = ("wav:" + hashlib.sha256(prompt.wav).hexdigest(), rate)
+        if key in _cache:
+            return _cache[key]
+        return _remember(key, decode_wav(prompt.wav, rate))
     assert prompt.path is not None
     key = (f"wav:{prompt.path}:{prompt.path.stat().st_mtime_ns}", rate)
     if key in _cache:
@@ -112,7 +122,15 @@ async def render(prompt: Prompt, rate: int) -> bytes:
 
 def check(prompt: Prompt, where: str) -> None:
     """Refuse a prompt that cannot be played on this machine (ValidationError)."""
-    if prompt.path is not None:
+    if prompt.wav is not None:
+        try:  # the header is enough to know we can play it; decoding waits for a call
+            with wave.open(io.BytesIO(prompt.wav), "rb") as w:
+                w.getparams()
+        except Exception as exc:  # uploaded bytes: any parse failure is the sender's
+            raise ValidationError(
+                f"{where}: unreadable WAV {prompt.name}: {exc}", field=where
+            ) from None
+    elif prompt.path is not None:
         if not prompt.path.is_file():
             raise ValidationError(f"{where}: WAV file not found: {prompt.path}", field=where)
         try:  # the header is enough to know we can play it; decoding waits for a call

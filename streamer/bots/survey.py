@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,12 @@ DTMF_KEYS = frozenset("0123456789*#")
 SURVEY_KEYS = ("name", "greeting", "questions", "goodbye", "answer_timeout_s", "max_reprompts")
 QUESTION_KEYS = ("id", "prompt", "keys")
 # Keys the campaign adds when it stores the survey; not part of the document.
-STORED_KEYS = ("base_dir",)
+STORED_KEYS = ("base_dir", "prompts")
 # A mark echo that never comes must not stall the survey forever.
 MARK_SLACK_S = 5.0
+# Machine detection always decides within its max_s (6 s); this only guards a
+# stream whose audio stopped.
+DETECTION_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,20 @@ class Survey:
     max_reprompts: int = 1
 
 
-def _prompt(value: Any, where: str, base_dir: Path) -> Prompt:
+def _prompt(
+    value: Any, where: str, base_dir: Path, wavs: Mapping[str, bytes] | None = None
+) -> Prompt:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{where}: prompt must be a non-empty string", field=where)
-    prompt = Prompt.parse(value, base_dir)
+    if wavs is not None and value.lower().endswith(".wav"):
+        # a survey sent as content (dialer.surveys): its WAVs came with it, no disk
+        if value not in wavs:
+            raise ValidationError(
+                f"{where}: WAV prompt {value!r} was not sent with the survey", field=where
+            )
+        prompt = Prompt(wav=wavs[value], name=value)
+    else:
+        prompt = Prompt.parse(value, base_dir)
     prompts.check(prompt, where)
     return prompt
 
@@ -79,8 +93,11 @@ def _number(
     return float(value)
 
 
-def parse_survey(data: Any, base_dir: Path) -> Survey:
-    """Validate a survey document; relative WAV paths resolve against ``base_dir``."""
+def parse_survey(
+    data: Any, base_dir: Path = Path("."), *, wavs: Mapping[str, bytes] | None = None
+) -> Survey:
+    """Validate a survey document. With ``wavs`` (a survey sent as content) its .wav
+    prompts are those bytes; without, WAV paths resolve against ``base_dir``."""
     if not isinstance(data, dict):
         raise ValidationError("survey must be a JSON object")
     _no_unknown_keys(data, SURVEY_KEYS, "")
@@ -110,9 +127,11 @@ def parse_survey(data: Any, base_dir: Path) -> Survey:
                 f"{where} ({qid}): 'keys' must be a non-empty list of DTMF keys 0-9 * #",
                 field=f"{where}.keys",
             )
-        prompt = _prompt(q.get("prompt"), f"{where}.prompt", base_dir)
+        prompt = _prompt(q.get("prompt"), f"{where}.prompt", base_dir, wavs)
         parsed.append(Question(qid, prompt, frozenset(keys)))
-    optional = {k: _prompt(data[k], k, base_dir) for k in ("greeting", "goodbye") if data.get(k)}
+    optional = {
+        k: _prompt(data[k], k, base_dir, wavs) for k in ("greeting", "goodbye") if data.get(k)
+    }
     name = data.get("name", "survey")
     if not isinstance(name, str):
         raise ValidationError("name must be a string", field="name")
@@ -148,10 +167,14 @@ def load_survey(path: str | Path) -> Survey:
 
 
 def survey_from_config(config: dict[str, Any], arg: str) -> Survey:
-    """The campaign stores the survey JSON (plus ``base_dir``); else read the file."""
+    """The campaign stores the survey document and its WAVs (the streamer's store puts
+    them under ``prompts``); campaigns stored before surveys travelled as content
+    have ``base_dir`` instead. Without a stored survey, read the file (tests, tools)."""
     if config.get("questions") is not None:
-        base = Path(config.get("base_dir") or (Path(arg).parent if arg else "."))
         document = {k: v for k, v in config.items() if k not in STORED_KEYS}
+        if "prompts" in config:
+            return parse_survey(document, wavs=config["prompts"])
+        base = Path(config.get("base_dir") or (Path(arg).parent if arg else "."))
         return parse_survey(document, base)
     if not arg:
         raise ValidationError("survey bot needs a file: survey:FILE.json", field="bot")
@@ -166,10 +189,28 @@ class SurveyBot(Bot):
         self._speaking = False
         self._asking: Question | None = None
         self.answers: dict[str, str] = {}
+        self._answered_by: asyncio.Future[str] | None = None
+
+    async def on_answered_by(self, answered_by: str) -> None:
+        if self._answered_by is not None and not self._answered_by.done():
+            self._answered_by.set_result(answered_by)
 
     async def on_start(self, ctx: BotContext) -> None:
         await super().on_start(ctx)
+        if getattr(ctx, "machine_detection", "off") != "off":
+            self._answered_by = asyncio.get_running_loop().create_future()
         ctx.spawn(self.run(ctx))
+
+    async def wait_for_person(self, ctx: BotContext) -> bool:
+        """With machine detection on, greet only once it has decided; False: a machine
+        the session deals with (hangs up, or leaves the campaign's message)."""
+        if self._answered_by is None:
+            return True
+        try:
+            answered_by = await asyncio.wait_for(self._answered_by, DETECTION_WAIT_S)
+        except TimeoutError:
+            return True
+        return not (answered_by == "machine" and ctx.machine_detection in ("hangup", "message"))
 
     async def on_dtmf(self, digit: str) -> None:
         q = self._asking
@@ -217,6 +258,8 @@ class SurveyBot(Bot):
             self._asking = None
 
     async def run(self, ctx: BotContext) -> None:
+        if not await self.wait_for_person(ctx):
+            return
         await self.say(ctx, self.survey.greeting)
         for q in self.survey.questions:
             await self.ask(ctx, q)

@@ -1,14 +1,22 @@
 """The survey bot with the sandbox calling in: its DTMF answers land in the call record,
-and its text prompts reach the callee as real speech (spoken by the bundled engine)."""
+and its prompts reach the callee as real speech (text spoken by the bundled engine,
+and a WAV greeting).
+
+The survey travels as content: it is read from a directory that is deleted
+before the campaign is even submitted, so the streamer can only have played
+the WAV stored with the campaign in Redis.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from dialer.surveys import read_survey
 from tests.integration.harness import running_system
 
 pytestmark = pytest.mark.timeout(180)
@@ -16,14 +24,18 @@ pytestmark = pytest.mark.timeout(180)
 
 def test_survey_collects_the_callees_answers(redis_url: str, tmp_path: Path) -> None:
     demo = Path(str(resources.files("dialer.cli").joinpath("demo")))
-    # The demo survey with every prompt as text (WAV prompts: test_streamer.py).
+    # The demo survey with its questions as text (all-WAV prompts: test_streamer.py).
     doc = json.loads((demo / "survey.json").read_text())
-    doc["greeting"] = "Hello. This is a short survey from the dialer."
+    assert doc["greeting"] == "greeting.wav"
     doc["questions"][0]["prompt"] = "Did we solve your problem? Press one for yes, two for no."
     doc["questions"][1]["prompt"] = "How likely are you to recommend us? Press one, two or three."
     doc["goodbye"] = "Thank you. Goodbye."
-    survey = tmp_path / "survey.json"
-    survey.write_text(json.dumps(doc))
+    local = tmp_path / "on-the-users-machine"
+    local.mkdir()
+    (local / "survey.json").write_text(json.dumps(doc))
+    shutil.copy(demo / "greeting.wav", local / "greeting.wav")
+    content = read_survey(local / "survey.json")  # what `dialer submit` sends
+    shutil.rmtree(local)
     args = [
         "--calls-per-minute",
         "100000",
@@ -41,7 +53,7 @@ def test_survey_collects_the_callees_answers(redis_url: str, tmp_path: Path) -> 
         system.register(max_concurrent=4)
         system.sandbox.set_numbers({answering[0]["to"]: {"dtmf": ["2", "3"]}})
         out = system.api.create_campaign(
-            "sandbox", answering, bot=f"survey:{survey}", max_attempts=1
+            "sandbox", answering, bot="survey:survey.json", survey=content, max_attempts=1
         )
         status = system.wait_done(out["id"], 120)
         rows = list(system.api.iter_calls(out["id"]))

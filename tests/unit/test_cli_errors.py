@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dialer.campaigns import validate_bot
+from dialer.campaigns import CampaignIn, validate_bot
 from dialer.cli.commands import fail
 from dialer.client import ApiError
 from dialer.errors import ValidationError
+from dialer.surveys import read_survey
 
 
 def _printed(capsys: pytest.CaptureFixture[str], exc: ApiError) -> str:
@@ -25,8 +26,11 @@ def test_a_survey_error_is_printed_once(tmp_path: Path, capsys: pytest.CaptureFi
     survey = tmp_path / "s.json"
     doc = {"questions": [{"id": "q", "prompt": "Hi", "keys": ["1"]}], "answer_timout_s": 5}
     survey.write_text(json.dumps(doc))
+    spec = CampaignIn(
+        account="a", bot="survey:s.json", survey=read_survey(survey), contacts=[{"to": "+911"}]
+    )
     with pytest.raises(ValidationError) as caught:
-        validate_bot(f"survey:{survey}")
+        validate_bot(spec)
     message = str(caught.value)
     assert "answer_timout_s" in message
     # What the receiver answers for it (dialer.receiver.api, create_campaign).
