@@ -466,12 +466,24 @@ class KeyPath(Strict):
 
 
 class KeyIn(Strict):
+    # documented as well as checked: a key with no account must be an admin key
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["admin"], "properties": {"admin": {"const": True}}},
+                {"required": ["accounts"], "properties": {"accounts": {"minItems": 1}}},
+            ]
+        },
+    )
     accounts: list[Annotated[str, Field(min_length=1, max_length=64, pattern=SID_PATTERN)]] = Field(
         default_factory=list,
         max_length=1000,
         description="account sids the key may use; may be empty only for an admin key",
     )
-    admin: bool = Field(default=False, description="manage accounts and keys, see everything")
+    admin: bool = Field(
+        default=False, strict=True, description="manage accounts and keys, see everything"
+    )
     label: str = Field(default="", max_length=200, description="a note shown in the key list")
 
     @model_validator(mode="after")
