@@ -290,3 +290,25 @@ def test_dialer_purge_cancels_then_waits_for_live_calls(monkeypatch: pytest.Monk
     assert calls == ["delete abc123"]
     out = CliRunner().invoke(commands.purge, ["abc123"], input="n\n")  # asks first
     assert out.exit_code == 1 and calls == ["delete abc123"]
+
+
+async def test_a_key_scoped_to_another_account_cannot_purge(
+    receiver: Client, r: redis.Redis
+) -> None:
+    from dialer import apikeys
+
+    setup_account(r)
+    setup_account(r, "AC_other")
+    cid = campaign(r, 1, first=0)
+    set_state(r, cid, "cancel")  # purgeable by its own tenant
+    other, _ = apikeys.create_key(r, ["AC_other"])
+    resp = await receiver.delete(
+        f"/v1/campaigns/{cid}", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert resp.status == 404, "another tenant's campaign does not exist for this key"
+    assert status(r, cid) is not None
+    mine, _ = apikeys.create_key(r, [ACCOUNT])
+    resp = await receiver.delete(
+        f"/v1/campaigns/{cid}", headers={"Authorization": f"Bearer {mine}"}
+    )
+    assert resp.status == 200, await resp.text()
