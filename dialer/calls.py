@@ -42,6 +42,8 @@ class State(StrEnum):
     # Exotel connected the call but the bot never ran (relay unreachable, bot
     # failed to start): the callee heard nothing, so it is not "completed".
     BOT_FAILED = "bot-failed"
+    MACHINE = "machine"  # answered by a machine and hung up on (machine_detection)
+    VOICEMAIL = "voicemail"  # answered by a machine that was left the campaign's message
 
 
 FINAL = frozenset(
@@ -53,6 +55,8 @@ FINAL = frozenset(
         State.SUPPRESSED,
         State.CANCELLED,
         State.BOT_FAILED,
+        State.MACHINE,
+        State.VOICEMAIL,
     }
 )
 #: States in which the call holds one of its account's slots.
@@ -81,6 +85,10 @@ TERMINAL_STATUS: Mapping[str, State] = MappingProxyType(
         "failed": State.FAILED,
         "canceled": State.NO_ANSWER,  # caller-side cancel before answer: nobody picked up
         "cancelled": State.NO_ANSWER,
+        # Not Exotel's: a "completed" call the streamer found a machine on
+        # (dialer.records applies the streamer's verdict to the terminal event).
+        "machine": State.MACHINE,
+        "voicemail": State.VOICEMAIL,
     }
 )
 

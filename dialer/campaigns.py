@@ -27,6 +27,7 @@ from dialer import keys, reasons, surveys
 from dialer.calls import FINAL, State
 from dialer.contacts import Ingest, parse_csv, parse_list
 from dialer.errors import ValidationError
+from dialer.machine import MAX_MESSAGE_BYTES, check_message, parse_policy
 from dialer.policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dialer.reasons import DNC_TEXT, Code, window_text
 from dialer.retention import is_gone
@@ -34,6 +35,7 @@ from dialer.surveys import SurveyIn
 from dialer.windows import Window, next_open, zones_for
 
 BATCH = 5_000
+MAX_MESSAGE_B64 = MAX_MESSAGE_BYTES * 4 // 3 + 4
 MAX_CONTACTS = 1_000_000
 
 
@@ -114,6 +116,23 @@ class CampaignIn(BaseModel):
     )
     #: survey answers that put the number on the account's do-not-call list, {"q3": "9"}
     dnc_answers: dict[str, str] = Field(default_factory=dict)
+    #: answering-machine policy (see dialer.machine)
+    machine_detection: str = Field(
+        default="off",
+        max_length=300,
+        pattern=r"^\s*(off|hangup|continue|message(:[^\x00]*)?)\s*$",
+        description="answering machines: off (no detection), hangup (outcome machine, "
+        "retried like busy), message or message:NAME.wav (play machine_message_wav after "
+        "the greeting's beep, then hang up; outcome voicemail), continue (only tell the bot)",
+    )
+    # None only as "not given", like contacts/csv
+    machine_message_wav: str = Field(
+        default=None,
+        max_length=MAX_MESSAGE_B64,
+        description="the message for machine_detection message: a PCM WAV file, base64 "
+        f"(at most {MAX_MESSAGE_BYTES // 1024} KB, 120 s)",
+        json_schema_extra=no_default,
+    )
     #: for the preflight estimate only
     expected_call_s: float = Field(default=60.0, gt=0, le=14_400)
 
@@ -126,6 +145,15 @@ class CampaignIn(BaseModel):
             return Window.parse(v).to_dict()
         except ValidationError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("machine_detection")
+    @classmethod
+    def _machine(cls, v: str) -> str:
+        try:
+            parse_policy(v)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+        return v.strip()
 
     @field_validator("retry_delay_s")
     @classmethod
@@ -247,6 +275,8 @@ def create_campaign(
             f"unknown account {spec.account!r}: register it first", field="account"
         )
     bot_config, wavs = validate_bot(spec, survey_dir)
+    machine = parse_policy(spec.machine_detection)
+    check_message(spec.machine_message_wav, machine)
     result = ingest(spec, default_region)
     window = Window.parse(spec.window) if spec.window else None
     zones: list[tuple[str, ...]] = []
@@ -337,6 +367,10 @@ def create_campaign(
     }
     if bot_config is not None:
         meta["bot_config"] = json.dumps(bot_config)
+    if machine.detects:
+        meta["amd"] = json.dumps({"mode": machine.mode, "message": machine.message_name})
+        if spec.machine_message_wav:
+            meta["amd_wav"] = spec.machine_message_wav  # base64: every streamer reads it
     with r.pipeline() as pipe:
         if wavs:  # base64: every client of this Redis decodes responses as text
             pipe.hset(
@@ -574,11 +608,23 @@ def call_result(call_id: str, h: dict[str, str]) -> dict[str, Any]:
                 "duration_s": a.get("duration_s"),
                 "recording_url": a.get("recording_url"),
                 "reason": a.get("reason"),
+                **_detection(h, a.get("n")),
             }
             for a in attempts
         ],
         "answers": {k[2:]: v for k, v in h.items() if k.startswith("a:")},
     }
+
+
+def _detection(h: dict[str, str], n: object) -> dict[str, Any]:
+    """``answered_by``/``detection_ms`` of attempt ``n``, when detection ran (streamer writes)."""
+    try:
+        found = json.loads(h.get(f"amd:{n}") or "{}")
+    except ValueError:
+        found = {}
+    if not isinstance(found, dict):
+        found = {}
+    return {"answered_by": found.get("answered_by"), "detection_ms": found.get("detection_ms")}
 
 
 def iter_results(

@@ -3,8 +3,9 @@
 Two different retries live here and must not be confused:
 
 * an *attempt* retry: the call was placed and ended busy / no-answer /
-  failed; the contact is called again after a policy delay, up to
-  ``max_attempts`` dials in total (the one budget no other rule can exceed);
+  failed, or a machine answered and was hung up on (``machine``); the
+  contact is called again after a policy delay, up to ``max_attempts``
+  dials in total (the one budget no other rule can exceed);
 * a *send* retry: Exotel provably did not place the call (refused connection,
   5xx, 429); the same attempt is sent again after exponential back-off with
   full jitter, honouring Retry-After, at most ``max_send_tries`` times.
@@ -17,14 +18,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-RETRYABLE_OUTCOMES = ("busy", "no-answer", "failed")
+RETRYABLE_OUTCOMES = ("busy", "no-answer", "failed", "machine")
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 3
     retry_delay_s: Mapping[str, float] = field(
-        default_factory=lambda: {"busy": 300.0, "no-answer": 600.0, "failed": 600.0}
+        default_factory=lambda: {
+            "busy": 300.0,
+            "no-answer": 600.0,
+            "failed": 600.0,
+            "machine": 1800.0,
+        }
     )
     #: optional per-outcome budgets, e.g. {"failed": 1}: never more than the total.
     max_per_outcome: Mapping[str, int] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
@@ -111,6 +111,26 @@ def _attempt_record(fields: Mapping[str, str], n: int) -> dict[str, Any]:
     return json.loads(raw) if raw else {"n": n}
 
 
+def _machine_verdict(event: Event, fields: Mapping[str, str], attempt: int) -> Event:
+    """A "completed" call the streamer found a machine on ends ``machine``/``voicemail``.
+
+    Exotel only says the call was answered and ended; the streamer heard the
+    machine and wrote its verdict (``amd:<attempt>``) before hanging up.
+    """
+    if event.kind is not Kind.TERMINAL or (event.status or "").lower() != "completed":
+        return event
+    raw = fields.get(f"amd:{attempt}")
+    if not raw or event.attempt not in (None, attempt):
+        return event
+    try:
+        outcome = json.loads(raw).get("outcome")
+    except (ValueError, AttributeError):
+        return event
+    if outcome in ("machine", "voicemail"):
+        return replace(event, status=outcome)
+    return event
+
+
 def plan(
     account: str,
     call_id: str,
@@ -125,6 +145,7 @@ def plan(
     """Pure: the transition and the Redis commands that persist it."""
     cid, _ = keys.split_call_id(call_id)
     before = call_from_hash(fields)
+    event = _machine_verdict(event, fields, before.attempt)
     t = apply(before, event, policy)
     if not t.changed:
         return t, []

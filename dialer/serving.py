@@ -54,7 +54,6 @@ async def serve(
     *,
     drain: Drain | None = None,
     shutdown_timeout_s: float = 10.0,
-    started: Callable[[int], None] | None = None,
 ) -> None:
     """Run until a stop signal, then drain (see the module docstring)."""
     runner = web.AppRunner(
@@ -64,8 +63,6 @@ async def serve(
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
-        if started is not None:
-            started(int(runner.addresses[0][1]))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

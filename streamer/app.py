@@ -106,12 +106,13 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         log.exception("stream failed call_id=%s", call_id)
         await ws.close(code=INTERNAL_ERROR)
     finally:
+        # Before the socket counts as gone: a drain waits for this write too.
+        if call is not None and call.attempt == attempt:
+            await _record_end(app, call)
         sockets.discard(ws)
         if not sockets:
             app[IDLE].set()
         metrics.active_streams.dec()
-    if call is not None and call.attempt == attempt:
-        await _record_end(app, call)
     return ws
 
 

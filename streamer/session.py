@@ -25,6 +25,7 @@ from streamer import protocol as p
 from streamer.audio import RATES, Chunker, Pacer, StreamResampler
 from streamer.bots import Bot, make_bot
 from streamer.bots.base import INTERNAL_RATE
+from streamer.machine import MachineWatch
 from streamer.metrics import Metrics
 from streamer.store import CallInfo, CallStore
 from streamer.wire import (
@@ -61,6 +62,8 @@ class Session:
         self.call_id, self.vars = call.call_id, dict(call.vars)
         self.sample_rate, self.stream_sample_rate = INTERNAL_RATE, url_rate
         self.stream_sid = ""
+        self.machine_detection = call.machine_detection  # BotContext: the campaign's policy
+        self._machine: MachineWatch | None = None
         self._bot_factory, self._clock = bot_factory, clock
         self._garbage = Garbage(metrics, call.call_id)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -137,6 +140,10 @@ class Session:
                 self._code, self._reason = INTERNAL_ERROR, "bot failed"
                 return
             await self.store.record_stream(self.call, self.stream_sid)
+            if self.machine_detection != "off":
+                self._machine = MachineWatch(
+                    self, self.call, self.store, self.stream_sample_rate, self._answered_by
+                )
             bot_task = asyncio.create_task(self._drive(bot))
             self.spawn(self._send_loop())
             await self._read_loop()
@@ -188,6 +195,8 @@ class Session:
     async def _read_loop(self) -> None:
         async for frame, _ in inbound(self.ws, self._garbage, self.metrics):
             if isinstance(frame, p.Media):
+                if self._machine is not None:
+                    self._machine.feed(frame.payload)
                 self._events.put_nowait(("audio", self._in.process(frame.payload)))
             elif isinstance(frame, p.Dtmf):
                 self._events.put_nowait(("dtmf", frame.digit))
@@ -206,6 +215,9 @@ class Session:
     async def _record(self, code: Code, text: str) -> None:
         """Why the stream failed, on the call, before the socket closes (see CallStore)."""
         await self.store.record_error(self.call, code, text, ran=self._first_audio)
+
+    def _answered_by(self, answered_by: str) -> None:
+        self._events.put_nowait(("answered_by", answered_by))
 
     async def _drive(self, bot: Bot) -> None:
         """Feed the bot its events in order; a failing callback is logged, not fatal."""
@@ -281,6 +293,8 @@ class Session:
         owned = [*self._tasks, *([bot_task] if bot_task else [])]
         try:
             if bot_task is not None:
+                if self._machine is not None:
+                    self._machine.stream_ended()
                 self._events.put_nowait(("stop", self._reason))
                 self._events.put_nowait(None)
                 with contextlib.suppress(TimeoutError):

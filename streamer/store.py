@@ -2,13 +2,14 @@
 
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
 hash (``to``, ``vars``, ``state``, ``attempt``), the campaign hash (``bot``,
-``bot_config``) and a survey's WAV prompts (``keys.survey``, cached per
-campaign: they never change either), so no streamer reads a file for a
-survey. Writes only fields of the call hash: ``a:<qid>`` answers,
-``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
-``dialer.reasons.BotError``: attempt, code, text, whether the bot ran) and
-``stream_end``. It never changes a call's state: status callbacks own that,
-and read ``bot_error`` when Exotel's terminal status arrives. The one thing
+``bot_config``, ``amd`` and the machine message ``amd_wav``) and a survey's WAV
+prompts (``keys.survey``, cached per campaign: they never change either), so no
+streamer reads a file for a survey. Writes only fields of the call hash:
+``a:<qid>`` answers, ``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
+``dialer.reasons.BotError``: attempt, code, text, whether the bot ran),
+``amd:<attempt>`` (machine detection) and ``stream_end``. It never changes a
+call's state: status callbacks own that, and read ``bot_error`` and
+``amd:<attempt>`` when Exotel's terminal status arrives. The one thing
 it does to a slot is pull its lease in when the stream ends
 (``lua/stream_end.lua``), so a lost terminal callback is noticed after a
 grace, not after the answered-call check.
@@ -17,6 +18,7 @@ grace, not after the answered-call check.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ class CallInfo:
     vars: dict[str, Any] = field(default_factory=dict)
     bot: str = ""
     bot_config: dict[str, Any] = field(default_factory=dict)
+    machine_detection: str = "off"  # the campaign's policy mode (dialer.machine)
 
     @property
     def key(self) -> str:
@@ -102,8 +105,8 @@ class CallStore:
             return None
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.call(account, call_id), "to", "vars", "state", "attempt")
-            pipe.hmget(keys.campaign(account, campaign), "bot", "bot_config")
-            (to, vars_, state, attempt), (bot, bot_config) = await pipe.execute()
+            pipe.hmget(keys.campaign(account, campaign), "bot", "bot_config", "amd")
+            (to, vars_, state, attempt), (bot, bot_config, amd) = await pipe.execute()
         if attempt is None or not str(attempt).isdigit():
             return None
         config = _json_dict(bot_config)
@@ -120,6 +123,7 @@ class CallStore:
             vars=_json_dict(vars_),
             bot=bot or "",
             bot_config=config,
+            machine_detection=str(_json_dict(amd).get("mode") or "off"),
         )
 
     async def record_answer(self, call: CallInfo, qid: str, value: str) -> None:
@@ -127,6 +131,24 @@ class CallStore:
 
     async def record_stream(self, call: CallInfo, stream_sid: str) -> None:
         await self._r.hset(call.key, "stream_sid", stream_sid)
+
+    async def machine_message(self, call: CallInfo) -> bytes | None:
+        """The campaign's voicemail message (a WAV file), or None if it has none."""
+        raw = await self._r.hget(keys.campaign(call.account, call.campaign), "amd_wav")
+        if not raw:
+            return None
+        try:
+            return base64.b64decode(raw)
+        except (binascii.Error, ValueError):
+            return None
+
+    async def record_detection(self, call: CallInfo, verdict: dict[str, Any]) -> None:
+        """This attempt's ``answered_by``/``detection_ms`` (and outcome when acted on).
+
+        Written before any hang-up, so the terminal callback that follows finds
+        it (``dialer.records`` turns "completed" into ``machine``/``voicemail``).
+        """
+        await self._r.hset(call.key, f"amd:{call.attempt}", json.dumps(verdict))
 
     async def record_error(self, call: CallInfo, code: Code, text: str, *, ran: bool) -> None:
         """Why this attempt's stream went wrong; written before the socket closes.

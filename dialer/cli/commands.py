@@ -6,6 +6,7 @@ any machine that can reach the API.
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
@@ -288,6 +289,8 @@ SUBMIT_OPTIONS = {
     "account": "--account",
     "name": "--name",
     "bot": "--bot",
+    "machine_detection": "--machine-detection",
+    "machine_message_wav": "--machine-detection",  # message:FILE.wav: the CLI reads FILE
     "survey": "--bot",  # --bot survey:FILE.json reads FILE and its WAVs and sends them
     "contacts": "CONTACTS",
     "csv": "CONTACTS",
@@ -396,6 +399,14 @@ SUBMIT_OPTIONS = {
     show_default=True,
     help="Typical call length, for the --dry-run finish estimate.",
 )
+@click.option(
+    "--machine-detection",
+    default="off",
+    show_default=True,
+    metavar="off|hangup|message:FILE.wav|continue",
+    help="Answering machines: hang up on them, leave them FILE.wav after the beep, "
+    "or only tell the bot.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate everything, queue nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @api_option
@@ -420,6 +431,7 @@ def submit(
     window: str | None,
     dnc_answers: dict[str, str],
     expected_call_s: float,
+    machine_detection: str,
     dry_run: bool,
     as_json: bool,
     api: str | None,
@@ -430,6 +442,7 @@ def submit(
     here and sent with the campaign (the receiver never reads your files).
     """
     bot, survey = _survey_content(bot)
+    machine = _machine_options(machine_detection)
     options: dict[str, Any] = {
         "bot": bot,
         "max_attempts": max_attempts,
@@ -445,6 +458,7 @@ def submit(
         "record": record,
         "sample_rate": int(sample_rate),
         "expected_call_s": expected_call_s,
+        **machine,
     }
     optional = {
         "webhook_url": webhook_url,
@@ -492,6 +506,35 @@ def submit(
         click.echo(dry_run_text(out))
     else:
         click.echo(out["id"])
+
+
+def _machine_options(value: str) -> dict[str, Any]:
+    """``--machine-detection``: a message WAV is read here and uploaded with the campaign."""
+    from dialer.errors import ValidationError
+    from dialer.machine import parse_policy
+
+    try:
+        policy = parse_policy(value)
+    except ValidationError as exc:
+        click.echo(f"error: --machine-detection: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if policy.mode == "off":
+        return {}
+    if policy.mode != "message":
+        return {"machine_detection": policy.mode}
+    path = Path(value.strip().partition(":")[2].strip()).expanduser()
+    if not path.name:
+        click.echo("error: --machine-detection message:FILE.wav needs a WAV file", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        click.echo(f"error: --machine-detection: cannot read {path}: {exc.strerror}", err=True)
+        sys.exit(EXIT_USAGE)
+    return {
+        "machine_detection": f"message:{path.name}",
+        "machine_message_wav": base64.b64encode(data).decode("ascii"),
+    }
 
 
 def _survey_content(bot: str) -> tuple[str, dict[str, Any] | None]:

@@ -75,7 +75,7 @@ class CampaignsQuery(PageQuery):
 CSV_QUERY_FIELDS = (
     "account", "name", "bot", "default_region", "max_attempts", "priority", "weight",
     "webhook_url", "record", "recording_channels", "time_limit_s", "stream_name",
-    "sample_rate", "expected_call_s",
+    "sample_rate", "expected_call_s", "machine_detection",
 )  # fmt: skip
 
 
@@ -376,6 +376,13 @@ class Attempt(StrictOut):
     duration_s: int | None
     recording_url: str | None
     reason: Reason | None = Field(description="null when the attempt was a plain conversation")
+    answered_by: Literal["human", "machine", "unknown"] | None = Field(
+        description="who answered, by answering-machine detection; null when it did not run "
+        "(machine_detection off, or the call was not answered)"
+    )
+    detection_ms: int | None = Field(
+        description="audio time from answer to the detection's decision (ms)"
+    )
 
 
 class CallResult(StrictOut):
@@ -385,7 +392,8 @@ class CallResult(StrictOut):
     state: str
     outcome: str | None = Field(
         description="completed, busy, no-answer, failed, bot-failed (Exotel connected the "
-        "call but the bot never ran), suppressed, cancelled, unknown"
+        "call but the bot never ran), suppressed, cancelled, unknown; with machine "
+        "detection also machine (hung up on) and voicemail (left the message)"
     )
     reason: Reason | None = Field(description="the contact's latest reason, if any")
     attempts: list[Attempt]

@@ -120,6 +120,7 @@ class CalleeBehaviour:
     talk_max_s: float = 20.0  # callee hangs up after this long answered
     dtmf: tuple[str, ...] = DEFAULT_DTMF  # pressed one by one, after each bot utterance
     hangup_after_s: float | None = None  # set for "hangup-early": hang up this long after answer
+    voice: str = "line"  # what the callee says: line hiss, or a person/machine (sandbox.voices)
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -133,6 +134,12 @@ class CalleeBehaviour:
         ):
             raise ValueError("dtmf: must be a list of single keys 0-9, * or #")
         object.__setattr__(self, "dtmf", tuple(self.dtmf))
+        if not isinstance(self.voice, str):
+            raise ValueError("voice: must be a string")
+        if self.voice != "line":
+            from dialer.sandbox.voices import parse_voice  # numpy: only when a voice is named
+
+            parse_voice(self.voice)
 
     def with_fields(self, data: Any) -> CalleeBehaviour:
         """This behaviour with the fields of a JSON object replaced (control API)."""

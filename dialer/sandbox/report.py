@@ -46,6 +46,9 @@ class Report:
     )
     terminal_dropped: list[dict[str, Any]] = field(default_factory=list)  # {sid, at}
     stream_ends: Counter[str] = field(default_factory=Counter)  # "callee" or "bot:<code>"
+    #: per call a machine answered: when its greeting and beep ended and when the
+    #: bot's audio (a message, or a bot talking to the recording) began, after answer
+    machine_heard: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def violation(self, kind: str, call_sid: str | None, detail: str) -> None:
         self.violations.append({"kind": kind, "call_sid": call_sid, "detail": detail[:MAX_DETAIL]})
@@ -86,6 +89,7 @@ class Report:
             "max_concurrency": dict(self.max_concurrency),
             "active": dict(self.active),
             "violations": list(self.violations),
+            "machine_heard": dict(self.machine_heard),
             "calls_total": self.calls_total,
             "requests_total": self.requests_total,
             "requests_by_kind": dict(self.requests_by_kind),

@@ -37,6 +37,7 @@ from dialer.sandbox.calls import SandboxCall
 from dialer.sandbox.config import CalleeBehaviour
 from dialer.sandbox.playback import Playback, check_bot_frame, frame_payload
 from dialer.sandbox.state import SandboxState
+from dialer.sandbox.voices import Clip, callee_clip, render
 
 log = logging.getLogger(__name__)
 SAMPLE_RATES = (8000, 16000, 24000)
@@ -64,6 +65,16 @@ def caller_audio_b64(sample_rate: int, frame_ms: int) -> str:
     return base64.b64encode(samples.tobytes()).decode("ascii")
 
 
+def voice_frames(clip: Clip, sample_rate: int, frame_ms: int) -> list[str]:
+    """A callee's generated voice as base64 frames of ``frame_ms`` (the last one padded)."""
+    pcm = render(clip, sample_rate).astype("<i2").tobytes()
+    step = sample_rate * frame_ms // 1000 * 2
+    frames = []
+    for pos in range(0, len(pcm), step):
+        frames.append(base64.b64encode(pcm[pos : pos + step].ljust(step, b"\0")).decode("ascii"))
+    return frames
+
+
 def stream_parameters(stream_url: str) -> tuple[dict[str, str], int]:
     """The URL's query as ``custom_parameters`` and the requested ``sample-rate``."""
     params = dict(parse_qsl(urlsplit(stream_url).query, keep_blank_values=True))
@@ -85,6 +96,16 @@ class CallerStream:
         self.talk_s = talk_s
         self.digits = deque(behaviour.dtmf)
         self.params, self.sample_rate = stream_parameters(call.stream_url)
+        self.clip = callee_clip(behaviour.voice, call.number)
+        self._voice_b64: list[str] = []
+        if self.clip is not None and self.clip.label == "machine":
+            state.report.machine_heard[call.sid] = {
+                "voice": behaviour.voice,
+                "greeting_end_s": round(self.clip.greeting_end_s, 3),
+                "beep_end_s": self.clip.beep_end_s,
+                "bot_audio_s": None,
+                "bot_audio_bytes": 0,
+            }
         self.stream_sid = "MZ" + uuid.uuid4().hex
         self.playback = Playback(self.sample_rate)
         self._seq = 0
@@ -95,6 +116,10 @@ class CallerStream:
 
     async def run(self) -> bool:
         """Play the call to its end. False if the websocket could not be opened (twice)."""
+        if self.clip is not None:  # tens of ms of numpy: not on the event loop
+            self._voice_b64 = await asyncio.to_thread(
+                voice_frames, self.clip, self.sample_rate, self.state.config.frame_ms
+            )
         ws = await self._open()
         if ws is None:
             return False
@@ -207,6 +232,7 @@ class CallerStream:
             return
         now = time.monotonic()
         if frame.event == "media":
+            self._machine_heard(len(frame.audio))
             if not self._heard_bot:
                 self._heard_bot = True
                 self.state.report.first_audio_ms.append((now - self._started_at) * 1000)
@@ -217,6 +243,17 @@ class CallerStream:
             self.playback.add_mark(frame.mark, now)
         elif frame.event == "clear":
             self.playback.clear(now)
+
+    def _machine_heard(self, size: int) -> None:
+        """A machine records what it hears: when the bot's audio began, and how much."""
+        heard = self.state.report.machine_heard.get(self.call.sid)
+        if heard is None:
+            return
+        if heard["bot_audio_s"] is None:
+            # where the callee's own audio stood: frames go out as they start, so
+            # this is the end of the last frame sent, not the wall time
+            heard["bot_audio_s"] = round(self._chunk * self.state.config.frame_ms / 1000, 3)
+        heard["bot_audio_bytes"] += size
 
     def _violation(self, detail: str) -> None:
         self.state.report.violation("stream_frame", self.call.sid, detail)
@@ -231,7 +268,11 @@ class CallerStream:
         media = {
             "chunk": str(self._chunk),
             "timestamp": str(round(self._chunk * frame_s * 1000)),
-            "payload": caller_audio_b64(self.sample_rate, self.state.config.frame_ms),
+            "payload": (
+                self._voice_b64[self._chunk - 1]
+                if self._chunk <= len(self._voice_b64)
+                else caller_audio_b64(self.sample_rate, self.state.config.frame_ms)
+            ),
         }
         await self._send(ws, "media", {"media": media})
 

@@ -23,6 +23,9 @@ class BotContext(Protocol):
     vars: dict[str, Any]  # the contact's variables from the campaign
     sample_rate: int  # the rate of play()/on_audio() PCM: INTERNAL_RATE
     stream_sample_rate: int  # the rate on the wire (informational)
+    # The campaign's answering-machine policy (off, hangup, message, continue);
+    # when it is not "off", on_answered_by comes once, early in the call.
+    machine_detection: str
 
     def play(self, pcm: bytes) -> None:
         """Queue PCM16 mono audio; it goes out in legal chunks, paced in real time."""
@@ -69,6 +72,10 @@ class Bot:
         return None
 
     async def on_mark(self, name: str) -> None:
+        return None
+
+    async def on_answered_by(self, answered_by: str) -> None:
+        """Machine detection decided: ``human``, ``machine`` or ``unknown`` (policy not off)."""
         return None
 
     async def on_stop(self, reason: str) -> None:

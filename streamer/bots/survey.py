@@ -32,6 +32,9 @@ QUESTION_KEYS = ("id", "prompt", "keys")
 STORED_KEYS = ("base_dir", "prompts")
 # A mark echo that never comes must not stall the survey forever.
 MARK_SLACK_S = 5.0
+# Machine detection always decides within its max_s (6 s); this only guards a
+# stream whose audio stopped.
+DETECTION_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -186,10 +189,28 @@ class SurveyBot(Bot):
         self._speaking = False
         self._asking: Question | None = None
         self.answers: dict[str, str] = {}
+        self._answered_by: asyncio.Future[str] | None = None
+
+    async def on_answered_by(self, answered_by: str) -> None:
+        if self._answered_by is not None and not self._answered_by.done():
+            self._answered_by.set_result(answered_by)
 
     async def on_start(self, ctx: BotContext) -> None:
         await super().on_start(ctx)
+        if getattr(ctx, "machine_detection", "off") != "off":
+            self._answered_by = asyncio.get_running_loop().create_future()
         ctx.spawn(self.run(ctx))
+
+    async def wait_for_person(self, ctx: BotContext) -> bool:
+        """With machine detection on, greet only once it has decided; False: a machine
+        the session deals with (hangs up, or leaves the campaign's message)."""
+        if self._answered_by is None:
+            return True
+        try:
+            answered_by = await asyncio.wait_for(self._answered_by, DETECTION_WAIT_S)
+        except TimeoutError:
+            return True
+        return not (answered_by == "machine" and ctx.machine_detection in ("hangup", "message"))
 
     async def on_dtmf(self, digit: str) -> None:
         q = self._asking
@@ -237,6 +258,8 @@ class SurveyBot(Bot):
             self._asking = None
 
     async def run(self, ctx: BotContext) -> None:
+        if not await self.wait_for_person(ctx):
+            return
         await self.say(ctx, self.survey.greeting)
         for q in self.survey.questions:
             await self.ask(ctx, q)

@@ -52,6 +52,9 @@ def _start(redis_url: str, port: int, tmp_path: Path) -> tuple[subprocess.Popen[
         "DIALER_HOST": "127.0.0.1",
         "DIALER_PORT": str(port),
         "DIALER_METRICS_PORT": "0",  # its own listener: any free port
+        # thousands of requests a minute: the per-key limit would answer most with 429
+        # (tests/security/test_limits.py proves it)
+        "DIALER_API_RATE_PER_MIN": "0",
         "DIALER_LOG_LEVEL": "WARNING",
     }
     for name in ("EXOTEL_ACCOUNT_SID", "EXOTEL_API_KEY", "EXOTEL_API_TOKEN"):

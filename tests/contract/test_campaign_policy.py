@@ -63,7 +63,12 @@ def rt(r: redis.Redis, redis_url: str, sandbox: tuple[str, SandboxControl]) -> R
             caller_ids=["0801", "0802", "0803"],
         ),
     )
-    return Runtime(load_settings(REDIS_URL=redis_url, DIALER_SECRET="policy-secret-123"), r)
+    settings = load_settings(
+        REDIS_URL=redis_url,
+        DIALER_SECRET="policy-secret-123",
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the sandbox Exotel listens on loopback
+    )
+    return Runtime(settings, r)
 
 
 def submit(r: redis.Redis, now: float, **kw: object) -> str:

@@ -133,7 +133,12 @@ def test_policy_flags_reach_the_payload(tmp_path: Path, monkeypatch: pytest.Monk
         *("--sample-rate", "16000", "--priority", "5", "--weight", "2.5"),
         *("--window", "mon-fri 9:00-17:00", "--expected-call-s", "45", "--region", "IN"),
     )
-    assert sent["retry_delay_s"] == {"busy": 60.0, "no-answer": 300.0, "failed": 300.0}
+    assert sent["retry_delay_s"] == {
+        "busy": 60.0,
+        "no-answer": 300.0,
+        "failed": 300.0,
+        "machine": 300.0,
+    }
     assert sent["max_per_outcome"] == {"failed": 1}
     assert sent["dnc_answers"] == {"q3": "9", "q4": "0"}
     assert sent["record"] is True and sent["recording_channels"] == "dual"
@@ -152,7 +157,7 @@ def test_policy_flags_reach_the_payload(tmp_path: Path, monkeypatch: pytest.Monk
     [
         (["--window", "mon-fri 9-5"], "'9-5' is not a time range"),
         (["--window", "mon-fir 09:00-17:00"], "'fir' is not a day"),
-        (["--retry-delay-for", "bussy=60"], "must be one of busy, no-answer, failed"),
+        (["--retry-delay-for", "bussy=60"], "must be one of busy, no-answer, failed, machine"),
         (["--retry-delay-for", "busy"], "expected KEY=VALUE"),
         (["--max-per-outcome", "failed=x"], "is not an integer"),
         (["--dnc-answer", "q3"], "expected QUESTION=DIGIT"),
