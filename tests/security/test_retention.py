@@ -24,11 +24,11 @@ from tests.security.conftest import Client
 from tests.security.helpers import (
     ACCOUNT,
     AUTH,
+    cb,
     exotel_sid,
     make_campaign,
     place_calls,
     setup_account,
-    sig,
 )
 
 RECORDING = "https://recordings.example/rec-{}.mp3"
@@ -47,7 +47,7 @@ async def finish_by_callbacks(receiver: Client, r: redis.Redis, cid: str) -> lis
             "ConversationDuration": "30",
             "RecordingUrl": RECORDING.format(call_id),
         }
-        resp = await receiver.post(f"/exotel/status/{call_id}?sig={sig(call_id)}", data=body)
+        resp = await receiver.post(f"/exotel/status/{call_id}", params=cb(call_id), data=body)
         assert resp.status == 200, await resp.text()
     return ids
 
