@@ -54,9 +54,11 @@ async def serve(
     *,
     drain: Drain | None = None,
     shutdown_timeout_s: float = 10.0,
-    started: Callable[[int], None] | None = None,
 ) -> None:
-    """Run until a stop signal, then drain (see the module docstring)."""
+    """Run until a stop signal, then drain (see the module docstring).
+
+    The server commands run it with ``asyncio.run``.
+    """
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout_s
     )
@@ -64,8 +66,6 @@ async def serve(
     try:
         site = web.TCPSite(runner, host, port)
         await site.start()
-        if started is not None:
-            started(int(runner.addresses[0][1]))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -77,15 +77,3 @@ async def serve(
             await drain(app)
     finally:
         await runner.cleanup()
-
-
-def run(
-    app: web.Application,
-    host: str,
-    port: int,
-    *,
-    drain: Drain | None = None,
-    shutdown_timeout_s: float = 10.0,
-) -> None:
-    """``serve`` on a fresh event loop (the server commands' entry point)."""
-    asyncio.run(serve(app, host, port, drain=drain, shutdown_timeout_s=shutdown_timeout_s))
