@@ -22,10 +22,13 @@ from typing import Any
 import redis
 from aiohttp import web
 
+from dialer.keyring import Keyring
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = 12
-SECRET = "benchmark-secret-0123456789"
-API_KEY = "benchmark-api-key"
+SECRET = "bench-S3cr3t-7Qh2Lw9Xz4Vb6Nm1Kp8Rt5Yc0Fd"
+API_KEY = "bench-ApiKey-4Gk9Tq2Wz7Lm5Xc1Vb8Nr3Hj6Ps"
+KEYS = Keyring.from_secret(SECRET.encode())  # what the servers derive from SECRET
 SANDBOX_CREDS = ("sandbox", "sandbox-key", "sandbox-token")
 CALLER_ID = "08047112345"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from benchmarks import naive
-from benchmarks.common import Ctx, Result, Row, contacts, r2, ratio
+from benchmarks.common import KEYS, Ctx, Result, Row, contacts, r2, ratio
 from dialer import campaigns
 from dialer.accounts import make_account, save_account
 
@@ -39,6 +39,7 @@ def register(r: Any) -> None:
             api_url="http://127.0.0.1:9",
             max_concurrent_calls=10,
         ),
+        KEYS,
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import (
-    SECRET,
+    KEYS,
     CpuMeter,
     Ctx,
     Proc,
@@ -56,12 +56,12 @@ def setup_calls(ctx: Ctx, n: int) -> list[tuple[str, str]]:
             call_id = keys.call_id(cid, i)
             sid = f"bench{i:08d}"
             pipe.hset(keys.call("sandbox", call_id), mapping={"state": "placed", "sid": sid})
-            sig = tokens.callback_sig(SECRET.encode(), call_id)
+            sig = tokens.callback_sig(KEYS.callback, call_id, 1)
             body = (
                 f"CallSid={sid}&Status=ringing&EventType=ringing"
                 f"&CustomField={call_id}%3A1&From=%2B919876500000&To=08047112345"
             )
-            out.append((f"/exotel/status/{call_id}?sig={sig}", body))
+            out.append((f"/exotel/status/{call_id}?attempt=1&sig={sig}", body))
         pipe.execute()
     return out
 

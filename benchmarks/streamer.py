@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.common import (
-    SECRET,
+    KEYS,
     CpuMeter,
     Ctx,
     Proc,
@@ -266,7 +266,7 @@ def stream_urls(port: int, call_ids: list[str]) -> list[tuple[str, str]]:
     return [
         (
             f"ws://127.0.0.1:{port}/stream/{c}?token="
-            f"{tokens.stream_token(SECRET.encode(), c, 1, exp)}&sample-rate={RATE}",
+            f"{tokens.stream_token(KEYS.stream, c, 1, exp)}&sample-rate={RATE}",
             c,
         )
         for c in call_ids

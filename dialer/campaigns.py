@@ -13,7 +13,7 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -687,15 +687,22 @@ def list_campaigns(
     limit: int = 100,
     state: str | None = None,
     account: str | None = None,
+    allowed: Collection[str] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(matching total, one page of status objects), newest first.
+
+    ``allowed``: only campaigns of these accounts (an API key's scope).
 
     Reads the whole campaign index (one hash) and each campaign's creation
     time in one pipeline; a ``state`` filter needs every candidate's status,
     because ``done`` is derived from the counters, not stored.
     """
     index: dict[str, str] = r.hgetall(keys.CAMPAIGNS)  # type: ignore[assignment]
-    items = sorted((cid, a) for cid, a in index.items() if account is None or a == account)
+    items = sorted(
+        (cid, a)
+        for cid, a in index.items()
+        if (account is None or a == account) and (allowed is None or a in allowed)
+    )
     with r.pipeline(transaction=False) as pipe:
         for cid, a in items:
             pipe.hget(keys.campaign(a, cid), "created_at")

@@ -130,3 +130,23 @@ class DialerClient:
     def delete(self, campaign_id: str) -> dict[str, Any]:
         """Purge a finished or cancelled campaign (ApiError 409 while it can still dial)."""
         return self._call("DELETE", f"/v1/campaigns/{campaign_id}")
+
+    # --- API keys (admin key) and webhook keys ------------------------------
+    def create_key(
+        self, accounts: list[str], *, admin: bool = False, label: str = ""
+    ) -> dict[str, Any]:
+        """A new API key; ``["key"]`` is shown in this answer only."""
+        body = {"accounts": accounts, "admin": admin, "label": label}
+        return dict(self._call("POST", "/v1/keys", json=body))
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/keys")["keys"])
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return dict(self._call("DELETE", f"/v1/keys/{key_id}"))
+
+    def webhook_key(self, sid: str, *, rotate: bool = False) -> dict[str, Any]:
+        """The account's webhook signing key; ``rotate=True`` replaces it first."""
+        if rotate:
+            return dict(self._call("POST", f"/v1/accounts/{sid}/webhook-key/rotate"))
+        return dict(self._call("GET", f"/v1/accounts/{sid}/webhook-key"))

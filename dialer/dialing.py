@@ -30,6 +30,7 @@ from dialer.calls import Event, Kind, State, Transition
 from dialer.errors import (
     AccountError,
     AmbiguousDialError,
+    ConfigError,
     NotPlacedError,
     RateLimited,
     RequestRejected,
@@ -69,7 +70,9 @@ def connect_params(
     s = rt.settings
     opts = facts.options
     expires = int(now) + s.DIALER_STREAM_TOKEN_TTL_S
-    token = tokens.stream_token(s.secret, call_id, attempt, expires)
+    keyring = s.keyring
+    token = tokens.stream_token(keyring.stream, call_id, attempt, expires)
+    sig = tokens.callback_sig(keyring.callback, call_id, attempt)
     rate = int(opts.get("sample_rate", 8000))
     return ConnectParams(
         from_number=to,
@@ -79,9 +82,7 @@ def connect_params(
         recording_channels=opts.get("recording_channels"),
         time_limit_s=int(opts.get("time_limit_s", 3600)),
         custom_field=f"{call_id}:{attempt}",
-        status_callback=(
-            f"{s.public_url}/exotel/status/{call_id}?sig={tokens.callback_sig(s.secret, call_id)}"
-        ),
+        status_callback=f"{s.public_url}/exotel/status/{call_id}?attempt={attempt}&sig={sig}",
         status_callback_events=("ringing", "answered", "terminal"),
         stream_name=opts.get("stream_name"),
     )
@@ -117,7 +118,15 @@ def dial(
     if campaign_state == "cancelled":
         apply(Kind.CANCEL, reason="campaign cancelled", code=Code.CANCELLED)
         return DialResult(call_id, "cancelled", slot_released=True, final=True)
-    account = accounts.Account.from_hash(account_hash) if account_hash else None
+    account = None
+    if account_hash:
+        try:
+            account = accounts.Account.from_hash(account_hash, rt.settings.keyring)
+        except ConfigError as exc:
+            # Its token cannot be decrypted (DIALER_SECRET changed): stop the
+            # account with the reason, as a 401 would, instead of failing every dial.
+            accounts.open_circuit(r, a, str(exc))
+            log.error("account %s stopped: %s", a, exc, extra={"account": a})
     if campaign_state == "paused" or account is None or account.circuit == "open":
         paused = campaign_state == "paused"
         why = "campaign paused" if paused else "account stopped"

@@ -34,6 +34,11 @@ dl:{A}:dnc                     set      E.164 numbers never to call             
 dl:{A}:callerids               zset     caller id -> last used (LRU rotation)      permanent
 dl:{A}:callerids_off           hash     caller id -> why it left the rotation      permanent
 dl:{A}:callerid_stats          hash     "<caller id>:dials" / ":answered" counts   permanent
+dl:{A}:stream:<call>:<n>       string   "1": attempt n's stream token was used     until the
+                                        (single use, set atomically)               token expires
+dl:apikeys                     hash     key id -> json {digest, accounts, admin,   until revoked
+                                        label, created_at}
+dl:apikey_digests              hash     sha256(key) hex -> key id (lookup)         until revoked
 dl:apirate:<key hash>:<min>    string   REST requests of one API key in one        2 minutes
                                         minute (per-key rate limit)
 =============================  =======  =========================================  ==============
@@ -59,6 +64,8 @@ CID_PATTERN = r"^[a-z0-9]{4,32}$"  # campaign ids (create_campaign makes 12 hex 
 _CID = re.compile(CID_PATTERN)
 
 ACCOUNTS = "dl:accounts"
+API_KEYS = "dl:apikeys"
+API_KEY_DIGESTS = "dl:apikey_digests"
 CAMPAIGNS = "dl:campaigns"
 REJECTS = "dl:rejects"
 EVENTS_MAXLEN = 100_000
@@ -139,6 +146,10 @@ def callerids_off(a: str) -> str:
 
 def callerid_stats(a: str) -> str:
     return f"dl:{{{a}}}:callerid_stats"
+
+
+def stream_claim(a: str, call_id: str, attempt: int) -> str:
+    return f"dl:{{{a}}}:stream:{call_id}:{attempt}"
 
 
 def call_id(cid: str, index: int) -> str:

@@ -30,14 +30,22 @@ def register_secret(value: str | None) -> None:
         _SECRETS.add(value)
 
 
+# Per-call and per-tenant credentials cannot be registered one by one: stream
+# tokens and callback signatures in URLs, tenant API keys, webhook keys.
+_PATTERNS = re.compile(
+    r"(?<=[?&]token=)[^&\s\"']+|(?<=[?&]sig=)[^&\s\"']+|\bdk_[0-9a-f]{12}_[\w-]+|\bwhk_[\w-]+"
+)
+
+
 class RedactSecrets(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if _SECRETS:
-            text = record.getMessage()
-            if any(s in text for s in _SECRETS):
-                for s in _SECRETS:
-                    text = text.replace(s, "***")
-                record.msg, record.args = text, None
+        text = record.getMessage()
+        redacted = _PATTERNS.sub("***", text)
+        for s in _SECRETS:
+            if s in redacted:
+                redacted = redacted.replace(s, "***")
+        if redacted != text:
+            record.msg, record.args = redacted, None
         return True
 
 
@@ -110,8 +118,9 @@ class ContextFormatter(logging.Formatter):
 
 
 def register_settings_secrets(settings: Settings) -> None:
-    register_secret(settings.DIALER_SECRET.get_secret_value())
-    register_secret(settings.DIALER_API_KEY.get_secret_value())
+    for value in (settings.DIALER_SECRET, settings.DIALER_SECRET_PREVIOUS, settings.DIALER_API_KEY):
+        if value is not None:
+            register_secret(value.get_secret_value())
     if settings.EXOTEL_API_TOKEN is not None:
         register_secret(settings.EXOTEL_API_TOKEN.get_secret_value())
 

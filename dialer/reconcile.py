@@ -37,7 +37,7 @@ import redis
 
 from dialer import accounts, keys
 from dialer.calls import Event, Kind, State
-from dialer.errors import DialerError, RateLimited
+from dialer.errors import ConfigError, DialerError, RateLimited
 from dialer.exotel.client import CallInfo, ExotelClient
 from dialer.records import Extra, stream_end, transition
 from dialer.runtime import CampaignFacts, Runtime
@@ -85,7 +85,11 @@ def reconcile_account(
 ) -> Report:
     now = time.time() if now is None else now
     report = Report()
-    acct = rt.account(account)
+    try:
+        acct = rt.account(account)
+    except ConfigError as exc:  # its token cannot be decrypted: nothing to ask Exotel with
+        log.error("cannot reconcile account %s: %s", account, exc, extra={"account": account})
+        return report
     if acct is None:
         return report
     client = rt.client(acct)

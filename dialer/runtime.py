@@ -102,7 +102,7 @@ class Runtime:
         return self.campaign(cid)
 
     def account(self, sid: str) -> Account | None:
-        return load_account(self.r, sid)
+        return load_account(self.r, sid, self.settings.keyring)
 
     def client(self, account: Account) -> ExotelClient:
         """One pooled client per account per process; rebuilt when credentials change."""

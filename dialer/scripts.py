@@ -7,6 +7,10 @@ admit            move due calls into free slots, within the per-minute budget
 claim            reconciliation takes an expired slot and one API request
 stream_end       an attempt's stream ended: pull its slot's lease in to grace
 back_off         429: move the account's ``paused_until`` later, never earlier
+stream_claim     a stream token's single use, while its attempt is live
+encrypt_token    encrypt an account's plain-text token in place (migration)
+reencrypt        store a field re-encrypted under a rotated secret
+rotate_webhook_key  a new webhook key for an existing account
 ===============  =============================================================
 """
 

@@ -8,6 +8,7 @@ the field, and the field *is* the variable name). Domain code never reads
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -23,10 +24,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.egress import EgressPolicy
 from dialer.errors import ConfigError
+from dialer.keyring import Keyring
 
 REGION_URLS = {"sg": "https://api.exotel.com", "in": "https://api.in.exotel.com"}
-DEFAULT_SECRET = "dev-insecure-secret-change-me"
-DEFAULT_API_KEY = "dev-api-key"
+# Values that must never protect a server: the old built-in defaults and the
+# placeholders of the shipped examples (deploy/secret.example.yaml, .env.example).
+KNOWN_DEFAULTS = frozenset(
+    {
+        "dev-insecure-secret-change-me",
+        "dev-api-key",
+        "REPLACE-ME-with-32-random-bytes-hex",
+        "REPLACE-ME-with-a-random-api-key",
+    }
+)
+_PLACEHOLDER = re.compile(
+    r"replace|change[-_ ]?me|placeholder|example|your[-_ ]|dummy|secret[-_]?here|<.*>",
+    re.IGNORECASE,
+)
+MIN_SECRET_CHARS = 32
+GENERATE_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 #: every listening port a local run needs (dialer up, tests and benchmarks pick free ones)
 LISTEN_PORTS = (
     "DIALER_PORT",
@@ -53,8 +69,11 @@ class Settings(BaseSettings):
     EXOTEL_CALLS_PER_MINUTE: int = Field(default=200, ge=1, le=100_000)
     DIALER_PUBLIC_URL: AnyHttpUrl | None = None
     STREAMER_PUBLIC_URL: str | None = None
-    DIALER_SECRET: SecretStr = SecretStr(DEFAULT_SECRET)
-    DIALER_API_KEY: SecretStr = SecretStr(DEFAULT_API_KEY)
+    # No defaults: server processes refuse to start without real values
+    # (``require_server_secrets``); client commands need only the API key.
+    DIALER_SECRET: SecretStr | None = None
+    DIALER_SECRET_PREVIOUS: SecretStr | None = None
+    DIALER_API_KEY: SecretStr | None = None
     DIALER_API_URL: AnyHttpUrl | None = None
     DIALER_HOST: str = "127.0.0.1"
     DIALER_PORT: int = Field(default=8080, ge=0, le=65535)
@@ -86,7 +105,9 @@ class Settings(BaseSettings):
     # A status callback must be stored within this or it gets 503 (Exotel waits 15 s).
     DIALER_CALLBACK_DEADLINE_S: float = Field(default=8, gt=0, le=14)
     DIALER_TICK_S: float = Field(default=1.0, gt=0)
-    DIALER_STREAM_TOKEN_TTL_S: int = Field(default=6 * 3600, ge=60)
+    # A stream token opens one stream, only while its attempt is live; this bounds
+    # how long after the dial that can happen (ringing, Exotel's queue).
+    DIALER_STREAM_TOKEN_TTL_S: int = Field(default=1800, ge=60)
     DIALER_LOG_LEVEL: str = "INFO"
     # Egress policy (dialer.egress): hosts, addresses and CIDRs that URLs from the
     # API (account api_url, webhook_url, relay bots) may reach although internal.
@@ -103,14 +124,6 @@ class Settings(BaseSettings):
     # Surveys come with the campaign as content; a `survey:NAME` sent without its
     # content is read from this directory (names inside it only), else refused.
     DIALER_SURVEY_DIR: Path | None = None
-
-    @field_validator("DIALER_API_KEY", "DIALER_SECRET")
-    @classmethod
-    def _strong(cls, v: SecretStr) -> SecretStr:
-        # An empty API key would match a request with no Authorization header.
-        if len(v.get_secret_value()) < 8:
-            raise ValueError("must be at least 8 characters")
-        return v
 
     @field_validator("DIALER_LOG_LEVEL")
     @classmethod
@@ -172,13 +185,71 @@ class Settings(BaseSettings):
             return str(self.DIALER_API_URL).rstrip("/")
         return f"http://127.0.0.1:{self.DIALER_PORT}"
 
+    def required_secret(self, name: str) -> str:
+        """The value of DIALER_SECRET or DIALER_API_KEY; ConfigError when it is not usable."""
+        value: SecretStr | None = getattr(self, name)
+        problem = secret_problem(name, value)
+        if problem or value is None:
+            raise ConfigError(problem or f"{name} is not set")
+        return value.get_secret_value()
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """Per-purpose keys derived from DIALER_SECRET (and DIALER_SECRET_PREVIOUS)."""
+        previous = self.DIALER_SECRET_PREVIOUS
+        return Keyring.from_secret(
+            self.required_secret("DIALER_SECRET").encode(),
+            previous.get_secret_value().encode() if previous else None,
+        )
+
+    @property
+    def api_key(self) -> str:
+        """The bootstrap admin key."""
+        return self.required_secret("DIALER_API_KEY")
+
     @property
     def retention_s(self) -> float:
         return self.DIALER_RETENTION_DAYS * 86_400.0
 
-    @property
-    def secret(self) -> bytes:
-        return self.DIALER_SECRET.get_secret_value().encode()
+
+def secret_problem(name: str, value: SecretStr | None) -> str | None:
+    """Why ``value`` cannot protect a server (None when it can), naming the variable."""
+    how = f"generate one with: {GENERATE_HINT}"
+    if value is None or not value.get_secret_value():
+        return f"{name} is not set; {how}"
+    text = value.get_secret_value()
+    if text in KNOWN_DEFAULTS or _PLACEHOLDER.search(text):
+        return f"{name} is a published default or placeholder, not a secret; {how}"
+    if len(text) < MIN_SECRET_CHARS:
+        return f"{name} is too short ({len(text)} characters, need {MIN_SECRET_CHARS}); {how}"
+    if len(set(text)) < 10:
+        return f"{name} repeats too few distinct characters to be random; {how}"
+    return None
+
+
+def server_secret_problems(settings: Settings) -> list[str]:
+    """Every reason a server process must not start with these settings."""
+    problems = [
+        secret_problem("DIALER_SECRET", settings.DIALER_SECRET),
+        secret_problem("DIALER_API_KEY", settings.DIALER_API_KEY),
+    ]
+    if settings.DIALER_SECRET_PREVIOUS is not None:
+        problems.append(secret_problem("DIALER_SECRET_PREVIOUS", settings.DIALER_SECRET_PREVIOUS))
+    if (
+        settings.DIALER_SECRET is not None
+        and settings.DIALER_API_KEY is not None
+        and settings.DIALER_SECRET.get_secret_value() == settings.DIALER_API_KEY.get_secret_value()
+    ):
+        problems.append("DIALER_SECRET and DIALER_API_KEY must differ; generate each separately")
+    return [p for p in problems if p]
+
+
+def require_server_secrets(settings: Settings) -> Settings:
+    """Fail closed: raise ConfigError unless the signing secret and API key are real."""
+    problems = server_secret_problems(settings)
+    if problems:
+        raise ConfigError("refusing to start: " + "; ".join(problems))
+    return settings
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -30,7 +30,7 @@ from aiohttp import web
 from dialer import scrape, serving
 from dialer.egress import Egress
 from dialer.errors import ConfigError, ValidationError
-from dialer.settings import Settings
+from dialer.settings import Settings, require_server_secrets
 from dialer.tokens import verify_stream_token
 from streamer.audio import RATES
 from streamer.bots import parse_bot_spec
@@ -85,16 +85,21 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     call: CallInfo | None = None
     attempt: int | None = None
     try:
-        attempt = verify_stream_token(
-            app[SETTINGS].secret, call_id, request.query.get("token"), time.time()
+        granted = verify_stream_token(
+            app[SETTINGS].keyring.stream_keys(), call_id, request.query.get("token"), time.time()
         )
-        call = await app[STORE].load(call_id) if attempt is not None else None
-        if call is None or call.attempt != attempt:
+        call = await app[STORE].load(call_id) if granted is not None else None
+        why = "bad token or call"
+        if call is not None and granted is not None:
+            why = await app[STORE].claim_stream(call, *granted)
+        if why != "ok":
             # Accept-then-close gives Exotel (and logs) a reason; nothing is recorded.
+            # The log names the call, never the token.
             metrics.streams_rejected.inc()
-            log.warning("stream refused call_id=%s", call_id)
-            await ws.close(code=POLICY_VIOLATION, message=b"bad token or call")
+            log.warning("stream refused call_id=%r reason=%s", call_id[:80], why)
+            await ws.close(code=POLICY_VIOLATION, message=b"stream refused")
             return ws
+        assert call is not None
         relay = _relay_url(call.bot)
         if relay is not None:
             await Relay(ws, call, app[STORE], metrics, relay, app[HTTP]).run()
@@ -191,6 +196,8 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
+    """The streamer app; ConfigError (fail closed) without a real secret and API key."""
+    require_server_secrets(settings)
     app = web.Application()
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -217,6 +224,7 @@ def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> N
         )
     )
     # The drain already waited for the calls; cleanup only closes what is left.
+    # (No access log there: the request line carries the stream token.)
     serving.run(app, host, port, drain=drain, shutdown_timeout_s=5)
 
 
@@ -224,6 +232,6 @@ def main(settings: Settings | None = None) -> None:
     from dialer.logs import setup_logging
     from dialer.settings import load_settings
 
-    settings = settings or load_settings()
+    settings = require_server_secrets(settings or load_settings())
     setup_logging(settings.DIALER_LOG_LEVEL, settings)
     run(settings)

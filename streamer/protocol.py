@@ -165,6 +165,30 @@ def _load(text: str | bytes) -> tuple[dict[str, Any], str]:
     return obj, text
 
 
+# Query parameters of our stream URL that Exotel echoes back in
+# ``start.custom_parameters`` but that are credentials: no bot may see them.
+CREDENTIAL_PARAMS = frozenset({"token"})
+
+
+def without_credentials(text: str) -> str:
+    """A ``start`` frame's text minus ``CREDENTIAL_PARAMS`` (unchanged if it has none).
+
+    The relay forwards frames as the text Exotel sent; this is the one place it
+    must not, so the customer's bot never receives the stream token.
+    """
+    obj = json.loads(text)
+    found = False
+    for holder in (obj, obj.get("start")):
+        if not isinstance(holder, dict):
+            continue
+        for name in ("custom_parameters", "customParameters"):
+            params = holder.get(name)
+            if isinstance(params, dict) and CREDENTIAL_PARAMS & params.keys():
+                holder[name] = {k: v for k, v in params.items() if k not in CREDENTIAL_PARAMS}
+                found = True
+    return json.dumps(obj, separators=(",", ":")) if found else text
+
+
 def _start(obj: dict[str, Any], raw: str) -> Start:
     inner = _obj(obj, "start", raw, required=False)
     fmt = _obj(inner, "media_format", raw, required=False)
@@ -176,7 +200,7 @@ def _start(obj: dict[str, Any], raw: str) -> Start:
         account_sid=_str(inner, "account_sid", raw) or _str(obj, "account_sid", raw),
         from_=_str(inner, "from", raw),
         to=_str(inner, "to", raw),
-        custom_parameters={str(k): str(v) for k, v in params.items()},
+        custom_parameters={str(k): str(v) for k, v in params.items() if k not in CREDENTIAL_PARAMS},
         sample_rate=_int(fmt, "sample_rate", raw),
         encoding=_str(fmt, "encoding", raw) or None,
     )

@@ -13,6 +13,11 @@ call's state: status callbacks own that, and read ``bot_error`` and
 it does to a slot is pull its lease in when the stream ends
 (``lua/stream_end.lua``), so a lost terminal callback is noticed after a
 grace, not after the answered-call check.
+
+``claim_stream`` makes a stream token single use: one Lua step checks that the
+token's attempt is still the call's current attempt and still live, and
+marks it used (``keys.stream_claim``), so two sockets racing with the same
+token cannot both get in.
 """
 
 from __future__ import annotations
@@ -62,6 +67,12 @@ def _json_dict(raw: str | None) -> dict[str, Any]:
 #: Campaigns whose survey WAVs stay decoded in memory (each at most 4 MiB).
 SURVEY_CACHE = 16
 
+# A stream may open only while its attempt is live. ``dialing``/``unknown``
+# count: the dial request was sent and Exotel may have connected the call
+# before the worker recorded ``placed`` (or its answer was lost), and refusing
+# then would drop a callee who has picked up. Finished attempts never pass.
+LIVE_STATES = ("placed", "ringing", "answered", "dialing", "unknown")
+
 
 class CallStore:
     def __init__(self, client: aioredis.Redis) -> None:
@@ -69,6 +80,15 @@ class CallStore:
         self._accounts: dict[str, str] = {}
         self._wavs: OrderedDict[str, dict[str, bytes]] = OrderedDict()
         self._stream_end = client.register_script(script("stream_end"))
+        self._claim = client.register_script(script("stream_claim"))
+
+    async def claim_stream(self, call: CallInfo, attempt: int, expires_at: int) -> str:
+        """'ok' once per attempt; else why not: 'attempt' (not current), 'state', 'used'."""
+        result = await self._claim(
+            keys=[call.key, keys.stream_claim(call.account, call.call_id, attempt)],
+            args=[str(attempt), str(expires_at), *LIVE_STATES],
+        )
+        return str(result)
 
     async def survey_wavs(self, account: str, campaign: str) -> dict[str, bytes]:
         """The survey's WAV prompts by name (stored base64: this client decodes text)."""

@@ -14,13 +14,15 @@ No task ever waits for a slot in the broker: calls wait in Redis.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init
 from kombu import Exchange, Queue
 
 from dialer.logs import RedactSecrets, register_settings_secrets
-from dialer.settings import Settings, load_settings
+from dialer.settings import Settings, load_settings, server_secret_problems
 
 QUEUES = ("dial", "followup", "notify", "maintenance")
 VISIBILITY_TIMEOUT_S = 120  # > connect+read timeout of a dial, > longest notify countdown
@@ -92,6 +94,20 @@ def _redact(logger: logging.Logger, **_: object) -> None:
     register_settings_secrets(app.conf.dialer_settings)
     for handler in logger.handlers:
         handler.addFilter(RedactSecrets())
+
+
+@worker_init.connect
+@beat_init.connect
+def _fail_closed(**_: object) -> None:
+    """``celery -A workers.app worker|beat`` too refuses to run on missing/default secrets.
+
+    (``dialer worker``/``beat`` check before Celery starts.) Celery logs and
+    swallows exceptions from signal handlers, hence the hard exit.
+    """
+    problems = server_secret_problems(app.conf.dialer_settings)
+    if problems:
+        print("error: refusing to start: " + "; ".join(problems), file=sys.stderr, flush=True)
+        os._exit(2)
 
 
 settings = load_settings()

@@ -134,6 +134,14 @@ def after_attempt(facts: CampaignFacts, call_id: str, attempt: int) -> None:
         )
 
 
+def webhook_key(facts: CampaignFacts) -> bytes:
+    """The campaign's account's own webhook key: never the master secret or a derived key."""
+    account = rt().account(facts.account)
+    if account is None or not account.webhook_key:
+        raise RequestRejected(f"account {facts.account} has no webhook key")
+    return account.webhook_key.encode()
+
+
 @app.task(name="dialer.notify", bind=True, max_retries=12)
 def notify(self: Any, call_id: str) -> dict[str, Any]:
     facts = rt().campaign_of_call(call_id)
@@ -143,7 +151,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
     data = {"campaign": facts.cid, **campaigns.call_result(call_id, h)}
     try:
         status, reply = deliver(
-            http(), facts.webhook_url, rt().settings.secret, "call.final", f"{call_id}:final", data
+            http(), facts.webhook_url, webhook_key(facts), "call.final", f"{call_id}:final", data
         )
     except NotPlacedError as exc:
         # countdown stays below the broker visibility timeout (see workers.app)
@@ -162,9 +170,7 @@ def notify_campaign(self: Any, cid: str) -> dict[str, Any]:
         return {"campaign": cid, "sent": False}
     data = campaigns.status(rt().r, cid) or {}
     try:
-        deliver(
-            http(), facts.webhook_url, rt().settings.secret, "campaign.done", f"{cid}:done", data
-        )
+        deliver(http(), facts.webhook_url, webhook_key(facts), "campaign.done", f"{cid}:done", data)
     except NotPlacedError as exc:
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
     except RequestRejected as exc:

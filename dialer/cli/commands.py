@@ -26,7 +26,17 @@ from dialer.surveys import read_survey
 
 def client_from(api: str | None) -> DialerClient:
     s = settings_or_exit()
-    return DialerClient(api or s.api_url, s.DIALER_API_KEY.get_secret_value())
+    if s.DIALER_API_KEY is not None:
+        key = s.DIALER_API_KEY.get_secret_value()
+    else:
+        # `dialer up` in sandbox mode left its throwaway key for us (local API only).
+        from dialer.cli.up import sandbox_api_key
+
+        key = (sandbox_api_key(s.DIALER_DATA_DIR) if api is None else None) or ""
+        if not key:
+            click.echo("error: DIALER_API_KEY is not set (the key the API gave you)", err=True)
+            sys.exit(EXIT_USAGE)
+    return DialerClient(api or s.api_url, key)
 
 
 def fail(exc: ApiError) -> None:
@@ -594,6 +604,71 @@ def results(campaign_id: str, fmt: str, api: str | None) -> None:
         results_table(rows)
 
 
+@account.command("webhook-key")
+@click.argument("sid")
+@click.option("--rotate", is_flag=True, help="Replace the key; deliveries use the new one at once.")
+@api_option
+def account_webhook_key(sid: str, rotate: bool, api: str | None) -> None:
+    """Print the key that signs SID's webhooks (give it to whoever verifies them)."""
+    try:
+        out = client_from(api).webhook_key(sid, rotate=rotate)
+    except ApiError as exc:
+        fail(exc)
+    click.echo(out["webhook_key"])
+
+
+@click.group()
+def key() -> None:
+    """API keys for other applications (needs an admin key, e.g. DIALER_API_KEY)."""
+
+
+@key.command("create")
+@click.option("--account", "accounts", multiple=True, help="Account sid the key may use (repeat).")
+@click.option("--admin", is_flag=True, help="Admin scope: accounts, keys, every campaign.")
+@click.option("--label", default="", help="A note shown by `key list`.")
+@api_option
+def key_create(accounts: tuple[str, ...], admin: bool, label: str, api: str | None) -> None:
+    """Create a key; it is printed once, on the last line (Redis keeps only its hash)."""
+    if not accounts and not admin:
+        raise click.UsageError("give --account SID (repeatable) or --admin")
+    try:
+        out = client_from(api).create_key(list(accounts), admin=admin, label=label)
+    except ApiError as exc:
+        fail(exc)
+    scope = "admin" if out["admin"] else ",".join(out["accounts"])
+    click.echo(f"key {out['id']} ({scope}); store it now, it is not shown again:", err=True)
+    click.echo(out["key"])
+
+
+@key.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@api_option
+def key_list(as_json: bool, api: str | None) -> None:
+    """Every key's id, scope and label (never the keys)."""
+    try:
+        found = client_from(api).list_keys()
+    except ApiError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps(found))
+        return
+    for k in found:
+        scope = "admin" if k["admin"] else ",".join(k["accounts"])
+        click.echo(f"{k['id']}  {scope}  {k['label']}")
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@api_option
+def key_revoke(key_id: str, api: str | None) -> None:
+    """Revoke key KEY_ID; requests with it get 401 from now on."""
+    try:
+        out = client_from(api).revoke_key(key_id)
+    except ApiError as exc:
+        fail(exc)
+    click.echo(json.dumps(out))
+
+
 def _action(name: str) -> click.Command:
     @click.command(name=name, help=f"{name.title()} a campaign.")
     @click.argument("campaign_id")
@@ -657,6 +732,7 @@ def purge(campaign_id: str, cancel_first: bool, wait: float, yes: bool, api: str
 
 def register(cli: click.Group) -> None:
     cli.add_command(account)
+    cli.add_command(key)
     cli.add_command(submit)
     cli.add_command(status)
     cli.add_command(results)

@@ -14,7 +14,7 @@ import sys
 import click
 
 from dialer.errors import ConfigError
-from dialer.settings import Settings, load_settings
+from dialer.settings import Settings, load_settings, require_server_secrets
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -22,6 +22,16 @@ EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 def settings_or_exit() -> Settings:
     try:
         return load_settings()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def server_settings_or_exit() -> Settings:
+    """Settings for a server process: exit 2 naming the variable unless secrets are real."""
+    s = settings_or_exit()
+    try:
+        return require_server_secrets(s)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -53,7 +63,7 @@ def worker(
     queues: str, concurrency: int, pool: str, hostname: str | None, loglevel: str | None
 ) -> None:
     """Run a Celery worker (dial, follow-ups, notify, maintenance)."""
-    s = settings_or_exit()
+    s = server_settings_or_exit()
     from workers.app import app
 
     argv = [
@@ -78,7 +88,7 @@ def worker(
 @click.option("--loglevel", default=None)
 def beat(loglevel: str | None) -> None:
     """Run the periodic ticker (admit due retries, reconcile expired leases). Run one."""
-    s = settings_or_exit()
+    s = server_settings_or_exit()
     s.DIALER_DATA_DIR.mkdir(parents=True, exist_ok=True)
     from workers.app import app
 
@@ -98,7 +108,7 @@ def beat(loglevel: str | None) -> None:
 @click.option("--port", type=int, default=None, help="Port (default $DIALER_PORT).")
 def receiver(host: str | None, port: int | None) -> None:
     """Run the receiver: Exotel status callbacks and the REST API."""
-    s = settings_or_exit()
+    s = server_settings_or_exit()
     from dialer.logs import setup_logging
     from dialer.receiver.app import run
 
@@ -111,7 +121,7 @@ def receiver(host: str | None, port: int | None) -> None:
 @click.option("--port", type=int, default=None, help="Port (default $STREAMER_PORT).")
 def streamer(host: str | None, port: int | None) -> None:
     """Run the AgentStream websocket server Exotel connects to."""
-    s = settings_or_exit()
+    s = server_settings_or_exit()
     from dialer.logs import setup_logging
     from streamer.app import run
 

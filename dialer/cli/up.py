@@ -2,18 +2,90 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import signal
 import sys
 import time
 from importlib import resources
+from pathlib import Path
 from types import FrameType
 
 import click
+from pydantic import SecretStr
 
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.supervisor import DataDirLocked, PortInUse, Supervisor
 from dialer.embedded import free_port
-from dialer.settings import LISTEN_PORTS, load_settings
+from dialer.errors import ConfigError
+from dialer.settings import (
+    LISTEN_PORTS,
+    Settings,
+    load_settings,
+    require_server_secrets,
+    secret_problem,
+    server_secret_problems,
+)
+
+SANDBOX_SECRETS_FILE = "sandbox-secrets.json"  # in DIALER_DATA_DIR, mode 0600
+
+
+def run_secrets(s: Settings) -> dict[str, str]:
+    """Environment overrides that give this run real secrets, or exit 2.
+
+    With real Exotel credentials the operator's own secrets are required (fail
+    closed, like every server process). In sandbox mode, a missing or weak
+    ``DIALER_SECRET``/``DIALER_API_KEY`` is replaced by a random throwaway one,
+    and the user is told so. They are kept (0600) in the data directory beside
+    the embedded Redis whose encrypted records depend on them, so a restart on
+    the same data directory continues its campaigns, and client commands run
+    next to it find the API key there (``sandbox_api_key``).
+    """
+    if not server_secret_problems(s):
+        return {}
+    if s.exotel_configured:
+        try:
+            require_server_secrets(s)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    path = s.DIALER_DATA_DIR / SANDBOX_SECRETS_FILE
+    kept = _read_secrets(path)
+    made: dict[str, str] = {}
+    for name in ("DIALER_SECRET", "DIALER_API_KEY"):
+        if secret_problem(name, getattr(s, name)):
+            made[name] = kept.get(name) or secrets.token_urlsafe(32)
+    if made.items() - kept.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({**kept, **made}, f)
+    click.echo(
+        f"sandbox mode: using a throwaway {' and '.join(sorted(made))} made up for this "
+        f"data directory (kept in {path}); set your own to choose them. With real Exotel "
+        "credentials, servers refuse to start without them.",
+        err=True,
+    )
+    return made
+
+
+def _read_secrets(path: Path) -> dict[str, str]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {
+        k: v for k, v in found.items() if isinstance(v, str) and not secret_problem(k, SecretStr(v))
+    }
+
+
+def sandbox_api_key(data_dir: Path) -> str | None:
+    """The API key a sandbox ``dialer up`` on this data directory made up, if any."""
+    return _read_secrets(data_dir / SANDBOX_SECRETS_FILE).get("DIALER_API_KEY")
 
 
 class _Stop(Exception):
@@ -50,9 +122,14 @@ def _start(sup: Supervisor) -> None:
 )
 def up(workers: int, no_flower: bool, sandbox_args: tuple[str, ...]) -> None:
     """Run the whole system here until Ctrl-C (embedded Redis and sandbox by default)."""
-    s = settings_or_exit()
+    overrides = run_secrets(settings_or_exit())
+    s = load_settings(**overrides)
     sup = Supervisor(
-        s, workers=workers, with_flower=not no_flower, extra_sandbox_args=list(sandbox_args)
+        s,
+        workers=workers,
+        with_flower=not no_flower,
+        extra_sandbox_args=list(sandbox_args),
+        extra_env=overrides,
     )
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer:", err=True)
@@ -83,12 +160,17 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     if base.exotel_configured:
         click.echo("error: the demo calls the sandbox; unset EXOTEL_* to run it", err=True)
         sys.exit(EXIT_USAGE)
+    overrides = run_secrets(base)
     # Free ports unless the environment chose them: a busy 8080 must not stop a demo.
-    import os
-
     ports = {k: free_port() for k in LISTEN_PORTS if k not in os.environ}
-    s = load_settings(**ports)
-    sup = Supervisor(s, workers=1, with_flower=not no_flower, max_concurrent=max_concurrent)
+    s = load_settings(**ports, **overrides)
+    sup = Supervisor(
+        s,
+        workers=1,
+        with_flower=not no_flower,
+        max_concurrent=max_concurrent,
+        extra_env=overrides,
+    )
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer (embedded Redis, sandbox Exotel):", err=True)
     _start(sup)
@@ -97,7 +179,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
         demo_dir = resources.files("dialer.cli").joinpath("demo")
         # sent as content, like `dialer submit --bot survey:FILE.json` does
         survey = read_survey(str(demo_dir.joinpath("survey.json")))
-        client = DialerClient(s.api_url, s.DIALER_API_KEY.get_secret_value())
+        client = DialerClient(s.api_url, s.api_key)
         client.add_account(
             "sandbox",
             "sandbox-key",

@@ -11,6 +11,12 @@ updates only the fields the body names (a re-post without ``api_url`` keeps
 the stored one); ``PUT /v1/accounts/{sid}`` replaces the whole account
 (omitted optional fields take their defaults); ``PATCH`` changes only the
 named fields. The circuit state is never touched by any of them.
+
+Tenants: each request carries its key's scope (``apikeys.Scope``, put there
+by the receiver's auth middleware). Account management and key management
+need an admin key (403 otherwise: the route is no secret); everything about
+an account or a campaign outside the key's scope answers exactly as if it did
+not exist (404, or the 422 of an unregistered account on submit).
 """
 
 from __future__ import annotations
@@ -26,11 +32,12 @@ import pydantic
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from dialer import callerids, campaigns, egress, keys, retention
+from dialer import apikeys, callerids, campaigns, egress, keys, retention
 from dialer.accounts import (
     Account,
     load_account,
     make_account,
+    rotate_webhook_key,
     save_account,
     update_account,
 )
@@ -43,6 +50,7 @@ from dialer.receiver.app import (
     PROBE_SLOTS,
     PROBES,
     RUNTIME,
+    SCOPE,
     SETTINGS,
     in_thread,
     send_task,
@@ -66,8 +74,15 @@ from dialer.receiver.models import (
     DncIn,
     DncOut,
     DryRunOut,
+    KeyCreated,
+    KeyIn,
+    KeyList,
+    KeyOut,
+    KeyPath,
+    KeyRevoked,
     SidPath,
     SubmitOut,
+    WebhookKeyOut,
 )
 from dialer.receiver.openapi import (
     API,
@@ -109,12 +124,43 @@ CAMPAIGN_LINKS = {
         ("Cancel", "cancelCampaign"),
     )
 }
-NO_ACCOUNT = Reply("no such account", Problem)
+NO_ACCOUNT = Reply("no such account (or not in the API key's scope)", Problem)
+ADMIN_ONLY = Reply("the route needs an admin API key", Problem)
+
+
+def scope(request: web.Request) -> apikeys.Scope:
+    found: apikeys.Scope = request[SCOPE]
+    return found
+
+
+def admin_only(request: web.Request) -> web.Response | None:
+    """403 for a tenant key on an admin route."""
+    if scope(request).admin:
+        return None
+    return problem(403, "this route needs an admin API key")
+
+
+async def campaign_in_scope(request: web.Request, cid: str) -> bool:
+    """True if the campaign exists and its account is in the caller's scope."""
+    account = await request.app[AREDIS].hget(keys.CAMPAIGNS, cid)
+    return account is not None and scope(request).allows(str(account))
+
+
+async def account_in_scope(request: web.Request, sid: str) -> Account | None:
+    """The account if it exists and the caller may see it; None for both other cases."""
+    if not scope(request).allows(sid):
+        return None
+    rt = request.app[RUNTIME]
+    found: Account | None = await in_thread(
+        request.app, load_account, rt.r, sid, rt.settings.keyring
+    )
+    return found
 
 
 async def _after_account_change(request: web.Request, sid: str) -> web.Response:
     await send_task(request.app, "dialer.admit", sid)  # a raised limit applies now
-    account = await in_thread(request.app, load_account, request.app[RUNTIME].r, sid)
+    account = await account_in_scope(request, sid)
+    assert account is not None  # admin routes only: every account is in scope
     return reply(AccountOut.model_validate(account.public()))
 
 
@@ -174,16 +220,23 @@ def _make(sid: str, body: AccountIn | AccountReplace) -> Account:
     "use PUT to replace an account whole.",
     tags=("accounts",),
     body={JSON: AccountIn},
-    responses={200: Reply("the account (never its token)", AccountOut, links=ACCOUNT_LINKS)},
+    responses={
+        200: Reply("the account (never its token)", AccountOut, links=ACCOUNT_LINKS),
+        403: ADMIN_ONLY,
+    },
 )
 async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
     body: AccountIn = inp.body
     if (refused := refuse_api_url(request.app, body.api_url)) is not None:
         return refused
-    r = request.app[RUNTIME].r
-    updated = await in_thread(request.app, update_account, r, body.sid, _named(body, "sid"))
+    rt = request.app[RUNTIME]
+    r, keyring = rt.r, rt.settings.keyring
+    changes = _named(body, "sid")
+    updated = await in_thread(request.app, update_account, r, body.sid, changes, keyring)
     if updated is None:
-        await in_thread(request.app, save_account, r, _make(body.sid, body))
+        await in_thread(request.app, save_account, r, _make(body.sid, body), keyring)
     return await _after_account_change(request, body.sid)
 
 
@@ -198,15 +251,18 @@ async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Respon
     responses={
         200: Reply("replaced", AccountOut, links=ACCOUNT_LINKS),
         201: Reply("created", AccountOut, links=ACCOUNT_LINKS),
+        403: ADMIN_ONLY,
     },
 )
 async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
     sid = inp.path.sid
     if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
         return refused
-    r = request.app[RUNTIME].r
-    existed = await in_thread(request.app, load_account, r, sid) is not None
-    await in_thread(request.app, save_account, r, _make(sid, inp.body))
+    rt = request.app[RUNTIME]
+    existed = await request.app[AREDIS].exists(keys.account(sid)) > 0
+    await in_thread(request.app, save_account, rt.r, _make(sid, inp.body), rt.settings.keyring)
     resp = await _after_account_change(request, sid)
     resp.set_status(200 if existed else 201)
     return resp
@@ -220,14 +276,18 @@ async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Respons
     tags=("accounts",),
     path_params=SidPath,
     body={JSON: AccountPatch},
-    responses={200: Reply("the updated account", AccountOut), 404: NO_ACCOUNT},
+    responses={200: Reply("the updated account", AccountOut), 403: ADMIN_ONLY, 404: NO_ACCOUNT},
 )
 async def patch_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
     sid = inp.path.sid
     if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
         return refused
-    r = request.app[RUNTIME].r
-    if await in_thread(request.app, update_account, r, sid, _named(inp.body)) is None:
+    rt = request.app[RUNTIME]
+    changes = _named(inp.body)
+    keyring = rt.settings.keyring
+    if await in_thread(request.app, update_account, rt.r, sid, changes, keyring) is None:
         return problem(404, "no such account")
     return await _after_account_change(request, sid)
 
@@ -243,7 +303,7 @@ async def patch_account(request: web.Request, inp: Input[Any, Any]) -> web.Respo
 )
 async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     rt = request.app[RUNTIME]
-    account = await in_thread(request.app, load_account, rt.r, inp.path.sid)
+    account = await account_in_scope(request, inp.path.sid)
     if account is None:
         return problem(404, "no such account")
     pool = await in_thread(request.app, callerids.pool_report, rt.r, account.sid)
@@ -267,8 +327,7 @@ async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     from dialer.contacts import parse_list
 
     sid = inp.path.sid
-    rt = request.app[RUNTIME]
-    if await in_thread(request.app, load_account, rt.r, sid) is None:
+    if await account_in_scope(request, sid) is None:
         return problem(404, "no such account")
     body: DncIn = inp.body
     region = body.default_region or request.app[SETTINGS].DIALER_DEFAULT_REGION
@@ -296,7 +355,7 @@ async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Resp
 
     rt = request.app[RUNTIME]
     sid = inp.path.sid
-    if await in_thread(request.app, load_account, rt.r, sid) is None:
+    if await account_in_scope(request, sid) is None:
         return problem(404, "no such account")
     await in_thread(request.app, close_circuit, rt.r, sid)
     await send_task(request.app, "dialer.admit", sid)
@@ -343,6 +402,10 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
                 [{"field": f"query.{n}", "message": "only with a text/csv body"} for n in named],
             )
         spec = inp.body
+    if not scope(request).allows(spec.account):
+        # the very answer an unregistered account gets: nothing tells them apart
+        msg = f"unknown account {spec.account!r}: register it first"
+        return problem(422, msg, [{"field": "account", "message": msg}])
     s = app[SETTINGS]
     try:
         result = await in_thread(
@@ -382,10 +445,16 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
 )
 async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     q: CampaignsQuery = inp.query
+    who = scope(request)
     total, rows = await in_thread(
         request.app,
         lambda: campaigns.list_campaigns(
-            request.app[RUNTIME].r, offset=q.offset, limit=q.limit, state=q.state, account=q.account
+            request.app[RUNTIME].r,
+            offset=q.offset,
+            limit=q.limit,
+            state=q.state,
+            account=q.account,
+            allowed=None if who.admin else who.accounts,
         ),
     )
     nxt = q.offset + len(rows)
@@ -414,7 +483,9 @@ NO_CAMPAIGN = Reply("no such campaign", Problem)
 )
 async def get_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     rt = request.app[RUNTIME]
-    found = await in_thread(request.app, campaigns.status, rt.r, inp.path.id)
+    found = None
+    if await campaign_in_scope(request, inp.path.id):
+        found = await in_thread(request.app, campaigns.status, rt.r, inp.path.id)
     if found is None:
         return problem(404, "no such campaign")
     return reply(CampaignStatus.model_validate(found))
@@ -456,7 +527,9 @@ async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamRes
     cid = inp.path.id
     q: CallsQuery = inp.query
     rt = app[RUNTIME]
-    meta = await in_thread(app, campaigns.status, rt.r, cid)
+    meta = None
+    if await campaign_in_scope(request, cid):
+        meta = await in_thread(app, campaigns.status, rt.r, cid)
     if meta is None:
         return problem(404, "no such campaign")
     if q.format == "csv":
@@ -558,6 +631,8 @@ def _campaign_action(action: str) -> None:
     async def run(request: web.Request, inp: Input[Any, Any]) -> web.Response:
         app = request.app
         cid = inp.path.id
+        if not await campaign_in_scope(request, cid):
+            return problem(404, "no such campaign")
         try:
             result = await in_thread(app, campaigns.set_state, app[RUNTIME].r, cid, action)
         except ValidationError as exc:
@@ -601,6 +676,108 @@ async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Res
     if purged is None:
         return problem(404, "no such campaign")
     return reply(CampaignPurged.model_validate(purged.to_dict()))
+
+
+@API.route(
+    "GET",
+    "/v1/accounts/{sid}/webhook-key",
+    operation_id="getWebhookKey",
+    summary="The key that signs this account's webhooks (give it to their receiver)",
+    tags=("accounts",),
+    path_params=SidPath,
+    responses={200: Reply("the account's webhook key", WebhookKeyOut), 404: NO_ACCOUNT},
+)
+async def get_webhook_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    account = await account_in_scope(request, inp.path.sid)
+    if account is None:
+        return problem(404, "no such account")
+    return reply(WebhookKeyOut(sid=account.sid, webhook_key=account.webhook_key))
+
+
+@API.route(
+    "POST",
+    "/v1/accounts/{sid}/webhook-key/rotate",
+    operation_id="rotateWebhookKey",
+    summary="Replace the account's webhook key; deliveries are signed with the new one at once",
+    tags=("accounts",),
+    path_params=SidPath,
+    responses={200: Reply("the new webhook key", WebhookKeyOut), 404: NO_ACCOUNT},
+)
+async def rotate_webhook(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    sid = inp.path.sid
+    if await account_in_scope(request, sid) is None:
+        return problem(404, "no such account")
+    rt = request.app[RUNTIME]
+    fresh = await in_thread(request.app, rotate_webhook_key, rt.r, sid, rt.settings.keyring)
+    if fresh is None:
+        return problem(404, "no such account")
+    return reply(WebhookKeyOut(sid=sid, webhook_key=fresh))
+
+
+@API.route(
+    "POST",
+    "/v1/keys",
+    operation_id="createKey",
+    summary="Create an API key scoped to accounts, or an admin key (admin only)",
+    description="The key is in this answer only; Redis keeps its SHA-256 hash.",
+    tags=("keys",),
+    body={JSON: KeyIn},
+    responses={
+        201: Reply(
+            "the key and its record",
+            KeyCreated,
+            links={"RevokeKey": Link("revokeKey", {"key_id": "$response.body#/id"})},
+        ),
+        403: ADMIN_ONLY,
+    },
+)
+async def post_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
+    body: KeyIn = inp.body
+    r = request.app[RUNTIME].r
+    key, record = await in_thread(
+        request.app,
+        lambda: apikeys.create_key(r, body.accounts, admin=body.admin, label=body.label),
+    )
+    return reply(KeyCreated.model_validate({**record, "key": key}), status=201)
+
+
+@API.route(
+    "GET",
+    "/v1/keys",
+    operation_id="listKeys",
+    summary="Every API key's id, scope and label; never the keys (admin only)",
+    tags=("keys",),
+    responses={200: Reply("the keys", KeyList), 403: ADMIN_ONLY},
+)
+async def get_keys(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
+    found = await in_thread(request.app, apikeys.list_keys, request.app[RUNTIME].r)
+    return reply(KeyList(keys=[KeyOut.model_validate(k) for k in found]))
+
+
+@API.route(
+    "DELETE",
+    "/v1/keys/{key_id}",
+    operation_id="revokeKey",
+    summary="Revoke an API key: requests with it get 401 from now on (admin only)",
+    tags=("keys",),
+    path_params=KeyPath,
+    responses={
+        200: Reply("revoked", KeyRevoked),
+        403: ADMIN_ONLY,
+        404: Reply("no such key", Problem),
+    },
+)
+async def delete_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    if (refused := admin_only(request)) is not None:
+        return refused
+    key_id = inp.path.key_id
+    if not await in_thread(request.app, apikeys.revoke_key, request.app[RUNTIME].r, key_id):
+        return problem(404, "no such key")
+    return reply(KeyRevoked(id=key_id, revoked=True))
 
 
 @API.route(

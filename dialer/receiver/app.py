@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -29,7 +28,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
-from dialer import keys, scrape, serving, tokens
+from dialer import apikeys, keys, scrape, serving, tokens
 from dialer.accounts import make_account, save_account
 from dialer.admission import AsyncRedisLimiter
 from dialer.calls import Event
@@ -41,7 +40,7 @@ from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
-from dialer.settings import Settings
+from dialer.settings import Settings, require_server_secrets
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,7 @@ PROBE_SLOTS = web.AppKey("probe_slots", asyncio.Semaphore)
 PROBE_DEADLINE_S = 3.0
 PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
 PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
+SCOPE = "dialer.scope"  # request key: the caller's apikeys.Scope
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
@@ -116,6 +116,7 @@ def register_env_account(r: redis.Redis, s: Settings) -> None:
             max_concurrent_calls=s.EXOTEL_MAX_CONCURRENT,
             calls_per_minute=s.EXOTEL_CALLS_PER_MINUTE,
         ),
+        s.keyring,
     )
 
 
@@ -153,13 +154,26 @@ async def errors_middleware(
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    """Every ``/v1`` route but the OpenAPI document needs a key; its scope goes on the request."""
     if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
-        expected = request.app[SETTINGS].DIALER_API_KEY.get_secret_value()
-        given = request.headers.get("Authorization", "")
-        token = given[7:] if given.startswith("Bearer ") else ""
-        if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()):
+        scope = await key_scope(request)
+        if scope is None:
             return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+        request[SCOPE] = scope
     return await handler(request)
+
+
+async def key_scope(request: web.Request) -> apikeys.Scope | None:
+    given = apikeys.bearer(request.headers.get("Authorization", ""))
+    if not given:
+        return None
+    if apikeys.is_bootstrap(given, request.app[SETTINGS].api_key):
+        return apikeys.BOOTSTRAP
+    if not given.startswith(apikeys.PREFIX):
+        return None
+    r = request.app[AREDIS]
+    key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
+    return apikeys.scope_from_record(await r.hget(keys.API_KEYS, key_id) if key_id else None)
 
 
 @API.route(
@@ -232,7 +246,10 @@ async def _handle_callback(
     s = app[SETTINGS]
     metrics = app[METRICS]
     call_id = request.match_info["call_id"]
-    if not tokens.verify_callback(s.secret, call_id, inp.query.sig):
+    signed_attempt = tokens.verify_callback(
+        s.keyring.callback_keys(), call_id, inp.query.attempt, inp.query.sig
+    )
+    if signed_attempt is None:
         metrics.callbacks.labels(result="forbidden").inc()
         await _reject(app, call_id, "bad signature", "")
         return problem(403, "bad signature"), None
@@ -263,10 +280,15 @@ async def _handle_callback(
         metrics.callbacks.labels(result="ignored").inc()
         return web.json_response({"ok": True, "ignored": "unknown status"}), None
 
+    named = callbacks.body_attempt(call_id, parsed)
+
     def event_for(call: Mapping[str, str]) -> Event | None:
-        # decided under WATCH, on the same read the transition uses
-        attempt = callbacks.attempt_of(call_id, parsed, call)
-        return callbacks.make_event(kind, attempt, parsed, now) if attempt else None
+        # The signed URL names the attempt it was issued for: the body cannot
+        # move the event to another one (a CustomField that disagrees voids it),
+        # and the transition refuses it if that attempt is no longer current.
+        if named is not None and named != signed_attempt:
+            return None
+        return callbacks.make_event(kind, signed_attempt, parsed, now)
 
     t = await atransition(
         r,
@@ -366,8 +388,10 @@ async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
+    """The receiver app; ConfigError (fail closed) without a real secret and API key."""
     from dialer.receiver import api
 
+    require_server_secrets(settings)
     # Order matters: the key is checked before a request counts against its limit.
     rate_limit = ratelimit.middleware(
         lambda app: app[SETTINGS].DIALER_API_RATE_PER_MIN, lambda app: app[AREDIS]

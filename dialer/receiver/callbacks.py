@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from dialer.calls import TERMINAL_STATUS, Event, Kind, State
+from dialer.calls import TERMINAL_STATUS, Event, Kind
 from dialer.errors import ProtocolError
 
 MAX_FIELD = 4096
@@ -103,21 +103,20 @@ def event_kind(status: str, event_type: str) -> Kind | None:
     return None
 
 
-def attempt_of(call_id: str, parsed: Mapping[str, Any], call: Mapping[str, str]) -> int | None:
-    """Which attempt this callback belongs to; None if it cannot be ours."""
+def body_attempt(call_id: str, parsed: Mapping[str, Any]) -> int | None:
+    """The attempt the body's ``CustomField`` (``<call id>:<attempt>``) names, if any.
+
+    The signed URL is what binds a callback to an attempt; this is only a
+    consistency check: a body that names another attempt is not trusted.
+    """
     custom = parsed.get("custom")
-    if custom:
-        owner, _, rest = custom.partition(":")
-        attempt = rest.split(":", 1)[0]
-        if owner == call_id and attempt.isdigit():
-            return int(attempt)
-    current = int(call.get("attempt", 1))
-    if call.get("sid"):
-        return current if call["sid"] == parsed["sid"] else 0  # 0: an older attempt's sid
-    # No sid recorded yet: the callback beat the connect response of this attempt.
-    if call.get("state") in (State.DIALING.value, State.UNKNOWN.value):
-        return current
-    return 0
+    if not custom:
+        return None
+    owner, _, rest = custom.partition(":")
+    attempt = rest.split(":", 1)[0]
+    if owner != call_id or not (attempt.isascii() and attempt.isdigit()):
+        return None
+    return int(attempt)
 
 
 def make_event(kind: Kind, attempt: int, parsed: Mapping[str, Any], now: float) -> Event:

@@ -445,9 +445,67 @@ class ExotelCallback(BaseModel):
 class SigQuery(BaseModel):
     # Required, but a missing one is answered like a wrong one (403, recorded as a
     # rejected callback), so the model takes "" and the schema still says required.
-    model_config = ConfigDict(json_schema_extra={"required": ["sig"]})
+    model_config = ConfigDict(json_schema_extra={"required": ["attempt", "sig"]})
+    attempt: str = Field(
+        default="",
+        description="the attempt this callback URL was issued for",
+        json_schema_extra=no_default,
+    )
     sig: str = Field(
         default="",
-        description="HMAC of the call id, put in the URL by the dialer",
+        description="HMAC of the call id and attempt (callback key), put in the URL by the dialer",
         json_schema_extra=no_default,
+    )
+
+
+# --- tenants: API keys and webhook keys ------------------------------------------------
+
+
+class KeyPath(Strict):
+    key_id: str = Field(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")
+
+
+class KeyIn(Strict):
+    accounts: list[Annotated[str, Field(min_length=1, max_length=64, pattern=SID_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="account sids the key may use; may be empty only for an admin key",
+    )
+    admin: bool = Field(default=False, description="manage accounts and keys, see everything")
+    label: str = Field(default="", max_length=200, description="a note shown in the key list")
+
+    @model_validator(mode="after")
+    def _scoped(self) -> KeyIn:
+        if not self.accounts and not self.admin:
+            raise ValueError("give accounts, or admin: true")
+        return self
+
+
+class KeyOut(StrictOut):
+    """A key's public record: never the key, never its hash."""
+
+    id: str
+    accounts: list[str]
+    admin: bool
+    label: str
+    created_at: float
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the API key: shown in this answer only, Redis keeps its hash")
+
+
+class KeyList(StrictOut):
+    keys: list[KeyOut]
+
+
+class KeyRevoked(StrictOut):
+    id: str
+    revoked: bool
+
+
+class WebhookKeyOut(StrictOut):
+    sid: str
+    webhook_key: str = Field(
+        description="HMAC-SHA256 key of this account's webhook signatures (X-Dialer-Signature)"
     )

@@ -11,7 +11,8 @@ repairs only, for mistakes real bots make (DESIGN.md, Streamer):
   so it still follows its audio; a clear drops it.
 * the customer's bot is spoken to in its own stream-sid spelling, detected
   from its first frame (``stream_sid`` until then, and always for ``start``,
-  which is forwarded as Exotel sent it).
+  which is forwarded as Exotel sent it, minus the stream token that Exotel
+  echoes in ``custom_parameters``: the customer's bot never sees it).
 
 Every way the customer's bot can fail is recorded on the call with a reason
 code (``dialer.reasons``) before the call is hung up, so the results say why:
@@ -130,6 +131,7 @@ class Relay:
                 self.stream_sid = frame.stream_sid
                 self.exotel_spelling = p.sniff_spelling(text) or "stream_sid"
                 self._started_at = time.monotonic()
+                text = p.without_credentials(text)  # the stream token stays with us
             elif (
                 self.bot_spelling not in (None, self.exotel_spelling)
                 and self.stream_sid

@@ -30,6 +30,7 @@ from tests.chaos.conftest import ServerErrors
 from tests.security.helpers import (
     ACCOUNT,
     call_state,
+    cb,
     check_invariants,
     exotel_sid,
     make_campaign,
@@ -37,7 +38,6 @@ from tests.security.helpers import (
     place_calls,
     progress,
     setup_account,
-    sig,
 )
 
 POOL = 120
@@ -295,7 +295,7 @@ async def send(
     client: Any, call_id: str, kind: str, payload: Any, sid: str, other: str
 ) -> aiohttp.ClientResponse:
     url = f"/exotel/status/{call_id}"
-    params = {"sig": sig(call_id)}
+    params = cb(call_id)
     if kind == "json":
         if isinstance(payload, dict):
             payload = {
@@ -385,7 +385,7 @@ async def test_fuzzed_callbacks_never_5xx_never_move_backwards(
         canary = pool.canaries[n]
         resp = await client.post(
             f"/exotel/status/{canary}",
-            params={"sig": sig(canary)},
+            params=cb(canary),
             json=valid_terminal(canary, pool.sids[canary]),
         )
         assert resp.status == 200, await resp.text()
@@ -414,7 +414,7 @@ async def test_after_the_fuzz_a_valid_terminal_callback_still_settles_a_fuzzed_c
     assert call_state(r, target) == (1, State.PLACED)
     resp = await client.post(
         f"/exotel/status/{target}",
-        params={"sig": sig(target)},
+        params=cb(target),
         json=valid_terminal(target, few.sids[target]),
     )
     assert resp.status == 200
@@ -429,7 +429,7 @@ async def test_after_the_fuzz_a_valid_terminal_callback_still_settles_a_fuzzed_c
 async def _post(client: Any, call_id: str, ctype: str, data: bytes) -> int:
     resp = await client.post(
         f"/exotel/status/{call_id}",
-        params={"sig": sig(call_id)},
+        params=cb(call_id),
         data=data,
         headers={"Content-Type": ctype},
     )

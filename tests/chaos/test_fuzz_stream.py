@@ -47,6 +47,9 @@ def add_call(r: redis.Redis, index: int, bot: str = "echo") -> str:
         keys.call(ACCOUNT, call_id),
         mapping={"to": "+919876543210", "state": "answered", "attempt": "1", "vars": "{}"},
     )
+    # Hypothesis reuses these ids across examples on one Redis: each example's
+    # call is a fresh attempt, whose single-use stream token is unused.
+    r.delete(keys.stream_claim(ACCOUNT, call_id, 1))
     return call_id
 
 

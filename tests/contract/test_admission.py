@@ -12,6 +12,7 @@ from dialer.accounts import make_account, save_account
 from dialer.admission import RedisLimiter
 from dialer.calls import Event, Kind
 from dialer.campaigns import CampaignIn, create_campaign, set_state
+from dialer.keyring import Keyring
 from dialer.policy import RetryPolicy
 from dialer.records import Leases, transition
 
@@ -30,6 +31,7 @@ def setup_account(r: redis.Redis, limit: int = 5, cpm: int = 1000) -> None:
             max_concurrent_calls=limit,
             calls_per_minute=cpm,
         ),
+        Keyring.from_secret(b"admission-S3cr3t-6Kd2Lq7Wx4Zb9Nm1Vp8"),
     )
 
 

@@ -14,6 +14,7 @@ from dialer.accounts import make_account, save_account
 from dialer.admission import RedisLimiter
 from dialer.campaigns import CampaignIn, create_campaign, estimate_finish
 from dialer.dialing import dial
+from dialer.keyring import Keyring
 from dialer.runtime import Runtime
 from dialer.sandbox.config import AccountConfig, SandboxConfig
 from dialer.sandbox.control import SandboxControl
@@ -22,6 +23,8 @@ from dialer.settings import load_settings
 from dialer.windows import Window
 
 A = "sandbox"
+SECRET = "policy-S3cr3t-6Kd2Lq7Wx4Zb9Nm1Vp8Rt5Yc0Fh"
+KEYRING = Keyring.from_secret(SECRET.encode())
 INDIA, NEW_YORK = "+919876543210", "+12125550100"
 
 
@@ -62,11 +65,12 @@ def rt(r: redis.Redis, redis_url: str, sandbox: tuple[str, SandboxControl]) -> R
             max_concurrent_calls=5,
             caller_ids=["0801", "0802", "0803"],
         ),
+        KEYRING,
     )
     settings = load_settings(
         REDIS_URL=redis_url,
-        DIALER_SECRET="policy-secret-123",
-        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the sandbox Exotel listens on loopback
+        DIALER_SECRET=SECRET,
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the sandbox listens on loopback
     )
     return Runtime(settings, r)
 
@@ -153,6 +157,7 @@ def test_limits_change_live(r: redis.Redis, rt: Runtime, sandbox: tuple[str, obj
         make_account(
             A, "sandbox-key", "sandbox-token", "0800", api_url=sandbox[0], max_concurrent_calls=8
         ),
+        KEYRING,
     )
     assert len(lim.admit(A, 1000.0)) == 3
 

@@ -12,7 +12,7 @@ from dialer.receiver.api import render_metrics
 from dialer.receiver.app import create_app
 from dialer.settings import load_settings
 
-KEY = "rest-test-api-key"
+KEY = "rest-ApiKey-8Hj3Tq2Wz7Lm5Xc1Vb9Nr4Gk6Ps"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -21,7 +21,7 @@ async def client(redis_url: str, aiohttp_client: Any) -> TestClient:
     settings = load_settings(
         REDIS_URL=redis_url,
         DIALER_API_KEY=KEY,
-        DIALER_SECRET="rest-test-secret-123",
+        DIALER_SECRET="rest-S3cr3t-5Kd2Lq7Wx4Zb6Nm1Vp8Rt9Yc0Fh",
         DIALER_EGRESS_ALLOW="127.0.0.0/8",  # accounts point at a loopback sandbox
     )
     return await aiohttp_client(create_app(settings))

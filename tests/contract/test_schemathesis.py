@@ -60,6 +60,10 @@ def receiver(redis_url: str, tmp_path: Path) -> Iterator[str]:
         "DIALER_PORT": str(port),
         "DIALER_LOG_LEVEL": "WARNING",
         "DIALER_EGRESS_ALLOW": "127.0.0.1",  # the test account's unreachable api_url
+        # thousands of requests a minute: the per-key limit would answer most with 429
+        # (tests/security/test_limits.py proves it); metrics on a free port
+        "DIALER_API_RATE_PER_MIN": "0",
+        "DIALER_METRICS_PORT": "0",
         "HTTP_PROXY": nowhere,
         "HTTPS_PROXY": nowhere,
         "ALL_PROXY": nowhere,

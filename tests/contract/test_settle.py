@@ -20,11 +20,14 @@ from dialer.accounts import back_off, make_account, save_account
 from dialer.admission import RedisLimiter
 from dialer.calls import Event, Kind
 from dialer.campaigns import CampaignIn, create_campaign
+from dialer.keyring import Keyring
 from dialer.reconcile import expedite_stale, reconcile_account
 from dialer.records import Leases, transition
 from dialer.runtime import Runtime
 from dialer.scripts import script
 from dialer.settings import load_settings
+
+SECRET = "settle-S3cr3t-4Kd2Lq7Wx9Zb6Nm1Vp8Rt5Yc0Fh"
 
 A = "acct1"
 T0 = 1_000_000.0
@@ -73,17 +76,18 @@ def exotel() -> Iterator[str]:
 
 @pytest.fixture
 def rt(r: redis.Redis, redis_url: str, exotel: str) -> Runtime:
+    settings = load_settings(
+        REDIS_URL=redis_url,
+        DIALER_SECRET=SECRET,
+        DIALER_STREAM_GRACE_S=10,
+        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the fake Exotel listens on loopback
+    )
     save_account(
         r,
         make_account(
             A, "k", "t", "0800", api_url=exotel, max_concurrent_calls=50, calls_per_minute=20
         ),
-    )
-    settings = load_settings(
-        REDIS_URL=redis_url,
-        DIALER_SECRET="settle-secret-123",
-        DIALER_STREAM_GRACE_S=10,
-        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # the fake Exotel listens on loopback
+        settings.keyring,
     )
     return Runtime(settings, r)
 
@@ -227,7 +231,8 @@ def test_a_paused_account_makes_no_reconciliation_request(r: redis.Redis, rt: Ru
 def test_back_off_only_ever_moves_later_under_concurrent_callers(
     r: redis.Redis, redis_url: str
 ) -> None:
-    save_account(r, make_account(A, "k", "t", "0800", api_url="http://127.0.0.1:9"))
+    keyring = Keyring.from_secret(SECRET.encode())
+    save_account(r, make_account(A, "k", "t", "0800", api_url="http://127.0.0.1:9"), keyring)
     workers = 12
     clients = [redis.Redis.from_url(redis_url) for _ in range(workers)]
     rng = random.Random(7)

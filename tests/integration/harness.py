@@ -28,8 +28,8 @@ FAST = {
     "DIALER_ANSWERED_CHECK_S": "3",
     "DIALER_LEASE_MARGIN_S": "5",
     "DIALER_LOG_LEVEL": "WARNING",
-    "DIALER_SECRET": "integration-secret-0123456789",
-    "DIALER_API_KEY": "integration-api-key",
+    "DIALER_SECRET": "integ-S3cr3t-9Kd2Lq7Wx4Zb6Nm1Vp8Rt5Yc0Fh",
+    "DIALER_API_KEY": "integ-ApiKey-3Hj8Tq2Wz7Lm5Xc1Vb9Nr4Gk6Ps",
     # the sandbox, webhook sinks and relayed bots all live on loopback
     "DIALER_EGRESS_ALLOW": "127.0.0.0/8",
 }
@@ -39,7 +39,7 @@ class System:
     def __init__(self, sup: Supervisor):
         self.sup = sup
         s = sup.settings
-        self.api = DialerClient(s.api_url, s.DIALER_API_KEY.get_secret_value())
+        self.api = DialerClient(s.api_url, s.api_key)
         self.sandbox_url = f"http://127.0.0.1:{s.SANDBOX_PORT}"
         self.sandbox = SandboxControl(self.sandbox_url)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,9 +54,10 @@ class WebhookSink:
 
     def app(self) -> web.Application:
         async def hook(request: web.Request) -> web.Response:
-            body = await request.json()
+            raw = await request.read()  # what a consumer verifies the signature over
+            body = json.loads(raw)
             with self._lock:
-                self.deliveries.append({"headers": dict(request.headers), "body": body})
+                self.deliveries.append({"headers": dict(request.headers), "body": body, "raw": raw})
                 n = len(self.deliveries)
             return web.Response(status=500 if n <= self.fail_first else 200)
 

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import redis
@@ -32,12 +33,12 @@ from tests.security.helpers import (
     ACCOUNT,
     API_KEY,
     SECRET,
+    cb,
     exotel_sid,
     make_campaign,
     make_settings,
     place_calls,
     setup_account,
-    sig,
 )
 
 Client = TestClient[Any, Any]
@@ -47,7 +48,7 @@ EXOTEL_WAITS_S = 15.0
 async def post_terminal(client: Client, call_id: str, sid: str) -> tuple[int, float]:
     started = time.monotonic()
     resp = await client.post(
-        f"/exotel/status/{call_id}?sig={sig(call_id)}",
+        f"/exotel/status/{call_id}?{urlencode(cb(call_id))}",
         json={
             "CallSid": sid,
             "Status": "completed",
@@ -171,7 +172,7 @@ def test_sigterm_lets_the_receiver_finish_a_callback_in_flight(
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(
                 requests.post,
-                f"{base}/exotel/status/{call_id}?sig={sig(call_id)}",
+                f"{base}/exotel/status/{call_id}?{urlencode(cb(call_id))}",
                 json={"CallSid": sid, "Status": "completed", "EventType": "terminal"},
                 timeout=15,
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 import redis
 
 from dialer import keys
-from tests.integration.harness import assert_no_duplicate_dials, contacts, running_system
+from tests.integration.harness import FAST, assert_no_duplicate_dials, contacts, running_system
 from tests.integration.sinks import WebhookSink, serve_in_thread
 
 pytestmark = pytest.mark.timeout(240)
@@ -48,6 +50,7 @@ def test_messy_callbacks_still_end_every_call_right(redis_url: str, tmp_path: Pa
         )
         r = redis.Redis.from_url(redis_url, decode_responses=True)
         active = r.zcard(keys.active("sandbox"))
+        webhook_key = system.api.webhook_key("sandbox")["webhook_key"]
     assert_no_duplicate_dials(report)
     assert status["finished"] == 50 and sum(status["outcomes"].values()) == 50
     assert active == 0
@@ -77,4 +80,12 @@ def test_messy_callbacks_still_end_every_call_right(redis_url: str, tmp_path: Pa
             key = d["headers"]["Idempotency-Key"]
             data = json.dumps(d["body"]["data"], sort_keys=True)
             assert bodies.setdefault(key, data) == data
-        assert d["headers"]["X-Dialer-Signature"]
+        # signed with the account's own webhook key (what its consumer holds) ...
+        ts, signature = d["headers"]["X-Dialer-Timestamp"], d["headers"]["X-Dialer-Signature"]
+        expected = hmac.new(webhook_key.encode(), ts.encode() + b"." + d["raw"], hashlib.sha256)
+        assert hmac.compare_digest(expected.hexdigest(), signature)
+        # ... never with the master secret
+        master = hmac.new(
+            FAST["DIALER_SECRET"].encode(), ts.encode() + b"." + d["raw"], hashlib.sha256
+        )
+        assert master.hexdigest() != signature

@@ -24,19 +24,22 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
 
 from dialer import keys, scrape
+from dialer.keyring import Keyring
 from dialer.settings import Settings
 from dialer.tokens import stream_token
 from streamer import protocol as p
 from streamer.app import create_app, render_metrics
 from streamer.audio import is_legal_chunk
 
-SECRET = "test-secret"
+SECRET = "stream-S3cr3t-7Kd2Lq9Wx4Zb6Nm1Vp8Rt5Yc0Fh"
+API_KEY = "stream-ApiKey-2Hj8Tq7Wz3Lm5Xc1Vb9Nr4Gk6Ps"
 ACCOUNT, CID = "AC_test", "camp0001"
 Server = Callable[..., Awaitable[TestServer]]
 
 
 def token(call_id: str, attempt: int = 1, ttl_s: int = 3600) -> str:
-    return stream_token(SECRET.encode(), call_id, attempt, int(time.time()) + ttl_s)
+    key = Keyring.from_secret(SECRET.encode()).stream
+    return stream_token(key, call_id, attempt, int(time.time()) + ttl_s)
 
 
 def add_call(
@@ -108,6 +111,7 @@ async def streamer(redis_url: str, aiohttp_server: Server) -> TestServer:
     settings = Settings(  # type: ignore[call-arg]
         REDIS_URL=redis_url,
         DIALER_SECRET=SECRET,
+        DIALER_API_KEY=API_KEY,
         DIALER_EGRESS_ALLOW="127.0.0.0/8",  # relayed bots listen on loopback
     )
     app = create_app(settings)
@@ -258,7 +262,8 @@ async def test_garbage_closes_cleanly_and_server_keeps_serving(
         else:
             await ex.ws.send_str(junk)
     assert await ex.closed() == code
-    ex2 = await connect(call_id, {"token": token(call_id)})
+    other = add_call(r, "echo", index=2)  # a token opens one stream only: the next call
+    ex2 = await connect(other, {"token": token(other)})
     await ex2.start(8000)
     await ex2.media(tone(8000, 0.2))
     assert isinstance(await ex2.recv(), p.OutMedia)

@@ -18,11 +18,12 @@ from dialer.accounts import make_account, save_account
 from dialer.admission import RedisLimiter
 from dialer.calls import FINAL, RANK, Event, Kind, State
 from dialer.campaigns import CampaignIn, create_campaign, load_policy
+from dialer.keyring import Keyring
 from dialer.records import Leases, transition
 from dialer.settings import Settings, load_settings
 
-SECRET = "sec-SIGNING-7f3a9c1e5b2d"
-API_KEY = "key-APIKEY-4e8b2a6d0c9f"
+SECRET = "sec-SIGNING-7f3a9c1e5b2d-Qw8Zx4Lm2Np6"
+API_KEY = "key-APIKEY-4e8b2a6d0c9f-Hk3Tq7Vb1Rs5"
 ACCOUNT = "AC_sec"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -34,12 +35,22 @@ def make_settings(redis_url: str, **extra: Any) -> Settings:
     return load_settings(REDIS_URL=redis_url, DIALER_SECRET=SECRET, DIALER_API_KEY=API_KEY, **extra)
 
 
-def sig(call_id: str, secret: str = SECRET) -> str:
-    return tokens.callback_sig(secret.encode(), call_id)
+KEYRING = Keyring.from_secret(SECRET.encode())
+
+
+def sig(call_id: str, attempt: int = 1, secret: str = SECRET) -> str:
+    key = Keyring.from_secret(secret.encode()).callback
+    return tokens.callback_sig(key, call_id, attempt)
+
+
+def cb(call_id: str, attempt: int = 1, secret: str = SECRET) -> dict[str, str]:
+    """The query of a callback URL, as the dialer builds it for that attempt."""
+    return {"attempt": str(attempt), "sig": sig(call_id, attempt, secret)}
 
 
 def stream_token(call_id: str, attempt: int = 1, ttl_s: int = 3600, secret: str = SECRET) -> str:
-    return tokens.stream_token(secret.encode(), call_id, attempt, int(time.time()) + ttl_s)
+    key = Keyring.from_secret(secret.encode()).stream
+    return tokens.stream_token(key, call_id, attempt, int(time.time()) + ttl_s)
 
 
 def setup_account(r: redis.Redis, sid: str = ACCOUNT, limit: int = 50) -> None:
@@ -54,6 +65,7 @@ def setup_account(r: redis.Redis, sid: str = ACCOUNT, limit: int = 50) -> None:
             max_concurrent_calls=limit,
             calls_per_minute=10_000,
         ),
+        KEYRING,
     )
 
 

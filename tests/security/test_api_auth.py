@@ -21,12 +21,12 @@ from tests.security.helpers import (
     API_KEY,
     AUTH,
     SECRET,
+    cb,
     exotel_sid,
     make_campaign,
     make_settings,
     place_calls,
     setup_account,
-    sig,
 )
 
 PUBLIC = {"/v1/openapi.json"}
@@ -198,7 +198,7 @@ async def test_oversize_callback_is_413_and_changes_nothing(
     ).encode()
     resp = await receiver.post(
         f"/exotel/status/{call_id}",
-        params={"sig": sig(call_id)},
+        params=cb(call_id),
         data=body,
         headers={"Content-Type": ctype},
     )

@@ -15,6 +15,7 @@ import redis
 from dialer import keys
 from tests.security.helpers import (
     ACCOUNT,
+    cb,
     check_invariants,
     exotel_sid,
     make_campaign,
@@ -50,8 +51,8 @@ def forged_queries(call_id: str, other: str) -> dict[str, dict[str, str] | None]
         "missing": None,
         "empty": {"sig": ""},
         "forged": {"sig": "0" * len(good)},
-        "other_secret": {"sig": sig(call_id, secret="not-the-secret")},
-        "replayed_from_other_call": {"sig": sig(other)},
+        "other_secret": cb(call_id, secret="not-the-secret"),
+        "replayed_from_other_call": cb(other),
         "truncated": {"sig": good[:-1]},
         "extended": {"sig": good + "0"},
         "uppercased": {"sig": good.upper()},
@@ -87,7 +88,7 @@ async def test_signature_in_the_body_or_a_header_does_not_count(
 ) -> None:
     cid, (call_id, _) = calls
     before = snapshot(r, cid)
-    body = terminal_body(call_id, exotel_sid(r, call_id)) | {"sig": sig(call_id)}
+    body = terminal_body(call_id, exotel_sid(r, call_id)) | cb(call_id)
     for kw in (
         {"json": body},
         {"data": body},
@@ -104,7 +105,7 @@ async def test_valid_signature_is_accepted_and_moves_the_call(
     cid, (call_id, other) = calls
     resp = await receiver.post(
         f"/exotel/status/{call_id}",
-        params={"sig": sig(call_id)},
+        params=cb(call_id),
         json=terminal_body(call_id, exotel_sid(r, call_id)),
     )
     assert resp.status == 200, await resp.text()
@@ -124,7 +125,7 @@ async def test_valid_signature_form_encoded(
     cid, (call_id, _) = calls
     resp = await receiver.post(
         f"/exotel/status/{call_id}",
-        params={"sig": sig(call_id)},
+        params=cb(call_id),
         data=terminal_body(call_id, exotel_sid(r, call_id), "busy"),
     )
     assert resp.status == 200, await resp.text()
@@ -146,14 +147,14 @@ async def test_a_signature_for_an_unknown_call_reveals_nothing_and_writes_nothin
     assert resp.status == 403  # the signature is checked before the call is looked up
     resp = await receiver.post(
         f"/exotel/status/{ghost}",
-        params={"sig": sig(ghost)},
+        params=cb(ghost),
         json={"CallSid": "x", "Status": "completed"},
     )
     assert resp.status in (200, 404)  # a known campaign: recorded as stale, nothing applied
     assert snapshot(r, cid) == before
     resp = await receiver.post(
         "/exotel/status/zzzz9999-1",
-        params={"sig": sig("zzzz9999-1")},
+        params=cb("zzzz9999-1"),
         json={"CallSid": "x", "Status": "completed"},
     )
     assert resp.status == 404

@@ -391,7 +391,8 @@ def dial_one(settings: Any, r: redis.Redis, api_url: str) -> tuple[str, str]:
     from dialer.dialing import dial
     from dialer.runtime import Runtime
 
-    save_account(r, make_account(ACCOUNT, "k", "t", "08000000000", api_url=api_url))
+    account = make_account(ACCOUNT, "k", "t", "08000000000", api_url=api_url)
+    save_account(r, account, settings.keyring)
     cid = make_campaign(r, n=1)
     (call_id,) = RedisLimiter(r).admit(ACCOUNT, time.time())
     dial(Runtime(settings, r), call_id)

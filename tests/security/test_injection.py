@@ -16,7 +16,6 @@ from dialer import keys
 from dialer.logs import escape_controls, make_handler
 from dialer.receiver.api import csv_cell
 from dialer.receiver.app import create_app
-from dialer.settings import Settings
 from streamer.app import create_app as create_streamer
 from tests.security.helpers import ACCOUNT, AUTH, make_settings, setup_account
 
@@ -71,7 +70,7 @@ async def test_a_forged_line_in_the_stream_path_is_escaped(
     redis_url: str, aiohttp_server: Any, log_lines: io.StringIO
 ) -> None:
     """The attack from the issue: %0A in the stream URL's call id."""
-    settings = Settings(REDIS_URL=redis_url, DIALER_SECRET="s" * 32)  # type: ignore[call-arg]
+    settings = make_settings(redis_url)
     server = await aiohttp_server(create_streamer(settings), host="127.0.0.1", port=0)
     path = "/stream/abc%0A1999-01-01%2009:00:00,000%20ERROR%20dialer:%20forged"
     async with aiohttp.ClientSession() as http:

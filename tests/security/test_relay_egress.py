@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from dialer import keys
 from dialer.settings import Settings
 from streamer.app import create_app
-from tests.integration.test_streamer import ACCOUNT, SECRET, Exotel, add_call, token
+from tests.integration.test_streamer import ACCOUNT, API_KEY, SECRET, Exotel, add_call, token
 
 Server = Callable[..., Awaitable[TestServer]]
 
@@ -53,7 +53,10 @@ class Rig:
 
     async def streamer(self, allow: str) -> TestServer:
         settings = Settings(  # type: ignore[call-arg]
-            REDIS_URL=self.redis_url, DIALER_SECRET=SECRET, DIALER_EGRESS_ALLOW=allow
+            REDIS_URL=self.redis_url,
+            DIALER_SECRET=SECRET,
+            DIALER_API_KEY=API_KEY,
+            DIALER_EGRESS_ALLOW=allow,
         )
         return await self.serve(create_app(settings), host="127.0.0.1", port=0)
 

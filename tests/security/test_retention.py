@@ -24,11 +24,11 @@ from tests.security.conftest import Client
 from tests.security.helpers import (
     ACCOUNT,
     AUTH,
+    cb,
     exotel_sid,
     make_campaign,
     place_calls,
     setup_account,
-    sig,
 )
 
 RECORDING = "https://recordings.example/rec-{}.mp3"
@@ -47,7 +47,7 @@ async def finish_by_callbacks(receiver: Client, r: redis.Redis, cid: str) -> lis
             "ConversationDuration": "30",
             "RecordingUrl": RECORDING.format(call_id),
         }
-        resp = await receiver.post(f"/exotel/status/{call_id}?sig={sig(call_id)}", data=body)
+        resp = await receiver.post(f"/exotel/status/{call_id}", params=cb(call_id), data=body)
         assert resp.status == 200, await resp.text()
     return ids
 
@@ -244,3 +244,49 @@ def test_a_stray_field_written_after_expiry_is_forgotten(
     assert status(r, cid) is None
     assert retention.sweep(r, retention_s=60)["forgotten"] == 1
     assert not r.exists(ckey) and r.hget(keys.CAMPAIGNS, cid) is None
+
+
+def test_the_sweep_runs_in_beat_on_the_maintenance_queue(redis_url: str) -> None:
+    from dialer.settings import load_settings
+    from workers.app import make_app
+
+    conf = make_app(load_settings(REDIS_URL=redis_url)).conf
+    entry = next(e for e in conf.beat_schedule.values() if e["task"] == "dialer.retention")
+    assert entry["schedule"] <= 600
+    assert conf.task_routes["dialer.retention"] == {"queue": "maintenance"}
+
+
+def test_dialer_purge_cancels_then_waits_for_live_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from dialer.cli import commands
+    from dialer.client import ApiError
+
+    calls: list[str] = []
+    live = iter([True, True, False])
+
+    class Client:
+        def cancel(self, cid: str) -> dict[str, Any]:
+            calls.append(f"cancel {cid}")
+            return {}
+
+        def delete(self, cid: str) -> dict[str, Any]:
+            calls.append(f"delete {cid}")
+            if next(live):
+                raise ApiError(409, "1 call(s) of this campaign are still live")
+            return {"id": cid, "deleted": True, "calls": 3, "events": 7}
+
+    monkeypatch.setattr(commands, "client_from", lambda api: Client())
+    monkeypatch.setattr(commands.time, "sleep", lambda s: None)
+    out = CliRunner().invoke(commands.purge, ["abc123", "--cancel", "--yes"])
+    assert out.exit_code == 0, out.output
+    assert calls == ["cancel abc123", "delete abc123", "delete abc123", "delete abc123"]
+    assert '"deleted": true' in out.output
+
+    live = iter([True])
+    calls.clear()
+    out = CliRunner().invoke(commands.purge, ["abc123", "--yes"])  # no --cancel: no waiting
+    assert out.exit_code == 1 and "still live" in out.output
+    assert calls == ["delete abc123"]
+    out = CliRunner().invoke(commands.purge, ["abc123"], input="n\n")  # asks first
+    assert out.exit_code == 1 and calls == ["delete abc123"]

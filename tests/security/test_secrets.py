@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 import redis
 
+from dialer import keys
 from dialer.accounts import load_account, make_account
 from dialer.client import DialerClient
 from dialer.errors import ConfigError
 from dialer.exotel.client import ExotelClient
 from dialer.receiver.app import create_app
 from dialer.settings import load_settings
-from tests.security.helpers import API_KEY, SECRET, make_settings, sig
+from tests.security.helpers import API_KEY, KEYRING, SECRET, cb, make_settings
 
 ENV_TOKEN = "tok-ENVTOKEN-91b7c3e5d2"
 REST_TOKEN = "tok-RESTTOKEN-5c2e8a0f7d"
@@ -68,8 +69,12 @@ async def test_no_response_and_no_log_line_carries_a_secret(
     }
     resp, _ = await hit("POST", "/v1/accounts", json=account, headers=AUTH)
     assert resp.status == 200
-    assert load_account(r, REST_SID).api_token == REST_TOKEN  # stored, where workers read it
-    assert load_account(r, ENV_SID).api_token == ENV_TOKEN
+    # stored where workers read it, encrypted: the raw hash never holds the token
+    assert load_account(r, REST_SID, KEYRING).api_token == REST_TOKEN
+    assert load_account(r, ENV_SID, KEYRING).api_token == ENV_TOKEN
+    for sid, token in ((REST_SID, REST_TOKEN), (ENV_SID, ENV_TOKEN)):
+        raw = r.hgetall(keys.account(sid))
+        assert "api_token" not in raw and token not in str(raw)
     resp, text = await hit(
         "POST",
         "/v1/campaigns",
@@ -132,17 +137,17 @@ async def test_no_response_and_no_log_line_carries_a_secret(
     await hit(
         "POST",
         f"/exotel/status/{cid}-0",
-        params={"sig": sig(f"{cid}-0")},
+        params=cb(f"{cid}-0"),
         data=f"{{{SECRET}",
         headers={"Content-Type": "application/json"},
     )
     await hit(
         "POST",
         f"/exotel/status/{cid}-0",
-        params={"sig": sig(f"{cid}-0")},
+        params=cb(f"{cid}-0"),
         json={"CallSid": API_KEY, "Status": "ringing"},
     )
-    await hit("POST", "/exotel/status/zzzz0000-1", params={"sig": sig("zzzz0000-1")}, json={})
+    await hit("POST", "/exotel/status/zzzz0000-1", params=cb("zzzz0000-1"), json={})
 
     statuses = {status for _, status, _ in seen}
     assert {200, 201, 401, 404, 422} <= statuses, statuses  # the error paths were reached

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType
 from dialer import keys, tokens
 from streamer import protocol as p
 from streamer.app import create_app
-from tests.security.helpers import SECRET, make_settings, sig, stream_token
+from tests.security.helpers import KEYRING, make_settings, sig, stream_token
 
 ACCOUNT, CID = "AC_stream", "strm0001"
 
@@ -84,7 +84,7 @@ def _cases(r: redis.Redis) -> dict[str, tuple[str, str | None]]:
         "missing": (target, None),
         "empty": (target, ""),
         "other_call": (target, stream_token(other, attempt=2)),
-        "expired": (target, tokens.stream_token(SECRET.encode(), target, 2, exp)),
+        "expired": (target, tokens.stream_token(KEYRING.stream, target, 2, exp)),
         "older_attempt": (target, stream_token(target, attempt=1)),
         "newer_attempt": (target, stream_token(target, attempt=3)),
         "other_secret": (target, stream_token(target, attempt=2, secret="other")),

@@ -261,3 +261,15 @@ async def test_a_purge_deletes_the_stored_survey(receiver: Client, r: redis.Redi
     assert (await receiver.post(f"/v1/campaigns/{cid}/cancel", headers=AUTH)).status == 200
     assert (await receiver.delete(f"/v1/campaigns/{cid}", headers=AUTH)).status == 200
     assert not [k for k in r.scan_iter(match="dl:*", count=1000) if cid in k]
+
+
+async def test_a_text_prompt_that_looks_like_an_option_is_only_spoken() -> None:
+    # espeak-ng was a subprocess given the text without `--`: "--help" or "-w FILE"
+    # as a prompt were options. Now the text goes to libespeak-ng's synthesis call
+    # (streamer.bots.tts), which has no options to inject; no process is started
+    # (tests/shellout.py would refuse one).
+    from streamer.bots.prompts import speak
+
+    spoken = await speak("-w /tmp/owned.wav --version", 8000)
+    assert len(spoken) > 8000, "the words were spoken"
+    assert not Path("/tmp/owned.wav").exists()

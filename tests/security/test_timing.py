@@ -15,13 +15,18 @@ from typing import Any
 
 import pytest
 
-from dialer import tokens
+from dialer import apikeys, tokens
 from dialer.receiver import app as receiver_app
 
+# Where a presented credential meets the expected one: each must use compare_digest.
+COMPARERS: list[Callable[..., Any]] = [tokens._same, apikeys.is_bootstrap]
+# Every function on a credential's path: none may compare secret values with ==.
 CHECKERS: list[Callable[..., Any]] = [
+    *COMPARERS,
     tokens.verify_callback,
     tokens.verify_stream_token,
     receiver_app.auth_middleware,
+    receiver_app.key_scope,
 ]
 # Names that hold a credential or a MAC in those functions.
 SENSITIVE = {"sig", "token", "mac", "expected", "given", "secret", "digest"}
@@ -48,7 +53,7 @@ def _names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-@pytest.mark.parametrize("fn", CHECKERS, ids=lambda f: f.__qualname__)
+@pytest.mark.parametrize("fn", COMPARERS, ids=lambda f: f.__qualname__)
 def test_credential_checks_use_compare_digest(fn: Callable[..., Any]) -> None:
     tree = _tree(fn)
     assert any(_is_compare_digest(n) for n in ast.walk(tree)), fn.__qualname__
@@ -73,5 +78,5 @@ def test_no_short_circuit_comparison_of_secret_values(fn: Callable[..., Any]) ->
 
 def test_the_module_sources_name_compare_digest() -> None:
     """The cheap grep the issue asks for, on the two modules that check credentials."""
-    for module in (tokens, receiver_app):
+    for module in (tokens, apikeys):
         assert "hmac.compare_digest" in inspect.getsource(module), module.__name__

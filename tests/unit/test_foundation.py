@@ -25,21 +25,25 @@ def test_secrets_not_in_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "very-secret" not in repr(s) and "very-secret" not in str(s.model_dump())
 
 
-def test_callback_signature_is_bound_to_the_call() -> None:
-    sig = tokens.callback_sig(SECRET, "abcd1234-1")
-    assert tokens.verify_callback(SECRET, "abcd1234-1", sig)
-    assert not tokens.verify_callback(SECRET, "abcd1234-2", sig)
-    assert not tokens.verify_callback(SECRET, "abcd1234-1", None)
-    assert not tokens.verify_callback(b"other", "abcd1234-1", sig)
+def test_callback_signature_is_bound_to_the_call_and_attempt() -> None:
+    sig = tokens.callback_sig(SECRET, "abcd1234-1", 2)
+    assert tokens.verify_callback([SECRET], "abcd1234-1", "2", sig) == 2
+    assert tokens.verify_callback([SECRET], "abcd1234-2", "2", sig) is None
+    assert tokens.verify_callback([SECRET], "abcd1234-1", "1", sig) is None
+    assert tokens.verify_callback([SECRET], "abcd1234-1", "3", sig) is None
+    assert tokens.verify_callback([SECRET], "abcd1234-1", None, sig) is None
+    assert tokens.verify_callback([SECRET], "abcd1234-1", "2", None) is None
+    assert tokens.verify_callback([b"other"], "abcd1234-1", "2", sig) is None
+    assert tokens.verify_callback([b"other", SECRET], "abcd1234-1", "2", sig) == 2
 
 
 def test_stream_token_attempt_and_expiry() -> None:
     tok = tokens.stream_token(SECRET, "abcd1234-1", 2, expires_at=1000)
-    assert tokens.verify_stream_token(SECRET, "abcd1234-1", tok, now=999) == 2
-    assert tokens.verify_stream_token(SECRET, "abcd1234-1", tok, now=1001) is None
-    assert tokens.verify_stream_token(SECRET, "abcd1234-9", tok, now=999) is None
+    assert tokens.verify_stream_token([SECRET], "abcd1234-1", tok, now=999) == (2, 1000)
+    assert tokens.verify_stream_token([SECRET], "abcd1234-1", tok, now=1001) is None
+    assert tokens.verify_stream_token([SECRET], "abcd1234-9", tok, now=999) is None
     forged = tok.replace("2.", "3.", 1)
-    assert tokens.verify_stream_token(SECRET, "abcd1234-1", forged, now=999) is None
+    assert tokens.verify_stream_token([SECRET], "abcd1234-1", forged, now=999) is None
 
 
 def test_keys_share_the_account_hash_tag() -> None:

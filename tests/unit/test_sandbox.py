@@ -434,6 +434,21 @@ async def test_fault_drop_callbacks_leaves_call_details(world: Any) -> None:
         assert (await resp.json())["Call"]["Status"] == "busy"
 
 
+async def test_fault_drop_terminal_callbacks_drops_only_terminal_ones(world: Any) -> None:
+    w = await world()
+    await set_faults(w, drop_terminal_callbacks=1.0)
+    sid = (await dial(w, "+919876543216", events=["ringing"]))[1]["Call"]["Sid"]
+    await until(lambda: len(w["sink"].got) == 1)
+    await asyncio.sleep(0.3)
+    assert [f["EventType"] for _, f in w["sink"].got] == ["ringing"]
+    async with w["http"].get(f"/v1/Accounts/sandbox/Calls/{sid}.json", headers=AUTH) as resp:
+        assert (await resp.json())["Call"]["Status"] == "busy"
+    async with w["http"].get("/_sandbox/report") as resp:
+        report = await resp.json()
+    assert [d["sid"] for d in report["terminal_dropped"]] == [sid]
+    assert report["requests_by_kind"] == {"connect": 1, "details": 1}
+
+
 async def test_fault_dup_and_reorder_callbacks(world: Any) -> None:
     w = await world()
     await set_faults(w, dup_callbacks=1.0, reorder_callbacks=1.0)
