@@ -155,7 +155,7 @@ def cost(sc: dict[str, Any]) -> float:
     """
     c = (1 - sc["accuracy"]) + 4 * sc["human_as_machine"]
     c += 10 * max(0.0, sc["human_as_machine"] - TARGETS["human_as_machine"] / 2)
-    c += 10 * max(0.0, sc["human_p95_s"] - (TARGETS["human_p95_s"] - 0.1))
+    c += 10 * max(0.0, sc["human_p95_s"] - (TARGETS["human_p95_s"] - 0.05))
     c += 10 * max(0.0, sc["machine_p95_after_greeting_s"] - TARGETS["machine_p95_after_greeting_s"])
     return c
 
@@ -165,7 +165,7 @@ GRID: dict[str, list[float]] = {
     "short_utterance_s": [round(0.5 + 0.1 * i, 2) for i in range(10)],
     "pause_long_s": [round(0.5 + 0.05 * i, 2) for i in range(11)],
     "long_utterance_s": [round(2.2 + 0.1 * i, 2) for i in range(13)],
-    "speech_db": [5.0, 7.0, 9.0, 11.0, 13.0],
+    "speech_db": [3.0, 4.0, 5.0, 7.0, 9.0],
     "tone_ratio": [0.6, 0.7, 0.8, 0.9],
     "beep_min_s": [0.08, 0.12, 0.16, 0.2],
 }
