@@ -81,6 +81,15 @@ STATUS_CODES: Mapping[str, Code] = {
     "failed": Code.CALL_FAILED,
 }
 
+#: The text for each of those statuses (Exotel's own word is kept in the attempt's ``status``).
+STATUS_TEXTS: Mapping[str, str] = {
+    "busy": "the line was busy",
+    "no-answer": "nobody answered",
+    "canceled": "the call was cancelled before anyone answered",
+    "cancelled": "the call was cancelled before anyone answered",
+    "failed": "Exotel could not connect the call",
+}
+
 MAX_TEXT = 300
 DNC_TEXT = "number is on the do-not-call list"
 

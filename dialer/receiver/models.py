@@ -466,13 +466,13 @@ class KeyPath(Strict):
 
 
 class KeyIn(Strict):
-    # documented as well as checked: a key with no account must be an admin key
+    # the schema says what _scoped enforces: some account, or admin
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "anyOf": [
-                {"required": ["admin"], "properties": {"admin": {"const": True}}},
                 {"required": ["accounts"], "properties": {"accounts": {"minItems": 1}}},
+                {"required": ["admin"], "properties": {"admin": {"const": True}}},
             ]
         },
     )
