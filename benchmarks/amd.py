@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.common import Ctx, Result, Row
 from dialer.sandbox.voices import Clip, corpus, render
-from streamer.amd import FRAME_S, Detector, Thresholds, analyse, load_thresholds
+from streamer.amd import FRAME_S, Detector, Thresholds, analyse, bank, load_thresholds
 
 TRAIN_SEED, TEST_SEED = 19_001, 19_002
 TRAIN_N, TEST_N = 1_000, 1_200
@@ -88,11 +88,10 @@ def detect(s: Sample, th: Thresholds) -> Outcome:
 
 def analysed(s: Sample) -> tuple[list[float], list[float], list[int]]:
     """The clip's frame analysis, which no threshold changes (fitting replays it)."""
-    det = Detector(s.rate)
+    b = bank(s.rate)
     x = np.frombuffer(s.pcm, dtype="<i2").astype(np.float32)
-    n = det._n
-    frames = x[: len(x) // n * n].reshape(-1, n)
-    return analyse(frames, det._window, det._norm)
+    frames = x[: len(x) // b.n * b.n].reshape(-1, b.n)
+    return analyse(frames, b)
 
 
 def replay(s: Sample, a: tuple[list[float], list[float], list[int]], th: Thresholds) -> Outcome:
