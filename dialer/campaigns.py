@@ -518,6 +518,9 @@ def waiting(
     ``retry`` (retries waiting for their delay).
     """
     now = time.time() if now is None else now
+    if state == "done" or unfinished <= 0:
+        # nothing left to dial: no reads (a campaign list is mostly finished campaigns)
+        return {"queued": 0, "scheduled": 0, "next_due_at": None, "reasons": []}
     with r.pipeline(transaction=False) as pipe:
         pipe.zcard(keys.queue(account, cid))
         pipe.zcard(keys.delayed(account, cid))
@@ -541,8 +544,6 @@ def waiting(
         # ``at``: when this gate opens (epoch s), for the CLI to show as a local date
         reasons.append({"code": code, "text": text, "at": at})
 
-    if state == "done" or unfinished <= 0:
-        return {"queued": queued, "scheduled": scheduled, "next_due_at": None, "reasons": []}
     if state == "cancelled":
         why("cancelled", "cancelled: no new calls; calls already ringing finish")
     elif state == "paused":

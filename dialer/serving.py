@@ -55,7 +55,10 @@ async def serve(
     drain: Drain | None = None,
     shutdown_timeout_s: float = 10.0,
 ) -> None:
-    """Run until a stop signal, then drain (see the module docstring)."""
+    """Run until a stop signal, then drain (see the module docstring).
+
+    The server commands run it with ``asyncio.run``.
+    """
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=shutdown_timeout_s
     )
@@ -74,15 +77,3 @@ async def serve(
             await drain(app)
     finally:
         await runner.cleanup()
-
-
-def run(
-    app: web.Application,
-    host: str,
-    port: int,
-    *,
-    drain: Drain | None = None,
-    shutdown_timeout_s: float = 10.0,
-) -> None:
-    """``serve`` on a fresh event loop (the server commands' entry point)."""
-    asyncio.run(serve(app, host, port, drain=drain, shutdown_timeout_s=shutdown_timeout_s))

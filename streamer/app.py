@@ -225,7 +225,7 @@ def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> N
     )
     # The drain already waited for the calls; cleanup only closes what is left.
     # (No access log there: the request line carries the stream token.)
-    serving.run(app, host, port, drain=drain, shutdown_timeout_s=5)
+    asyncio.run(serving.serve(app, host, port, drain=drain, shutdown_timeout_s=5))
 
 
 def main(settings: Settings | None = None) -> None:

@@ -673,6 +673,8 @@ for _action in ("pause", "resume", "cancel"):
 )
 async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     app = request.app
+    if not await campaign_in_scope(request, inp.path.id):
+        return problem(404, "no such campaign")
     try:
         purged = await in_thread(app, retention.purge, app[RUNTIME].r, inp.path.id)
     except retention.PurgeRefused as exc:

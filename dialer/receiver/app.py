@@ -348,18 +348,6 @@ async def livez(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     return reply(Health(ok=True))
 
 
-async def _ready(request: web.Request) -> web.Response:
-    """Can serve: not draining, and Redis answers (callbacks cannot be stored without it)."""
-    if serving.draining(request.app):
-        return reply(Health(ok=False, reason="draining"), status=503)
-    try:
-        async with asyncio.timeout(2):
-            await request.app[AREDIS].ping()
-    except (TimeoutError, redis.RedisError, OSError):
-        return reply(Health(ok=False, redis="unreachable", reason="redis unreachable"), 503)
-    return reply(Health(ok=True, redis="ok"))
-
-
 _READY = {200: Reply("ready", Health), 503: Reply("draining or Redis unreachable", Health)}
 
 
@@ -371,10 +359,6 @@ _READY = {200: Reply("ready", Health), 503: Reply("draining or Redis unreachable
     auth=False,
     responses=_READY,
 )
-async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    return await _ready(request)
-
-
 @API.route(
     "GET",
     "/healthz",
@@ -383,8 +367,16 @@ async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     auth=False,
     responses=_READY,
 )
-async def healthz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    return await _ready(request)
+async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Can serve: not draining, and Redis answers (callbacks cannot be stored without it)."""
+    if serving.draining(request.app):
+        return reply(Health(ok=False, reason="draining"), status=503)
+    try:
+        async with asyncio.timeout(2):
+            await request.app[AREDIS].ping()
+    except (TimeoutError, redis.RedisError, OSError):
+        return reply(Health(ok=False, redis="unreachable", reason="redis unreachable"), 503)
+    return reply(Health(ok=True, redis="ok"))
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -417,9 +409,11 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
     app.cleanup_ctx.append(
         scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, settings.DIALER_METRICS_PORT)
     )
-    serving.run(
-        app,
-        host or settings.DIALER_HOST,
-        settings.DIALER_PORT if port is None else port,
-        shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
+    asyncio.run(
+        serving.serve(
+            app,
+            host or settings.DIALER_HOST,
+            settings.DIALER_PORT if port is None else port,
+            shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
+        )
     )

@@ -92,8 +92,11 @@ def rt(r: redis.Redis, redis_url: str, exotel: str) -> Runtime:
     return Runtime(settings, r)
 
 
-def answered_calls(r: redis.Redis, rt: Runtime, sids: list[str], now: float = T0) -> list[str]:
-    """Submit one call per sid and walk each to ``answered`` with that Exotel sid."""
+def calls_in(
+    r: redis.Redis, rt: Runtime, sids: list[str], *last: Kind, now: float = T0
+) -> list[str]:
+    """Submit one call per sid and walk each through dial, placed (with that Exotel
+    sid) and then the ``last`` events (default: answered)."""
     spec = CampaignIn(
         account=A, bot="echo", contacts=[{"to": f"+9198765{i:05d}"} for i in range(len(sids))]
     )
@@ -102,9 +105,15 @@ def answered_calls(r: redis.Redis, rt: Runtime, sids: list[str], now: float = T0
     facts = rt.campaign(cid)
     assert facts is not None and len(ids) == len(sids)
     for call_id, sid in zip(ids, sids, strict=True):
-        for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid=sid), Event(Kind.ANSWERED, 1)):
+        events = [Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid=sid)]
+        events += [Event(k, 1) for k in (last or (Kind.ANSWERED,))]
+        for ev in events:
             transition(r, A, call_id, ev, facts.policy, now=now, leases=facts.leases)
     return ids
+
+
+def answered_calls(r: redis.Redis, rt: Runtime, sids: list[str]) -> list[str]:
+    return calls_in(r, rt, sids)
 
 
 def stream_end(r: redis.Redis, call_id: str, attempt: int, now: float, grace: float = 10) -> int:
@@ -139,13 +148,9 @@ def test_stream_end_pulls_the_lease_in_for_its_own_attempt_only(
 def test_an_answered_callback_after_the_stream_ended_keeps_the_short_lease(
     r: redis.Redis, rt: Runtime
 ) -> None:
-    spec = CampaignIn(account=A, bot="echo", contacts=[{"to": "+919876500000"}])
-    cid = str(create_campaign(r, spec, now=T0)["id"])
-    (call_id,) = rt.limiter.admit(A, T0)
-    facts = rt.campaign(cid)
+    (call_id,) = calls_in(r, rt, ["S1"], Kind.RINGING)
+    facts = rt.campaign_of_call(call_id)
     assert facts is not None
-    for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid="S1")):
-        transition(r, A, call_id, ev, facts.policy, now=T0, leases=facts.leases)
     stream_end(r, call_id, 1, now=T0 + 3)  # reordered: the stream ended first
     transition(
         r, A, call_id, Event(Kind.ANSWERED, 1), facts.policy, now=T0 + 4, leases=facts.leases
@@ -272,13 +277,7 @@ def test_a_placed_call_that_never_streamed_costs_one_details_request_at_ring_tim
     r: redis.Redis, rt: Runtime
 ) -> None:
     """Busy: no stream, terminal callback lost. The ring-timeout lease, then one request."""
-    spec = CampaignIn(account=A, bot="echo", contacts=[{"to": "+919876500006"}])
-    cid = str(create_campaign(r, spec, now=T0)["id"])
-    (call_id,) = rt.limiter.admit(A, T0)
-    facts = rt.campaign(cid)
-    assert facts is not None
-    for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid="busy7"), Event(Kind.RINGING, 1)):
-        transition(r, A, call_id, ev, facts.policy, now=T0, leases=facts.leases)
+    (call_id,) = calls_in(r, rt, ["busy7"], Kind.RINGING)
     ring_s = rt.settings.DIALER_RING_TIMEOUT_S
     assert reconcile_account(rt, A, now=T0 + ring_s - 1).requests == 0
     report = reconcile_account(rt, A, now=T0 + ring_s)

@@ -37,6 +37,7 @@ def test_nul_in_a_header_is_a_400_without_an_error_traceback(
         DIALER_SECRET="malformed-test-secret-0123456789abcdef",
         DIALER_LOG_LEVEL="INFO",
         DIALER_DATA_DIR=str(tmp_path),
+        DIALER_METRICS_PORT=str(free_port()),  # never a fixed port: other runs share the host
     )
     log = tmp_path / "receiver.log"
     with open(log, "wb") as out:
