@@ -22,7 +22,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from dialer.policy import RetryPolicy
-from dialer.reasons import STATUS_CODES, STATUS_TEXT, BotError, Code, Reason
+from dialer.reasons import STATUS_CODES, STATUS_TEXTS, BotError, Code, Reason
 
 
 class State(StrEnum):
@@ -333,7 +333,7 @@ def _attempt_end(call: Call, status: str) -> tuple[State, Reason | None]:
     code = STATUS_CODES.get(status, Code.CALL_FAILED if outcome is State.FAILED else None)
     if code is None:
         return outcome, None
-    return outcome, Reason(code, STATUS_TEXT.get(status) or f"Exotel status {status}")
+    return outcome, Reason(code, STATUS_TEXTS.get(status, f"Exotel status {status}"))
 
 
 def _terminal(

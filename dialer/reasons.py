@@ -87,8 +87,14 @@ STATUS_CODES: Mapping[str, Code] = {
     "machine": Code.ANSWERING_MACHINE,  # the streamer's verdict (dialer.records)
     "voicemail": Code.VOICEMAIL_LEFT,
 }
-#: The text of the statuses that are not Exotel's own.
-STATUS_TEXT: Mapping[str, str] = {
+#: The text for each of those statuses (Exotel's own word is kept in the attempt's ``status``).
+STATUS_TEXTS: Mapping[str, str] = {
+    "busy": "the line was busy",
+    "no-answer": "nobody answered",
+    "canceled": "the call was cancelled before anyone answered",
+    "cancelled": "the call was cancelled before anyone answered",
+    "failed": "Exotel could not connect the call",
+    # not Exotel's: the streamer's machine-detection verdict (dialer.records)
     "machine": "answered by a machine; hung up",
     "voicemail": "answered by a machine; the message was left",
 }

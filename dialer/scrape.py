@@ -5,7 +5,9 @@ sids, limits and queue depths, which are nobody's business outside the
 cluster. So ``/metrics`` lives on a second listener (``DIALER_METRICS_PORT`` /
 ``STREAMER_METRICS_PORT`` on ``DIALER_METRICS_HOST``, loopback by default)
 that runs inside the same process and event loop as the public app, opened
-and closed with it (a ``cleanup_ctx``). This module does not compute any
+and closed with it (a ``cleanup_ctx``). A taken metrics port is logged as an
+error and the process serves on without ``/metrics``: a scrape is not worth
+an outage of callbacks or streams. This module does not compute any
 metric; each process passes its own ``render``.
 """
 
@@ -19,7 +21,8 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 Render = Callable[[web.Application], Awaitable[web.Response]]
-#: (host, port) the listener is bound to (port 0 asks the OS for a free one)
+#: (host, port) the listener is bound to (port 0 asks the OS for a free one);
+#: () when it could not listen
 ADDRESS = web.AppKey("metrics_address", tuple)
 
 
@@ -37,10 +40,17 @@ def listener(
         runner = web.AppRunner(internal, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
-        await site.start()  # a taken port fails the start, naming the address
-        sockets = getattr(site._server, "sockets", None) or []
-        app[ADDRESS] = sockets[0].getsockname()[:2] if sockets else (host, port)
-        log.info("metrics on http://%s:%s/metrics", *app[ADDRESS])
+        try:
+            await site.start()
+        except OSError as exc:
+            # Callbacks and streams matter more than a scrape: serve on without
+            # /metrics, loudly (`dialer up` checks the port before it starts).
+            log.error("no /metrics: cannot listen on %s:%s (%s)", host, port, exc.strerror)
+            app[ADDRESS] = ()
+        else:
+            sockets = getattr(site._server, "sockets", None) or []
+            app[ADDRESS] = sockets[0].getsockname()[:2] if sockets else (host, port)
+            log.info("metrics on http://%s:%s/metrics", *app[ADDRESS])
         try:
             yield
         finally:

@@ -143,6 +143,7 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         assert {"id", "state", "total", "counts", "outcomes"} <= set(status)
         assert status["total"] == 12
         _bad_input_is_refused_clearly(env, tmp_path, contacts)
+        _tenant_keys_work_from_the_cli(env, cid)
         # one data directory, one supervisor: a second `up` or `demo` is refused, clearly
         for second in (["up", "--no-flower"], ["demo", "--no-flower", "--contacts", "1"]):
             again = _cli(env, *second)
@@ -247,3 +248,20 @@ def _bad_input_is_refused_clearly(env: dict[str, str], tmp: Path, contacts: Path
     )
     assert after["calls_per_minute"] == 200
     assert after["max_concurrent_calls"] == json.loads(before.stdout)["max_concurrent_calls"]
+
+
+def _tenant_keys_work_from_the_cli(env: dict[str, str], cid: str) -> None:
+    """`dialer key create/list/revoke` with the sandbox's throwaway admin key."""
+    made = _cli(env, "key", "create", "--account", "sandbox", "--label", "cli-test")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("dk_") and "not shown again" in made.stderr
+    listed = json.loads(_cli(env, "key", "list", "--json").stdout)
+    (record,) = [k for k in listed if k["label"] == "cli-test"]
+    assert record["accounts"] == ["sandbox"] and key not in json.dumps(listed)
+    tenant = {**env, "DIALER_API_KEY": key}
+    assert json.loads(_cli(tenant, "status", cid, "--json").stdout)["id"] == cid
+    assert _cli(tenant, "key", "list").returncode == 1  # not an admin key: 403
+    assert _cli(env, "key", "revoke", record["id"]).returncode == 0
+    refused = _cli(tenant, "status", cid, "--json")
+    assert refused.returncode == 1 and "API key" in refused.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import logging
 import socketserver
 import threading
 import time
@@ -401,13 +402,19 @@ def dial_one(settings: Any, r: redis.Redis, api_url: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize("allow", ["", "127.0.0.0/8"])
 async def test_no_internal_text_reaches_reason_api_or_csv(
-    redis_url: str, r: redis.Redis, aiohttp_client: Any, internal: Service, allow: str
+    redis_url: str,
+    r: redis.Redis,
+    aiohttp_client: Any,
+    internal: Service,
+    allow: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Refused (no allow-list): nothing reaches the service. Allowed: its error page
     is answered, yet neither the reason, the REST answer nor the CSV export shows it."""
     from dialer.receiver.app import create_app
 
     settings = make_settings(redis_url, DIALER_EGRESS_ALLOW=allow)
+    caplog.set_level(logging.DEBUG)
     cid, call_id = dial_one(settings, r, internal.url(path="/internal?x="))
     reason = str(r.hget(keys.call(ACCOUNT, call_id), "reason") or "")
     if allow:
@@ -421,7 +428,8 @@ async def test_no_internal_text_reaches_reason_api_or_csv(
         await (await client.get(f"/v1/accounts/{ACCOUNT}", headers=AUTH)).text(),
         await (await client.get(f"/v1/campaigns/{cid}", headers=AUTH)).text(),
     ]
-    for text in [reason, *answers]:
+    assert caplog.records  # the dial was logged at all
+    for text in [reason, *answers, caplog.text]:
         assert INTERNAL not in text and "admin page" not in text
 
 

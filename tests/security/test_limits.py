@@ -134,3 +134,20 @@ async def test_each_api_key_is_rate_limited(
     doc = await (await client.get("/v1/openapi.json")).json()
     op = doc["paths"]["/v1/campaigns"]["get"]
     assert "Retry-After" in op["responses"]["429"]["headers"]
+
+
+async def test_a_taken_metrics_port_does_not_stop_the_receiver(
+    redis_url: str, aiohttp_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        app = create_app(make_settings(redis_url))
+        app.cleanup_ctx.append(scrape.listener(render_metrics, "127.0.0.1", taken.getsockname()[1]))
+        server = await aiohttp_server(app, host="127.0.0.1", port=0)
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(f"http://127.0.0.1:{server.port}/livez")).status == 200
+        assert server.app[scrape.ADDRESS] == ()
+        assert "no /metrics" in caplog.text
