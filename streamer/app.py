@@ -83,7 +83,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     app[IDLE].clear()
     metrics.active_streams.inc()
     call: CallInfo | None = None
-    attempt: int | None = None
+    accepted = False  # the stream was let in: its end is an end signal for the call
     try:
         granted = verify_stream_token(
             app[SETTINGS].keyring.stream_keys(), call_id, request.query.get("token"), time.time()
@@ -100,6 +100,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             await ws.close(code=POLICY_VIOLATION, message=b"stream refused")
             return ws
         assert call is not None
+        accepted = True
         relay = _relay_url(call.bot)
         if relay is not None:
             await Relay(ws, call, app[STORE], metrics, relay, app[HTTP]).run()
@@ -112,7 +113,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=INTERNAL_ERROR)
     finally:
         # Before the socket counts as gone: a drain waits for this write too.
-        if call is not None and call.attempt == attempt:
+        if accepted and call is not None:
             await _record_end(app, call)
         sockets.discard(ws)
         if not sockets:
