@@ -106,6 +106,26 @@ def _answered_by(attempt: dict[str, Any]) -> str:
     return f"{who} ({ms / 1000:.1f} s)" if isinstance(ms, int | float) else str(who)
 
 
+def campaigns_table(rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    console = console or Console()
+    if not rows:
+        console.print("no campaigns")
+        return
+    table = Table(title="Campaigns")
+    for col in ("id", "name", "account", "state", "progress", "created"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row.get("name") or "",
+            row["account"],
+            row["state"],
+            f"{row['finished']}/{row['total']} ({row['progress']:.0%})",
+            local_time(row.get("created_at")),
+        )
+    console.print(table)
+
+
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 

@@ -233,6 +233,28 @@ async def test_plugin_bot_hangs_up_on_dtmf(r: redis.Redis, connect: Any) -> None
     assert await ex.closed() == 1000
 
 
+async def test_the_end_of_a_stream_pulls_its_calls_lease_in_to_the_grace(
+    r: redis.Redis, connect: Any
+) -> None:
+    """The end signal: a lost terminal callback then costs the grace, not 600 s."""
+    call_id = add_call(r, "plugin:beep")
+    r.zadd(keys.active(ACCOUNT), {call_id: time.time() + 600})
+    ex = await connect(call_id, {"token": token(call_id)})
+    await ex.start(8000)
+    assert isinstance(await ex.recv(), p.OutMedia)
+    await ex.send(p.Dtmf("5"))
+    assert await ex.closed() == 1000
+    ended = time.time()
+    deadline = time.monotonic() + 5
+    while not r.hget(keys.call(ACCOUNT, call_id), "stream_end"):
+        assert time.monotonic() < deadline, "the stream's end was not recorded"
+        await asyncio.sleep(0.05)
+    attempt, _, at = str(r.hget(keys.call(ACCOUNT, call_id), "stream_end")).partition(":")
+    assert attempt == "1" and abs(float(at) - ended) < 2
+    lease = float(r.zscore(keys.active(ACCOUNT), call_id) or 0)
+    assert lease == pytest.approx(float(at) + 10)  # DIALER_STREAM_GRACE_S
+
+
 @pytest.mark.parametrize("case", ["missing", "forged", "expired", "old_attempt", "no_call"])
 async def test_bad_tokens_are_closed_with_1008(r: redis.Redis, connect: Any, case: str) -> None:
     call_id = add_call(r, "echo", attempt=2)
