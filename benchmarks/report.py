@@ -96,6 +96,15 @@ def markdown(results: list[Result], meta: dict[str, Any]) -> str:
         *table(results),
         "",
     ]
+    carried = sorted({f"{r.name} ({r.details['measured']})" for r in results
+                      if r.details.get("measured")})  # fmt: skip
+    if carried:
+        out += [
+            "Carried over from an earlier run (this one ran only the others): "
+            + ", ".join(carried)
+            + ".",
+            "",
+        ]
     missed = [(res, row) for res in results for row in res.rows if row.met is False]
     if missed or any(res.error for res in results):
         out += ["## Targets missed, and why", ""]

@@ -69,6 +69,13 @@ class DialerClient:
     def get_account(self, sid: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/accounts/{sid}")
 
+    def replace_account(
+        self, sid: str, api_key: str, api_token: str, caller_id: str, **options: Any
+    ) -> dict[str, Any]:
+        """``PUT``: the whole account; options not given take their defaults."""
+        body = {"api_key": api_key, "api_token": api_token, "caller_id": caller_id, **options}
+        return self._call("PUT", f"/v1/accounts/{sid}", json=body)
+
     def update_account(self, sid: str, **fields: Any) -> dict[str, Any]:
         """``PATCH``: only the named fields change (limits, caller ids, credentials...)."""
         return self._call("PATCH", f"/v1/accounts/{sid}", json=fields)
@@ -100,6 +107,32 @@ class DialerClient:
             payload["csv"] = csv
         params = {"dry_run": "1"} if dry_run else None
         return self._call("POST", "/v1/campaigns", json=payload, params=params)
+
+    def list_campaigns(
+        self,
+        *,
+        state: str | None = None,
+        account: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> dict[str, Any]:
+        """One page, newest first: ``{"campaigns": [...], "total", "next_offset", ...}``."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if state:
+            params["state"] = state
+        if account:
+            params["account"] = account
+        return self._call("GET", "/v1/campaigns", params=params)
+
+    def iter_campaigns(
+        self, *, state: str | None = None, account: str | None = None, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching campaign's status object, newest first, page by page."""
+        offset: int | None = 0
+        while offset is not None:
+            page = self.list_campaigns(state=state, account=account, offset=offset, limit=page_size)
+            yield from page["campaigns"]
+            offset = page["next_offset"]
 
     def get_campaign(self, campaign_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/campaigns/{campaign_id}")

@@ -45,6 +45,9 @@ class Code(StrEnum):
     RELAY_ERROR = "relay_error"
     BOT_FAILED = "bot_failed"
     STREAM_ERROR = "stream_error"
+    # Answering-machine detection: Exotel said completed, the streamer heard a machine.
+    ANSWERING_MACHINE = "answering_machine"
+    VOICEMAIL_LEFT = "voicemail_left"
     # A record written before codes existed.
     OTHER = "other"
 
@@ -69,6 +72,8 @@ CODES: Mapping[Code, str] = {
     Code.RELAY_ERROR: "the customer's bot closed the websocket with an error code mid-call",
     Code.BOT_FAILED: "the built-in or plugin bot could not start (bad survey, plugin error)",
     Code.STREAM_ERROR: "the stream from Exotel broke the protocol (no start frame, garbage)",
+    Code.ANSWERING_MACHINE: "a machine answered and the call was ended (machine_detection hangup)",
+    Code.VOICEMAIL_LEFT: "a machine answered and the campaign's message was left after its beep",
     Code.OTHER: "a reason recorded without a code (older data)",
 }
 
@@ -79,8 +84,9 @@ STATUS_CODES: Mapping[str, Code] = {
     "canceled": Code.NO_ANSWER,
     "cancelled": Code.NO_ANSWER,
     "failed": Code.CALL_FAILED,
+    "machine": Code.ANSWERING_MACHINE,  # the streamer's verdict (dialer.records)
+    "voicemail": Code.VOICEMAIL_LEFT,
 }
-
 #: The text for each of those statuses (Exotel's own word is kept in the attempt's ``status``).
 STATUS_TEXTS: Mapping[str, str] = {
     "busy": "the line was busy",
@@ -88,6 +94,9 @@ STATUS_TEXTS: Mapping[str, str] = {
     "canceled": "the call was cancelled before anyone answered",
     "cancelled": "the call was cancelled before anyone answered",
     "failed": "Exotel could not connect the call",
+    # not Exotel's: the streamer's machine-detection verdict (dialer.records)
+    "machine": "answered by a machine; hung up",
+    "voicemail": "answered by a machine; the message was left",
 }
 
 MAX_TEXT = 300

@@ -146,16 +146,18 @@ def sweep(r: redis.Redis, *, now: float | None = None, retention_s: float) -> di
                 ended = float(meta.get("completed_at") or now)
                 expire_campaign(r, account, cid, ended + retention_s)
                 report["expiring"] += 1
-    for account in r.smembers(keys.ACCOUNTS):
-        trim_streams(r, str(account), now - retention_s)
+    trim_streams(r, [str(a) for a in r.smembers(keys.ACCOUNTS)], now - retention_s)
     return report
 
 
-def trim_streams(r: redis.Redis, account: str, before: float) -> None:
+def trim_streams(r: redis.Redis, accounts: list[str], before: float) -> None:
     """Drop raw callbacks older than ``before`` (stream ids are ms timestamps)."""
     min_id = str(max(0, int(before * 1000)))
-    r.xtrim(keys.events(account), minid=min_id, approximate=False)
-    r.xtrim(keys.REJECTS, minid=min_id, approximate=False)
+    with r.pipeline(transaction=False) as pipe:
+        for account in accounts:
+            pipe.xtrim(keys.events(account), minid=min_id, approximate=False)
+        pipe.xtrim(keys.REJECTS, minid=min_id, approximate=False)
+        pipe.execute()
 
 
 def _forget(r: redis.Redis, account: str, cid: str) -> None:

@@ -28,6 +28,7 @@ the greeting (``greeting_over_s``) so a message is played after the beep.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
@@ -90,20 +91,47 @@ class Decision:
         return {"answered_by": self.answered_by, "detection_ms": self.at_ms, "reason": self.reason}
 
 
-def analyse(
-    frames: np.ndarray, window: np.ndarray, norm: float
-) -> tuple[list[float], list[float], list[int]]:
+@dataclass(frozen=True)
+class Bank:
+    """The DFT bins the rules read, as two matrices (one matmul each per chunk).
+
+    Equivalent to a windowed ``rfft`` followed by band sums, but only the 75
+    bins of 100-3,850 Hz are computed and every sum is folded into ``sums``:
+    about half the CPU of the FFT route for 100 ms chunks.
+    """
+
+    n: int  # samples per 20 ms frame
+    dft: np.ndarray  # (n, 2 * bins): windowed cos | sin
+    sums: np.ndarray  # (bins, 2 + beeps): speech band, wide band, 5-bin beep windows
+
+
+@functools.lru_cache(maxsize=len(RATES))
+def bank(rate: int) -> Bank:
+    n = rate // 50
+    window = np.hanning(n)
+    norm = 1.0 / (n * float(np.sum(window**2)) * 32768.0**2)
+    k = np.arange(_WIDE.start, _WIDE.stop)
+    t = np.arange(n)
+    arg = 2 * np.pi * np.outer(t, k) / n
+    dft = np.hstack((window[:, None] * np.cos(arg), window[:, None] * np.sin(arg)))
+    centres = np.arange(_BEEP_LO, _BEEP_HI + 1)
+    sums = np.zeros((len(k), 2 + len(centres)))
+    sums[:, 0] = (k >= _BAND.start) & (k < _BAND.stop)
+    sums[:, 1] = 1.0
+    sums[:, 2:] = np.abs(k[:, None] - centres[None, :]) <= 2
+    return Bank(n, dft.astype(np.float32), (sums * norm).astype(np.float32))
+
+
+def analyse(frames: np.ndarray, b: Bank) -> tuple[list[float], list[float], list[int]]:
     """Per 20 ms frame: speech-band energy, the beep band's peak share, the peak's bin."""
-    spec = np.fft.rfft(frames * window, axis=1)
-    power = spec.real**2 + spec.imag**2
-    band = power[:, _BAND].sum(axis=1) * norm
-    wide = power[:, _WIDE].sum(axis=1) * norm + 1e-12
-    # the strongest 5-bin (250 Hz) window whose centre lies in 400-2,000 Hz
-    cum = np.cumsum(power[:, _BEEP_LO - 3 : _BEEP_HI + 3], axis=1)
-    five = (cum[:, 5:] - cum[:, :-5]) * norm
+    y = frames @ b.dft
+    y *= y
+    half = y.shape[1] // 2
+    z = (y[:, :half] + y[:, half:]) @ b.sums
+    five = z[:, 2:]
     peak = five.argmax(axis=1)
-    conc = five[np.arange(len(peak)), peak] / wide
-    return band.tolist(), conc.tolist(), (peak + _BEEP_LO).tolist()
+    conc = five.max(axis=1) / (z[:, 1] + 1e-12)
+    return z[:, 0].tolist(), conc.tolist(), (peak + _BEEP_LO).tolist()
 
 
 class Detector:
@@ -115,9 +143,8 @@ class Detector:
         self.th = th = thresholds or Thresholds()
         # 20 ms frames at the stream's own rate: the bins stay 50 Hz apart at any
         # rate, so no resampling, and energies are normalised by the frame length.
-        self._n = rate // 50
-        self._window = np.hanning(self._n).astype(np.float32)
-        self._norm = 1.0 / (self._n * float(np.sum(self._window**2)) * 32768.0**2)
+        self._bank = bank(rate)
+        self._n = self._bank.n
         self._tail = np.zeros(0, dtype=np.float32)  # samples short of a frame
         self._rise = 10 ** (FLOOR_RISE_DB_S * FRAME_S / 10)
         self._abs_floor = 10 ** (th.floor_dbfs / 10)
@@ -152,7 +179,7 @@ class Detector:
         return self.decision
 
     def _frames(self, frames: np.ndarray) -> None:
-        self.replay(*analyse(frames, self._window, self._norm))
+        self.replay(*analyse(frames, self._bank))
 
     def replay(self, energy: list[float], conc: list[float], peak: list[int]) -> None:
         """Run the rules over analysed frames (``analyse``); fitting reuses one analysis."""

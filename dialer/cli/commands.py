@@ -16,7 +16,13 @@ from typing import Any
 import click
 
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
-from dialer.cli.progress import dry_run_text, results_table, status_progress, status_text
+from dialer.cli.progress import (
+    campaigns_table,
+    dry_run_text,
+    results_table,
+    status_progress,
+    status_text,
+)
 from dialer.client import ApiError, DialerClient
 from dialer.contacts import read_text_file
 from dialer.errors import ValidationError
@@ -604,6 +610,42 @@ def results(campaign_id: str, fmt: str, api: str | None) -> None:
         results_table(rows)
 
 
+@click.command("campaigns")
+@click.option(
+    "--state",
+    type=click.Choice(["running", "paused", "done", "cancelled"]),
+    default=None,
+    help="Only campaigns in this state.",
+)
+@click.option("--account", "account_sid", default=None, help="Only this account's campaigns.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most this many (newest first).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The status objects as a JSON list.")
+@api_option
+def campaigns(
+    state: str | None, account_sid: str | None, limit: int, as_json: bool, api: str | None
+) -> None:
+    """List campaigns, newest first: id, name, state, progress, created."""
+    c = client_from(api)
+    rows: list[dict[str, Any]] = []
+    try:
+        for row in c.iter_campaigns(state=state, account=account_sid, page_size=min(limit, 1000)):
+            rows.append(row)
+            if len(rows) >= limit:
+                break
+    except ApiError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps(rows))
+    else:
+        campaigns_table(rows)
+
+
 @account.command("webhook-key")
 @click.argument("sid")
 @click.option("--rotate", is_flag=True, help="Replace the key; deliveries use the new one at once.")
@@ -735,6 +777,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(key)
     cli.add_command(submit)
     cli.add_command(status)
+    cli.add_command(campaigns)
     cli.add_command(results)
     for name in ("pause", "resume", "cancel"):
         cli.add_command(_action(name))

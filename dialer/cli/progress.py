@@ -76,7 +76,10 @@ def results_table(rows: list[dict[str, Any]], console: Console | None = None) ->
     console = console or Console()
     table = Table(title="Results")
     names = var_columns(rows)
-    for col in ("to", *names, "outcome", "attempts", "duration", "answers", "reason"):
+    # answering-machine detection's verdict, only for campaigns that ran it
+    detected = any(a.get("answered_by") for row in rows for a in row["attempts"])
+    extra = ("answered by",) if detected else ()
+    for col in ("to", *names, "outcome", "attempts", "duration", *extra, "answers", "reason"):
         table.add_column(col)
     for row in rows:
         last = row["attempts"][-1] if row["attempts"] else {}
@@ -88,8 +91,37 @@ def results_table(rows: list[dict[str, Any]], console: Console | None = None) ->
             row["outcome"] or row["state"],
             str(len(row["attempts"])),
             str(last.get("duration_s") or ""),
+            *((_answered_by(last),) if detected else ()),
             answers,
             reason_cell(row.get("reason")),
+        )
+    console.print(table)
+
+
+def _answered_by(attempt: dict[str, Any]) -> str:
+    who = attempt.get("answered_by")
+    if not who:
+        return ""
+    ms = attempt.get("detection_ms")
+    return f"{who} ({ms / 1000:.1f} s)" if isinstance(ms, int | float) else str(who)
+
+
+def campaigns_table(rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    console = console or Console()
+    if not rows:
+        console.print("no campaigns")
+        return
+    table = Table(title="Campaigns")
+    for col in ("id", "name", "account", "state", "progress", "created"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row.get("name") or "",
+            row["account"],
+            row["state"],
+            f"{row['finished']}/{row['total']} ({row['progress']:.0%})",
+            local_time(row.get("created_at")),
         )
     console.print(table)
 

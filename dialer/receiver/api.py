@@ -502,6 +502,8 @@ CSV_COLUMNS = [
     "answers",
     "reason",
     "reason_code",
+    "answered_by",  # the last attempt's, when answering-machine detection ran
+    "detection_ms",
 ]
 
 
@@ -601,6 +603,8 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
                 answers,
                 (row["reason"] or {}).get("text", ""),
                 (row["reason"] or {}).get("code", ""),
+                last.get("answered_by") or "",
+                "" if last.get("detection_ms") is None else last["detection_ms"],
             ]
         )
     return out.getvalue()

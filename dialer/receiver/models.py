@@ -466,6 +466,16 @@ class KeyPath(Strict):
 
 
 class KeyIn(Strict):
+    # the schema says what _scoped enforces: some account, or admin
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["accounts"], "properties": {"accounts": {"minItems": 1}}},
+                {"required": ["admin"], "properties": {"admin": {"const": True}}},
+            ]
+        },
+    )
     accounts: list[Annotated[str, Field(min_length=1, max_length=64, pattern=SID_PATTERN)]] = Field(
         default_factory=list,
         max_length=1000,

@@ -275,16 +275,29 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                 inp.body = decode_text(raw)
             else:
                 try:
-                    data = json.loads(raw)
+                    data = _integral(json.loads(raw))
                 except (ValueError, RecursionError):
                     return problem(400, "body is not valid JSON")
                 try:
-                    inp.body = declared.model_validate(data)
+                    # strict: a JSON value of another type than the schema's is refused
+                    # (0 is not false, "5" is not 5), as the document says
+                    inp.body = declared.model_validate(data, strict=True)
                 except pydantic.ValidationError as exc:
                     return problem(422, "invalid request", pydantic_detail(exc))
         return await route.handler(request, inp)
 
     return handle
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes 3.0: make such floats ints for strict validation."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
 
 
 def _params(model: type[BaseModel], values: Mapping[str, str]) -> BaseModel:

@@ -32,6 +32,7 @@ from tests.security.helpers import (
 )
 
 RECORDING = "https://recordings.example/rec-{}.mp3"
+OTHER = "AC_other"
 
 
 async def finish_by_callbacks(receiver: Client, r: redis.Redis, cid: str) -> list[str]:
@@ -96,6 +97,11 @@ def campaign(r: redis.Redis, n: int, first: int, account: str = ACCOUNT) -> str:
     contacts = [{"to": f"+9198766{i:05d}"} for i in range(first, first + n)]
     spec = CampaignIn(account=account, contacts=contacts, bot="echo", max_attempts=1)
     return str(create_campaign(r, spec, now=time.time())["id"])
+
+
+def two_accounts(r: redis.Redis) -> None:
+    setup_account(r)
+    setup_account(r, OTHER)
 
 
 def numbers_of(r: redis.Redis, cid: str) -> list[str]:
@@ -175,11 +181,10 @@ async def test_delete_needs_the_api_key(receiver: Client, r: redis.Redis) -> Non
 async def test_finished_campaign_is_gone_from_redis_after_the_retention(
     receiver: Client, r: redis.Redis
 ) -> None:
-    setup_account(r)
-    setup_account(r, "AC_other")
+    two_accounts(r)
     cid = campaign(r, 2, first=0)
     numbers = numbers_of(r, cid)
-    running = campaign(r, 1, first=10, account="AC_other")
+    running = campaign(r, 1, first=10, account=OTHER)
     # still dialling: the sweep leaves it alone
     assert retention.sweep(r, retention_s=0.5)["expiring"] == 0
     assert r.ttl(keys.campaign(ACCOUNT, cid)) == -1
@@ -200,7 +205,7 @@ async def test_finished_campaign_is_gone_from_redis_after_the_retention(
     assert status(r, cid) is None
     # the campaign that still has contacts to call is untouched
     assert status(r, running) is not None
-    assert r.ttl(keys.campaign("AC_other", running)) == -1
+    assert r.ttl(keys.campaign(OTHER, running)) == -1
 
 
 def test_cancelled_campaign_expires_once_no_call_is_live(r: redis.Redis) -> None:
@@ -290,3 +295,24 @@ def test_dialer_purge_cancels_then_waits_for_live_calls(monkeypatch: pytest.Monk
     assert calls == ["delete abc123"]
     out = CliRunner().invoke(commands.purge, ["abc123"], input="n\n")  # asks first
     assert out.exit_code == 1 and calls == ["delete abc123"]
+
+
+async def test_a_key_scoped_to_another_account_cannot_purge(
+    receiver: Client, r: redis.Redis
+) -> None:
+    from dialer import apikeys
+
+    two_accounts(r)
+    cid = campaign(r, 1, first=0)
+    set_state(r, cid, "cancel")  # purgeable by its own tenant
+    other, _ = apikeys.create_key(r, [OTHER])
+    resp = await receiver.delete(
+        f"/v1/campaigns/{cid}", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert resp.status == 404, "another tenant's campaign does not exist for this key"
+    assert status(r, cid) is not None
+    mine, _ = apikeys.create_key(r, [ACCOUNT])
+    resp = await receiver.delete(
+        f"/v1/campaigns/{cid}", headers={"Authorization": f"Bearer {mine}"}
+    )
+    assert resp.status == 200, await resp.text()

@@ -26,6 +26,22 @@ def bot_error(code: Code, ran: bool, attempt: int = 1) -> BotError:
 
 # (name, call before, event, policy, expected outcome/state, expected attempt reason code)
 CASES: list[tuple[str, Call, Event, RetryPolicy, State, Code]] = [
+    (
+        "answering machine hung up on, retried",
+        ANSWERED,
+        Event(Kind.TERMINAL, 1, status="machine"),
+        RETRY,
+        State.PENDING,
+        Code.ANSWERING_MACHINE,
+    ),
+    (
+        "voicemail left",
+        ANSWERED,
+        Event(Kind.TERMINAL, 1, status="voicemail"),
+        RETRY,
+        State.VOICEMAIL,
+        Code.VOICEMAIL_LEFT,
+    ),
     ("busy", ANSWERED, Event(Kind.TERMINAL, 1, status="busy"), ONCE, State.BUSY, Code.BUSY),
     (
         "no-answer retried",
