@@ -208,6 +208,11 @@ def purge(r: redis.Redis, cid: str, *, force: bool = False) -> Purged | None:
     keys_ = call_keys(account, cid, total)
     for start in range(0, len(keys_), BATCH):
         calls += int(r.unlink(*keys_[start : start + BATCH]))
+    # A used stream token's claim names the call; it expires with the token, but a
+    # purge is "now". One SCAN of the keyspace: purges are rare.
+    claims = list(r.scan_iter(match=keys.stream_claims_pattern(account, cid), count=1000))
+    for start in range(0, len(claims), BATCH):
+        r.unlink(*claims[start : start + BATCH])
     events = _purge_stream(r, keys.events(account), cid) + _purge_stream(r, keys.REJECTS, cid)
     _forget(r, account, cid)  # the campaign hash and index last: a retry finds it
     return Purged(cid, calls, events)

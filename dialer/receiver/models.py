@@ -481,7 +481,9 @@ class KeyIn(Strict):
         max_length=1000,
         description="account sids the key may use; may be empty only for an admin key",
     )
-    admin: bool = Field(default=False, description="manage accounts and keys, see everything")
+    admin: bool = Field(
+        default=False, strict=True, description="manage accounts and keys, see everything"
+    )
     label: str = Field(default="", max_length=200, description="a note shown in the key list")
 
     @model_validator(mode="after")

@@ -460,7 +460,10 @@ class _Document:
                 "title": "Exotel voice-AI dialer",
                 "version": __version__,
                 "description": "Generated from the route declarations the receiver serves "
-                "(dialer.receiver.openapi). Every error has the `Problem` body.",
+                "(dialer.receiver.openapi). Every error has the `Problem` body. "
+                "Prometheus metrics are not part of this API: they are served as "
+                "`text/plain; version=0.0.4` at `/metrics` on the internal metrics "
+                "listener (DIALER_METRICS_HOST:DIALER_METRICS_PORT).",
             },
             "components": {
                 "schemas": self.schemas,

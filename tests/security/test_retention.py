@@ -10,6 +10,8 @@ campaign of the same account is untouched.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
@@ -123,6 +125,7 @@ async def test_delete_purges_every_trace_of_a_campaign(receiver: Client, r: redi
     cid = campaign(r, 3, first=10)
     numbers = numbers_of(r, cid)
     await finish_by_callbacks(receiver, r, cid)
+    r.set(keys.stream_claim(ACCOUNT, keys.call_id(cid, 0), 1), "1", ex=3600)  # a used token
     kept = {k: v for k, v in everything(r).items() if keep in k or k == keys.account(ACCOUNT)}
     await receiver.post(f"/exotel/status/{cid}-0?sig=forged", data={"CallSid": "x"})  # a reject
     assert status(r, cid)["state"] == "done"
@@ -316,3 +319,18 @@ async def test_a_key_scoped_to_another_account_cannot_purge(
         f"/v1/campaigns/{cid}", headers={"Authorization": f"Bearer {mine}"}
     )
     assert resp.status == 200, await resp.text()
+
+
+async def test_tasks_in_the_broker_carry_ids_only(receiver: Client, r: redis.Redis) -> None:
+    # What Flower and anyone reading the broker see: no number, answer or URL.
+    setup_account(r)
+    cid = campaign(r, 2, first=0)
+    numbers = numbers_of(r, cid)
+    await finish_by_callbacks(receiver, r, cid)
+    messages = [m for q in ("followup", "dial") for m in r.lrange(q, 0, -1)]
+    assert messages, "the callbacks queued follow-ups"
+    for raw in messages:
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        args = json.dumps(body)
+        assert not any(n in args for n in numbers) and "recordings" not in args, args
+        assert all(isinstance(a, str | int | bool) or a is None for a in body[0]), body

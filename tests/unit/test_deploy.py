@@ -196,6 +196,15 @@ def test_compose_redis_needs_a_password_and_is_not_published() -> None:
     assert url.startswith("redis://:${REDIS_PASSWORD:?") and url.endswith("@redis:6379/0")
 
 
+def test_flower_is_never_published_beyond_the_host() -> None:
+    # Flower has no login of its own and shows every task: loopback (compose) or
+    # inside the cluster (a ClusterIP Service, reached by port-forward) only.
+    ports = compose()["services"]["flower"]["ports"]
+    assert ports and all(str(p).startswith("127.0.0.1:") for p in ports), ports
+    assert one("Service", "flower")["spec"].get("type", "ClusterIP") == "ClusterIP"
+    assert not objects("Ingress"), "nothing is exposed by an Ingress in these manifests"
+
+
 def test_env_files_are_never_committed() -> None:
     ignored = (ROOT / ".gitignore").read_text().split()
     assert ".env" in ignored and ".env.*" in ignored
