@@ -16,7 +16,7 @@ dl:{A}:campaign:<cid>          hash     campaign meta: name, bot, policy json,  
                                         state, total, weight, priority, active,
                                         ``expires_at`` once finished
 dl:{A}:counts:<cid>            hash     call state -> number of calls in it        R
-dl:{A}:survey:<cid>            hash     ``doc`` survey json, ``wav:<name>`` bytes  R
+dl:{A}:survey:<cid>            hash     ``wav:<name>`` -> a WAV prompt, base64     R
 dl:{A}:queue:<cid>             zset     call id -> submit order (due now)          until admitted
 dl:{A}:delayed:<cid>           zset     call id -> not-before (epoch s)            until due
 dl:{A}:active                  zset     call id -> lease deadline (epoch s)        while slot held
@@ -150,6 +150,11 @@ def callerid_stats(a: str) -> str:
 
 def stream_claim(a: str, call_id: str, attempt: int) -> str:
     return f"dl:{{{a}}}:stream:{call_id}:{attempt}"
+
+
+def stream_claims_pattern(a: str, cid: str) -> str:
+    """SCAN pattern for the stream claims of every call of campaign ``cid`` (a purge)."""
+    return f"dl:{{{a}}}:stream:{cid}-*"
 
 
 def call_id(cid: str, index: int) -> str:

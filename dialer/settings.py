@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from dialer.egress import EgressPolicy
+from dialer.egress.policy import EgressPolicy
 from dialer.errors import ConfigError
 from dialer.keyring import Keyring
 

@@ -103,7 +103,12 @@ class MachineWatch:
         self._tell_bot(d.answered_by)
         if machine and self.mode == "hangup":
             self.host.hangup()
-        elif machine and self.mode == "message" and self.detector.greeting_over_s is not None:
+        elif (
+            machine
+            and self.mode == "message"
+            and self.detector.greeting_over_s is not None
+            and not self._messaging  # feed() may have started it while we wrote
+        ):
             self._messaging = True  # the beep came with the decision
             await self._leave_message()
 

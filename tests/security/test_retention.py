@@ -125,6 +125,7 @@ async def test_delete_purges_every_trace_of_a_campaign(receiver: Client, r: redi
     cid = campaign(r, 3, first=10)
     numbers = numbers_of(r, cid)
     await finish_by_callbacks(receiver, r, cid)
+    r.set(keys.stream_claim(ACCOUNT, keys.call_id(cid, 0), 1), "1", ex=3600)  # a used token
     kept = {k: v for k, v in everything(r).items() if keep in k or k == keys.account(ACCOUNT)}
     await receiver.post(f"/exotel/status/{cid}-0?sig=forged", data={"CallSid": "x"})  # a reject
     assert status(r, cid)["state"] == "done"
