@@ -25,6 +25,7 @@ per-minute rate window keeps a dialled call's id for at most 60 s.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ class Purged:
 
 
 def campaign_keys(account: str, cid: str) -> list[str]:
-    """Every per-campaign key except the call hashes (those are ``call_keys``)."""
+    """Every per-campaign key except the call hashes (those are ``call_key_batches``)."""
     return [
         keys.campaign(account, cid),
         keys.counts(account, cid),
@@ -63,8 +64,13 @@ def campaign_keys(account: str, cid: str) -> list[str]:
     ]
 
 
-def call_keys(account: str, cid: str, total: int) -> list[str]:
-    return [keys.call(account, keys.call_id(cid, i)) for i in range(total)]
+def call_key_batches(account: str, cid: str, total: int) -> Iterator[list[str]]:
+    """The campaign's call hashes, ``BATCH`` at a time (a million names at once is ~100 MB)."""
+    for start in range(0, total, BATCH):
+        yield [
+            keys.call(account, keys.call_id(cid, i))
+            for i in range(start, min(total, start + BATCH))
+        ]
 
 
 def live_calls(r: redis.Redis, account: str, cid: str) -> int:
@@ -101,10 +107,9 @@ def expire_campaign(r: redis.Redis, account: str, cid: str, at: float) -> int:
     total = int(r.hget(ckey, "total") or 0)
     when = int(at) + 1
     n = 0
-    calls = call_keys(account, cid, total)
-    for start in range(0, len(calls), BATCH):
+    for batch in call_key_batches(account, cid, total):
         with r.pipeline(transaction=False) as pipe:
-            for key in calls[start : start + BATCH]:
+            for key in batch:
                 pipe.expireat(key, when)
             n += sum(1 for ok in pipe.execute() if ok)
     with r.pipeline() as pipe:
@@ -205,9 +210,8 @@ def purge(r: redis.Redis, cid: str, *, force: bool = False) -> Purged | None:
                 continue
     total = int(meta.get("total", 0) or 0)
     calls = 0
-    keys_ = call_keys(account, cid, total)
-    for start in range(0, len(keys_), BATCH):
-        calls += int(r.unlink(*keys_[start : start + BATCH]))
+    for batch in call_key_batches(account, cid, total):
+        calls += int(r.unlink(*batch))
     # A used stream token's claim names the call; it expires with the token, but a
     # purge is "now". One SCAN of the keyspace: purges are rare.
     claims = list(r.scan_iter(match=keys.stream_claims_pattern(account, cid), count=1000))
