@@ -78,7 +78,8 @@ def detect(s: Sample, th: Thresholds) -> Outcome:
     fed = 0
     for pos in range(0, len(s.pcm), step):
         fed += min(step, len(s.pcm) - pos)
-        if det.feed(s.pcm[pos : pos + step]) is not None:
+        det.feed(s.pcm[pos : pos + step])
+        if det.settled:
             break
     d = det.decision
     if d is None:  # the clip ran out (a long silence after "hello"): the session's timeout
@@ -101,9 +102,12 @@ def replay(s: Sample, a: tuple[list[float], list[float], list[int]], th: Thresho
     total = len(a[0])
     for i in range(0, total, per_chunk):
         det.replay(a[0][i : i + per_chunk], a[1][i : i + per_chunk], a[2][i : i + per_chunk])
-        if det.decision is not None:
+        if det.settled and det.decision is not None:
             d = det.decision
             return Outcome(s, d.answered_by, d.at_ms / 1000, d.reason, det.frames * FRAME_S)
+    d = det.decision
+    if d is not None:
+        return Outcome(s, d.answered_by, d.at_ms / 1000, d.reason, det.frames * FRAME_S)
     return Outcome(s, "unknown", total * FRAME_S, "clip ended", total * FRAME_S)
 
 
