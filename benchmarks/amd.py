@@ -197,7 +197,10 @@ def fit(
 
 
 def cpu_per_stream(test: list[Sample], th: Thresholds) -> tuple[float, float]:
-    """CPU seconds per second of audio while the detector runs (as a % of one core)."""
+    """CPU seconds per second of audio while the detector runs (as a % of one core).
+
+    It runs until the decision is settled (a "human" stays open to a late beep).
+    """
     audio = 0.0
     t0 = time.process_time()
     for s in test:
@@ -222,7 +225,7 @@ def run(ctx: Ctx) -> Result:
         "generated audio (dialer/sandbox/voices.py), not recordings: these figures show the "
         "detector's logic, latency and cost on the assumed timing distributions, not its "
         f"accuracy on real calls. Wrong by kind: {errors or 'none'}. CPU is per second of "
-        "audio while the detector runs (it stops at the decision)."
+        "audio while the detector runs (it stops once the decision is settled)."
     )
     res = Result(
         "amd",
