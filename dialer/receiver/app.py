@@ -58,7 +58,7 @@ PROBE_SLOTS = web.AppKey("probe_slots", asyncio.Semaphore)
 PROBE_DEADLINE_S = 3.0
 PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
 PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
-SCOPE = "dialer.scope"  # request key: the caller's apikeys.Scope
+SCOPE = web.RequestKey("scope", apikeys.Scope)  # the caller's key scope
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
