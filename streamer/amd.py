@@ -17,7 +17,9 @@ never after a fixed window:
   decided while it still speaks; a short first utterance followed by
   ``pause_s`` of silence (``pause_long_s`` after a longer one: it may be a
   greeting's first sentence) is a person waiting for an answer ("Hello?"
-  ...); nothing heard by ``initial_silence_s`` is unknown.
+  ...); nothing heard by ``initial_silence_s`` is unknown. A beep within
+  ``late_beep_s`` of a "human" decision revises it to machine (a one-word
+  greeting, "Hello." then the beep): ``settled`` says when it is final.
 
 The thresholds are fitted on generated data by ``python -m benchmarks amd
 --fit`` and stored in ``amd.json`` beside this module. Unknown is never
@@ -59,6 +61,7 @@ class Thresholds:
     max_s: float = 6.0  # undecided by then: unknown
     tone_ratio: float = 0.8  # share of the frame's energy in the tone's 5 bins
     beep_min_s: float = 0.08
+    late_beep_s: float = 1.5  # a beep this soon after "human" was a one-word greeting
     end_silence_s: float = 2.0  # after a machine: this much silence ends its greeting
     message_wait_s: float = 30.0  # after a machine: never wait longer for the beep
 
@@ -162,6 +165,7 @@ class Detector:
         self.beep_at_s: float | None = None
         self.beep_end_s: float | None = None
         self.decision: Decision | None = None
+        self.revised = False  # a "human" became "machine" (a beep followed)
         self.greeting_over_s: float | None = None
 
     # --- input -------------------------------------------------------------------------
@@ -209,10 +213,26 @@ class Detector:
                 self._speech_frames += 1
         else:
             self._run = 0
+        now = self.frames * FRAME_S
         if self.decision is None:
-            self._decide(self.frames * FRAME_S)
-        else:
-            self._watch_greeting(self.frames * FRAME_S)
+            self._decide(now)
+            return
+        d = self.decision
+        if d.answered_by == "human" and self.beep_at_s is not None and not self.settled:
+            # "Hello." and a beep: a machine's one-word greeting, not a person
+            self._set("machine", now, "beep after a short greeting")
+            self.revised = True
+        self._watch_greeting(now)
+
+    @property
+    def settled(self) -> bool:
+        """The decision is final: a "human" stays open to a late beep for ``late_beep_s``."""
+        d = self.decision
+        if d is None:
+            return False
+        if d.answered_by != "human":
+            return True
+        return self.frames * FRAME_S - d.at_ms / 1000 > self.th.late_beep_s
 
     def _track_tone(self, tone: bool, peak_bin: int, now: float) -> None:
         if tone and (self._tone_run == 0 or abs(peak_bin - self._tone_bin) <= 1):

@@ -6,7 +6,8 @@ campaign's policy is not ``off`` (``dialer.machine``). At the decision it
 1. writes this attempt's verdict (``answered_by``, ``detection_ms``, and the
    outcome when the policy acts on a machine) to the call record *before*
    anything hangs up, so the terminal callback that follows finds it;
-2. tells the bot (``on_answered_by``), whatever the policy;
+2. tells the bot (``on_answered_by``), whatever the policy; a "human"
+   that a beep follows within ``late_beep_s`` is told again, as "machine";
 3. acts: ``hangup`` ends a machine's call; ``message`` waits for the
    greeting's end or its beep (the detector keeps listening), plays the
    campaign's message, waits until it has played, and hangs up. ``unknown``
@@ -56,13 +57,16 @@ class MachineWatch:
         self.detector = Detector(stream_rate, load_thresholds())
         self._tell_bot = tell_bot
         self._announced = False
+        self._told = ""  # what the bot was last told
         self._messaging = False
+        # a revision ("human", then a beep) must not overtake the first write
+        self._writing = asyncio.Lock()
 
     @property
     def listening(self) -> bool:
-        if not self._announced:
-            return True
         d = self.detector.decision
+        if not self._announced or not self.detector.settled:
+            return True  # undecided, or "human" still open to a late beep
         return (
             self.mode == "message"
             and d is not None
@@ -79,8 +83,16 @@ class MachineWatch:
             return
         if not self._announced:
             self._announced = True
+            self._told = decision.answered_by
             self.host.spawn(self._decided(decision))
-        elif self.detector.greeting_over_s is not None and not self._messaging:
+        elif decision.answered_by != self._told:  # "human", then a beep: a machine
+            self._told = decision.answered_by
+            self.host.spawn(self._decided(decision))
+        elif (
+            decision.answered_by == "machine"
+            and self.detector.greeting_over_s is not None
+            and not self._messaging
+        ):
             self._messaging = True
             self.host.spawn(self._leave_message())
 
@@ -99,8 +111,9 @@ class MachineWatch:
             "answered_by=%s detection_ms=%s reason=%s call_id=%s features=%s",
             d.answered_by, d.at_ms, d.reason, self.call.call_id, d.features,
         )  # fmt: skip
-        await self.store.record_detection(self.call, verdict)
-        self._tell_bot(d.answered_by)
+        async with self._writing:
+            await self.store.record_detection(self.call, verdict)
+            self._tell_bot(d.answered_by)
         if machine and self.mode == "hangup":
             self.host.hangup()
         elif (

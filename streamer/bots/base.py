@@ -24,7 +24,8 @@ class BotContext(Protocol):
     sample_rate: int  # the rate of play()/on_audio() PCM: INTERNAL_RATE
     stream_sample_rate: int  # the rate on the wire (informational)
     # The campaign's answering-machine policy (off, hangup, message, continue);
-    # when it is not "off", on_answered_by comes once, early in the call.
+    # when it is not "off", on_answered_by comes early in the call (and once more,
+    # as "machine", if a beep follows a "human" within 1.5 s: a one-word greeting).
     machine_detection: str
 
     def play(self, pcm: bytes) -> None:

@@ -190,16 +190,30 @@ class SurveyBot(Bot):
         self._asking: Question | None = None
         self.answers: dict[str, str] = {}
         self._answered_by: asyncio.Future[str] | None = None
+        self._script: asyncio.Future[Any] | None = None  # the running script (a task)
+        self._stopped = False
 
     async def on_answered_by(self, answered_by: str) -> None:
-        if self._answered_by is not None and not self._answered_by.done():
+        if self._answered_by is None:
+            return
+        if not self._answered_by.done():
             self._answered_by.set_result(answered_by)
+            return
+        ctx = self.ctx
+        acts = getattr(ctx, "machine_detection", "off") in ("hangup", "message")
+        if answered_by == "machine" and ctx is not None and self._script is not None and acts:
+            # a late beep: it was a machine after all; the session deals with it.
+            # The flag too: a cancel that meets a finishing mark can be swallowed.
+            self._stopped = True
+            self._script.cancel()
+            ctx.clear()
 
     async def on_start(self, ctx: BotContext) -> None:
         await super().on_start(ctx)
         if getattr(ctx, "machine_detection", "off") != "off":
             self._answered_by = asyncio.get_running_loop().create_future()
-        ctx.spawn(self.run(ctx))
+        task = ctx.spawn(self.run(ctx))
+        self._script = task if isinstance(task, asyncio.Future) else None
 
     async def wait_for_person(self, ctx: BotContext) -> bool:
         """With machine detection on, greet only once it has decided; False: a machine
@@ -225,7 +239,7 @@ class SurveyBot(Bot):
 
     async def say(self, ctx: BotContext, prompt: Prompt | None) -> None:
         """Play a prompt and wait until it has been heard (or cut short)."""
-        if prompt is None:
+        if prompt is None or self._stopped:
             return
         pcm = await prompts.render(prompt, ctx.sample_rate)
         self._speaking = True
@@ -246,6 +260,8 @@ class SurveyBot(Bot):
         self._asking = q
         try:
             for _ in range(self.survey.max_reprompts + 1):
+                if self._stopped:
+                    return
                 await self.say(ctx, q.prompt)
                 try:
                     await asyncio.wait_for(self._digits.get(), self.survey.answer_timeout_s)
@@ -262,6 +278,9 @@ class SurveyBot(Bot):
             return
         await self.say(ctx, self.survey.greeting)
         for q in self.survey.questions:
+            if self._stopped:
+                return
             await self.ask(ctx, q)
         await self.say(ctx, self.survey.goodbye)
-        ctx.hangup()
+        if not self._stopped:
+            ctx.hangup()

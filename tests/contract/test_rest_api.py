@@ -312,3 +312,66 @@ async def test_every_error_has_the_problem_body(client: TestClient) -> None:
         assert isinstance(body["error"], str) and isinstance(body["detail"], list), body
     resp = await client.get("/v1/campaigns")
     assert resp.status == 401 and (await resp.json())["error"]
+
+
+async def test_one_error_schema_and_links_in_the_document(client: TestClient) -> None:
+    doc = await (await client.get("/v1/openapi.json")).json()
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            assert op["operationId"] and op["responses"], (method, path)
+            for status, rep in op["responses"].items():
+                if int(status) >= 400 and not (path.endswith("z") and status == "503"):
+                    # health probes answer 503 with their own body; every error else is Problem
+                    assert rep["content"]["application/json"]["schema"] == problem, (
+                        method,
+                        path,
+                        status,
+                    )
+            names = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert names == {part[1:-1] for part in path.split("/") if part.startswith("{")}
+    created = doc["paths"]["/v1/campaigns"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in created.values()} >= {
+        "getCampaign",
+        "listCalls",
+        "pauseCampaign",
+        "resumeCampaign",
+        "cancelCampaign",
+    }
+    query = {p["name"] for p in doc["paths"]["/v1/campaigns/{id}/calls"]["get"]["parameters"]}
+    assert {"offset", "limit", "format"} <= query
+    post = doc["paths"]["/v1/campaigns"]["post"]
+    assert {"dry_run", "account"} <= {p["name"] for p in post["parameters"]}
+    assert {"application/json", "text/csv"} <= set(post["requestBody"]["content"])
+    campaign = doc["components"]["schemas"]["CampaignIn"]
+    assert campaign["oneOf"] == [{"required": ["contacts"]}, {"required": ["csv"]}]
+
+
+async def test_bodies_are_checked_strictly_as_the_schema_says(client: TestClient) -> None:
+    await register(client)
+    # JSON Schema's integer includes 3.0; 0 is not a boolean, "5" is not an integer
+    resp = await client.patch("/v1/accounts/acme", headers=AUTH, json={"calls_per_minute": 30.0})
+    assert resp.status == 200 and (await resp.json())["calls_per_minute"] == 30
+    for body in ({"calls_per_minute": "5"}, {"caller_ids": [1]}):
+        resp = await client.patch("/v1/accounts/acme", headers=AUTH, json=body)
+        assert resp.status == 422, body
+    resp = await client.post(
+        "/v1/campaigns",
+        headers=AUTH,
+        json={"account": "acme", "contacts": [{"to": "+919876543210"}], "record": 0},
+    )
+    assert resp.status == 422 and (await resp.json())["detail"][0]["field"] == "record"
+
+
+def test_api_url_pattern_follows_the_egress_policy() -> None:
+    import re
+
+    from dialer.egress import EgressPolicy
+    from dialer.receiver.api import api_url_pattern
+
+    pattern = re.compile(api_url_pattern(EgressPolicy.parse("sandbox.local,127.0.0.1")))
+    for url in ("https://api.exotel.com", "HTTPS://API.in.exotel.com/v1/", "http://127.0.0.1:9"):
+        assert pattern.match(url), url
+    for url in ("http://api.exotel.com", "https://api.exotel.com.evil.io/", "http://10.0.0.1"):
+        assert not pattern.match(url), url
+    assert pattern.match("https://sandbox.local:8443/x")

@@ -32,17 +32,12 @@ from tests.security.helpers import (
     setup_account,
     snapshot,
 )
+from tests.security.test_callbacks_auth import terminal_body
 from tests.security.test_stream_auth import play
 
 
 def terminal(call_id: str, sid: str, attempt: int = 1) -> dict[str, str]:
-    return {
-        "CallSid": sid,
-        "Status": "completed",
-        "EventType": "terminal",
-        "CustomField": f"{call_id}:{attempt}",
-        "ConversationDuration": "12",
-    }
+    return terminal_body(call_id, sid) | {"CustomField": f"{call_id}:{attempt}"}
 
 
 def test_derived_keys_differ_per_purpose_and_from_the_master() -> None:

@@ -83,3 +83,27 @@ def test_a_record_no_key_can_read_fails_clearly(r: redis.Redis) -> None:
     text = str(info.value)
     assert "DIALER_SECRET_PREVIOUS" in text and "register the account again" in text
     assert TOKEN not in text
+
+
+def test_an_unreadable_token_stops_only_its_account_with_the_reason(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """A worker on a changed secret does not crash or dial: the account's circuit opens."""
+    import time
+
+    from dialer.admission import RedisLimiter
+    from dialer.dialing import dial
+    from dialer.runtime import Runtime
+    from dialer.settings import load_settings
+    from tests.security.helpers import API_KEY, make_campaign
+
+    save(r)
+    make_campaign(r, 1)
+    (call_id,) = RedisLimiter(r).admit(ACCOUNT, time.time())
+    settings = load_settings(REDIS_URL=redis_url, DIALER_SECRET=NEW_SECRET, DIALER_API_KEY=API_KEY)
+    rt = Runtime(settings, r)
+    result = dial(rt, call_id)
+    assert result.outcome == "requeued"
+    stored = raw(r)
+    assert stored["circuit"] == "open" and "DIALER_SECRET_PREVIOUS" in stored["circuit_reason"]
+    assert TOKEN not in stored["circuit_reason"]

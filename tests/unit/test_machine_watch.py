@@ -117,3 +117,32 @@ async def test_the_survey_waits_for_the_decision(
         assert ctx.played == []
     for task in ctx.tasks:
         task.cancel()
+
+
+async def test_a_late_beep_stops_the_survey_it_had_started(tmp_path: Path) -> None:
+    bot, ctx = survey_bot(tmp_path), FakeCtx(auto_marks=False)
+    ctx.machine_detection = "hangup"  # type: ignore[attr-defined]
+    await bot.on_start(ctx)  # type: ignore[arg-type]
+    await bot.on_answered_by("human")
+    await until(lambda: bool(ctx.played))
+    await bot.on_answered_by("machine")  # "Hello." and then the beep
+    await until(lambda: all(t.done() for t in ctx.tasks))
+    assert "clear" in ctx.events
+    assert len(ctx.played) == 1 and not ctx.hung_up  # no more prompts; the session acts
+
+
+async def test_a_one_word_greeting_then_a_beep_is_revised_to_machine() -> None:
+    from dialer.sandbox.voices import Clip, Segment
+
+    clip = Clip(
+        "machine", "one-word", "clean", 4.0,
+        (Segment("speech", 0.3, 0.5, seed=2), Segment("beep", 1.6, 0.4, freq_hz=900.0)),
+        noise_dbfs=-70.0,
+    )  # fmt: skip
+    ctx, store, told = FakeCtx(), FakeStore(), []
+    watch = MachineWatch(ctx, call("hangup"), store, 8000, told.append)  # type: ignore[arg-type]
+    await play_through(watch, render(clip, 8000).astype("<i2").tobytes(), ctx)
+    await until(lambda: ctx.hung_up)
+    assert told == ["human", "machine"]
+    assert [v["answered_by"] for v in store.verdicts] == ["human", "machine"]
+    assert store.verdicts[-1]["outcome"] == "machine"
