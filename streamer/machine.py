@@ -59,6 +59,8 @@ class MachineWatch:
         self._announced = False
         self._told = ""  # what the bot was last told
         self._messaging = False
+        # a revision ("human", then a beep) must not overtake the first write
+        self._writing = asyncio.Lock()
 
     @property
     def listening(self) -> bool:
@@ -109,8 +111,9 @@ class MachineWatch:
             "answered_by=%s detection_ms=%s reason=%s call_id=%s features=%s",
             d.answered_by, d.at_ms, d.reason, self.call.call_id, d.features,
         )  # fmt: skip
-        await self.store.record_detection(self.call, verdict)
-        self._tell_bot(d.answered_by)
+        async with self._writing:
+            await self.store.record_detection(self.call, verdict)
+            self._tell_bot(d.answered_by)
         if machine and self.mode == "hangup":
             self.host.hangup()
         elif (
