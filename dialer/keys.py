@@ -161,6 +161,11 @@ def call_id(cid: str, index: int) -> str:
     return f"{cid}-{index}"
 
 
+def campaign_part(value: str) -> str:
+    """The campaign id of call id ``value`` (``""`` if it has none); no validation."""
+    return value.rpartition("-")[0]
+
+
 def split_call_id(value: str) -> tuple[str, int]:
     """``"<cid>-<n>"`` -> (cid, n); ValueError on anything else."""
     cid, sep, n = value.rpartition("-")

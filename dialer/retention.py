@@ -75,8 +75,8 @@ def call_key_batches(account: str, cid: str, total: int) -> Iterator[list[str]]:
 
 def live_calls(r: redis.Redis, account: str, cid: str) -> int:
     """Calls of ``cid`` holding a slot (the account's active set is small: its limit)."""
-    prefix = f"{cid}-"
-    return sum(1 for m in r.zrange(keys.active(account), 0, -1) if str(m).startswith(prefix))
+    members = r.zrange(keys.active(account), 0, -1)
+    return sum(1 for m in members if keys.campaign_part(str(m)) == cid)
 
 
 def is_gone(meta: dict[str, str]) -> bool:
@@ -147,7 +147,11 @@ def sweep(r: redis.Redis, *, now: float | None = None, retention_s: float) -> di
                 # Expired (or only a stray field written after expiry): forget it.
                 _forget(r, account, cid)
                 report["forgotten"] += 1
-            elif not meta.get("expires_at") and is_finished(meta, live_calls(r, account, cid)):
+            elif (
+                not meta.get("expires_at")
+                and is_finished(meta, live=0)  # counts first: most campaigns stop here
+                and not live_calls(r, account, cid)
+            ):
                 ended = float(meta.get("completed_at") or now)
                 expire_campaign(r, account, cid, ended + retention_s)
                 report["expiring"] += 1
@@ -239,14 +243,15 @@ def _check_purgeable(meta: dict[str, str], live: int) -> None:
 
 def _purge_stream(r: redis.Redis, stream: str, cid: str) -> int:
     """XDEL every entry of ``stream`` whose call id belongs to ``cid`` (bounded streams)."""
-    prefix = f"{cid}-"
     removed = 0
     start = "-"
     while True:
         rows = r.xrange(stream, min=start, max="+", count=BATCH)
         if not rows:
             return removed
-        ids = [eid for eid, fields in rows if str(fields.get("call_id", "")).startswith(prefix)]
+        ids = [
+            eid for eid, fields in rows if keys.campaign_part(str(fields.get("call_id", ""))) == cid
+        ]
         if ids:
             removed += int(r.xdel(stream, *ids))
         start = f"({rows[-1][0]}"  # exclusive: resume after the last id seen

@@ -91,7 +91,7 @@ class Runtime:
 
     def cached_campaign_of_call(self, call_id: str) -> CampaignFacts | None:
         """Only what is already cached: no I/O, safe on an event loop."""
-        cid = call_id.rpartition("-")[0]
+        cid = keys.campaign_part(call_id)
         return self._campaigns.get(cid)
 
     def campaign_of_call(self, call_id: str) -> CampaignFacts | None:
