@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from dialer.embedded import EmbeddedRedis
-from tests import shellout
+from tests import broker, shellout
 
 # Every program a test starts must come from `make setup` (see tests/shellout.py).
 sys.addaudithook(shellout.hook)
@@ -55,9 +55,17 @@ def redis_server_url() -> Iterator[str]:
 def redis_url(redis_server_url: str) -> str:
     url = _with_db(redis_server_url, TEST_DB)
     client = redis.Redis.from_url(url)
-    client.flushdb()
+    client.flushdb()  # the state, and the broker's queues when it is this Redis
     client.close()
     return url
+
+
+@pytest.fixture(autouse=True)
+def _empty_rabbitmq() -> None:
+    """A RabbitMQ broker (tests/broker.py) starts each test with empty queues, as Redis does."""
+    amqp = broker.amqp_url()
+    if amqp:
+        broker.purge(amqp)
 
 
 @pytest.fixture

@@ -154,7 +154,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
             http(), facts.webhook_url, webhook_key(facts), "call.final", f"{call_id}:final", data
         )
     except NotPlacedError as exc:
-        # countdown stays below the broker visibility timeout (see workers.app)
+        # countdown stays below the broker visibility timeout (dialer.platform.queue)
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
     except RequestRejected as exc:
         return {"call_id": call_id, "sent": False, "error": str(exc)}

@@ -18,6 +18,7 @@ from dialer.client import DialerClient
 from dialer.embedded import free_port
 from dialer.sandbox.control import SandboxControl
 from dialer.settings import LISTEN_PORTS, load_settings
+from tests import broker
 
 FAST = {
     "DIALER_RECONCILE_AFTER_S": "2.5",
@@ -84,6 +85,8 @@ def running_system(
         **FAST,
         **ports,
         "REDIS_URL": redis_url,
+        # the run's RabbitMQ when it has one (tests.broker), else the state Redis
+        **({"CELERY_BROKER_URL": amqp} if (amqp := broker.amqp_url()) else {}),
         "DIALER_DATA_DIR": str(tmp),
         **(env or {}),
     }

@@ -16,6 +16,7 @@ import requests
 
 from dialer.embedded import free_port
 from dialer.settings import LISTEN_PORTS
+from tests import broker
 
 pytestmark = pytest.mark.timeout(240)
 DIALER = [sys.executable, "-m", "dialer.cli.main"]
@@ -52,6 +53,8 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             "--no-flower",
             "--sandbox-arg=--ring-s=0.05",
             "--sandbox-arg=--talk-max-s=1.5",
+            # the run's RabbitMQ, when it has one, through the flag (tests/broker.py)
+            *(["--broker", amqp] if (amqp := broker.amqp_url()) else []),
         ],
         env=env,
         stdout=out,

@@ -10,7 +10,6 @@ campaign of the same account is untouched.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -22,6 +21,7 @@ from dialer import keys, retention
 from dialer.calls import Event, Kind
 from dialer.campaigns import CampaignIn, create_campaign, load_policy, set_state, status
 from dialer.records import Leases, transition
+from tests.broker import task_bodies
 from tests.security.conftest import Client
 from tests.security.helpers import (
     ACCOUNT,
@@ -255,10 +255,10 @@ def test_a_stray_field_written_after_expiry_is_forgotten(
 
 
 def test_the_sweep_runs_in_beat_on_the_maintenance_queue(redis_url: str) -> None:
+    from dialer.platform.queue import make_celery
     from dialer.settings import load_settings
-    from workers.app import make_app
 
-    conf = make_app(load_settings(REDIS_URL=redis_url)).conf
+    conf = make_celery(load_settings(REDIS_URL=redis_url)).conf
     entry = next(e for e in conf.beat_schedule.values() if e["task"] == "dialer.retention")
     assert entry["schedule"] <= 600
     assert conf.task_routes["dialer.retention"] == {"queue": "maintenance"}
@@ -321,16 +321,17 @@ async def test_a_key_scoped_to_another_account_cannot_purge(
     assert resp.status == 200, await resp.text()
 
 
-async def test_tasks_in_the_broker_carry_ids_only(receiver: Client, r: redis.Redis) -> None:
+async def test_tasks_in_the_broker_carry_ids_only(
+    receiver: Client, r: redis.Redis, redis_url: str
+) -> None:
     # What Flower and anyone reading the broker see: no number, answer or URL.
     setup_account(r)
     cid = campaign(r, 2, first=0)
     numbers = numbers_of(r, cid)
     await finish_by_callbacks(receiver, r, cid)
-    messages = [m for q in ("followup", "dial") for m in r.lrange(q, 0, -1)]
-    assert messages, "the callbacks queued follow-ups"
-    for raw in messages:
-        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+    bodies = task_bodies(redis_url, ("followup", "dial"))
+    assert bodies, "the callbacks queued follow-ups"
+    for body in bodies:
         args = json.dumps(body)
         assert not any(n in args for n in numbers) and "recordings" not in args, args
         assert all(isinstance(a, str | int | bool) or a is None for a in body[0]), body
