@@ -19,7 +19,7 @@ import redis
 from kombu import Connection
 
 from dialer.platform.queue import QUEUES, broker_kind, celery_config
-from dialer.settings import load_settings
+from dialer.core.settings import load_settings
 
 
 def amqp_url() -> str | None:

@@ -15,9 +15,9 @@ import sys
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init
 
-from dialer.logs import RedactSecrets, register_settings_secrets
+from dialer.core.settings import Settings, load_settings, server_secret_problems
+from dialer.platform.logs import RedactSecrets, register_settings_secrets
 from dialer.platform.queue import make_celery
-from dialer.settings import Settings, load_settings, server_secret_problems
 
 
 def make_app(settings: Settings) -> Celery:

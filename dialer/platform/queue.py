@@ -41,23 +41,41 @@ from urllib.parse import urlsplit
 from celery import Celery
 from kombu import Exchange, Queue
 
-from dialer.settings import Settings
+from dialer.core.settings import Settings
 
 QUEUES = ("dial", "followup", "notify", "maintenance")
-ROUTES = {
-    "dialer.dial": {"queue": "dial"},
-    "dialer.admit": {"queue": "followup"},
-    "dialer.followup": {"queue": "followup"},
-    "dialer.notify": {"queue": "notify"},
-    "dialer.notify_campaign": {"queue": "notify"},
-    "dialer.submit_campaign": {"queue": "maintenance"},
-    "dialer.cancel_campaign": {"queue": "maintenance"},
-    "dialer.tick": {"queue": "maintenance"},
-    "dialer.reconcile": {"queue": "maintenance"},
-    "dialer.retention": {"queue": "maintenance"},
+#: every task the dialer runs, by its short name, and the queue it goes to. The
+#: names themselves (``dialer.<short>``, see ``task_name``) are a stable contract:
+#: other applications and beats of an older release send them.
+TASK_QUEUES = {
+    "dial": "dial",
+    "admit": "followup",
+    "followup": "followup",
+    "notify": "notify",
+    "notify_campaign": "notify",
+    "submit_campaign": "maintenance",
+    "cancel_campaign": "maintenance",
+    "tick": "maintenance",
+    "reconcile": "maintenance",
+    "retention": "maintenance",
 }
+
+
+def task_name(short: str) -> str:
+    """``"reconcile"`` -> ``"dialer.reconcile"``.
+
+    Spelled through this function, never as a literal beside module paths, so
+    that a rewrite of module paths (``dialer.reconcile`` became
+    ``dialer.services.reconcile``) cannot rename a task.
+    """
+    if short not in TASK_QUEUES:
+        raise KeyError(f"no task {short!r}")
+    return f"dialer.{short}"
+
+
+ROUTES = {task_name(short): {"queue": queue} for short, queue in TASK_QUEUES.items()}
 VISIBILITY_TIMEOUT_S = 120  # > connect+read timeout of a dial, > longest notify countdown
-RETENTION_SWEEP_S = 300.0  # how often finished campaigns get their expiry (dialer.retention)
+RETENTION_SWEEP_S = 300.0  # how often finished campaigns get their expiry (dialer.store.retention)
 
 
 def broker_kind(url: str) -> str:
@@ -75,20 +93,20 @@ def transport_options(url: str) -> dict[str, Any]:
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "tick": {
-            "task": "dialer.tick",
+            "task": task_name("tick"),
             "schedule": settings.DIALER_TICK_S,
             "options": {"expires": settings.DIALER_TICK_S * 5},
         },
         # Often: a stream's end makes its call due DIALER_STREAM_GRACE_S later,
         # and the pass is one ZRANGEBYSCORE per account when nothing is due.
         "reconcile": {
-            "task": "dialer.reconcile",
+            "task": task_name("reconcile"),
             "schedule": settings.DIALER_RECONCILE_TICK_S,
             "options": {"expires": max(30.0, settings.DIALER_RECONCILE_TICK_S * 5)},
         },
         # Expiry is set on finished campaigns here; Redis itself deletes them later.
         "retention": {
-            "task": "dialer.retention",
+            "task": task_name("retention"),
             "schedule": RETENTION_SWEEP_S,
             "options": {"expires": RETENTION_SWEEP_S},
         },

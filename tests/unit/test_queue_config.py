@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dialer.errors import ConfigError
+from dialer.core.errors import ConfigError
 from dialer.platform.queue import QUEUES, ROUTES, celery_config, make_celery
-from dialer.settings import load_settings
+from dialer.core.settings import load_settings
 
 
 def _imports(module: str) -> set[str]:
@@ -77,7 +77,7 @@ def test_the_brokers_password_is_redacted_from_logs_and_the_up_banner() -> None:
     import logging
 
     from dialer.cli.supervisor import redact_url
-    from dialer.logs import RedactSecrets, register_settings_secrets
+    from dialer.platform.logs import RedactSecrets, register_settings_secrets
 
     s = load_settings(CELERY_BROKER_URL="amqp://dialer:s3cret-broker-pw@mq:5672/v")
     register_settings_secrets(s)
@@ -100,3 +100,16 @@ def test_up_refuses_a_bad_broker_url_naming_the_setting(
     out = CliRunner().invoke(up, ["--broker", "sqs://queue"])
     assert out.exit_code == 2, out.output
     assert "CELERY_BROKER_URL" in out.output
+
+
+def test_task_names_are_the_stable_contract_and_all_routed() -> None:
+    from workers.app import app
+
+    import workers.tasks  # noqa: F401  (registers the tasks)
+
+    ours = {name for name in app.tasks if not name.startswith("celery.")}
+    assert ours == set(ROUTES), "every task has a queue, every route a task"
+    # the published names (DESIGN.md), spelled apart so no module-path rewrite can touch them
+    contract = {"dial", "admit", "followup", "notify", "notify_campaign", "submit_campaign"}
+    contract |= {"cancel_campaign", "tick", "reconcile", "retention"}
+    assert ours == {"dialer" + "." + short for short in contract}
