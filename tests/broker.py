@@ -18,8 +18,8 @@ from typing import Any
 import redis
 from kombu import Connection
 
-from dialer.platform.queue import QUEUES, broker_kind, celery_config
 from dialer.core.settings import load_settings
+from dialer.platform.queue import QUEUES, broker_kind, celery_config
 
 
 def amqp_url() -> str | None:

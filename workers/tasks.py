@@ -17,6 +17,7 @@ from celery.signals import worker_process_init
 
 from dialer.core.calls import Event, Kind, State
 from dialer.core.errors import NotPlacedError, RequestRejected
+from dialer.platform.queue import task_name
 from dialer.services import campaigns
 from dialer.services.accounts import all_accounts
 from dialer.services.dialing import dial as dial_call
@@ -25,7 +26,6 @@ from dialer.services.runtime import CampaignFacts, Runtime
 from dialer.services.webhooks import deliver
 from dialer.store import callerids, keys, retention
 from dialer.store.records import transition
-from dialer.platform.queue import task_name
 from workers.app import app
 
 log = logging.getLogger(__name__)

@@ -255,8 +255,8 @@ def test_a_stray_field_written_after_expiry_is_forgotten(
 
 
 def test_the_sweep_runs_in_beat_on_the_maintenance_queue(redis_url: str) -> None:
-    from dialer.platform.queue import make_celery, task_name
     from dialer.core.settings import load_settings
+    from dialer.platform.queue import make_celery, task_name
 
     conf = make_celery(load_settings(REDIS_URL=redis_url)).conf
     entry = next(e for e in conf.beat_schedule.values() if e["task"] == task_name("retention"))

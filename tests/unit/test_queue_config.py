@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dialer.core.errors import ConfigError
-from dialer.platform.queue import QUEUES, ROUTES, celery_config, make_celery
 from dialer.core.settings import load_settings
+from dialer.platform.queue import QUEUES, ROUTES, celery_config, make_celery
 
 
 def _imports(module: str) -> set[str]:
@@ -103,9 +103,8 @@ def test_up_refuses_a_bad_broker_url_naming_the_setting(
 
 
 def test_task_names_are_the_stable_contract_and_all_routed() -> None:
-    from workers.app import app
-
     import workers.tasks  # noqa: F401  (registers the tasks)
+    from workers.app import app
 
     ours = {name for name in app.tasks if not name.startswith("celery.")}
     assert ours == set(ROUTES), "every task has a queue, every route a task"
