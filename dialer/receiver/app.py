@@ -42,6 +42,7 @@ from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, r
 from dialer.records import Extra, atransition
 from dialer.runtime import Runtime
 from dialer.settings import Settings, require_server_secrets
+from dialer.store.connection import connect_async
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,11 @@ MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    url = s.redis_url
     # A blocking pool: under a burst, wait for a connection instead of failing
     # (redis-py's default pool raises past max_connections, which became 503s).
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=256,
-        timeout=5,
-        decode_responses=True,
-        socket_timeout=5,
-        socket_connect_timeout=2,
+    app[AREDIS] = connect_async(
+        s, max_connections=256, timeout=5, socket_timeout=5, socket_connect_timeout=2
     )
-    app[AREDIS] = aioredis.Redis(connection_pool=pool)
     app[RUNTIME] = Runtime(s)
     app[LIMITER] = AsyncRedisLimiter(
         app[AREDIS],
