@@ -32,6 +32,7 @@ from dialer.core.settings import Settings, require_server_secrets
 from dialer.core.tokens import verify_stream_token
 from dialer.net.egress import Egress
 from dialer.platform import scrape, serving
+from dialer.store.connection import connect_async
 from streamer.audio import RATES
 from streamer.bots import parse_bot_spec
 from streamer.bots.relay import Relay
@@ -154,15 +155,11 @@ async def render_metrics(app: web.Application) -> web.Response:
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
-    url = app[SETTINGS].REDIS_URL
-    if not url:
+    if not app[SETTINGS].REDIS_URL:
         raise ConfigError("REDIS_URL: the streamer needs Redis")
     # Blocking pool: 1,000 streams starting at once wait for a connection rather
     # than fail (the default pool raises past its size and the call was dropped).
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=256, timeout=10, decode_responses=True
-    )
-    client = aioredis.Redis(connection_pool=pool)
+    client = connect_async(app[SETTINGS], max_connections=256, timeout=10)
     app[REDIS] = client
     app[STORE] = CallStore(client)
     # Relay bot URLs come from API callers: connect only under the egress policy.

@@ -249,10 +249,11 @@ class Supervisor:
         import redis
 
         from dialer.services.reconcile import expedite_stale
+        from dialer.store.connection import connect
 
         if not url:
             return
-        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+        client = connect(self.settings.model_copy(update={"REDIS_URL": url}), socket_timeout=5)
         try:
             n = expedite_stale(client)
         except redis.RedisError as exc:

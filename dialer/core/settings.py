@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
 
     REDIS_URL: str | None = None
+    # REDIS_URL names one node of a Redis Cluster (dialer.store.connection).
+    REDIS_CLUSTER: bool = False
     # Celery's broker, apart from the state store: amqp://user:pass@host:5672/vhost
     # (RabbitMQ) or another redis://. Unset: the state Redis (REDIS_URL) is the broker.
     CELERY_BROKER_URL: str | None = None
@@ -157,6 +159,16 @@ class Settings(BaseSettings):
         if v is not None and not v.startswith(("ws://", "wss://")):
             raise ValueError("must start with ws:// or wss://")
         return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _cluster_broker(self) -> Settings:
+        # Celery's Redis transport does not speak Redis Cluster: the queues need a
+        # broker of their own (RabbitMQ, or a plain Redis).
+        if self.REDIS_CLUSTER and not self.CELERY_BROKER_URL:
+            raise ValueError(
+                "REDIS_CLUSTER needs CELERY_BROKER_URL (a broker apart from the cluster)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _reconcile_after_dial(self) -> Settings:

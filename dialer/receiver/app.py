@@ -43,6 +43,7 @@ from dialer.services.accounts import make_account, save_account
 from dialer.services.runtime import Runtime
 from dialer.store import apikeys, keys
 from dialer.store.admission import AsyncRedisLimiter
+from dialer.store.connection import connect_async
 from dialer.store.records import Extra, atransition
 
 log = logging.getLogger(__name__)
@@ -67,18 +68,11 @@ MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    url = s.redis_url
     # A blocking pool: under a burst, wait for a connection instead of failing
     # (redis-py's default pool raises past max_connections, which became 503s).
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=256,
-        timeout=5,
-        decode_responses=True,
-        socket_timeout=5,
-        socket_connect_timeout=2,
+    app[AREDIS] = connect_async(
+        s, max_connections=256, timeout=5, socket_timeout=5, socket_connect_timeout=2
     )
-    app[AREDIS] = aioredis.Redis(connection_pool=pool)
     app[RUNTIME] = Runtime(s)
     app[LIMITER] = AsyncRedisLimiter(
         app[AREDIS],

@@ -159,12 +159,15 @@ def save_account(r: redis.Redis, account: Account, keyring: Keyring) -> None:
     from dialer.store.callerids import set_pool
 
     key = keys.account(account.sid)
-    with r.pipeline() as pipe:
+    with r.pipeline(transaction=True) as pipe:  # one slot: the account's
         pipe.hset(key, mapping=account.to_hash(keyring))
         pipe.hdel(key, "api_token")  # a plain-text token from before encryption
         pipe.hsetnx(key, "webhook_key_enc", keyring.encrypt(new_webhook_key()))
-        pipe.sadd(keys.ACCOUNTS, account.sid)
         pipe.execute()
+    # The global index on its own (another slot on a cluster), after the hash:
+    # a crash between the two leaves an account nobody lists yet, and saving
+    # it again (the receiver does at every start) lists it.
+    r.sadd(keys.ACCOUNTS, account.sid)
     set_pool(r, account.sid, list(account.caller_ids))
 
 

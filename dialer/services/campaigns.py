@@ -372,7 +372,13 @@ def create_campaign(
         meta["amd"] = json.dumps({"mode": machine.mode, "message": machine.message_name})
         if spec.machine_message_wav:
             meta["amd_wav"] = spec.machine_message_wav  # base64: every streamer reads it
-    with r.pipeline() as pipe:
+    # Three steps, because the global index is another slot on a cluster:
+    # the campaign's own keys (one MULTI), then the index that callbacks, the
+    # streamer and the sweep find it by, then ``running``, which lets admission
+    # dial it. Each step needs the one before; a crash between two leaves a
+    # campaign nobody dials (an unindexed one, or an indexed one that
+    # ``resume`` starts), never calls whose campaign cannot be found.
+    with r.pipeline(transaction=True) as pipe:  # one slot: the account's
         if wavs:  # base64: every client of this Redis decodes responses as text
             pipe.hset(
                 keys.survey(a, cid),
@@ -380,9 +386,9 @@ def create_campaign(
             )
         pipe.hset(keys.counts(a, cid), mapping=counts)
         pipe.hset(keys.campaign(a, cid), mapping=meta)
-        pipe.hset(keys.CAMPAIGNS, cid, a)
-        pipe.sadd(keys.running(a), cid)
         pipe.execute()
+    r.hset(keys.CAMPAIGNS, cid, a)
+    r.sadd(keys.running(a), cid)
     return {"id": cid, **summary}
 
 
@@ -663,12 +669,12 @@ def set_state(
     if action == "pause":
         r.hset(ckey, "state", "paused")
     elif action == "resume":
-        with r.pipeline() as pipe:
+        with r.pipeline(transaction=True) as pipe:
             pipe.hset(ckey, "state", "running")
             pipe.sadd(keys.running(account), cid)
             pipe.execute()
     else:
-        with r.pipeline() as pipe:
+        with r.pipeline(transaction=True) as pipe:
             pipe.hset(ckey, "state", "cancelled")
             pipe.srem(keys.running(account), cid)
             pipe.execute()

@@ -22,6 +22,7 @@ from dialer.net.exotel import ExotelClient
 from dialer.services.accounts import Account, load_account
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
+from dialer.store.connection import connect
 from dialer.store.records import Leases
 
 
@@ -41,12 +42,8 @@ class CampaignFacts:
 class Runtime:
     def __init__(self, settings: Settings, r: redis.Redis | None = None):
         self.settings = settings
-        self.r = r or redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_timeout=10,
-            socket_connect_timeout=5,
-            health_check_interval=30,
+        self.r = r or connect(
+            settings, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30
         )
         self.limiter = RedisLimiter(
             self.r,

@@ -70,10 +70,11 @@ def create_key(
         "created_at": round(time.time() if now is None else now, 3),
     }
     d = digest(key)
-    with r.pipeline() as pipe:  # MULTI: both halves or neither
-        pipe.hset(keys.API_KEYS, key_id, json.dumps({**record, "digest": d}))
-        pipe.hset(keys.API_KEY_DIGESTS, d, key_id)
-        pipe.execute()
+    # Two global keys, two slots on a cluster, so no MULTI: the record first,
+    # then the lookup that makes the key usable. A crash between the two leaves
+    # a listed key that authenticates nothing (revoke it); never the reverse.
+    r.hset(keys.API_KEYS, key_id, json.dumps({**record, "digest": d}))
+    r.hset(keys.API_KEY_DIGESTS, d, key_id)
     return key, record
 
 
@@ -94,10 +95,9 @@ def revoke_key(r: redis.Redis, key_id: str) -> bool:
     if raw is None:
         return False
     d = json.loads(str(raw))["digest"]
-    with r.pipeline() as pipe:
-        pipe.hdel(keys.API_KEYS, key_id)
-        pipe.hdel(keys.API_KEY_DIGESTS, d)
-        pipe.execute()
+    # The lookup first: from then on the key authenticates nothing (see create_key).
+    r.hdel(keys.API_KEY_DIGESTS, d)
+    r.hdel(keys.API_KEYS, key_id)
     return True
 
 

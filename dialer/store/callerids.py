@@ -25,7 +25,7 @@ return m
 def set_pool(r: redis.Redis, account: str, caller_ids: list[str]) -> None:
     """Replace the rotation (a re-added id comes back into it)."""
     key = keys.callerids(account)
-    with r.pipeline() as pipe:
+    with r.pipeline(transaction=True) as pipe:
         pipe.delete(key)
         if caller_ids:
             pipe.zadd(key, dict.fromkeys(caller_ids, 0))
@@ -50,7 +50,7 @@ def spam_suspected(dials: int, answered: int, pool_dials: int, pool_answered: in
 def record(r: redis.Redis, account: str, caller_id: str, answered: bool) -> bool:
     """Count one finished attempt; returns True if the caller id was just taken out."""
     stats = keys.callerid_stats(account)
-    with r.pipeline() as pipe:
+    with r.pipeline(transaction=True) as pipe:
         pipe.hincrby(stats, f"{caller_id}:dials", 1)
         pipe.hincrby(stats, f"{caller_id}:answered", 1 if answered else 0)
         pipe.hgetall(stats)

@@ -234,7 +234,7 @@ def transition(
 ) -> Transition | None:
     """Apply ``event`` atomically (blocking client). None if the call does not exist."""
     key = keys.call(account, call_id)
-    with r.pipeline() as pipe:
+    with r.pipeline(transaction=True) as pipe:
         while True:
             try:
                 pipe.watch(key)
@@ -273,7 +273,7 @@ async def atransition(
     it returns None for an event that is not this call's (nothing changes).
     """
     key = keys.call(account, call_id)
-    async with r.pipeline() as pipe:
+    async with r.pipeline(transaction=True) as pipe:
         while True:
             try:
                 await pipe.watch(key)

@@ -112,7 +112,7 @@ def expire_campaign(r: redis.Redis, account: str, cid: str, at: float) -> int:
             for key in batch:
                 pipe.expireat(key, when)
             n += sum(1 for ok in pipe.execute() if ok)
-    with r.pipeline() as pipe:
+    with r.pipeline(transaction=True) as pipe:
         pipe.srem(keys.running(account), cid)  # admission stops scanning it now
         for key in campaign_keys(account, cid)[1:]:
             pipe.expireat(key, when)
@@ -170,11 +170,13 @@ def trim_streams(r: redis.Redis, accounts: list[str], before: float) -> None:
 
 
 def _forget(r: redis.Redis, account: str, cid: str) -> None:
-    with r.pipeline() as pipe:
-        pipe.hdel(keys.CAMPAIGNS, cid)
+    with r.pipeline(transaction=True) as pipe:  # one slot: the account's
         pipe.srem(keys.running(account), cid)
         pipe.delete(*campaign_keys(account, cid))
         pipe.execute()
+    # The global index last (its own slot on a cluster): until then the next
+    # sweep finds the entry, sees nothing behind it and forgets it again.
+    r.hdel(keys.CAMPAIGNS, cid)
 
 
 # ------------------------------------------------------------------ purge
@@ -192,7 +194,7 @@ def purge(r: redis.Redis, cid: str, *, force: bool = False) -> Purged | None:
         return None
     account = str(account)
     ckey = keys.campaign(account, cid)
-    with r.pipeline() as pipe:
+    with r.pipeline(transaction=True) as pipe:
         while True:
             try:
                 pipe.watch(ckey, keys.active(account))

@@ -15,6 +15,7 @@ from dialer.services.campaigns import CampaignIn, create_campaign, set_state
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, transition
+from tests import redis_cluster
 
 A = "acct1"
 
@@ -128,14 +129,14 @@ def test_lowering_the_limit_never_cuts_live_calls(r: redis.Redis) -> None:
 
 
 def test_concurrent_admitters_never_exceed_the_limit(redis_url: str) -> None:
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r = redis_cluster.client(redis_url, decode_responses=True)
     setup_account(r, limit=7)
     campaign(r, 300)
     got: list[str] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        client = redis_cluster.client(redis_url, decode_responses=True)
         lim = RedisLimiter(client)
         for _ in range(50):
             ids = lim.admit(A, time.time())

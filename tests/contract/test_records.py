@@ -11,6 +11,7 @@ from dialer.core.policy import RetryPolicy
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, transition
+from tests import redis_cluster
 from tests.contract.test_admission import A, campaign, setup_account
 
 POL = RetryPolicy(max_attempts=1)
@@ -44,14 +45,14 @@ def test_duplicate_terminal_releases_once_and_counts_once(r: redis.Redis) -> Non
 
 
 def test_only_one_of_many_racing_dialers_wins(redis_url: str) -> None:
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    r = redis_cluster.client(redis_url, decode_responses=True)
     setup_account(r, limit=1)
     campaign(r, 1)
     (call_id,) = RedisLimiter(r).admit(A, 1.0)
     winners = []
 
     def racer() -> None:
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        client = redis_cluster.client(redis_url, decode_responses=True)
         t = transition(client, A, call_id, Event(Kind.DIAL, 1), POL, now=1.0, leases=Leases())
         if t is not None and t.changed:
             winners.append(1)

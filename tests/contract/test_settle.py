@@ -26,6 +26,7 @@ from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, transition
 from dialer.store.scripts import script
+from tests import redis_cluster
 
 SECRET = "settle-S3cr3t-4Kd2Lq7Wx9Zb6Nm1Vp8Rt5Yc0Fh"
 
@@ -239,7 +240,7 @@ def test_back_off_only_ever_moves_later_under_concurrent_callers(
     keyring = Keyring.from_secret(SECRET.encode())
     save_account(r, make_account(A, "k", "t", "0800", api_url="http://127.0.0.1:9"), keyring)
     workers = 12
-    clients = [redis.Redis.from_url(redis_url) for _ in range(workers)]
+    clients = [redis_cluster.client(redis_url) for _ in range(workers)]
     rng = random.Random(7)
     for _ in range(30):
         r.hset(keys.account(A), "paused_until", "0")
