@@ -8,10 +8,12 @@ import time
 import redis
 
 from dialer.core.calls import Event, Kind
+from dialer.core.campaign import CampaignIn
 from dialer.core.keyring import Keyring
 from dialer.core.policy import RetryPolicy
 from dialer.services.accounts import make_account, save_account
-from dialer.services.campaigns import CampaignIn, create_campaign, set_state
+from dialer.services.control import set_state
+from dialer.services.ingest import create_campaign
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, transition
