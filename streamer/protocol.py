@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import orjson
 
-from dialer.errors import ProtocolError
+from dialer.core.errors import ProtocolError
 
 _INT = re.compile(r"-?[0-9]+")
 Spelling = Literal["stream_sid", "streamSid"]
