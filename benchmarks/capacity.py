@@ -139,6 +139,7 @@ class Owners:
         self.url = url
         self.counts: Counter[str] = Counter()
         self.request_bytes: Counter[str] = Counter()
+        self.broker_commands: Counter[str] = Counter()  # LPUSH = a task sent
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._listen, daemon=True)
 
@@ -177,6 +178,8 @@ class Owners:
                     continue
                 who = self.owner(entry)
                 self.counts[who] += 1
+                if who == "broker":
+                    self.broker_commands[str(entry["command"]).split()[0].upper()] += 1
                 self.request_bytes[who] += len(str(entry.get("command", "")))
 
 
