@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [p for p in args.only.split(",") if p] or list(PARTS)
     for name in ("EXOTEL_ACCOUNT_SID", "EXOTEL_API_KEY", "EXOTEL_API_TOKEN", "EXOTEL_API_URL"):
         os.environ.pop(name, None)
-    from dialer.embedded import EmbeddedRedis
+    from dialer.platform.embedded import EmbeddedRedis
 
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     results: dict[str, Any] = dict(previous.get("parts", {}))

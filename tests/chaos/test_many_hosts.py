@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from dialer.cli.supervisor import SANDBOX_ACCOUNT, Child, Supervisor
-from dialer.embedded import EmbeddedRedis
-from dialer.settings import load_settings
+from dialer.core.settings import load_settings
+from dialer.platform.embedded import EmbeddedRedis
 from tests.integration.harness import FAST, System, check_invariants, contacts, print_logs
 from tests.integration.hosts import SUBNET, Host, NamespacesRefused, Network, network, refusal
 
