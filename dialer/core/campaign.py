@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 
 from dialer.core.contacts import Ingest, parse_csv, parse_list
 from dialer.core.errors import ValidationError
+from dialer.core.fields import ABSENT, no_default
 from dialer.core.machine import MAX_MESSAGE_BYTES, parse_policy
 from dialer.core.policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dialer.core.surveys import SurveyIn
@@ -25,12 +26,6 @@ from dialer.core.windows import Window, next_open
 
 MAX_MESSAGE_B64 = MAX_MESSAGE_BYTES * 4 // 3 + 4
 MAX_CONTACTS = 1_000_000
-
-
-def no_default(schema: dict[str, Any]) -> None:
-    """``json_schema_extra`` of a field whose default None means "not given":
-    the schema must not offer null (an explicit null is refused: not in its type)."""
-    schema.pop("default", None)
 
 
 class ContactIn(BaseModel):
@@ -74,12 +69,12 @@ class CampaignIn(BaseModel):
     survey: SurveyIn | None = None
     # None only as "not given": an explicit null is not the type, so it is refused
     contacts: list[dict[str, Any]] = Field(
-        default=None,
+        default=ABSENT,
         description='[{"to": "+9198...", "vars": {...}}, ...]',
         json_schema_extra=no_default,
     )
     csv: str = Field(
-        default=None,
+        default=ABSENT,
         description="a CSV document with a `to` column; other columns are vars",
         json_schema_extra=no_default,
     )
@@ -115,7 +110,7 @@ class CampaignIn(BaseModel):
     )
     # None only as "not given", like contacts/csv
     machine_message_wav: str = Field(
-        default=None,
+        default=ABSENT,
         max_length=MAX_MESSAGE_B64,
         description="the message for machine_detection message: a PCM WAV file, base64 "
         f"(at most {MAX_MESSAGE_BYTES // 1024} KB, 120 s)",

@@ -29,7 +29,7 @@ from dialer.core.reasons import DNC_TEXT, Code, window_text
 from dialer.core.surveys import SurveyIn
 from dialer.core.windows import Window, next_open, zones_for
 from dialer.services.preflight import preflight
-from dialer.store import keys
+from dialer.store import keys, replies
 
 BATCH = 5_000
 
@@ -158,7 +158,7 @@ def create_campaign(
                 else:
                     queue[call_id] = i
                     counts["pending"] += 1
-                pipe.hset(keys.call(a, call_id), mapping=fields)
+                pipe.hset(keys.call(a, call_id), mapping=replies.mapping(fields))
             if queue:
                 pipe.zadd(keys.queue(a, cid), queue)
             if later:
@@ -197,8 +197,8 @@ def create_campaign(
                 keys.survey(a, cid),
                 mapping={f"wav:{n}": base64.b64encode(w).decode() for n, w in wavs.items()},
             )
-        pipe.hset(keys.counts(a, cid), mapping=counts)
-        pipe.hset(keys.campaign(a, cid), mapping=meta)
+        pipe.hset(keys.counts(a, cid), mapping=replies.mapping(counts))
+        pipe.hset(keys.campaign(a, cid), mapping=replies.mapping(meta))
         pipe.hset(keys.CAMPAIGNS, cid, a)
         pipe.sadd(keys.running(a), cid)
         pipe.execute()

@@ -14,7 +14,7 @@ import redis
 
 from dialer.core.calls import FINAL, State
 from dialer.core.results import call_result
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.campaigns import load_meta
 
 
@@ -24,7 +24,9 @@ def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
     if found is None:
         return None
     account, meta = found
-    counts = {k: int(v) for k, v in r.hgetall(keys.counts(account, cid)).items() if int(v)}  # type: ignore[union-attr]
+    counts = {
+        k: int(v) for k, v in replies.fields(r.hgetall(keys.counts(account, cid))).items() if int(v)
+    }
     total = int(meta.get("total", 0))
     finished = sum(n for s, n in counts.items() if State(s) in FINAL)
     state = meta.get("state", "running")

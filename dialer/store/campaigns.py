@@ -11,7 +11,7 @@ import json
 import redis
 
 from dialer.core.policy import RetryPolicy
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.retention import is_gone
 
 
@@ -32,11 +32,11 @@ def load_meta(r: redis.Redis, cid: str) -> tuple[str, dict[str, str]] | None:
 
 def load_policy(r: redis.Redis, account: str, cid: str) -> RetryPolicy:
     raw = r.hget(keys.campaign(account, cid), "policy")
-    return RetryPolicy.from_dict(json.loads(raw)) if raw else RetryPolicy()  # type: ignore[arg-type]
+    return RetryPolicy.from_dict(json.loads(raw)) if raw else RetryPolicy()
 
 
 def waiting_calls(r: redis.Redis, account: str, cid: str) -> list[str]:
     """Calls queued or scheduled for a retry (what cancel must settle)."""
     q = r.zrange(keys.queue(account, cid), 0, -1)
     d = r.zrange(keys.delayed(account, cid), 0, -1)
-    return [*q, *d]  # type: ignore[misc]
+    return replies.texts([*q, *d])
