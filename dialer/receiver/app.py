@@ -40,7 +40,7 @@ from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.services.accounts import make_account, save_account
 from dialer.services.runtime import Runtime
-from dialer.store import apikeys, keys
+from dialer.store import apikeys, keys, replies
 from dialer.store.admission import AsyncRedisLimiter
 from dialer.store.records import Extra, atransition
 
@@ -98,8 +98,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             log.error("cannot register the environment's account: %s", exc)
     yield
     await app[PROBES].close()
-    if app[PENDING]:  # follow-ups published behind their 200: let them finish
-        await asyncio.wait(set(app[PENDING]), timeout=10)
+    pending: set[asyncio.Task[None]] = app[PENDING]
+    if pending:  # follow-ups published behind their 200: let them finish
+        await asyncio.wait(set(pending), timeout=10)
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
     await app[AREDIS].aclose()
     app[RUNTIME].r.close()
@@ -175,7 +176,8 @@ async def key_scope(request: web.Request) -> apikeys.Scope | None:
         return None
     r = request.app[AREDIS]
     key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
-    return apikeys.scope_from_record(await r.hget(keys.API_KEYS, key_id) if key_id else None)
+    record = await r.hget(keys.API_KEYS, key_id) if key_id else None
+    return apikeys.scope_from_record(replies.text(record))
 
 
 @API.route(
