@@ -16,7 +16,7 @@ import requests
 from celery.signals import worker_process_init
 
 from dialer.core.calls import Event, Kind, State
-from dialer.core.errors import NotPlacedError, RequestRejected
+from dialer.core.errors import ConfigError, NotPlacedError, RequestRejected
 from dialer.services import campaigns
 from dialer.services.accounts import all_accounts
 from dialer.services.dialing import dial as dial_call
@@ -139,7 +139,7 @@ def webhook_key(facts: CampaignFacts) -> bytes:
     """The campaign's account's own webhook key: never the master secret or a derived key."""
     account = rt().account(facts.account)
     if account is None or not account.webhook_key:
-        raise RequestRejected(f"account {facts.account} has no webhook key")
+        raise ConfigError(f"account {facts.account} has no webhook key")
     return account.webhook_key.encode()
 
 
@@ -157,7 +157,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
     except NotPlacedError as exc:
         # countdown stays below the broker visibility timeout (see workers.app)
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
-    except RequestRejected as exc:
+    except (RequestRejected, ConfigError) as exc:
         return {"call_id": call_id, "sent": False, "error": str(exc)}
     if isinstance(reply, dict) and reply.get("do_not_call") is True:
         rt().r.sadd(keys.dnc(facts.account), h["to"])  # the client said: never again
@@ -174,7 +174,7 @@ def notify_campaign(self: Any, cid: str) -> dict[str, Any]:
         deliver(http(), facts.webhook_url, webhook_key(facts), "campaign.done", f"{cid}:done", data)
     except NotPlacedError as exc:
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
-    except RequestRejected as exc:
+    except (RequestRejected, ConfigError) as exc:
         return {"campaign": cid, "sent": False, "error": str(exc)}
     return {"campaign": cid, "sent": True}
 

@@ -27,23 +27,18 @@ from dialer.core import reasons, surveys
 from dialer.core.calls import FINAL, State
 from dialer.core.contacts import Ingest, parse_csv, parse_list
 from dialer.core.errors import ValidationError
+from dialer.core.fields import ABSENT, no_default
 from dialer.core.machine import MAX_MESSAGE_BYTES, check_message, parse_policy
 from dialer.core.policy import RETRYABLE_OUTCOMES, RetryPolicy
 from dialer.core.reasons import DNC_TEXT, Code, window_text
 from dialer.core.surveys import SurveyIn
 from dialer.core.windows import Window, next_open, zones_for
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.retention import is_gone
 
 BATCH = 5_000
 MAX_MESSAGE_B64 = MAX_MESSAGE_BYTES * 4 // 3 + 4
 MAX_CONTACTS = 1_000_000
-
-
-def no_default(schema: dict[str, Any]) -> None:
-    """``json_schema_extra`` of a field whose default None means "not given":
-    the schema must not offer null (an explicit null is refused: not in its type)."""
-    schema.pop("default", None)
 
 
 class ContactIn(BaseModel):
@@ -87,12 +82,12 @@ class CampaignIn(BaseModel):
     survey: SurveyIn | None = None
     # None only as "not given": an explicit null is not the type, so it is refused
     contacts: list[dict[str, Any]] = Field(
-        default=None,
+        default=ABSENT,
         description='[{"to": "+9198...", "vars": {...}}, ...]',
         json_schema_extra=no_default,
     )
     csv: str = Field(
-        default=None,
+        default=ABSENT,
         description="a CSV document with a `to` column; other columns are vars",
         json_schema_extra=no_default,
     )
@@ -128,7 +123,7 @@ class CampaignIn(BaseModel):
     )
     # None only as "not given", like contacts/csv
     machine_message_wav: str = Field(
-        default=None,
+        default=ABSENT,
         max_length=MAX_MESSAGE_B64,
         description="the message for machine_detection message: a PCM WAV file, base64 "
         f"(at most {MAX_MESSAGE_BYTES // 1024} KB, 120 s)",
@@ -339,7 +334,7 @@ def create_campaign(
                 else:
                     queue[call_id] = i
                     counts["pending"] += 1
-                pipe.hset(keys.call(a, call_id), mapping=fields)
+                pipe.hset(keys.call(a, call_id), mapping=replies.mapping(fields))
             if queue:
                 pipe.zadd(keys.queue(a, cid), queue)
             if later:
@@ -378,8 +373,8 @@ def create_campaign(
                 keys.survey(a, cid),
                 mapping={f"wav:{n}": base64.b64encode(w).decode() for n, w in wavs.items()},
             )
-        pipe.hset(keys.counts(a, cid), mapping=counts)
-        pipe.hset(keys.campaign(a, cid), mapping=meta)
+        pipe.hset(keys.counts(a, cid), mapping=replies.mapping(counts))
+        pipe.hset(keys.campaign(a, cid), mapping=replies.mapping(meta))
         pipe.hset(keys.CAMPAIGNS, cid, a)
         pipe.sadd(keys.running(a), cid)
         pipe.execute()
@@ -466,7 +461,7 @@ def load_meta(r: redis.Redis, cid: str) -> tuple[str, dict[str, str]] | None:
 
 def load_policy(r: redis.Redis, account: str, cid: str) -> RetryPolicy:
     raw = r.hget(keys.campaign(account, cid), "policy")
-    return RetryPolicy.from_dict(json.loads(raw)) if raw else RetryPolicy()  # type: ignore[arg-type]
+    return RetryPolicy.from_dict(json.loads(raw)) if raw else RetryPolicy()
 
 
 def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
@@ -475,7 +470,9 @@ def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
     if found is None:
         return None
     account, meta = found
-    counts = {k: int(v) for k, v in r.hgetall(keys.counts(account, cid)).items() if int(v)}  # type: ignore[union-attr]
+    counts = {
+        k: int(v) for k, v in replies.fields(r.hgetall(keys.counts(account, cid))).items() if int(v)
+    }
     total = int(meta.get("total", 0))
     finished = sum(n for s, n in counts.items() if State(s) in FINAL)
     state = meta.get("state", "running")
@@ -679,7 +676,7 @@ def waiting_calls(r: redis.Redis, account: str, cid: str) -> list[str]:
     """Calls queued or scheduled for a retry (what cancel must settle)."""
     q = r.zrange(keys.queue(account, cid), 0, -1)
     d = r.zrange(keys.delayed(account, cid), 0, -1)
-    return [*q, *d]  # type: ignore[misc]
+    return replies.texts([*q, *d])
 
 
 def list_campaigns(

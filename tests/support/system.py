@@ -51,11 +51,12 @@ SANDBOX_FAST = [
 
 
 class System:
-    def __init__(self, sup: Supervisor):
+    def __init__(self, sup: Supervisor, sandbox_url: str | None = None):
         self.sup = sup
         s = sup.settings
         self.api = DialerClient(s.api_url, s.api_key)
-        self.sandbox_url = f"http://127.0.0.1:{s.SANDBOX_PORT}"
+        # the sandbox is on loopback unless a multi-host test put it on a host of its own
+        self.sandbox_url = sandbox_url or f"http://127.0.0.1:{s.SANDBOX_PORT}"
         self.sandbox = SandboxControl(self.sandbox_url)
 
     def register(self, max_concurrent: int, cpm: int = 10_000) -> None:
@@ -115,10 +116,7 @@ def supervised(
         sup.wait_ready(ready_s)
         yield sup
     except BaseException:
-        for child in sup.children:
-            if child.log and child.log.exists():
-                tail = child.log.read_text(errors="replace")[-3000:]
-                print(f"--- {child.name} log ---\n{tail}", file=sys.stderr)
+        print_logs(sup)
         raise
     finally:
         sup.stop(timeout_s=10)
@@ -143,6 +141,14 @@ def running_system(
         sandbox_args=sandbox_args or SANDBOX_FAST,
     ) as sup:
         yield System(sup)
+
+
+def print_logs(sup: Supervisor) -> None:
+    """The end of every child's log (a failing test shows what the processes said)."""
+    for child in sup.children:
+        if child.log and child.log.exists():
+            tail = child.log.read_text(errors="replace")[-3000:]
+            print(f"--- {child.log.stem} log ---\n{tail}", file=sys.stderr)
 
 
 def with_db(url: str, db: int) -> str:
