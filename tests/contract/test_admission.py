@@ -9,7 +9,7 @@ import redis
 
 from dialer.core.calls import Event, Kind
 from dialer.core.policy import RetryPolicy
-from dialer.services.campaigns import set_state
+from dialer.services.control import set_state
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, transition

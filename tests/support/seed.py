@@ -17,11 +17,13 @@ from typing import Any
 import redis
 
 from dialer.core.calls import RANK, Call, Event, Kind, State
+from dialer.core.campaign import CampaignIn
 from dialer.core.keyring import Keyring
 from dialer.services.accounts import make_account, save_account
-from dialer.services.campaigns import CampaignIn, create_campaign, load_policy
+from dialer.services.ingest import create_campaign
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
+from dialer.store.campaigns import load_policy
 from dialer.store.records import Leases, call_to_hash, transition
 from tests.support.signing import KEYRING
 
