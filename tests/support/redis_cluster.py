@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from dialer.platform.embedded import server_binary
@@ -29,6 +31,13 @@ ENV = "DIALER_TEST_REDIS_CLUSTER"  # "1": the tests' Redis is a LocalCluster
 
 def wanted() -> bool:
     return os.environ.get(ENV) == "1"
+
+
+def aclient(url: str, **options: Any) -> aioredis.Redis:
+    """``client`` for asyncio tests."""
+    if os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes"):
+        return cast(aioredis.Redis, AsyncRedisCluster.from_url(url, **options))
+    return aioredis.Redis.from_url(url, **options)
 
 
 def client(url: str, **options: Any) -> redis.Redis:
