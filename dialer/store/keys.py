@@ -1,8 +1,16 @@
 """Every Redis key the system uses: its type, its contents and its lifetime.
 
 No other module builds a key string. Keys of one account share the hash tag
-``{A}`` (the Exotel account sid), so every Lua script touches one cluster slot
-and the design runs on Redis Cluster unchanged.
+``{A}`` (the Exotel account sid), so on Redis Cluster (``REDIS_CLUSTER``) all
+of them live in one slot, on one node, and accounts spread over the nodes.
+Every Lua script and every WATCH/MULTI touches the keys of one account only,
+so none crosses a slot. The global keys (``dl:accounts``, ``dl:campaigns``,
+``dl:rejects``, ``dl:apikeys``, ``dl:apikey_digests``, ``dl:apirate:*``) each
+hash to a slot of their own and are never in a script or MULTI with another
+key: where a step writes one of them and account keys, it does so in an
+order that is safe to interrupt. ``docs/state-store.md`` lists every script
+and transaction with its keys; ``tests/contract/test_cluster.py`` checks the
+slots and the contract suite runs on a local cluster.
 
 =============================  =======  =========================================  ==============
 key                            type     contents                                   lifetime

@@ -11,10 +11,9 @@ from dialer.core.policy import RetryPolicy
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, transition
-from tests.support import seed
+from tests.support import redis_cluster, seed
 
 A = "acct1"
-from tests.support import redis_cluster
 
 POL = RetryPolicy(max_attempts=1)
 
