@@ -236,18 +236,31 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> None:
-    """Serve until interrupted (the ``dialer streamer`` command)."""
+def run(
+    settings: Settings,
+    host: str = "0.0.0.0",
+    port: int | None = None,
+    *,
+    metrics_port: int | None = None,
+    reuse_port: bool = False,
+) -> None:
+    """Serve until interrupted (the ``dialer streamer`` command).
+
+    ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
+    with its own ``metrics_port``.
+    """
     port = settings.STREAMER_PORT if port is None else port
+    if metrics_port is None:
+        metrics_port = settings.STREAMER_METRICS_PORT
     app = create_app(settings)
     app.cleanup_ctx.append(
-        scrape.listener(
-            render_metrics, settings.DIALER_METRICS_HOST, settings.STREAMER_METRICS_PORT
-        )
+        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
     )
     # The drain already waited for the calls; cleanup only closes what is left.
     # (No access log there: the request line carries the stream token.)
-    asyncio.run(serving.serve(app, host, port, drain=drain, shutdown_timeout_s=5))
+    asyncio.run(
+        serving.serve(app, host, port, drain=drain, shutdown_timeout_s=5, reuse_port=reuse_port)
+    )
 
 
 def main(settings: Settings | None = None) -> None:

@@ -404,14 +404,27 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
+def run(
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    metrics_port: int | None = None,
+    reuse_port: bool = False,
+) -> None:
+    """Serve until SIGTERM; then readiness goes red and in-flight requests finish.
+
+    ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
+    with its own ``metrics_port``.
+    """
     from dialer.receiver.api import render_metrics
 
     app = create_app(settings)
+    if metrics_port is None:
+        metrics_port = settings.DIALER_METRICS_PORT
     # /metrics only on the internal listener: never on the public port
     app.cleanup_ctx.append(
-        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, settings.DIALER_METRICS_PORT)
+        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
     )
     asyncio.run(
         serving.serve(
@@ -419,5 +432,6 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
             host or settings.DIALER_HOST,
             settings.DIALER_PORT if port is None else port,
             shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
+            reuse_port=reuse_port,
         )
     )
