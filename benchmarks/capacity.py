@@ -38,7 +38,7 @@ from typing import Any
 
 import redis
 
-from benchmarks.common import BENCH_DB, CpuMeter, Ctx, contacts, with_db
+from benchmarks.common import BENCH_DB, CpuMeter, Ctx, contacts
 from benchmarks.gitinfo import head_commit
 from benchmarks.slots import add_sandbox_account, dialer_system, pids_of
 from dialer.sandbox.control import SandboxControl
@@ -193,6 +193,9 @@ def owners(ctx: Ctx, n: int) -> dict[str, Any]:
         "calls": calls,
         "commands_per_call": {k: round(v / calls, 1) for k, v in mon.counts.most_common()},
         "request_bytes_per_call": {k: round(v / calls) for k, v in mon.request_bytes.most_common()},
+        "broker_commands_per_call": {
+            k: round(v / calls, 2) for k, v in mon.broker_commands.most_common(8)
+        },
     }
 
 
@@ -215,8 +218,14 @@ HEADROOM = 0.5
 TIERS = (100, 1_000, 10_000)
 
 
+#: concurrent echo streams one streamer process sustained in benchmarks/results.md
+#: (commit d1e0cf8), used when this file's streamer part has no figure
+STREAMS_QUOTED = 200.0
+
+
 def _row(part: dict[str, Any], metric_starts: str) -> float:
-    return float(next(r["ours"] for r in part["rows"] if r["metric"].startswith(metric_starts)))
+    found = [r["ours"] for r in part.get("rows", []) if r["metric"].startswith(metric_starts)]
+    return float(found[0]) if found and found[0] is not None else 0.0
 
 
 def model(parts: dict[str, Any], concurrent: int, hold_s: float) -> dict[str, Any]:
@@ -229,16 +238,12 @@ def model(parts: dict[str, Any], concurrent: int, hold_s: float) -> dict[str, An
     c = parts["campaign"]
     rate = concurrent / hold_s
     cpu = c["cpu_ms_per_call"]
-    worker_rate = min(
-        HEADROOM * 1000 / (cpu["worker"] + cpu.get("beat", 0.0)),
-        HEADROOM * float(parts["one_worker"]["per_s"]),
-    )
-    callbacks_s = _row(parts["receiver"], "callbacks/s at saturation")
-    receiver_rate = min(
-        HEADROOM * 1000 / cpu["receiver"],
-        HEADROOM * callbacks_s / c["callbacks_per_call"],
-    )
-    sustained = _row(parts["streamer"], "concurrent echo streams sustained")
+    # CPU per call is the planning figure: the saturation runs (one worker's
+    # dials/s, the receiver's callbacks/s) measure a process that shares two
+    # cores with everything else, so they are quoted, not planned on
+    worker_rate = HEADROOM * 1000 / (cpu["worker"] + cpu.get("beat", 0.0))
+    receiver_rate = HEADROOM * 1000 / cpu["receiver"]
+    sustained = _row(parts["streamer"], "concurrent echo streams sustained") or STREAMS_QUOTED
     per_streamer = min(HEADROOM * sustained, HEADROOM / c["streamer_core_per_concurrent_call"])
     net = c["redis_net_bytes_per_call"]
     owners = parts["owners"]
@@ -246,9 +251,9 @@ def model(parts: dict[str, Any], concurrent: int, hold_s: float) -> dict[str, An
     return {
         "concurrent": concurrent,
         "calls_per_s": round(rate, 1),
-        "workers": max(2, -(-rate // worker_rate)),
-        "receivers": max(2, -(-rate // receiver_rate)),
-        "streamers": max(2, -(-concurrent // per_streamer)),
+        "workers": int(max(2, -(-rate // worker_rate))),
+        "receivers": int(max(2, -(-rate // receiver_rate))),
+        "streamers": int(max(2, -(-concurrent // per_streamer))),
         "streamer_cores": round(concurrent * c["streamer_core_per_concurrent_call"], 1),
         "callbacks_per_s": round(rate * c["callbacks_per_call"]),
         "redis_ops_per_s": round(rate * c["redis_ops_per_call"]),
@@ -298,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmpdir)
         server = EmbeddedRedis(tmp / "redis", appendonly=False).start()
         try:
-            url = with_db(server.url, BENCH_DB)
+            url = server.url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
             info = redis.Redis.from_url(url).info("server")
             ctx = Ctx(
                 redis_url=url,
