@@ -1,6 +1,6 @@
 """Ingest: a CSV of N contacts -> every contact queued and visible in the campaign status.
 
-Ours: ``dialer.campaigns.create_campaign`` (CSV parse, E.164 validation and
+Ours: ``dialer.services.campaigns.create_campaign`` (CSV parse, E.164 validation and
 de-duplication, pipelined writes), timed until ``status()`` shows all N
 pending. Baseline: the naive design's submit, one ``task.delay()`` per CSV
 row (not even validated), timed until the broker queue holds all N.
@@ -18,8 +18,8 @@ from typing import Any
 
 from benchmarks import naive
 from benchmarks.common import KEYS, Ctx, Result, Row, contacts, cpu_seconds, r2, ratio
-from dialer import campaigns
-from dialer.accounts import make_account, save_account
+from dialer.services import campaigns
+from dialer.services.accounts import make_account, save_account
 
 
 def csv_text(n: int, with_vars: bool = True) -> str:
@@ -113,9 +113,7 @@ def profile(ctx: Ctx, n: int) -> str:
     stats = pstats.Stats(prof)
     total = max(getattr(stats, "total_tt", 0.0), 1e-9)
     wanted = {
-        ("contacts.py", "parse_csv"): "CSV parse + validation (dialer.contacts.parse_csv)",
-        ("params.py", "e164"): "  of which E.164 (fast path, else the full parse)",
-        ("params.py", "strict_e164_valid"): "    the strict-E.164 fast path",
+        ("contacts.py", "parse_csv"): "CSV parse + validation (dialer.core.contacts.parse_csv)",
         ("exotel.py", "e164"): "  of which E.164 (fast path, else the full parse)",
         ("exotel.py", "strict_e164_valid"): "    the strict-E.164 fast path",
         ("phonenumberutil.py", "parse"): "    phonenumbers.parse",
@@ -178,7 +176,7 @@ def run(ctx: Ctx) -> Result:
     res.details["notes"] = (
         "baseline = one task.delay() per CSV row with no phone validation; "
         "ours parses, validates (E.164) and de-duplicates every row. "
-        "Strict E.164 input skips the full phonenumbers parse (dialer.exotel.params."
+        "Strict E.164 input skips the full phonenumbers parse (dialer.core.exotel."
         "strict_e164_valid, the same metadata applied directly, checked against the parse "
         "by tests/unit/test_e164_fast.py): cProfile before, E.164 66% of create_campaign "
         "(phonenumbers.parse 39%, is_valid_number 24%); after, 16% (the rest: redis-py "

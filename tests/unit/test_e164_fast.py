@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from dialer.errors import ValidationError
-from dialer.exotel.params import e164, parse_e164, strict_e164_valid
+from dialer.core.errors import ValidationError
+from dialer.core.exotel import e164, parse_e164, strict_e164_valid
 
 DESCS = (
     "general_desc",
