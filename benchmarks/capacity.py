@@ -216,6 +216,8 @@ PARTS = ("campaign", "owners", "one_worker", "receiver", "streamer")
 #: rest is headroom for the campaign-start burst, GC pauses and a lost pod
 HEADROOM = 0.5
 TIERS = (100, 1_000, 10_000)
+#: receiver and streamer processes per pod (deploy/*.yaml: --processes 2)
+PROCESSES_PER_POD = 2
 
 
 #: concurrent echo streams one streamer process sustained in benchmarks/results.md
@@ -254,6 +256,8 @@ def model(parts: dict[str, Any], concurrent: int, hold_s: float) -> dict[str, An
         "workers": int(max(2, -(-rate // worker_rate))),
         "receivers": int(max(2, -(-rate // receiver_rate))),
         "streamers": int(max(2, -(-concurrent // per_streamer))),
+        "receiver_pods": int(max(2, -(-rate // (receiver_rate * PROCESSES_PER_POD)))),
+        "streamer_pods": int(max(2, -(-concurrent // (per_streamer * PROCESSES_PER_POD)))),
         "streamer_cores": round(concurrent * c["streamer_core_per_concurrent_call"], 1),
         "callbacks_per_s": round(rate * c["callbacks_per_call"]),
         "redis_ops_per_s": round(rate * c["redis_ops_per_call"]),
