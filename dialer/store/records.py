@@ -179,7 +179,7 @@ def plan(
         if extra and extra.recording_url:
             rec["recording_url"] = extra.recording_url
     # A contact cancelled or suppressed before any dial gets no attempt record.
-    if event.kind not in (Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n", "reason"}:
+    if event.kind not in (Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n", "reason"}:
         ops.append(("hset", ckey, f"h:{before.attempt}", json.dumps(rec, separators=(",", ":"))))
 
     if before.state != after.state:
