@@ -24,7 +24,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from dialer.core import reasons, surveys
-from dialer.core.calls import FINAL, State
+from dialer.core.calls import FINAL, Call, State
 from dialer.core.contacts import Ingest, parse_csv, parse_list
 from dialer.core.errors import ValidationError
 from dialer.core.machine import MAX_MESSAGE_BYTES, check_message, parse_policy
@@ -33,6 +33,7 @@ from dialer.core.reasons import DNC_TEXT, Code, window_text
 from dialer.core.surveys import SurveyIn
 from dialer.core.windows import Window, next_open, zones_for
 from dialer.store import keys
+from dialer.store.records import new_call_hash
 from dialer.store.retention import is_gone
 
 BATCH = 5_000
@@ -314,32 +315,31 @@ def create_campaign(
         with r.pipeline(transaction=False) as pipe:
             for i, contact in enumerate(result.contacts[start : start + BATCH], start=start):
                 call_id = keys.call_id(cid, i)
-                fields = {"to": contact.to, "state": "pending", "attempt": "1"}
+                call = Call()
+                extra: dict[str, str] = {}
                 if contact.vars:
-                    fields["vars"] = json.dumps(contact.vars, separators=(",", ":"))
+                    extra["vars"] = json.dumps(contact.vars, separators=(",", ":"))
                 if contact.to in dnc:
-                    fields.update(
-                        state="suppressed",
-                        outcome="suppressed",
+                    call = Call(
+                        state=State.SUPPRESSED,
+                        outcome=State.SUPPRESSED.value,
                         reason=DNC_TEXT,
                         reason_code=Code.DO_NOT_CALL.value,
                     )
                     counts["suppressed"] += 1
                 elif window is not None:
-                    fields["tz"] = ",".join(zones[i])
+                    extra["tz"] = ",".join(zones[i])
                     opens = next_open(now, window, zones[i])
                     if opens > now:
                         later[call_id] = opens
-                        fields.update(
-                            reason=window_text(opens), reason_code=Code.OUTSIDE_WINDOW.value
-                        )
+                        call = Call(reason=window_text(opens), reason_code=Code.OUTSIDE_WINDOW)
                     else:
                         queue[call_id] = i
                     counts["pending"] += 1
                 else:
                     queue[call_id] = i
                     counts["pending"] += 1
-                pipe.hset(keys.call(a, call_id), mapping=fields)
+                pipe.hset(keys.call(a, call_id), mapping=new_call_hash(contact.to, call, **extra))
             if queue:
                 pipe.zadd(keys.queue(a, cid), queue)
             if later:

@@ -33,4 +33,3 @@ def test_layers_import_only_downwards() -> None:
         [_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-
