@@ -264,10 +264,10 @@ def run_ours(ctx: Ctx, limit: int, n: int, lo: float, hi: float, seed: int = 1) 
             "sandbox", [{"to": x} for x in numbers], bot="echo", max_attempts=1
         )
         timeout = 60 + 4 * n * hi / limit
-        from dialer.services import campaigns
+        from dialer.services import queries
 
         while True:
-            st = campaigns.status(r, out["id"]) or {}
+            st = queries.status(r, out["id"]) or {}
             if st.get("finished", 0) >= n:
                 break
             if time.monotonic() - t0 > timeout:

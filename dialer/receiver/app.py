@@ -40,7 +40,7 @@ from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, r
 from dialer.services import callback
 from dialer.services.accounts import make_account, save_account
 from dialer.services.runtime import Runtime
-from dialer.store import apikeys, keys
+from dialer.store import apikeys, keys, replies
 from dialer.store.admission import AsyncRedisLimiter
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             log.error("cannot register the environment's account: %s", exc)
     yield
     await app[PROBES].close()
-    if app[PENDING]:  # follow-ups published behind their 200: let them finish
-        await asyncio.wait(set(app[PENDING]), timeout=10)
+    pending: set[asyncio.Task[None]] = app[PENDING]
+    if pending:  # follow-ups published behind their 200: let them finish
+        await asyncio.wait(set(pending), timeout=10)
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
     await app[AREDIS].aclose()
     app[RUNTIME].r.close()
@@ -174,7 +175,8 @@ async def key_scope(request: web.Request) -> apikeys.Scope | None:
         return None
     r = request.app[AREDIS]
     key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
-    return apikeys.scope_from_record(await r.hget(keys.API_KEYS, key_id) if key_id else None)
+    record = await r.hget(keys.API_KEYS, key_id) if key_id else None
+    return apikeys.scope_from_record(replies.text(record))
 
 
 @API.route(
@@ -365,14 +367,27 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
+def run(
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    metrics_port: int | None = None,
+    reuse_port: bool = False,
+) -> None:
+    """Serve until SIGTERM; then readiness goes red and in-flight requests finish.
+
+    ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
+    with its own ``metrics_port``.
+    """
     from dialer.receiver.api import render_metrics
 
     app = create_app(settings)
+    if metrics_port is None:
+        metrics_port = settings.DIALER_METRICS_PORT
     # /metrics only on the internal listener: never on the public port
     app.cleanup_ctx.append(
-        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, settings.DIALER_METRICS_PORT)
+        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
     )
     asyncio.run(
         serving.serve(
@@ -380,5 +395,6 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
             host or settings.DIALER_HOST,
             settings.DIALER_PORT if port is None else port,
             shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
+            reuse_port=reuse_port,
         )
     )

@@ -28,7 +28,7 @@ from dialer.core.errors import ConfigError
 from dialer.core.keyring import InvalidToken, Keyring
 from dialer.net.egress import Egress
 from dialer.net.exotel import ExotelClient, base_url_for
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.scripts import script
 
 
@@ -160,7 +160,7 @@ def save_account(r: redis.Redis, account: Account, keyring: Keyring) -> None:
 
     key = keys.account(account.sid)
     with r.pipeline() as pipe:
-        pipe.hset(key, mapping=account.to_hash(keyring))
+        pipe.hset(key, mapping=replies.mapping(account.to_hash(keyring)))
         pipe.hdel(key, "api_token")  # a plain-text token from before encryption
         pipe.hsetnx(key, "webhook_key_enc", keyring.encrypt(new_webhook_key()))
         pipe.sadd(keys.ACCOUNTS, account.sid)
@@ -235,7 +235,7 @@ def update_account(
     stored = updated.to_hash(keyring)
     fields = {h: stored[h] for name in changes for h in HASH_FIELDS[name]}
     if fields:
-        r.hset(keys.account(sid), mapping=fields)
+        r.hset(keys.account(sid), mapping=replies.mapping(fields))
     if "caller_ids" in changes:
         from dialer.store.callerids import set_pool
 

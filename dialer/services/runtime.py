@@ -20,7 +20,7 @@ from dialer.core.windows import Window
 from dialer.net.egress import Egress
 from dialer.net.exotel import ExotelClient
 from dialer.services.accounts import Account, load_account
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases
 
@@ -62,10 +62,10 @@ class Runtime:
         facts = self._campaigns.get(cid)
         if facts is not None:
             return facts
-        account = self.r.hget(keys.CAMPAIGNS, cid)
+        account = replies.text(self.r.hget(keys.CAMPAIGNS, cid))
         if account is None:
             return None
-        meta: dict[str, str] = self.r.hgetall(keys.campaign(account, cid))  # type: ignore[assignment]
+        meta = replies.fields(self.r.hgetall(keys.campaign(account, cid)))
         if not meta:
             return None
         facts = CampaignFacts(

@@ -32,7 +32,7 @@ from typing import Any
 import redis
 
 from dialer.core.errors import ValidationError
-from dialer.store import keys
+from dialer.store import keys, replies
 
 BATCH = 1_000
 PURGING = "purging"
@@ -196,13 +196,13 @@ def purge(r: redis.Redis, cid: str, *, force: bool = False) -> Purged | None:
         while True:
             try:
                 pipe.watch(ckey, keys.active(account))
-                meta: dict[str, str] = pipe.hgetall(ckey)  # type: ignore[assignment]
+                meta = replies.fields(pipe.hgetall(ckey))
                 if not meta:
                     pipe.unwatch()
                     _forget(r, account, cid)
                     return None
                 if not force and meta.get("state") != PURGING:
-                    _check_purgeable(meta, live_calls(pipe, account, cid))  # type: ignore[arg-type]
+                    _check_purgeable(meta, live_calls(pipe, account, cid))
                 pipe.multi()
                 # From here every reader (status, results, streamer, admission) sees
                 # no campaign; the deletes below can take their time.
@@ -250,8 +250,10 @@ def _purge_stream(r: redis.Redis, stream: str, cid: str) -> int:
         if not rows:
             return removed
         ids = [
-            eid for eid, fields in rows if keys.campaign_part(str(fields.get("call_id", ""))) == cid
+            eid
+            for eid, entry in rows
+            if keys.campaign_part(str((entry or {}).get("call_id", ""))) == cid
         ]
         if ids:
-            removed += int(r.xdel(stream, *ids))
-        start = f"({rows[-1][0]}"  # exclusive: resume after the last id seen
+            removed += int(r.xdel(stream, *replies.texts(ids)))
+        start = f"({replies.text(rows[-1][0])}"  # exclusive: resume after the last id seen

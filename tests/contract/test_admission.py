@@ -9,10 +9,12 @@ from dataclasses import replace
 import redis
 
 from dialer.core.calls import Call, Event, Kind, State
+from dialer.core.campaign import CampaignIn
 from dialer.core.keyring import Keyring
 from dialer.core.policy import RetryPolicy
 from dialer.services.accounts import make_account, save_account
-from dialer.services.campaigns import CampaignIn, create_campaign, set_state
+from dialer.services.control import set_state
+from dialer.services.ingest import create_campaign
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, call_from_hash, new_call_hash, transition

@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 
 import redis
 
+from dialer.core.campaign import CampaignIn
 from dialer.core.settings import load_settings
-from dialer.services.campaigns import CampaignIn, create_campaign, iter_results, set_state
+from dialer.services.control import set_state
 from dialer.services.dialing import dial
+from dialer.services.ingest import create_campaign
+from dialer.services.queries import iter_results
 from dialer.services.runtime import Runtime
 from dialer.store import keys
 from tests.contract.test_admission import A, setup_account

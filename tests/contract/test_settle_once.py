@@ -20,10 +20,11 @@ import redis
 import redis.asyncio as aioredis
 
 from dialer.core.calls import Event, Kind, State
+from dialer.core.campaign import CampaignIn
 from dialer.core.settings import load_settings
 from dialer.services import callback, settle
 from dialer.services.accounts import make_account, save_account
-from dialer.services.campaigns import CampaignIn, create_campaign
+from dialer.services.ingest import create_campaign
 from dialer.services.runtime import Runtime
 from dialer.store import keys
 from dialer.store.admission import AsyncRedisLimiter

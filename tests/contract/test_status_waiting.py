@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 
 import redis
 
+from dialer.core.campaign import CampaignIn
 from dialer.core.windows import DAYS
 from dialer.services.accounts import back_off, close_circuit, open_circuit
-from dialer.services.campaigns import CampaignIn, create_campaign, set_state, status
+from dialer.services.control import set_state
+from dialer.services.ingest import create_campaign
+from dialer.services.queries import status
 from dialer.store import keys
 from tests.contract.test_admission import A
 from tests.contract.test_admission import setup_account as account

@@ -36,11 +36,12 @@ FAST = {
 
 
 class System:
-    def __init__(self, sup: Supervisor):
+    def __init__(self, sup: Supervisor, sandbox_url: str | None = None):
         self.sup = sup
         s = sup.settings
         self.api = DialerClient(s.api_url, s.api_key)
-        self.sandbox_url = f"http://127.0.0.1:{s.SANDBOX_PORT}"
+        # the sandbox is on loopback unless a multi-host test put it on a host of its own
+        self.sandbox_url = sandbox_url or f"http://127.0.0.1:{s.SANDBOX_PORT}"
         self.sandbox = SandboxControl(self.sandbox_url)
 
     def register(self, max_concurrent: int, cpm: int = 10_000) -> None:
@@ -113,13 +114,18 @@ def running_system(
         system = System(sup)
         yield system
     except BaseException:
-        for child in sup.children:
-            if child.log and child.log.exists():
-                tail = child.log.read_text(errors="replace")[-3000:]
-                print(f"--- {child.name} log ---\n{tail}")
+        print_logs(sup)
         raise
     finally:
         sup.stop(timeout_s=10)
+
+
+def print_logs(sup: Supervisor) -> None:
+    """The end of every child's log (a failing test shows what the processes said)."""
+    for child in sup.children:
+        if child.log and child.log.exists():
+            tail = child.log.read_text(errors="replace")[-3000:]
+            print(f"--- {child.log.stem} log ---\n{tail}")
 
 
 def contacts(n: int, start: int = 0) -> list[dict[str, Any]]:

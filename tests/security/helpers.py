@@ -15,12 +15,14 @@ import redis
 
 from dialer.core import tokens
 from dialer.core.calls import FINAL, RANK, Event, Kind, State
+from dialer.core.campaign import CampaignIn
 from dialer.core.keyring import Keyring
 from dialer.core.settings import Settings, load_settings
 from dialer.services.accounts import make_account, save_account
-from dialer.services.campaigns import CampaignIn, create_campaign, load_policy
+from dialer.services.ingest import create_campaign
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
+from dialer.store.campaigns import load_policy
 from dialer.store.records import Leases, transition
 
 SECRET = "sec-SIGNING-7f3a9c1e5b2d-Qw8Zx4Lm2Np6"

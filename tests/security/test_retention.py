@@ -19,8 +19,12 @@ import pytest
 import redis
 
 from dialer.core.calls import Event, Kind
-from dialer.services.campaigns import CampaignIn, create_campaign, load_policy, set_state, status
+from dialer.core.campaign import CampaignIn
+from dialer.services.control import set_state
+from dialer.services.ingest import create_campaign
+from dialer.services.queries import status
 from dialer.store import keys, retention
+from dialer.store.campaigns import load_policy
 from dialer.store.records import Leases, transition
 from tests.security.conftest import Client
 from tests.security.helpers import (
