@@ -27,6 +27,7 @@ from dialer.core.campaign import CampaignIn, ingest
 from dialer.core.errors import ValidationError
 from dialer.core.machine import check_message, parse_policy
 from dialer.core.reasons import DNC_TEXT, Code, window_text
+from dialer.core.states import CampaignState
 from dialer.core.surveys import SurveyIn
 from dialer.core.windows import Window, next_open, zones_for
 from dialer.services.preflight import preflight
@@ -173,7 +174,7 @@ def create_campaign(
         "bot": spec.bot,
         "policy": json.dumps(spec.policy().to_dict()),
         "options": json.dumps(spec.options()),
-        "state": "running",
+        "state": CampaignState.RUNNING,
         "total": len(result.contacts),
         "weight": spec.weight,
         "priority": spec.priority,

@@ -26,16 +26,9 @@ from dialer.services.queries import status
 from dialer.store import keys, retention
 from dialer.store.campaigns import load_policy
 from dialer.store.records import Leases, transition
-from tests.security.conftest import Client
-from tests.security.helpers import (
-    ACCOUNT,
-    AUTH,
-    cb,
-    exotel_sid,
-    make_campaign,
-    place_calls,
-    setup_account,
-)
+from tests.support.receiver import Client
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import AUTH, cb
 
 RECORDING = "https://recordings.example/rec-{}.mp3"
 OTHER = "AC_other"
