@@ -4,7 +4,7 @@ Handlers validate input with these and build every JSON answer through them,
 and the OpenAPI document is generated from the very same classes
 (``dialer.receiver.openapi``). Response models forbid unknown fields: a new
 field in a campaign/call/account answer must be added here, so it cannot
-reach clients undocumented. ``CampaignIn`` lives in ``dialer.services.campaigns``
+reach clients undocumented. ``CampaignIn`` lives in ``dialer.core.campaign``
 because the Celery ``dialer.submit_campaign`` task takes it too.
 """
 
@@ -17,14 +17,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
+from dialer.core.campaign import CampaignIn
 from dialer.core.fields import absent_field, no_default
 from dialer.core.reasons import CODES, Code
 from dialer.receiver.openapi import Out
-from dialer.services.campaigns import CampaignIn
 from dialer.store import keys
 
 SID_PATTERN = r"^[A-Za-z0-9_.-]+$"
-CAMPAIGN_STATES = ("running", "paused", "done", "cancelled")
 
 
 class Strict(BaseModel):
@@ -322,7 +321,7 @@ class WaitReason(StrictOut):
         "rate_limit",
         "window",
         "retry",
-    ] = Field(description="the gate holding the calls (see dialer.services.campaigns.waiting)")
+    ] = Field(description="the gate holding the calls (see dialer.services.queries.waiting)")
     text: str = Field(description="the same, for people")
     at: float | None = Field(description="when this gate opens (epoch s), when known")
 

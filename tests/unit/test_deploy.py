@@ -24,7 +24,7 @@ import yaml
 
 from benchmarks.gitinfo import tracked_paths
 from dialer.core.settings import Settings
-from tests import shellout
+from tests.support import shellout
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
