@@ -219,3 +219,13 @@ async def test_the_live_view_streams_the_status(client: TestClient) -> None:
     page = await (await client.get(f"/ui/api/campaigns/{cid}/contacts?q=script")).json()
     # JSON carries the text as it is; the page shows it with textContent (tests/browser)
     assert page["calls"][0]["vars"]["name"] == "<script>alert(1)</script>"
+
+
+async def test_a_session_is_rate_limited_like_a_key(redis_url: str, aiohttp_client: Any) -> None:
+    settings = load_settings(
+        REDIS_URL=redis_url, DIALER_API_KEY=KEY, DIALER_SECRET=SECRET, DIALER_API_RATE_PER_MIN=5
+    )
+    client = await aiohttp_client(create_app(settings))
+    await sign_in(client, KEY)  # /ui/api/me counts: 1
+    statuses = [(await client.get("/v1/campaigns")).status for _ in range(6)]
+    assert statuses[:4] == [200] * 4 and statuses[-1] == 429

@@ -76,3 +76,14 @@ def test_search_and_filter() -> None:
     assert charts.matches(r, "q1=2", "")
     assert not charts.matches(r, "asha", "busy")
     assert not charts.matches(r, "nobody", "")
+
+
+def test_up_and_demo_name_the_dashboard_and_a_sign_in_only_in_sandbox_mode() -> None:
+    from dialer.cli.up import dashboard_hint
+    from dialer.settings import load_settings
+
+    s = load_settings(DIALER_PORT=8123, DIALER_API_KEY="own-ApiKey-3Hj8Tq2Wz7Lm5Xc1Vb9Nr4Gk6")
+    made = {"DIALER_API_KEY": "made-up-key"}
+    assert dashboard_hint(s, made).startswith("dashboard: http://127.0.0.1:8123/ui/")
+    assert "made-up-key" in dashboard_hint(s, made)
+    assert "own-ApiKey" not in dashboard_hint(s, {})  # an operator's own key is never shown

@@ -46,9 +46,9 @@ function show(a) {
   }
   D.replace(live,
     el("div", {}, el("h3", {}, "Active calls"), Charts.gauge(a.active, a.max_concurrent_calls)),
-    el("div", {}, el("h3", {}, "Exotel requests, last minute"),
+    el("div", {}, el("h3", {}, "API budget used, last minute"),
       Charts.progress(a.calls_per_minute ? a.requests_last_minute / a.calls_per_minute : 0, 200),
-      el("p", { class: "budget" }, `${a.requests_last_minute} of ${a.calls_per_minute} per minute`)),
+      el("p", { class: "budget" }, `${a.requests_last_minute} of ${a.calls_per_minute} Exotel requests a minute`)),
     el("div", {}, el("h3", {}, "Limits and state"),
       el("p", {}, `at most ${a.max_concurrent_calls} calls at once, ${a.calls_per_minute} requests a minute`),
       el("p", {}, "caller ID " + a.caller_id), el("p", {}, circuit),
