@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             url = with_db(url, BENCH_DB)
             redis_desc = f"REDIS_URL server, db {BENCH_DB}"
         else:
-            from dialer.embedded import EmbeddedRedis
+            from dialer.platform.embedded import EmbeddedRedis
 
             server = EmbeddedRedis(tmp / "redis", appendonly=False).start()
             url = with_db(server.url, BENCH_DB)

@@ -22,7 +22,7 @@ from typing import Any
 import redis
 from aiohttp import web
 
-from dialer.keyring import Keyring
+from dialer.core.keyring import Keyring
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = 12

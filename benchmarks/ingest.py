@@ -1,6 +1,6 @@
 """Ingest: a CSV of N contacts -> every contact queued and visible in the campaign status.
 
-Ours: ``dialer.campaigns.create_campaign`` (CSV parse, E.164 validation and
+Ours: ``dialer.services.campaigns.create_campaign`` (CSV parse, E.164 validation and
 de-duplication, pipelined writes), timed until ``status()`` shows all N
 pending. Baseline: the naive design's submit, one ``task.delay()`` per CSV
 row (not even validated), timed until the broker queue holds all N.
@@ -18,8 +18,8 @@ from typing import Any
 
 from benchmarks import naive
 from benchmarks.common import KEYS, Ctx, Result, Row, contacts, r2, ratio
-from dialer import campaigns
-from dialer.accounts import make_account, save_account
+from dialer.services import campaigns
+from dialer.services.accounts import make_account, save_account
 
 
 def csv_text(n: int, with_vars: bool = True) -> str:
@@ -101,7 +101,7 @@ def profile(ctx: Ctx, n: int) -> str:
     stats = pstats.Stats(prof)
     total = max(getattr(stats, "total_tt", 0.0), 1e-9)
     wanted = {
-        ("contacts.py", "parse_csv"): "CSV parse + validation (dialer.contacts.parse_csv)",
+        ("contacts.py", "parse_csv"): "CSV parse + validation (dialer.core.contacts.parse_csv)",
         ("params.py", "e164"): "  of which E.164 (phonenumbers parse/is_valid/format)",
         ("phonenumberutil.py", "parse"): "    phonenumbers.parse",
         ("phonenumberutil.py", "is_valid_number"): "    phonenumbers.is_valid_number",

@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks.common import Ctx, Result, Row
 from benchmarks.ingest import csv_text, register
-from dialer import campaigns
+from dialer.services import campaigns
 
 
 def per_contact(ctx: Ctx, n: int, with_vars: bool) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from typing import Any
 import redis
 from celery import Celery
 
-from dialer.exotel.client import ExotelClient
-from dialer.exotel.params import ConnectParams
+from dialer.core.exotel import ConnectParams
+from dialer.net.exotel import ExotelClient
 
 BROKER = os.environ.get("NAIVE_BROKER_URL", "redis://127.0.0.1:6379/12")
 QUEUE = "naive"
@@ -51,7 +51,7 @@ SHARED_SETTINGS = (
 
 def real_settings() -> dict[str, Any]:
     """The values of ``SHARED_SETTINGS`` in the dialer's own Celery app (``workers.app``)."""
-    from dialer.settings import load_settings
+    from dialer.core.settings import load_settings
     from workers.app import make_app
 
     conf = make_app(load_settings()).conf

@@ -50,7 +50,7 @@ from benchmarks.common import (
     serve_in_thread,
     wait_http,
 )
-from dialer.embedded import free_port
+from dialer.platform.embedded import free_port
 from dialer.sandbox.control import SandboxControl
 
 SINK_STATE = web.AppKey("state", dict)
@@ -176,7 +176,7 @@ def dialer_system(
 ) -> Iterator[Any]:
     """The whole dialer (sandbox, receiver, streamer, workers, beat) via ``dialer up``'s code."""
     from dialer.cli.supervisor import Supervisor
-    from dialer.settings import LISTEN_PORTS, load_settings
+    from dialer.core.settings import LISTEN_PORTS, load_settings
 
     ports = {k: str(free_port()) for k in LISTEN_PORTS}
     overrides = {
@@ -224,7 +224,7 @@ def pids_of(sup: Any) -> dict[str, int]:
 
 def add_sandbox_account(sup: Any, *, limit: int, calls_per_minute: int) -> tuple[Any, str]:
     """Register the running system's sandbox as account ``sandbox``; (API client, sandbox URL)."""
-    from dialer.client import DialerClient
+    from dialer.cli.client import DialerClient
 
     s = sup.settings
     api = DialerClient(s.api_url, API_KEY)
@@ -264,7 +264,7 @@ def run_ours(ctx: Ctx, limit: int, n: int, lo: float, hi: float, seed: int = 1) 
             "sandbox", [{"to": x} for x in numbers], bot="echo", max_attempts=1
         )
         timeout = 60 + 4 * n * hi / limit
-        from dialer import campaigns
+        from dialer.services import campaigns
 
         while True:
             st = campaigns.status(r, out["id"]) or {}
@@ -295,7 +295,7 @@ def refill_stages(r: Any, cid: str, n: int, limit: int, rep: dict[str, Any]) -> 
     """
     import json
 
-    from dialer import keys
+    from dialer.store import keys
 
     received = []
     for _id, f in r.xrange(keys.events("sandbox"), count=100_000):

@@ -46,8 +46,10 @@ from benchmarks.common import (
     wait_http,
 )
 from benchmarks.ingest import register
-from dialer import campaigns, keys, tokens
-from dialer.embedded import free_port
+from dialer.core import tokens
+from dialer.platform.embedded import free_port
+from dialer.services import campaigns
+from dialer.store import keys
 
 RATE = 8000
 

@@ -5,13 +5,13 @@
 ``Session`` with the campaign's bot or, for ``relay:`` specs, a ``Relay``.
 Also ``/livez`` (process alive, no Redis), ``/readyz`` (Redis answers and
 not draining; ``/healthz`` is its alias). ``/metrics`` is served on the
-internal metrics port only (``dialer.scrape``), never on this public one.
+internal metrics port only (``dialer.platform.scrape``), never on this public one.
 Holds no state that matters across a crash: everything a call yields is
 written to Redis as it happens. When a stream ends its call is told so
 (``CallStore.record_end``): a lost terminal callback then costs a short
 grace, not the answered-call check.
 
-Drain (``dialer.serving``): on SIGTERM new streams get 503 and readiness
+Drain (``dialer.platform.serving``): on SIGTERM new streams get 503 and readiness
 goes red; live calls run on until they end or ``STREAMER_DRAIN_S`` passes,
 then the rest are closed with 1001 "server draining".
 """
@@ -27,11 +27,11 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from dialer import scrape, serving
-from dialer.egress import Egress
-from dialer.errors import ConfigError, ValidationError
-from dialer.settings import Settings, require_server_secrets
-from dialer.tokens import verify_stream_token
+from dialer.core.errors import ConfigError, ValidationError
+from dialer.core.settings import Settings, require_server_secrets
+from dialer.core.tokens import verify_stream_token
+from dialer.net.egress import Egress
+from dialer.platform import scrape, serving
 from streamer.audio import RATES
 from streamer.bots import parse_bot_spec
 from streamer.bots.relay import Relay
@@ -230,8 +230,8 @@ def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> N
 
 
 def main(settings: Settings | None = None) -> None:
-    from dialer.logs import setup_logging
-    from dialer.settings import load_settings
+    from dialer.core.settings import load_settings
+    from dialer.platform.logs import setup_logging
 
     settings = require_server_secrets(settings or load_settings())
     setup_logging(settings.DIALER_LOG_LEVEL, settings)

@@ -1,7 +1,7 @@
 """Acting on answering-machine detection inside one call's session.
 
 The session feeds every inbound audio frame to ``MachineWatch.feed`` while the
-campaign's policy is not ``off`` (``dialer.machine``). At the decision it
+campaign's policy is not ``off`` (``dialer.core.machine``). At the decision it
 
 1. writes this attempt's verdict (``answered_by``, ``detection_ms``, and the
    outcome when the policy acts on a machine) to the call record *before*

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dialer.errors import ProtocolError
+from dialer.core.errors import ProtocolError
 
 _INT = re.compile(r"-?[0-9]+")
 Spelling = Literal["stream_sid", "streamSid"]

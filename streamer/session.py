@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from dialer.errors import DialerError, ProtocolError
-from dialer.reasons import Code
+from dialer.core.errors import DialerError, ProtocolError
+from dialer.core.reasons import Code
 from streamer import protocol as p
 from streamer.audio import RATES, Chunker, Pacer, StreamResampler
 from streamer.bots import Bot, make_bot

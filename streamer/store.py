@@ -6,7 +6,7 @@ hash (``to``, ``vars``, ``state``, ``attempt``), the campaign hash (``bot``,
 prompts (``keys.survey``, cached per campaign: they never change either), so no
 streamer reads a file for a survey. Writes only fields of the call hash:
 ``a:<qid>`` answers, ``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
-``dialer.reasons.BotError``: attempt, code, text, whether the bot ran),
+``dialer.core.reasons.BotError``: attempt, code, text, whether the bot ran),
 ``amd:<attempt>`` (machine detection) and ``stream_end``. It never changes a
 call's state: status callbacks own that, and read ``bot_error`` and
 ``amd:<attempt>`` when Exotel's terminal status arrives. The one thing
@@ -31,9 +31,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from dialer import keys
-from dialer.reasons import BotError, Code
-from dialer.scripts import script
+from dialer.core.reasons import BotError, Code
+from dialer.store import keys
+from dialer.store.scripts import script
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class CallInfo:
     vars: dict[str, Any] = field(default_factory=dict)
     bot: str = ""
     bot_config: dict[str, Any] = field(default_factory=dict)
-    machine_detection: str = "off"  # the campaign's policy mode (dialer.machine)
+    machine_detection: str = "off"  # the campaign's policy mode (dialer.core.machine)
 
     @property
     def key(self) -> str:
@@ -166,7 +166,7 @@ class CallStore:
         """This attempt's ``answered_by``/``detection_ms`` (and outcome when acted on).
 
         Written before any hang-up, so the terminal callback that follows finds
-        it (``dialer.records`` turns "completed" into ``machine``/``voicemail``).
+        it (``dialer.store.records`` turns "completed" into ``machine``/``voicemail``).
         """
         await self._r.hset(call.key, f"amd:{call.attempt}", json.dumps(verdict))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from dialer.errors import ProtocolError
+from dialer.core.errors import ProtocolError
 from streamer import protocol as p
 from streamer.metrics import Metrics
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from dialer.embedded import EmbeddedRedis
+from dialer.platform.embedded import EmbeddedRedis
 from tests import shellout
 
 # Every program a test starts must come from `make setup` (see tests/shellout.py).

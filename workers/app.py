@@ -21,12 +21,12 @@ from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init
 from kombu import Exchange, Queue
 
-from dialer.logs import RedactSecrets, register_settings_secrets
-from dialer.settings import Settings, load_settings, server_secret_problems
+from dialer.core.settings import Settings, load_settings, server_secret_problems
+from dialer.platform.logs import RedactSecrets, register_settings_secrets
 
 QUEUES = ("dial", "followup", "notify", "maintenance")
 VISIBILITY_TIMEOUT_S = 120  # > connect+read timeout of a dial, > longest notify countdown
-RETENTION_SWEEP_S = 300.0  # how often finished campaigns get their expiry (dialer.retention)
+RETENTION_SWEEP_S = 300.0  # how often finished campaigns get their expiry (dialer.store.retention)
 
 
 def make_app(settings: Settings) -> Celery:
@@ -53,8 +53,8 @@ def make_app(settings: Settings) -> Celery:
             "dialer.submit_campaign": {"queue": "maintenance"},
             "dialer.cancel_campaign": {"queue": "maintenance"},
             "dialer.tick": {"queue": "maintenance"},
-            "dialer.reconcile": {"queue": "maintenance"},
-            "dialer.retention": {"queue": "maintenance"},
+            "dialer.services.reconcile": {"queue": "maintenance"},
+            "dialer.store.retention": {"queue": "maintenance"},
         },
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         broker_connection_retry_on_startup=True,
@@ -70,13 +70,13 @@ def make_app(settings: Settings) -> Celery:
             # Often: a stream's end makes its call due DIALER_STREAM_GRACE_S later,
             # and the pass is one ZRANGEBYSCORE per account when nothing is due.
             "reconcile": {
-                "task": "dialer.reconcile",
+                "task": "dialer.services.reconcile",
                 "schedule": settings.DIALER_RECONCILE_TICK_S,
                 "options": {"expires": max(30.0, settings.DIALER_RECONCILE_TICK_S * 5)},
             },
             # Expiry is set on finished campaigns here; Redis itself deletes them later.
             "retention": {
-                "task": "dialer.retention",
+                "task": "dialer.store.retention",
                 "schedule": RETENTION_SWEEP_S,
                 "options": {"expires": RETENTION_SWEEP_S},
             },

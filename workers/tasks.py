@@ -15,15 +15,16 @@ from typing import Any
 import requests
 from celery.signals import worker_process_init
 
-from dialer import callerids, campaigns, keys, retention
-from dialer.accounts import all_accounts
-from dialer.calls import Event, Kind, State
-from dialer.dialing import dial as dial_call
-from dialer.errors import NotPlacedError, RequestRejected
-from dialer.reconcile import reconcile_account
-from dialer.records import transition
-from dialer.runtime import CampaignFacts, Runtime
-from dialer.webhooks import deliver
+from dialer.core.calls import Event, Kind, State
+from dialer.core.errors import NotPlacedError, RequestRejected
+from dialer.services import campaigns
+from dialer.services.accounts import all_accounts
+from dialer.services.dialing import dial as dial_call
+from dialer.services.reconcile import reconcile_account
+from dialer.services.runtime import CampaignFacts, Runtime
+from dialer.services.webhooks import deliver
+from dialer.store import callerids, keys, retention
+from dialer.store.records import transition
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def tick() -> dict[str, int]:
     return {a: len(admit_and_dispatch(a)) for a in all_accounts(rt().r)}
 
 
-@app.task(name="dialer.reconcile")
+@app.task(name="dialer.services.reconcile")
 def reconcile() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for account in all_accounts(rt().r):
@@ -214,7 +215,7 @@ def reconcile() -> dict[str, Any]:
     return out
 
 
-@app.task(name="dialer.retention")
+@app.task(name="dialer.store.retention")
 def retention_sweep() -> dict[str, int]:
     """Beat: finished campaigns get their expiry; expired ones leave the index."""
     return retention.sweep(rt().r, retention_s=rt().settings.retention_s)

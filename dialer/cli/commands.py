@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from dialer.cli.client import ApiError, DialerClient
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.progress import (
     campaigns_table,
@@ -23,11 +24,10 @@ from dialer.cli.progress import (
     status_progress,
     status_text,
 )
-from dialer.client import ApiError, DialerClient
-from dialer.contacts import read_text_file
-from dialer.errors import ValidationError
-from dialer.policy import RETRYABLE_OUTCOMES as RETRYABLE
-from dialer.surveys import read_survey
+from dialer.core.contacts import read_text_file
+from dialer.core.errors import ValidationError
+from dialer.core.policy import RETRYABLE_OUTCOMES as RETRYABLE
+from dialer.core.surveys import read_survey
 
 
 def client_from(api: str | None) -> DialerClient:
@@ -222,7 +222,7 @@ def dnc_numbers(text: str) -> list[tuple[int, str]]:
     import csv
     import io
 
-    from dialer.contacts import TO_COLUMNS, records
+    from dialer.core.contacts import TO_COLUMNS, records
 
     out: list[tuple[int, str]] = []
     col, first = 0, True
@@ -283,8 +283,8 @@ def _window(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     """Checked here with the server's own grammar, so a typo fails before the upload."""
     if value is None:
         return None
-    from dialer.errors import ValidationError
-    from dialer.windows import Window
+    from dialer.core.errors import ValidationError
+    from dialer.core.windows import Window
 
     try:
         Window.parse(value)
@@ -520,8 +520,8 @@ def submit(
 
 def _machine_options(value: str) -> dict[str, Any]:
     """``--machine-detection``: a message WAV is read here and uploaded with the campaign."""
-    from dialer.errors import ValidationError
-    from dialer.machine import parse_policy
+    from dialer.core.errors import ValidationError
+    from dialer.core.machine import parse_policy
 
     try:
         policy = parse_policy(value)

@@ -13,8 +13,8 @@ import sys
 
 import click
 
-from dialer.errors import ConfigError
-from dialer.settings import Settings, load_settings, require_server_secrets
+from dialer.core.errors import ConfigError
+from dialer.core.settings import Settings, load_settings, require_server_secrets
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -109,7 +109,7 @@ def beat(loglevel: str | None) -> None:
 def receiver(host: str | None, port: int | None) -> None:
     """Run the receiver: Exotel status callbacks and the REST API."""
     s = server_settings_or_exit()
-    from dialer.logs import setup_logging
+    from dialer.platform.logs import setup_logging
     from dialer.receiver.app import run
 
     setup_logging(s.DIALER_LOG_LEVEL, s)
@@ -122,7 +122,7 @@ def receiver(host: str | None, port: int | None) -> None:
 def streamer(host: str | None, port: int | None) -> None:
     """Run the AgentStream websocket server Exotel connects to."""
     s = server_settings_or_exit()
-    from dialer.logs import setup_logging
+    from dialer.platform.logs import setup_logging
     from streamer.app import run
 
     setup_logging(s.DIALER_LOG_LEVEL, s)
@@ -163,7 +163,7 @@ def sandbox(
 ) -> None:
     """Run the local Exotel (account "sandbox", key "sandbox-key", token "sandbox-token")."""
     s = settings_or_exit()
-    from dialer.logs import setup_logging
+    from dialer.platform.logs import setup_logging
     from dialer.sandbox.app import run
     from dialer.sandbox.config import AccountConfig, SandboxConfig
 

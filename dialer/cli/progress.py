@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dialer.contacts import var_columns
+from dialer.core.contacts import var_columns
 
 FINISHED = ("done", "cancelled")
 

@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialer.embedded import EmbeddedRedis
-from dialer.settings import LISTEN_PORTS, Settings
+from dialer.core.settings import LISTEN_PORTS, Settings
+from dialer.platform.embedded import EmbeddedRedis
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -236,7 +236,7 @@ class Supervisor:
         """
         import redis
 
-        from dialer.reconcile import expedite_stale
+        from dialer.services.reconcile import expedite_stale
 
         if not url:
             return

@@ -17,9 +17,8 @@ from pydantic import SecretStr
 
 from dialer.cli.main import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, settings_or_exit
 from dialer.cli.supervisor import DataDirLocked, PortInUse, Supervisor
-from dialer.embedded import free_port
-from dialer.errors import ConfigError
-from dialer.settings import (
+from dialer.core.errors import ConfigError
+from dialer.core.settings import (
     LISTEN_PORTS,
     Settings,
     load_settings,
@@ -27,6 +26,7 @@ from dialer.settings import (
     secret_problem,
     server_secret_problems,
 )
+from dialer.platform.embedded import free_port
 
 SANDBOX_SECRETS_FILE = "sandbox-secrets.json"  # in DIALER_DATA_DIR, mode 0600
 
@@ -166,9 +166,9 @@ def up(workers: int, no_flower: bool, sandbox_args: tuple[str, ...]) -> None:
 @click.option("--no-flower", is_flag=True)
 def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) -> None:
     """Run a sample survey campaign end to end against the sandbox, then show the results."""
+    from dialer.cli.client import ApiError, DialerClient
     from dialer.cli.progress import results_table, status_progress
-    from dialer.client import ApiError, DialerClient
-    from dialer.surveys import read_survey
+    from dialer.core.surveys import read_survey
 
     base = settings_or_exit()
     if base.exotel_configured:

@@ -32,17 +32,11 @@ import pydantic
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from dialer import apikeys, callerids, campaigns, egress, keys, retention
-from dialer.accounts import (
-    Account,
-    load_account,
-    make_account,
-    rotate_webhook_key,
-    save_account,
-    update_account,
-)
-from dialer.contacts import var_columns
-from dialer.errors import ValidationError
+from dialer.core.contacts import var_columns
+from dialer.core.egress import EXOTEL_API_HOSTS, EgressPolicy, is_exotel_url
+from dialer.core.errors import ValidationError
+from dialer.core.surveys import SurveyPathRefused
+from dialer.net.egress import probe
 from dialer.receiver.app import (
     AREDIS,
     METRICS,
@@ -96,7 +90,16 @@ from dialer.receiver.openapi import (
     pydantic_detail,
     reply,
 )
-from dialer.surveys import SurveyPathRefused
+from dialer.services import campaigns
+from dialer.services.accounts import (
+    Account,
+    load_account,
+    make_account,
+    rotate_webhook_key,
+    save_account,
+    update_account,
+)
+from dialer.store import apikeys, callerids, keys, retention
 
 ACCOUNT_LINKS = {
     "GetAccount": Link("getAccount", {"sid": "$response.body#/sid"}),
@@ -174,9 +177,9 @@ def _named(body: pydantic.BaseModel, *skip: str) -> dict[str, Any]:
 
 def refuse_api_url(app: web.Application, api_url: object) -> web.Response | None:
     """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy."""
-    if api_url is None or egress.is_exotel_url(str(api_url), app[SETTINGS].egress_policy):
+    if api_url is None or is_exotel_url(str(api_url), app[SETTINGS].egress_policy):
         return None
-    hosts = ", ".join(sorted(egress.EXOTEL_API_HOSTS))
+    hosts = ", ".join(sorted(EXOTEL_API_HOSTS))
     message = f"must be an Exotel API URL (https://{{{hosts}}}) unless DIALER_EGRESS_ALLOW names it"
     return problem(422, "invalid request", [{"field": "api_url", "message": message}])
 
@@ -189,7 +192,7 @@ async def probe_webhook(app: web.Application, url: str) -> tuple[bool, str]:
     except TimeoutError:
         return False, "not checked: too many checks in progress"
     try:
-        return await asyncio.wait_for(egress.probe(app[PROBES], url), PROBE_DEADLINE_S + 1)
+        return await asyncio.wait_for(probe(app[PROBES], url), PROBE_DEADLINE_S + 1)
     except TimeoutError:
         return False, "no answer in time"
     finally:
@@ -324,7 +327,7 @@ async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Respons
     responses={200: Reply("added", DncOut), 404: NO_ACCOUNT},
 )
 async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    from dialer.contacts import parse_list
+    from dialer.core.contacts import parse_list
 
     sid = inp.path.sid
     if await account_in_scope(request, sid) is None:
@@ -351,7 +354,7 @@ async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     responses={200: Reply("circuit closed", CircuitOut), 404: NO_ACCOUNT},
 )
 async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    from dialer.accounts import close_circuit
+    from dialer.services.accounts import close_circuit
 
     rt = request.app[RUNTIME]
     sid = inp.path.sid
@@ -813,7 +816,7 @@ def _anycase(text: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in text)
 
 
-def api_url_pattern(policy: egress.EgressPolicy) -> str:
+def api_url_pattern(policy: EgressPolicy) -> str:
     """The ``api_url`` values ``refuse_api_url`` lets through, as a pattern.
 
     Exotel's hosts over https, allow-listed host names and single addresses,
@@ -822,7 +825,7 @@ def api_url_pattern(policy: egress.EgressPolicy) -> str:
     """
     port = "(:[1-9][0-9]{0,3})?"
     https, http, either = _anycase("https://"), _anycase("http://"), "[hH][tT][tT][pP][sS]?://"
-    alts = [f"{https}{_anycase(h)}\\.?(:443)?" for h in sorted(egress.EXOTEL_API_HOSTS)]
+    alts = [f"{https}{_anycase(h)}\\.?(:443)?" for h in sorted(EXOTEL_API_HOSTS)]
     alts += [f"{either}{_anycase(h)}\\.?{port}" for h in sorted(policy.allow_hosts)]
     for net in policy.allow_networks:
         if net.num_addresses == 1:
@@ -838,7 +841,7 @@ GAUGES_TTL_S = 10.0
 
 
 async def render_metrics(app: web.Application) -> web.Response:
-    """``/metrics``, served on the internal port only (dialer.scrape), not a REST route.
+    """``/metrics``, served on the internal port only (dialer.platform.scrape), not a REST route.
 
     Cheap per scrape: the per-account gauges are refreshed at most every
     ``GAUGES_TTL_S`` (a scrape in between reuses them), and a refresh is three

@@ -8,7 +8,7 @@ follow-ups (admitting the next call, webhooks) go to Celery.
 Probes: ``/livez`` (the process answers; no Redis), ``/readyz`` (Redis
 answers and not draining; ``/healthz`` is its alias). On SIGTERM readiness
 goes red and in-flight requests finish before the process exits
-(``dialer.serving``).
+(``dialer.platform.serving``).
 """
 
 from __future__ import annotations
@@ -28,20 +28,22 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from celery import Celery
 
-from dialer import apikeys, keys, scrape, serving, tokens
-from dialer.accounts import make_account, save_account
-from dialer.admission import AsyncRedisLimiter
-from dialer.calls import Event
-from dialer.egress import Egress
-from dialer.errors import ProtocolError
+from dialer.core import tokens
+from dialer.core.calls import Event
+from dialer.core.errors import ProtocolError
+from dialer.core.settings import Settings, require_server_secrets
+from dialer.net.egress import Egress
+from dialer.platform import scrape, serving
 from dialer.receiver import callbacks, ratelimit
 from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.receiver.ui import sessions
-from dialer.records import Extra, atransition
-from dialer.runtime import Runtime
-from dialer.settings import Settings, require_server_secrets
+from dialer.services.accounts import make_account, save_account
+from dialer.services.runtime import Runtime
+from dialer.store import apikeys, keys
+from dialer.store.admission import AsyncRedisLimiter
+from dialer.store.records import Extra, atransition
 
 log = logging.getLogger(__name__)
 

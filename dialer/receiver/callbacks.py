@@ -1,7 +1,7 @@
 """Exotel status callbacks: verify, parse, record, transition, hand off follow-ups.
 
 Exotel does not sign callbacks, so the URL does: ``?sig=`` is an HMAC of the
-call id (``dialer.tokens``); a missing or wrong one gets 403 and changes
+call id (``dialer.core.tokens``); a missing or wrong one gets 403 and changes
 nothing. Bodies arrive as multipart, urlencoded or JSON, with key spellings
 that vary; everything is read case-insensitively. The attempt comes from
 ``CustomField`` (``<call id>:<attempt>``) or, failing that, the sid we
@@ -18,8 +18,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from dialer.calls import TERMINAL_STATUS, Event, Kind
-from dialer.errors import ProtocolError
+from dialer.core.calls import TERMINAL_STATUS, Event, Kind
+from dialer.core.errors import ProtocolError
 
 MAX_FIELD = 4096
 

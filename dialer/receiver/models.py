@@ -4,7 +4,7 @@ Handlers validate input with these and build every JSON answer through them,
 and the OpenAPI document is generated from the very same classes
 (``dialer.receiver.openapi``). Response models forbid unknown fields: a new
 field in a campaign/call/account answer must be added here, so it cannot
-reach clients undocumented. ``CampaignIn`` lives in ``dialer.campaigns``
+reach clients undocumented. ``CampaignIn`` lives in ``dialer.services.campaigns``
 because the Celery ``dialer.submit_campaign`` task takes it too.
 """
 
@@ -16,10 +16,10 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
-from dialer import keys
-from dialer.campaigns import CampaignIn, no_default
-from dialer.reasons import CODES, Code
+from dialer.core.reasons import CODES, Code
 from dialer.receiver.openapi import Out
+from dialer.services.campaigns import CampaignIn, no_default
+from dialer.store import keys
 
 SID_PATTERN = r"^[A-Za-z0-9_.-]+$"
 CAMPAIGN_STATES = ("running", "paused", "done", "cancelled")
@@ -320,7 +320,7 @@ class WaitReason(StrictOut):
         "rate_limit",
         "window",
         "retry",
-    ] = Field(description="the gate holding the calls (see dialer.campaigns.waiting)")
+    ] = Field(description="the gate holding the calls (see dialer.services.campaigns.waiting)")
     text: str = Field(description="the same, for people")
     at: float | None = Field(description="when this gate opens (epoch s), when known")
 
@@ -358,7 +358,7 @@ class CampaignPurged(StrictOut):
 
 
 class Reason(StrictOut):
-    """Why an attempt failed, was deferred or not made (dialer.reasons; README, "Reasons")."""
+    """Why an attempt failed, was deferred or not made (dialer.core.reasons; README, "Reasons")."""
 
     code: Code = Field(
         description="machine-readable; codes are added, never renamed: "

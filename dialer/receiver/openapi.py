@@ -270,7 +270,7 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                 return problem(415, f"content type {inp.media!r} not accepted; use {accepted}")
             raw = await request.read()
             if isinstance(declared, Text):
-                from dialer.contacts import decode_text
+                from dialer.core.contacts import decode_text
 
                 inp.body = decode_text(raw)
             else:

@@ -2,7 +2,7 @@
 
 Every receiver process shares the count (it lives in Redis), so the limit
 holds behind a load balancer. The key is identified by a hash of the token,
-never the token itself (``dl:apirate:<hash>:<minute>``, see dialer.keys).
+never the token itself (``dl:apirate:<hash>:<minute>``, see dialer.store.keys).
 Fixed windows allow a burst of up to twice the limit across a window edge;
 that is acceptable for an abuse brake and costs one round trip per request.
 Only authenticated ``/v1/`` requests (and the dashboard's ``/ui/api/``) are
@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from dialer import keys
 from dialer.receiver.ui.sessions import COOKIE
+from dialer.store import keys
 
 WINDOW_S = 60
 

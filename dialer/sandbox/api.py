@@ -4,7 +4,7 @@ Every ``/v1/`` request passes one gate (``exotel_gate``): counted, then
 HTTP Basic auth against the account in the path (401 otherwise), then the
 account's sliding-window request budget (429 with ``Retry-After``), then the
 injected 5xx/429 faults. Handlers then verify, parse, apply, respond.
-Connect validates with ``dialer.exotel.params.validate_connect_form``, the
+Connect validates with ``dialer.core.exotel.validate_connect_form``, the
 same function the client uses, so both refuse the same input naming the same
 field. Errors use Exotel's body ``{"RestException": {Status, Message, Code}}``.
 Garbage in gets a 4xx, never a crash.
@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 
 from aiohttp import hdrs, web
 
-from dialer.errors import ValidationError
-from dialer.exotel.params import validate_connect_form
+from dialer.core.errors import ValidationError
+from dialer.core.exotel import validate_connect_form
 from dialer.sandbox.calls import parse_exotel_time
 from dialer.sandbox.config import AccountConfig
 from dialer.sandbox.keys import ACCOUNT, EXCHANGE, STATE

@@ -2,7 +2,7 @@
 
 Tests and the demo use it to set faults, callee overrides and account limits
 and to read the report. It speaks only ``/_sandbox/`` endpoints; Exotel's
-own API is exercised through ``dialer.exotel.client.ExotelClient``.
+own API is exercised through ``dialer.net.exotel.ExotelClient``.
 """
 
 from __future__ import annotations

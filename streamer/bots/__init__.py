@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from dialer.errors import ValidationError
+from dialer.core.errors import ValidationError
 from streamer.bots.base import INTERNAL_RATE, Bot, BotContext
 
 __all__ = ["INTERNAL_RATE", "Bot", "BotContext", "BotSpec", "make_bot", "parse_bot_spec"]

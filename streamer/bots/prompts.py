@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dialer.errors import ValidationError
+from dialer.core.errors import ValidationError
 from streamer.audio import resample
 from streamer.bots import tts
 
@@ -29,7 +29,7 @@ _cache: dict[tuple[str, int], bytes] = {}
 @dataclass(frozen=True)
 class Prompt:
     """``text`` (spoken by ``streamer.bots.tts``), ``wav`` (a WAV file's bytes, as
-    surveys carry them: ``dialer.surveys``) or ``path`` (a WAV file on this host)."""
+    surveys carry them: ``dialer.core.surveys``) or ``path`` (a WAV file on this host)."""
 
     text: str | None = None
     path: Path | None = None

@@ -15,7 +15,7 @@ repairs only, for mistakes real bots make (DESIGN.md, Streamer):
   echoes in ``custom_parameters``: the customer's bot never sees it).
 
 Every way the customer's bot can fail is recorded on the call with a reason
-code (``dialer.reasons``) before the call is hung up, so the results say why:
+code (``dialer.core.reasons``) before the call is hung up, so the results say why:
 ``relay_connect_failed`` (refused, DNS, timeout, or refused by the egress
 policy), ``relay_rejected`` (the handshake got an HTTP status such as 403),
 ``relay_closed_early`` (the bot closed before sending a single frame: the
@@ -23,7 +23,7 @@ callee heard nothing, so the attempt ends ``bot-failed``, not ``completed``)
 and ``relay_error`` (closed mid-call with an error close code). A failed
 connect hangs up with 1011. The URL in a reason has no credentials or query
 string. The bot URL comes from an API caller, so the session is an egress
-session (``dialer.egress``): internal addresses and redirects are refused.
+session (``dialer.net.egress``): internal addresses and redirects are refused.
 This is not a ``Bot``: it bypasses the resampling bot layer entirely.
 """
 
@@ -36,8 +36,8 @@ import time
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from dialer.errors import EgressRefused, ProtocolError
-from dialer.reasons import Code, safe_url
+from dialer.core.errors import EgressRefused, ProtocolError
+from dialer.core.reasons import Code, safe_url
 from streamer import protocol as p
 from streamer.audio import Chunker, is_legal_chunk
 from streamer.metrics import Metrics

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dialer.errors import ValidationError
+from dialer.core.errors import ValidationError
 from streamer.bots import prompts
 from streamer.bots.base import Bot, BotContext
 from streamer.bots.prompts import Prompt
@@ -60,7 +60,7 @@ def _prompt(
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{where}: prompt must be a non-empty string", field=where)
     if wavs is not None and value.lower().endswith(".wav"):
-        # a survey sent as content (dialer.surveys): its WAVs came with it, no disk
+        # a survey sent as content (dialer.core.surveys): its WAVs came with it, no disk
         if value not in wavs:
             raise ValidationError(
                 f"{where}: WAV prompt {value!r} was not sent with the survey", field=where

@@ -234,7 +234,7 @@ def test_pause_resume_and_cancel_with_confirmation(page: Any, system: System) ->
 
 
 def test_accounts_circuit_resume_and_dnc_import(page: Any, system: System) -> None:
-    from dialer.accounts import open_circuit
+    from dialer.services.accounts import open_circuit
 
     r = redis.Redis.from_url(system.sup.settings.REDIS_URL, decode_responses=True)
     open_circuit(r, "other", "Exotel answered 401")

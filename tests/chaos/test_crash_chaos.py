@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dialer.embedded import EmbeddedRedis
+from dialer.platform.embedded import EmbeddedRedis
 from tests.integration.harness import check_invariants, contacts, running_system
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -23,9 +23,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialer import keys
-from dialer.calls import State
+from dialer.core.calls import State
 from dialer.receiver.app import create_app
+from dialer.store import keys
 from tests.chaos.conftest import ServerErrors
 from tests.security.helpers import (
     ACCOUNT,

@@ -1,4 +1,4 @@
-"""Fuzz contact ingest: ``dialer.contacts.parse_csv`` directly, then ``POST /v1/campaigns``.
+"""Fuzz contact ingest: ``dialer.core.contacts.parse_csv`` directly, then ``POST /v1/campaigns``.
 
 Properties: parse_csv raises nothing but ``ValidationError``; every valid row
 planted among the junk is accepted; every planted bad row is rejected with
@@ -20,9 +20,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialer import keys
-from dialer.contacts import MAX_FIELD_BYTES, TO_COLUMNS, parse_csv
-from dialer.errors import ValidationError
+from dialer.core.contacts import MAX_FIELD_BYTES, TO_COLUMNS, parse_csv
+from dialer.core.errors import ValidationError
+from dialer.store import keys
 from tests.chaos.conftest import receiver_with_account
 from tests.security.helpers import API_KEY
 

@@ -15,7 +15,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialer import keys
+from dialer.store import keys
 from tests.chaos.conftest import ServerErrors, receiver_with_account
 from tests.security.helpers import API_KEY
 
@@ -294,7 +294,7 @@ async def test_an_unknown_charset_is_a_client_error(client: Any, path: str) -> N
     ],
 )
 async def test_a_survey_path_is_refused_without_reading_it(client: Any, bot: str) -> None:
-    # the API never opens a path it is sent (dialer.surveys): 400, whatever the path
+    # the API never opens a path it is sent (dialer.core.surveys): 400, whatever the path
     status, body = await _post(
         client,
         "/v1/campaigns",

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialer import keys
+from dialer.store import keys
 from streamer import protocol as p
 from streamer.app import create_app
 from tests.security.helpers import make_settings, stream_token
@@ -310,7 +310,7 @@ async def test_one_frame_with_a_5000_digit_number_is_just_garbage(
     ],
 )
 def test_decode_reports_huge_numbers_as_protocol_errors(frame: str) -> None:
-    from dialer.errors import ProtocolError
+    from dialer.core.errors import ProtocolError
 
     with pytest.raises(ProtocolError):
         p.decode(frame)

@@ -13,7 +13,7 @@ from typing import IO
 import pytest
 import requests
 
-from dialer.embedded import free_port
+from dialer.platform.embedded import free_port
 
 API_KEY = "schemathesis-api-key-7c1e9a4b2d6f8e0a"
 SECRET = "schemathesis-secret-3b5d7f9a1c2e4a6b"

@@ -7,14 +7,14 @@ import time
 
 import redis
 
-from dialer import keys
-from dialer.accounts import make_account, save_account
-from dialer.admission import RedisLimiter
-from dialer.calls import Event, Kind
-from dialer.campaigns import CampaignIn, create_campaign, set_state
-from dialer.keyring import Keyring
-from dialer.policy import RetryPolicy
-from dialer.records import Leases, transition
+from dialer.core.calls import Event, Kind
+from dialer.core.keyring import Keyring
+from dialer.core.policy import RetryPolicy
+from dialer.services.accounts import make_account, save_account
+from dialer.services.campaigns import CampaignIn, create_campaign, set_state
+from dialer.store import keys
+from dialer.store.admission import RedisLimiter
+from dialer.store.records import Leases, transition
 
 A = "acct1"
 

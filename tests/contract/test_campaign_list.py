@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from dialer.cli import commands
-from dialer.client import ApiError, DialerClient
+from dialer.cli.client import ApiError, DialerClient
 from tests.contract.conftest import API_KEY, SECRET
 
 

@@ -9,18 +9,18 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from dialer import callerids, keys
-from dialer.accounts import make_account, save_account
-from dialer.admission import RedisLimiter
-from dialer.campaigns import CampaignIn, create_campaign, estimate_finish
-from dialer.dialing import dial
-from dialer.keyring import Keyring
-from dialer.runtime import Runtime
+from dialer.core.keyring import Keyring
+from dialer.core.settings import load_settings
+from dialer.core.windows import Window
 from dialer.sandbox.config import AccountConfig, SandboxConfig
 from dialer.sandbox.control import SandboxControl
 from dialer.sandbox.testing import start_in_thread
-from dialer.settings import load_settings
-from dialer.windows import Window
+from dialer.services.accounts import make_account, save_account
+from dialer.services.campaigns import CampaignIn, create_campaign, estimate_finish
+from dialer.services.dialing import dial
+from dialer.services.runtime import Runtime
+from dialer.store import callerids, keys
+from dialer.store.admission import RedisLimiter
 
 A = "sandbox"
 SECRET = "policy-S3cr3t-6Kd2Lq7Wx4Zb9Nm1Vp8Rt5Yc0Fh"
@@ -188,9 +188,9 @@ def test_reconciliation_frees_a_slot_whose_answered_call_exotel_lost(
     r: redis.Redis, rt: Runtime
 ) -> None:
     """A restart of Exotel's side (here: the sandbox forgot the call) must not leak the slot."""
-    from dialer.calls import Event, Kind
-    from dialer.reconcile import reconcile_account
-    from dialer.records import transition
+    from dialer.core.calls import Event, Kind
+    from dialer.services.reconcile import reconcile_account
+    from dialer.store.records import transition
 
     cid = submit(r, 1000.0, contacts=[{"to": INDIA}], max_attempts=2, retry_delay_s=5)
     (call_id,) = rt.limiter.admit(A, 1000.0)
@@ -210,9 +210,9 @@ def test_worker_dead_after_claiming_before_sending_is_dialled_exactly_once(
 ) -> None:
     """A worker wins admitted -> dialing and dies before its request leaves: Exotel has
     no such call, so reconciliation puts it back, and it is dialled once, not twice."""
-    from dialer.calls import Event, Kind
-    from dialer.reconcile import reconcile_account
-    from dialer.records import transition
+    from dialer.core.calls import Event, Kind
+    from dialer.services.reconcile import reconcile_account
+    from dialer.store.records import transition
 
     cid = submit(r, 1000.0, contacts=[{"to": INDIA}], max_attempts=1)
     (call_id,) = rt.limiter.admit(A, 1000.0)

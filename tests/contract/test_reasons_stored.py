@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import redis
 
-from dialer import keys
-from dialer.campaigns import CampaignIn, create_campaign, iter_results, set_state
-from dialer.dialing import dial
-from dialer.runtime import Runtime
-from dialer.settings import load_settings
+from dialer.core.settings import load_settings
+from dialer.services.campaigns import CampaignIn, create_campaign, iter_results, set_state
+from dialer.services.dialing import dial
+from dialer.services.runtime import Runtime
+from dialer.store import keys
 from tests.contract.test_admission import A, setup_account
 
 WED_0500 = datetime(2026, 11, 25, 5, 0, tzinfo=UTC).timestamp()  # 10:30 in Kolkata

@@ -6,11 +6,11 @@ import threading
 
 import redis
 
-from dialer import keys
-from dialer.admission import RedisLimiter
-from dialer.calls import Event, Kind
-from dialer.policy import RetryPolicy
-from dialer.records import Leases, transition
+from dialer.core.calls import Event, Kind
+from dialer.core.policy import RetryPolicy
+from dialer.store import keys
+from dialer.store.admission import RedisLimiter
+from dialer.store.records import Leases, transition
 from tests.contract.test_admission import A, campaign, setup_account
 
 POL = RetryPolicy(max_attempts=1)

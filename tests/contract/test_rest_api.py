@@ -8,9 +8,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
+from dialer.core.settings import load_settings
 from dialer.receiver.api import render_metrics
 from dialer.receiver.app import create_app
-from dialer.settings import load_settings
 
 KEY = "rest-ApiKey-8Hj3Tq2Wz7Lm5Xc1Vb9Nr4Gk6Ps"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -115,7 +115,7 @@ async def test_validation_errors_name_fields(client: TestClient) -> None:
             "contacts": [{"to": "+919876543210"}],
         },
     )
-    assert resp.status == 400  # a server path: never read (dialer.surveys)
+    assert resp.status == 400  # a server path: never read (dialer.core.surveys)
     resp = await client.get("/v1/campaigns/000000000000", headers=AUTH)
     assert resp.status == 404
 
@@ -137,7 +137,9 @@ async def test_openapi_lists_every_route(client: TestClient) -> None:
 async def test_health_and_metrics(client: TestClient) -> None:
     await register(client)
     assert (await client.get("/healthz")).status == 200
-    assert (await client.get("/metrics")).status == 404  # internal port only (dialer.scrape)
+    assert (
+        await client.get("/metrics")
+    ).status == 404  # internal port only (dialer.platform.scrape)
     text = (await render_metrics(client.server.app)).text or ""
     assert "dialer_slots_in_use" in text and "tok-secret-xyz" not in text
 
@@ -368,7 +370,7 @@ async def test_bodies_are_checked_strictly_as_the_schema_says(client: TestClient
 def test_api_url_pattern_follows_the_egress_policy() -> None:
     import re
 
-    from dialer.egress import EgressPolicy
+    from dialer.core.egress import EgressPolicy
     from dialer.receiver.api import api_url_pattern
 
     pattern = re.compile(api_url_pattern(EgressPolicy.parse("sandbox.local,127.0.0.1")))

@@ -15,17 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import redis
 
-from dialer import keys
-from dialer.accounts import back_off, make_account, save_account
-from dialer.admission import RedisLimiter
-from dialer.calls import Event, Kind
-from dialer.campaigns import CampaignIn, create_campaign
-from dialer.keyring import Keyring
-from dialer.reconcile import expedite_stale, reconcile_account
-from dialer.records import Leases, transition
-from dialer.runtime import Runtime
-from dialer.scripts import script
-from dialer.settings import load_settings
+from dialer.core.calls import Event, Kind
+from dialer.core.keyring import Keyring
+from dialer.core.settings import load_settings
+from dialer.services.accounts import back_off, make_account, save_account
+from dialer.services.campaigns import CampaignIn, create_campaign
+from dialer.services.reconcile import expedite_stale, reconcile_account
+from dialer.services.runtime import Runtime
+from dialer.store import keys
+from dialer.store.admission import RedisLimiter
+from dialer.store.records import Leases, transition
+from dialer.store.scripts import script
 
 SECRET = "settle-S3cr3t-4Kd2Lq7Wx9Zb6Nm1Vp8Rt5Yc0Fh"
 
@@ -160,7 +160,7 @@ def test_an_answered_callback_after_the_stream_ended_keeps_the_short_lease(
 
 def test_a_new_dial_forgets_the_previous_stream_end() -> None:
     leases = Leases(answered_s=600, stream_grace_s=10)
-    from dialer.calls import State
+    from dialer.core.calls import State
 
     fields = {"stream_end": "1:100"}
     assert leases.deadline(State.ANSWERED, fields, 1, 105) == 110

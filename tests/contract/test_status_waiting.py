@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import redis
 
-from dialer import keys
-from dialer.accounts import back_off, close_circuit, open_circuit
-from dialer.campaigns import CampaignIn, create_campaign, set_state, status
-from dialer.windows import DAYS
+from dialer.core.windows import DAYS
+from dialer.services.accounts import back_off, close_circuit, open_circuit
+from dialer.services.campaigns import CampaignIn, create_campaign, set_state, status
+from dialer.store import keys
 from tests.contract.test_admission import A
 from tests.contract.test_admission import setup_account as account
 

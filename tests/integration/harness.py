@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dialer.cli.client import DialerClient
 from dialer.cli.supervisor import Supervisor
-from dialer.client import DialerClient
-from dialer.embedded import free_port
+from dialer.core.settings import LISTEN_PORTS, load_settings
+from dialer.platform.embedded import free_port
 from dialer.sandbox.control import SandboxControl
-from dialer.settings import LISTEN_PORTS, load_settings
 
 FAST = {
     "DIALER_RECONCILE_AFTER_S": "2.5",
@@ -142,7 +142,7 @@ def check_invariants(
     """The promises: no duplicate dial, never above the limit, no slot held, counters add up."""
     import redis
 
-    from dialer import keys
+    from dialer.store import keys
 
     assert_no_duplicate_dials(report)
     assert report["max_concurrency"].get("sandbox", 0) <= limit

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from dialer.surveys import read_survey
+from dialer.core.surveys import read_survey
 from tests.integration.harness import running_system
 
 pytestmark = pytest.mark.timeout(180)

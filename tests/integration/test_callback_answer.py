@@ -25,10 +25,10 @@ import redis
 import requests
 from aiohttp.test_utils import TestClient
 
-from dialer import keys
-from dialer.calls import State
-from dialer.embedded import free_port
+from dialer.core.calls import State
+from dialer.platform.embedded import free_port
 from dialer.receiver.app import create_app
+from dialer.store import keys
 from tests.security.helpers import (
     ACCOUNT,
     API_KEY,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from dialer import keys
+from dialer.store import keys
 from tests.integration.harness import FAST, assert_no_duplicate_dials, contacts, running_system
 from tests.integration.sinks import WebhookSink, serve_in_thread
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from dialer.embedded import free_port
-from dialer.settings import LISTEN_PORTS
+from dialer.core.settings import LISTEN_PORTS
+from dialer.platform.embedded import free_port
 
 pytestmark = pytest.mark.timeout(240)
 DIALER = [sys.executable, "-m", "dialer.cli.main"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from dialer import keys
+from dialer.store import keys
 from tests.integration.harness import assert_no_duplicate_dials, contacts, running_system
 
 pytestmark = pytest.mark.timeout(240)

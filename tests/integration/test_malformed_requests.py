@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dialer.embedded import free_port
+from dialer.platform.embedded import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

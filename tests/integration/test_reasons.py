@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dialer.embedded import free_port
+from dialer.platform.embedded import free_port
 from tests.integration.harness import FAST, running_system
 
 pytestmark = pytest.mark.timeout(180)

@@ -21,7 +21,7 @@ import pytest
 import redis
 import requests
 
-from dialer import keys
+from dialer.store import keys
 from tests.integration.harness import System, check_invariants, running_system
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]

@@ -23,10 +23,11 @@ import redis
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestServer
 
-from dialer import keys, scrape
-from dialer.keyring import Keyring
-from dialer.settings import Settings
-from dialer.tokens import stream_token
+from dialer.core.keyring import Keyring
+from dialer.core.settings import Settings
+from dialer.core.tokens import stream_token
+from dialer.platform import scrape
+from dialer.store import keys
 from streamer import protocol as p
 from streamer.app import create_app, render_metrics
 from streamer.audio import is_legal_chunk

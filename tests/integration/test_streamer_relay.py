@@ -22,8 +22,8 @@ import redis
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from dialer import keys
-from dialer.reasons import BotError, Code
+from dialer.core.reasons import BotError, Code
+from dialer.store import keys
 from streamer import protocol as p
 from streamer.audio import is_legal_chunk
 from tests.integration.test_streamer import (  # noqa: F401 - fixtures are used by name

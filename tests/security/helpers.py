@@ -13,14 +13,15 @@ from typing import Any
 
 import redis
 
-from dialer import keys, tokens
-from dialer.accounts import make_account, save_account
-from dialer.admission import RedisLimiter
-from dialer.calls import FINAL, RANK, Event, Kind, State
-from dialer.campaigns import CampaignIn, create_campaign, load_policy
-from dialer.keyring import Keyring
-from dialer.records import Leases, transition
-from dialer.settings import Settings, load_settings
+from dialer.core import tokens
+from dialer.core.calls import FINAL, RANK, Event, Kind, State
+from dialer.core.keyring import Keyring
+from dialer.core.settings import Settings, load_settings
+from dialer.services.accounts import make_account, save_account
+from dialer.services.campaigns import CampaignIn, create_campaign, load_policy
+from dialer.store import keys
+from dialer.store.admission import RedisLimiter
+from dialer.store.records import Leases, transition
 
 SECRET = "sec-SIGNING-7f3a9c1e5b2d-Qw8Zx4Lm2Np6"
 API_KEY = "key-APIKEY-4e8b2a6d0c9f-Hk3Tq7Vb1Rs5"
@@ -126,7 +127,7 @@ def progress(r: redis.Redis, call_id: str, account: str = ACCOUNT) -> tuple[int,
 
 def check_invariants(r: redis.Redis, cid: str, account: str = ACCOUNT) -> None:
     """Counters match the call hashes; the active set holds exactly the slot holders."""
-    from dialer.calls import HOLDS_SLOT
+    from dialer.core.calls import HOLDS_SLOT
 
     snap = snapshot(r, cid, account)
     states: dict[str, int] = {}

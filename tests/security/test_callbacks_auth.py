@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from dialer import keys
+from dialer.store import keys
 from tests.security.helpers import (
     ACCOUNT,
     cb,

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from dialer.core.settings import load_settings
 from dialer.receiver.app import create_app
 from dialer.receiver.ui import sessions
 from dialer.receiver.ui.views import CSP, PAGES
-from dialer.settings import load_settings
 
 KEY = "ui-ApiKey-8Hj3Tq2Wz7Lm5Xc1Vb9Nr4Gk6PsQ"
 SECRET = "ui-S3cr3t-5Kd2Lq7Wx4Zb6Nm1Vp8Rt9Yc0FhQ"

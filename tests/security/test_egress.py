@@ -22,20 +22,13 @@ import pytest
 import redis
 import requests
 
-from dialer import keys
-from dialer.egress import (
-    Egress,
-    EgressPolicy,
-    classify,
-    decide,
-    fetch,
-    is_exotel_url,
-    system_resolver,
-)
-from dialer.errors import AccountError, EgressRefused, RequestRejected, ResponseTooLarge
-from dialer.exotel.client import ExotelClient
-from dialer.settings import load_settings
-from dialer.webhooks import deliver
+from dialer.core.egress import EgressPolicy, classify, decide, is_exotel_url
+from dialer.core.errors import AccountError, EgressRefused, RequestRejected, ResponseTooLarge
+from dialer.core.settings import load_settings
+from dialer.net.egress import Egress, fetch, system_resolver
+from dialer.net.exotel import ExotelClient
+from dialer.services.webhooks import deliver
+from dialer.store import keys
 from tests.security.helpers import ACCOUNT, AUTH, make_campaign, make_settings
 
 INTERNAL = "INTERNAL-ONLY-b7e1 admin page"
@@ -387,10 +380,10 @@ async def test_rest_refuses_an_internal_api_url(
 def dial_one(settings: Any, r: redis.Redis, api_url: str) -> tuple[str, str]:
     """Register an account at ``api_url`` as a stored record (as an older version, or
     an allow-list since narrowed, would have left it), submit and dial one call."""
-    from dialer.accounts import make_account, save_account
-    from dialer.admission import RedisLimiter
-    from dialer.dialing import dial
-    from dialer.runtime import Runtime
+    from dialer.services.accounts import make_account, save_account
+    from dialer.services.dialing import dial
+    from dialer.services.runtime import Runtime
+    from dialer.store.admission import RedisLimiter
 
     account = make_account(ACCOUNT, "k", "t", "08000000000", api_url=api_url)
     save_account(r, account, settings.keyring)

@@ -21,7 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from dialer.cli.up import SANDBOX_SECRETS_FILE, run_secrets, sandbox_api_key
-from dialer.settings import (
+from dialer.core.settings import (
     GENERATE_HINT,
     load_settings,
     secret_problem,

@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 import redis
 
-from dialer import keys
-from dialer.logs import escape_controls, make_handler
+from dialer.platform.logs import escape_controls, make_handler
 from dialer.receiver.api import csv_cell
 from dialer.receiver.app import create_app
+from dialer.store import keys
 from streamer.app import create_app as create_streamer
 from tests.security.helpers import ACCOUNT, AUTH, make_settings, setup_account
 
@@ -40,7 +40,7 @@ def test_escape_controls(raw: str, shown: str) -> None:
 
 @pytest.fixture
 def log_lines() -> Iterator[io.StringIO]:
-    """Records as the processes write them (dialer.logs' handler), into a buffer."""
+    """Records as the processes write them (dialer.platform.logs' handler), into a buffer."""
     out = io.StringIO()
     handler = make_handler(out)
     root = logging.getLogger()

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import redis
 
-from dialer import keys, tokens
-from dialer.keyring import PURPOSES, Keyring, derive
+from dialer.core import tokens
+from dialer.core.keyring import PURPOSES, Keyring, derive
+from dialer.store import keys
 from streamer.app import create_app as create_streamer
 from tests.security.helpers import (
     ACCOUNT,

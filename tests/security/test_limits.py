@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import redis
 
-from dialer import scrape
+from dialer.platform import scrape
 from dialer.receiver.api import render_metrics
 from dialer.receiver.app import PROBE_DEADLINE_S, create_app
 from tests.security.helpers import ACCOUNT, AUTH, make_campaign, make_settings, setup_account

@@ -17,8 +17,8 @@ import redis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from dialer import keys
-from dialer.settings import Settings
+from dialer.core.settings import Settings
+from dialer.store import keys
 from streamer.app import create_app
 from tests.integration.test_streamer import ACCOUNT, API_KEY, SECRET, Exotel, add_call, token
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import redis
 
-from dialer import keys, retention
-from dialer.calls import Event, Kind
-from dialer.campaigns import CampaignIn, create_campaign, load_policy, set_state, status
-from dialer.records import Leases, transition
+from dialer.core.calls import Event, Kind
+from dialer.services.campaigns import CampaignIn, create_campaign, load_policy, set_state, status
+from dialer.store import keys, retention
+from dialer.store.records import Leases, transition
 from tests.security.conftest import Client
 from tests.security.helpers import (
     ACCOUNT,
@@ -84,7 +84,7 @@ def traces(r: redis.Redis, cid: str, numbers: list[str]) -> list[str]:
     """Keys whose name or content mention the campaign or one of its numbers.
 
     The per-minute rate window is left out: it holds a dialled call's id (no
-    number, no outcome) for at most 60 s, as dialer/retention.py says.
+    number, no outcome) for at most 60 s, as dialer/store/retention.py says.
     """
     needles = [cid, *numbers]  # recording URLs and raw callbacks carry the call id
     return [
@@ -255,20 +255,20 @@ def test_a_stray_field_written_after_expiry_is_forgotten(
 
 
 def test_the_sweep_runs_in_beat_on_the_maintenance_queue(redis_url: str) -> None:
-    from dialer.settings import load_settings
+    from dialer.core.settings import load_settings
     from workers.app import make_app
 
     conf = make_app(load_settings(REDIS_URL=redis_url)).conf
-    entry = next(e for e in conf.beat_schedule.values() if e["task"] == "dialer.retention")
+    entry = next(e for e in conf.beat_schedule.values() if e["task"] == "dialer.store.retention")
     assert entry["schedule"] <= 600
-    assert conf.task_routes["dialer.retention"] == {"queue": "maintenance"}
+    assert conf.task_routes["dialer.store.retention"] == {"queue": "maintenance"}
 
 
 def test_dialer_purge_cancels_then_waits_for_live_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
     from dialer.cli import commands
-    from dialer.client import ApiError
+    from dialer.cli.client import ApiError
 
     calls: list[str] = []
     live = iter([True, True, False])
@@ -303,7 +303,7 @@ def test_dialer_purge_cancels_then_waits_for_live_calls(monkeypatch: pytest.Monk
 async def test_a_key_scoped_to_another_account_cannot_purge(
     receiver: Client, r: redis.Redis
 ) -> None:
-    from dialer import apikeys
+    from dialer.store import apikeys
 
     two_accounts(r)
     cid = campaign(r, 1, first=0)

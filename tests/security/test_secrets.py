@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import redis
 
-from dialer import keys
-from dialer.accounts import load_account, make_account
-from dialer.client import DialerClient
-from dialer.errors import ConfigError
-from dialer.exotel.client import ExotelClient
+from dialer.cli.client import DialerClient
+from dialer.core.errors import ConfigError
+from dialer.core.settings import load_settings
+from dialer.net.exotel import ExotelClient
 from dialer.receiver.app import create_app
-from dialer.settings import load_settings
+from dialer.services.accounts import load_account, make_account
+from dialer.store import keys
 from tests.security.helpers import API_KEY, KEYRING, SECRET, cb, make_settings
 
 ENV_TOKEN = "tok-ENVTOKEN-91b7c3e5d2"

@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 import redis
 
-from dialer import keys
-from dialer.accounts import load_account, make_account, save_account
-from dialer.errors import ConfigError
-from dialer.keyring import Keyring
+from dialer.core.errors import ConfigError
+from dialer.core.keyring import Keyring
+from dialer.services.accounts import load_account, make_account, save_account
+from dialer.store import keys
 from tests.security.helpers import ACCOUNT, KEYRING, SECRET
 
 TOKEN = "exotel-token-Zq81-secret"
@@ -91,10 +91,10 @@ def test_an_unreadable_token_stops_only_its_account_with_the_reason(
     """A worker on a changed secret does not crash or dial: the account's circuit opens."""
     import time
 
-    from dialer.admission import RedisLimiter
-    from dialer.dialing import dial
-    from dialer.runtime import Runtime
-    from dialer.settings import load_settings
+    from dialer.core.settings import load_settings
+    from dialer.services.dialing import dial
+    from dialer.services.runtime import Runtime
+    from dialer.store.admission import RedisLimiter
     from tests.security.helpers import API_KEY, make_campaign
 
     save(r)

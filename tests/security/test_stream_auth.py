@@ -16,7 +16,8 @@ import pytest
 import redis
 from aiohttp import WSMsgType
 
-from dialer import keys, tokens
+from dialer.core import tokens
+from dialer.store import keys
 from streamer import protocol as p
 from streamer.app import create_app
 from tests.security.helpers import KEYRING, make_settings, sig, stream_token

@@ -24,7 +24,7 @@ import redis
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
-from dialer import keys
+from dialer.store import keys
 from streamer import protocol as p
 from tests.integration.test_streamer import (  # noqa: F401 - fixtures are used by name
     ACCOUNT,

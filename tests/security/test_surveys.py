@@ -22,8 +22,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from dialer import keys, surveys
+from dialer.core import surveys
 from dialer.receiver.app import create_app
+from dialer.store import keys
 from streamer.bots import make_bot
 from streamer.bots.prompts import render
 from streamer.bots.survey import SurveyBot

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from dialer import apikeys, keys
+from dialer.store import apikeys, keys
 from tests.security.helpers import AUTH, make_campaign, setup_account
 
 A, B = "AC_tenant_a", "AC_tenant_b"

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from dialer import apikeys, tokens
+from dialer.core import tokens
 from dialer.receiver import app as receiver_app
+from dialer.store import apikeys
 
 # Where a presented credential meets the expected one: each must use compare_digest.
 COMPARERS: list[Callable[..., Any]] = [tokens._same, apikeys.is_bootstrap]

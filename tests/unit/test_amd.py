@@ -13,14 +13,14 @@ import wave
 import numpy as np
 import pytest
 
-from dialer.calls import Event, Kind, State
-from dialer.errors import ValidationError
-from dialer.machine import check_message, parse_policy
-from dialer.policy import RetryPolicy
-from dialer.records import plan
+from dialer.core.calls import Event, Kind, State
+from dialer.core.errors import ValidationError
+from dialer.core.machine import check_message, parse_policy
+from dialer.core.policy import RetryPolicy
 from dialer.sandbox.callee import behaviour_for, voice_for
 from dialer.sandbox.config import CalleeBehaviour, SandboxConfig
 from dialer.sandbox.voices import Clip, Segment, callee_clip, make_clip, render
+from dialer.store.records import plan
 from streamer.amd import Detector, Thresholds, load_thresholds
 
 
@@ -190,7 +190,7 @@ def terminal(status: str = "completed", attempt: int = 1) -> Event:
 
 
 def run_plan(f: dict, ev: Event, policy: RetryPolicy) -> State:
-    from dialer.records import Leases
+    from dialer.store.records import Leases
 
     t, _ = plan("acct", "c0ffee000000-1", f, ev, policy, now=100.0, leases=Leases())
     return t.after.state

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dialer.errors import ValidationError
+from dialer.core.errors import ValidationError
 from streamer.bots import BotSpec, make_bot, parse_bot_spec
 from streamer.bots import prompts as prompts_mod
 from streamer.bots.echo import EchoBot

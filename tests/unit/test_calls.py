@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialer.calls import FINAL, HOLDS_SLOT, RANK, Call, Event, Kind, State, apply
-from dialer.policy import RetryPolicy
+from dialer.core.calls import FINAL, HOLDS_SLOT, RANK, Call, Event, Kind, State, apply
+from dialer.core.policy import RetryPolicy
 
 P = RetryPolicy(max_attempts=3, retry_delay_s={"busy": 10, "no-answer": 20, "failed": 30})
 ONE = RetryPolicy(max_attempts=1)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dialer.campaigns import CampaignIn, validate_bot
+from dialer.cli.client import ApiError
 from dialer.cli.commands import fail
-from dialer.client import ApiError
-from dialer.errors import ValidationError
-from dialer.surveys import read_survey
+from dialer.core.errors import ValidationError
+from dialer.core.surveys import read_survey
+from dialer.services.campaigns import CampaignIn, validate_bot
 
 
 def _printed(capsys: pytest.CaptureFixture[str], exc: ApiError) -> str:

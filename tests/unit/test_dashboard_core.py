@@ -80,7 +80,7 @@ def test_search_and_filter() -> None:
 
 def test_up_and_demo_name_the_dashboard_and_a_sign_in_only_in_sandbox_mode() -> None:
     from dialer.cli.up import dashboard_hint
-    from dialer.settings import load_settings
+    from dialer.core.settings import load_settings
 
     s = load_settings(DIALER_PORT=8123, DIALER_API_KEY="own-ApiKey-3Hj8Tq2Wz7Lm5Xc1Vb9Nr4Gk6")
     made = {"DIALER_API_KEY": "made-up-key"}

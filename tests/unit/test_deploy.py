@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from benchmarks.gitinfo import tracked_paths
-from dialer.settings import Settings
+from dialer.core.settings import Settings
 from tests import shellout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def assert_dialer_command(argv: list[str], where: str) -> None:
 def assert_settings_names(names: set[str], where: str) -> None:
     ours = {n for n in names if n.startswith(SETTINGS_PREFIXES)}
     unknown = ours - set(Settings.model_fields)
-    assert not unknown, f"{where}: not fields of dialer.settings.Settings: {sorted(unknown)}"
+    assert not unknown, f"{where}: not fields of dialer.core.settings.Settings: {sorted(unknown)}"
 
 
 # ------------------------------------------------------------------ image

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dialer.errors import (
+from dialer.core.errors import (
     AccountError,
     AmbiguousDialError,
     ConnectionRefused,
@@ -22,8 +22,8 @@ from dialer.errors import (
     RequestRejected,
     ValidationError,
 )
-from dialer.exotel.client import ExotelClient
-from dialer.exotel.params import ConnectParams
+from dialer.core.exotel import ConnectParams
+from dialer.net.exotel import ExotelClient
 from dialer.sandbox import AccountConfig, SandboxConfig, SandboxControl, start_in_thread
 
 TOKEN = "tok-S3CRET-do-not-leak"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dialer import keys, tokens
-from dialer.contacts import parse_csv, parse_list
-from dialer.errors import ConfigError, ValidationError
-from dialer.settings import load_settings
+from dialer.core import tokens
+from dialer.core.contacts import parse_csv, parse_list
+from dialer.core.errors import ConfigError, ValidationError
+from dialer.core.settings import load_settings
+from dialer.store import keys
 
 SECRET = b"k" * 32
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from dialer.policy import RetryPolicy, backoff_s
+from dialer.core.policy import RetryPolicy, backoff_s
 
 
 class Fixed(random.Random):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dialer.errors import ProtocolError
+from dialer.core.errors import ProtocolError
 from streamer import protocol as p
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "agentstream"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dialer.settings import Settings
+from dialer.core.settings import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -23,7 +23,7 @@ def test_quickstart_has_the_two_commands() -> None:
 
 
 def test_reason_table_matches_the_codes() -> None:
-    from dialer.reasons import CODES
+    from dialer.core.reasons import CODES
 
     table = (
         README.read_text().split("<!-- reasons-table -->")[1].split("<!-- /reasons-table -->")[0]
@@ -47,6 +47,6 @@ def test_requirements_line_names_every_program_the_code_starts() -> None:
         ):
             starters.add(path.relative_to(root).as_posix())
     quick = README.read_text().split("**Requirements**")[1].split("##")[0]
-    assert starters == {"dialer/cli/supervisor.py", "dialer/embedded.py"}, starters
+    assert starters == {"dialer/cli/supervisor.py", "dialer/platform/embedded.py"}, starters
     for module in starters:
         assert f"`{module}`" in quick

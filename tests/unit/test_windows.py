@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dialer.errors import ValidationError
-from dialer.windows import Window, next_open, zones_for
+from dialer.core.errors import ValidationError
+from dialer.core.windows import Window, next_open, zones_for
 
 W = Window.parse({"days": "mon-sat", "start": "09:00", "end": "20:00"})
 

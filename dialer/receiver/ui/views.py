@@ -23,8 +23,7 @@ from typing import Any
 import redis
 from aiohttp import web
 
-from dialer import apikeys, campaigns, keys, serving
-from dialer.accounts import load_account
+from dialer.platform import serving
 from dialer.receiver.app import (
     AREDIS,
     RUNTIME,
@@ -35,6 +34,9 @@ from dialer.receiver.app import (
     session_scope,
 )
 from dialer.receiver.ui import charts, sessions
+from dialer.services import campaigns
+from dialer.services.accounts import load_account
+from dialer.store import apikeys, keys
 
 log = logging.getLogger(__name__)
 

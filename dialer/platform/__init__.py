@@ -1,0 +1,1 @@
+"""Process plumbing shared by the processes: logging, graceful serving, metrics, embedded Redis."""

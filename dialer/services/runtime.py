@@ -1,0 +1,119 @@
+"""Per-process context for workers: settings, Redis, limiter, Exotel clients, caches.
+
+Built once per worker process (``workers.app``); holds nothing that matters
+across a crash. The campaign cache keeps only immutable facts (account,
+policy, options, lease), never state such as paused/cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from dialer.core.policy import RetryPolicy
+from dialer.core.settings import Settings
+from dialer.core.windows import Window
+from dialer.net.egress import Egress
+from dialer.net.exotel import ExotelClient
+from dialer.services.accounts import Account, load_account
+from dialer.store import keys
+from dialer.store.admission import RedisLimiter
+from dialer.store.records import Leases
+
+
+@dataclass(frozen=True)
+class CampaignFacts:
+    cid: str
+    account: str
+    policy: RetryPolicy
+    options: dict[str, Any]
+    leases: Leases
+    webhook_url: str
+    bot: str
+    window: Window | None = None
+    dnc_answers: dict[str, str] | None = None
+
+
+class Runtime:
+    def __init__(self, settings: Settings, r: redis.Redis | None = None):
+        self.settings = settings
+        self.r = r or redis.Redis.from_url(
+            settings.REDIS_URL or "redis://127.0.0.1:6379/0",
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        self.limiter = RedisLimiter(
+            self.r,
+            admit_lease_s=settings.DIALER_RECONCILE_AFTER_S,
+            reserve_pct=settings.DIALER_RECONCILE_RESERVE_PCT,
+        )
+        self._campaigns: dict[str, CampaignFacts] = {}
+        self._clients: dict[tuple[str, str, str], ExotelClient] = {}
+        self._lock = threading.Lock()
+        self.egress = Egress(settings.egress_policy)
+
+    def campaign(self, cid: str) -> CampaignFacts | None:
+        facts = self._campaigns.get(cid)
+        if facts is not None:
+            return facts
+        account = self.r.hget(keys.CAMPAIGNS, cid)
+        if account is None:
+            return None
+        meta: dict[str, str] = self.r.hgetall(keys.campaign(account, cid))  # type: ignore[assignment]
+        if not meta:
+            return None
+        facts = CampaignFacts(
+            cid=cid,
+            account=str(account),
+            policy=RetryPolicy.from_dict(json.loads(meta.get("policy", "{}"))),
+            options=json.loads(meta.get("options", "{}")),
+            leases=Leases(
+                dialing_s=self.settings.DIALER_RECONCILE_AFTER_S,
+                ringing_s=self.settings.DIALER_RING_TIMEOUT_S,
+                answered_s=min(
+                    float(meta.get("lease_s", 3720)), self.settings.DIALER_ANSWERED_CHECK_S
+                ),
+                stream_grace_s=self.settings.DIALER_STREAM_GRACE_S,
+            ),
+            webhook_url=meta.get("webhook_url", ""),
+            bot=meta.get("bot", "echo"),
+            window=Window.parse(json.loads(meta["window"])) if meta.get("window") else None,
+            dnc_answers=json.loads(meta["dnc_answers"]) if meta.get("dnc_answers") else None,
+        )
+        self._campaigns[cid] = facts
+        return facts
+
+    def cached_campaign_of_call(self, call_id: str) -> CampaignFacts | None:
+        """Only what is already cached: no I/O, safe on an event loop."""
+        cid = keys.campaign_part(call_id)
+        return self._campaigns.get(cid)
+
+    def campaign_of_call(self, call_id: str) -> CampaignFacts | None:
+        try:
+            cid, _ = keys.split_call_id(call_id)
+        except ValueError:
+            return None
+        return self.campaign(cid)
+
+    def account(self, sid: str) -> Account | None:
+        return load_account(self.r, sid, self.settings.keyring)
+
+    def client(self, account: Account) -> ExotelClient:
+        """One pooled client per account per process; rebuilt when credentials change."""
+        key = (account.sid, account.api_url, account.api_key + ":" + account.api_token)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = account.client(
+                    connect_timeout_s=self.settings.EXOTEL_CONNECT_TIMEOUT_S,
+                    read_timeout_s=self.settings.EXOTEL_READ_TIMEOUT_S,
+                    egress=self.egress,
+                )
+                self._clients[key] = client
+            return client

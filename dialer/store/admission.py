@@ -1,0 +1,130 @@
+"""Per-account admission control: the limiter interface and its Redis implementation.
+
+A slot is a member of the account's active sorted set, named by call id and
+scored by lease deadline (the rq/arq idea). ``admit`` is one Lua script
+(``dialer/store/lua/admit.lua``) so the limit holds across every worker on every
+host; release is part of the call's state transition (``dialer.store.records``),
+an idempotent ``ZREM``. Waiting calls wait here in Redis, never in the broker.
+
+This module does not dial and does not know Celery.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import redis
+import redis.asyncio as aioredis
+
+from dialer.store import keys
+from dialer.store.scripts import script
+
+
+class Limiter(Protocol):
+    def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
+        """Move due calls into active slots; return their ids (now ``admitted``)."""
+
+    def in_use(self, account: str) -> int:
+        """Slots currently held."""
+
+    def expired(self, account: str, now: float, count: int = 100) -> list[str]:
+        """Calls whose lease ran out (reconciliation settles them)."""
+
+    def claim(self, account: str, call_id: str, now: float, *, hold_s: float, wait_s: float) -> int:
+        """Take an expired slot and one request of the API budget (1/0/-1)."""
+
+    def renew(self, account: str, call_id: str, deadline: float) -> bool:
+        """Extend a held slot's lease; False if the slot is no longer held."""
+
+
+def admit_call(
+    account: str, now: float, limit: int, lease_s: float, reserve_pct: int = 0
+) -> dict[str, list[Any]]:
+    """KEYS and ARGV of ``admit.lua`` (see its header), for both clients."""
+    return {
+        "keys": [
+            keys.account(account),
+            keys.active(account),
+            keys.rate(account),
+            keys.running(account),
+        ],
+        "args": [
+            repr(now),
+            keys.call_prefix(account)[: -len("call:")],
+            limit,
+            lease_s,
+            reserve_pct,
+        ],
+    }
+
+
+class RedisLimiter:
+    """The Limiter on Redis (blocking client; workers and beat)."""
+
+    def __init__(self, r: redis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
+        self.r = r
+        self.admit_lease_s = admit_lease_s
+        self.reserve_pct = reserve_pct
+        self._admit = r.register_script(script("admit"))
+        self._claim = r.register_script(script("claim"))
+
+    def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
+        call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
+        ids = self._admit(keys=call["keys"], args=call["args"])
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+    def in_use(self, account: str) -> int:
+        return int(self.r.zcard(keys.active(account)))  # type: ignore[arg-type]
+
+    def expired(self, account: str, now: float, count: int = 100) -> list[str]:
+        ids = self.r.zrangebyscore(keys.active(account), "-inf", now, start=0, num=count)
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]  # type: ignore[union-attr]
+
+    def claim(self, account: str, call_id: str, now: float, *, hold_s: float, wait_s: float) -> int:
+        """Reconciliation takes an expired slot and one request of the API budget.
+
+        1: claimed (lease pushed ``hold_s`` out, request counted); 0: no budget
+        now (lease pushed ``wait_s`` out); -1: not due, or claimed by another
+        pass. See ``lua/claim.lua``.
+        """
+        return int(
+            self._claim(
+                keys=[
+                    keys.account(account),
+                    keys.rate(account),
+                    keys.rate_rc(account),
+                    keys.active(account),
+                ],
+                args=[
+                    repr(now),
+                    f"rc:{call_id}:{now!r}",
+                    self.reserve_pct,
+                    call_id,
+                    repr(now + hold_s),
+                    repr(now + wait_s),
+                ],
+            )
+        )
+
+    def renew(self, account: str, call_id: str, deadline: float) -> bool:
+        return bool(self.r.zadd(keys.active(account), {call_id: deadline}, xx=True, ch=True)) or (
+            self.r.zscore(keys.active(account), call_id) is not None
+        )
+
+
+class AsyncRedisLimiter:
+    """``admit`` for the receiver's event loop: the same script, no thread hop.
+
+    Admitting in the receiver the moment a slot is released saves a Celery
+    hop on the refill path (terminal callback -> next dial).
+    """
+
+    def __init__(self, r: aioredis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
+        self.admit_lease_s = admit_lease_s
+        self.reserve_pct = reserve_pct
+        self._admit = r.register_script(script("admit"))
+
+    async def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
+        call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
+        ids = await self._admit(keys=call["keys"], args=call["args"])
+        return [i.decode() if isinstance(i, bytes) else i for i in ids]

@@ -1,0 +1,296 @@
+"""Call records in Redis: load, and apply a state-machine event atomically.
+
+The transition itself is decided by the pure ``dialer.core.calls.apply``; this
+module turns the result into Redis commands (``plan``) and runs them in a
+``WATCH``/``MULTI`` transaction on the call's hash, so two writers (a callback
+and a worker, or two duplicate callbacks) can never both win. Admission's Lua
+script writes the same hash, so a concurrent admit also aborts and retries
+the transaction. The invariant kept here: a call is in its account's active
+set exactly while its state holds a slot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from dialer.core.calls import FINAL, HOLDS_SLOT, Call, Event, Kind, State, Transition, apply
+from dialer.core.policy import RetryPolicy
+from dialer.core.reasons import BotError
+from dialer.store import keys
+
+Op = tuple[Any, ...]
+
+
+def call_from_hash(fields: Mapping[str, str]) -> Call:
+    sid = fields.get("sid") or None
+    attempt = int(fields.get("attempt", 1))
+    # Written by the streamer (streamer.store); only the current attempt's counts.
+    bot_error = BotError.from_json(fields.get("bot_error"))
+    return Call(
+        state=State(fields.get("state", "pending")),
+        attempt=attempt,
+        tries=int(fields.get("tries", 0)),
+        sid=sid,
+        outcome=fields.get("outcome") or None,
+        reason=fields.get("reason") or None,
+        outcome_counts=json.loads(fields["oc"]) if fields.get("oc") else {},
+        reason_code=fields.get("reason_code") or None,
+        bot_error=bot_error if bot_error and bot_error.attempt == attempt else None,
+    )
+
+
+def call_to_hash(call: Call) -> dict[str, str]:
+    return {
+        "state": call.state.value,
+        "attempt": str(call.attempt),
+        "tries": str(call.tries),
+        "sid": call.sid or "",
+        "outcome": call.outcome or "",
+        "reason": (call.reason or "")[:500],
+        "reason_code": call.reason_code or "",
+        "oc": json.dumps(dict(call.outcome_counts), separators=(",", ":")),
+    }
+
+
+@dataclass(frozen=True)
+class Leases:
+    """How long a slot may be held before reconciliation looks at the call."""
+
+    dialing_s: float = 60.0  # dialing / unknown: the answer should come at once
+    ringing_s: float = 120.0  # placed / ringing: answered or given up within this
+    answered_s: float = 600.0  # answered: checked this often if no terminal status comes
+    stream_grace_s: float = 10.0  # after the attempt's stream ended: its callback's grace
+
+    def deadline(self, state: State, fields: Mapping[str, str], attempt: int, now: float) -> float:
+        """When a slot in ``state`` is next looked at: its lease, or sooner when the
+        attempt's stream already ended (``stream_end``, see ``lua/stream_end.lua``).
+
+        A late ``answered`` callback after the stream's end must not push the
+        check back out to ``answered_s``.
+        """
+        at = now + self.for_state(state)
+        ended = stream_end(fields, attempt)
+        if ended is None or state not in (State.PLACED, State.RINGING, State.ANSWERED):
+            return at  # a dial is judged only after DIALER_RECONCILE_AFTER_S
+        return min(at, ended + self.stream_grace_s)
+
+    def for_state(self, state: State) -> float:
+        if state in (State.DIALING, State.UNKNOWN, State.ADMITTED):
+            return self.dialing_s
+        if state is State.ANSWERED:
+            return self.answered_s
+        return self.ringing_s
+
+
+def stream_end(fields: Mapping[str, str], attempt: int) -> float | None:
+    """When ``attempt``'s media stream ended, if the streamer said so."""
+    n, _, at = (fields.get("stream_end") or "").partition(":")
+    try:
+        return float(at) if n == str(attempt) else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class Extra:
+    """Facts for the attempt record that the state machine does not need."""
+
+    duration_s: int | None = None
+    recording_url: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _attempt_record(fields: Mapping[str, str], n: int) -> dict[str, Any]:
+    raw = fields.get(f"h:{n}")
+    return json.loads(raw) if raw else {"n": n}
+
+
+def _machine_verdict(event: Event, fields: Mapping[str, str], attempt: int) -> Event:
+    """A "completed" call the streamer found a machine on ends ``machine``/``voicemail``.
+
+    Exotel only says the call was answered and ended; the streamer heard the
+    machine and wrote its verdict (``amd:<attempt>``) before hanging up.
+    """
+    if event.kind is not Kind.TERMINAL or (event.status or "").lower() != "completed":
+        return event
+    raw = fields.get(f"amd:{attempt}")
+    if not raw or event.attempt not in (None, attempt):
+        return event
+    try:
+        outcome = json.loads(raw).get("outcome")
+    except (ValueError, AttributeError):
+        return event
+    if outcome in ("machine", "voicemail"):
+        return replace(event, status=outcome)
+    return event
+
+
+def plan(
+    account: str,
+    call_id: str,
+    fields: Mapping[str, str],
+    event: Event,
+    policy: RetryPolicy,
+    *,
+    now: float,
+    leases: Leases,
+    extra: Extra | None = None,
+) -> tuple[Transition, list[Op]]:
+    """Pure: the transition and the Redis commands that persist it."""
+    cid, _ = keys.split_call_id(call_id)
+    before = call_from_hash(fields)
+    event = _machine_verdict(event, fields, before.attempt)
+    t = apply(before, event, policy)
+    if not t.changed:
+        return t, []
+    after = t.after
+    ckey = keys.call(account, call_id)
+    ops: list[Op] = [("hset", ckey, None, None, call_to_hash(after))]
+    # The attempt record of the attempt this event belongs to.
+    rec = _attempt_record(fields, before.attempt)
+    if event.kind is Kind.DIAL:
+        rec["started_at"] = now
+        ops.append(("hset", ckey, "dial_at", str(now)))
+        # A new dial (a retry, or the same attempt requeued) starts with no
+        # stream: an older stream's end must not cut this one's lease short.
+        ops.append(("hset", ckey, "stream_end", ""))
+        ops.append(("hset", ckey, "stream_checks", "0"))
+    if after.sid and after.sid != before.sid:
+        rec["exotel_sid"] = after.sid
+    if extra and extra.detail:
+        rec.update(extra.detail)
+    if t.attempt_reason is not None:
+        rec["reason"] = t.attempt_reason.to_dict()
+    elif event.kind is Kind.DIAL:
+        rec.pop("reason", None)  # a deferral of this attempt is over: it is being dialled
+    if event.kind in (Kind.TERMINAL, Kind.NOT_FOUND, Kind.REJECTED) or (
+        after.state in FINAL and before.state in HOLDS_SLOT
+    ):
+        rec["ended_at"] = now
+        rec["status"] = (event.status or after.state.value).lower()
+        if extra and extra.duration_s is not None:
+            rec["duration_s"] = extra.duration_s
+        if extra and extra.recording_url:
+            rec["recording_url"] = extra.recording_url
+    # A contact cancelled or suppressed before any dial gets no attempt record.
+    if event.kind not in (Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n", "reason"}:
+        ops.append(("hset", ckey, f"h:{before.attempt}", json.dumps(rec, separators=(",", ":"))))
+
+    if before.state != after.state:
+        counts = keys.counts(account, cid)
+        ops.append(("hincrby", counts, before.state.value, -1))
+        ops.append(("hincrby", counts, after.state.value, 1))
+    campaign = keys.campaign(account, cid)
+    active = keys.active(account)
+    if t.releases_slot:
+        ops.append(("zrem", active, call_id))
+        ops.append(("hincrby", campaign, "active", -1))
+    elif after.state in HOLDS_SLOT and after.state != before.state:
+        # Dialing/unknown get a short lease so reconciliation looks soon; an
+        # answered call is checked with Exotel now and then in case its terminal
+        # callback is lost (it may legitimately run for its whole time limit).
+        deadline = leases.deadline(after.state, fields, after.attempt, now)
+        ops.append(("zadd", active, {call_id: deadline}, True))
+    if t.requeue_at is not None:
+        ops.append(("zadd", keys.delayed(account, cid), {call_id: t.requeue_at}, False))
+    if t.final:
+        ops.append(("hincrby", campaign, "finished", 1))
+    return t, ops
+
+
+def _run(pipe: Any, ops: list[Op]) -> None:
+    for op in ops:
+        name = op[0]
+        if name == "hset" and op[2] is None:
+            pipe.hset(op[1], mapping=op[4])
+        elif name == "hset":
+            pipe.hset(op[1], op[2], op[3])
+        elif name == "hincrby":
+            pipe.hincrby(op[1], op[2], op[3])
+        elif name == "zrem":
+            pipe.zrem(op[1], op[2])
+        elif name == "zadd":
+            pipe.zadd(op[1], op[2], xx=op[3])
+        else:  # pragma: no cover - plan only emits the ops above
+            raise ValueError(name)
+
+
+def transition(
+    r: redis.Redis,
+    account: str,
+    call_id: str,
+    event: Event,
+    policy: RetryPolicy,
+    *,
+    now: float,
+    leases: Leases,
+    extra: Extra | None = None,
+) -> Transition | None:
+    """Apply ``event`` atomically (blocking client). None if the call does not exist."""
+    key = keys.call(account, call_id)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                fields = pipe.hgetall(key)
+                if not fields:
+                    return None
+                t, ops = plan(
+                    account, call_id, fields, event, policy, now=now, leases=leases, extra=extra
+                )
+                if not ops:
+                    pipe.unwatch()
+                    return t
+                pipe.multi()
+                _run(pipe, ops)
+                pipe.execute()
+                return t
+            except redis.WatchError:
+                continue
+
+
+async def atransition(
+    r: aioredis.Redis,
+    account: str,
+    call_id: str,
+    event: Event | Callable[[Mapping[str, str]], Event | None],
+    policy: RetryPolicy,
+    *,
+    now: float,
+    leases: Leases,
+    extra: Extra | None = None,
+) -> Transition | None:
+    """``transition`` for asyncio callers (the receiver).
+
+    ``event`` may be a function of the call's fields (read under WATCH), so a
+    callback whose attempt depends on the record costs no extra round trip;
+    it returns None for an event that is not this call's (nothing changes).
+    """
+    key = keys.call(account, call_id)
+    async with r.pipeline() as pipe:
+        while True:
+            try:
+                await pipe.watch(key)
+                fields = await pipe.hgetall(key)
+                ev = event(fields) if callable(event) and fields else event
+                if not fields or not isinstance(ev, Event):
+                    await pipe.unwatch()
+                    return None
+                t, ops = plan(
+                    account, call_id, fields, ev, policy, now=now, leases=leases, extra=extra
+                )
+                if not ops:
+                    await pipe.unwatch()
+                    return t
+                pipe.multi()
+                _run(pipe, ops)
+                await pipe.execute()
+                return t
+            except redis.WatchError:
+                continue

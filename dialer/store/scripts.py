@@ -1,0 +1,26 @@
+"""The Lua scripts in ``dialer/store/lua/``, by name. Each file's header is its contract.
+
+===============  =============================================================
+script           does
+===============  =============================================================
+admit            move due calls into free slots, within the per-minute budget
+claim            reconciliation takes an expired slot and one API request
+stream_end       an attempt's stream ended: pull its slot's lease in to grace
+back_off         429: move the account's ``paused_until`` later, never earlier
+stream_claim     a stream token's single use, while its attempt is live
+encrypt_token    encrypt an account's plain-text token in place (migration)
+reencrypt        store a field re-encrypted under a rotated secret
+rotate_webhook_key  a new webhook key for an existing account
+===============  =============================================================
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+
+@cache
+def script(name: str) -> str:
+    """The text of ``dialer/store/lua/<name>.lua``."""
+    return resources.files("dialer.store").joinpath(f"lua/{name}.lua").read_text()
