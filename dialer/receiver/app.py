@@ -218,7 +218,8 @@ async def session_scope(request: web.Request) -> apikeys.Scope | None:
         found: apikeys.Scope | None = apikeys.BOOTSTRAP
         key_digest = apikeys.digest(s.api_key)
     else:
-        raw = await request.app[AREDIS].hget(keys.API_KEYS, key_id)
+        stored = await request.app[AREDIS].hget(keys.API_KEYS, key_id)
+        raw = None if stored is None else str(stored)  # decode_responses: always str
         found = apikeys.scope_from_record(raw)
         key_digest = apikeys.record_digest(raw) if raw else ""
     if found is None:
