@@ -1,6 +1,6 @@
 """Ingest: a CSV of N contacts -> every contact queued and visible in the campaign status.
 
-Ours: ``dialer.services.campaigns.create_campaign`` (CSV parse, E.164 validation and
+Ours: ``dialer.services.ingest.create_campaign`` (CSV parse, E.164 validation and
 de-duplication, pipelined writes), timed until ``status()`` shows all N
 pending. Baseline: the naive design's submit, one ``task.delay()`` per CSV
 row (not even validated), timed until the broker queue holds all N.
@@ -18,7 +18,8 @@ from typing import Any
 
 from benchmarks import naive
 from benchmarks.common import KEYS, Ctx, Result, Row, contacts, r2, ratio
-from dialer.services import campaigns
+from dialer.core import campaign
+from dialer.services import ingest, queries
 from dialer.services.accounts import make_account, save_account
 
 
@@ -48,10 +49,10 @@ def ours(ctx: Ctx, n: int) -> dict[str, Any]:
     register(r)
     text = csv_text(n)
     t0 = time.perf_counter()
-    spec = campaigns.CampaignIn.model_validate({"account": "sandbox", "csv": text, "bot": "echo"})
-    out = campaigns.create_campaign(r, spec, default_region="IN")
+    spec = campaign.CampaignIn.model_validate({"account": "sandbox", "csv": text, "bot": "echo"})
+    out = ingest.create_campaign(r, spec, default_region="IN")
     while True:
-        st = campaigns.status(r, out["id"]) or {}
+        st = queries.status(r, out["id"]) or {}
         if st.get("total") == n and st.get("counts", {}).get("pending") == n:
             break
         time.sleep(0.001)
@@ -90,12 +91,12 @@ def profile(ctx: Ctx, n: int) -> str:
     """Where ingest time goes, by the functions that matter (cProfile, cumulative)."""
     r = ctx.fresh_redis()
     register(r)
-    spec = campaigns.CampaignIn.model_validate(
+    spec = campaign.CampaignIn.model_validate(
         {"account": "sandbox", "csv": csv_text(n), "bot": "echo"}
     )
     prof = cProfile.Profile()
     prof.enable()
-    campaigns.create_campaign(r, spec, default_region="IN")
+    ingest.create_campaign(r, spec, default_region="IN")
     prof.disable()
     r.flushdb()
     stats = pstats.Stats(prof)

@@ -11,17 +11,18 @@ from typing import Any
 
 from benchmarks.common import Ctx, Result, Row
 from benchmarks.ingest import csv_text, register
-from dialer.services import campaigns
+from dialer.core import campaign
+from dialer.services import ingest
 
 
 def per_contact(ctx: Ctx, n: int, with_vars: bool) -> dict[str, Any]:
     r = ctx.fresh_redis()
     register(r)
-    spec = campaigns.CampaignIn.model_validate(
+    spec = campaign.CampaignIn.model_validate(
         {"account": "sandbox", "bot": "echo", "csv": csv_text(n, with_vars)}
     )
     before = int(r.info("memory")["used_memory"])
-    campaigns.create_campaign(r, spec, default_region="IN")
+    ingest.create_campaign(r, spec, default_region="IN")
     after = int(r.info("memory")["used_memory"])
     keys = int(r.dbsize())
     r.flushdb()

@@ -38,9 +38,9 @@ from benchmarks.common import (
     wait_http,
 )
 from benchmarks.ingest import register
-from dialer.core import tokens
+from dialer.core import campaign, tokens
 from dialer.platform.embedded import free_port
-from dialer.services import campaigns
+from dialer.services import ingest
 from dialer.store import keys
 
 
@@ -48,10 +48,10 @@ def setup_calls(ctx: Ctx, n: int) -> list[tuple[str, str]]:
     """n calls in state placed; returns (path with signature, urlencoded body) per call."""
     r = ctx.fresh_redis()
     register(r)
-    spec = campaigns.CampaignIn.model_validate(
+    spec = campaign.CampaignIn.model_validate(
         {"account": "sandbox", "bot": "echo", "contacts": [{"to": x} for x in contacts(n)]}
     )
-    cid = campaigns.create_campaign(r, spec, default_region="IN")["id"]
+    cid = ingest.create_campaign(r, spec, default_region="IN")["id"]
     out = []
     with r.pipeline(transaction=False) as pipe:
         for i in range(n):

@@ -20,13 +20,14 @@ from benchmarks.slots import add_sandbox_account, dialer_system, pids_of, start_
 from dialer.sandbox.control import SandboxControl
 
 
-def ours(ctx: Ctx, n: int) -> dict[str, object]:
+def ours(ctx: Ctx, n: int, workers: int = 2) -> dict[str, object]:
     ctx.fresh_redis()
     wide = 100_000
     with dialer_system(
         ctx,
         "throughput",
         limit=wide,
+        workers=workers,
         sandbox_args=["--calls-per-minute", str(wide), "--ring-s", "30"],
     ) as sup:
         api, sandbox_url = add_sandbox_account(sup, limit=wide, calls_per_minute=wide)

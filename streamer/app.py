@@ -36,6 +36,7 @@ from streamer.audio import RATES
 from streamer.bots import parse_bot_spec
 from streamer.bots.relay import Relay
 from streamer.metrics import Metrics
+from streamer.pacing import Pacing
 from streamer.session import Session
 from streamer.store import CallInfo, CallStore
 from streamer.wire import GOING_AWAY, INTERNAL_ERROR, POLICY_VIOLATION
@@ -49,6 +50,7 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 METRICS = web.AppKey("metrics", Metrics)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 IDLE = web.AppKey("idle", asyncio.Event)  # set while no stream is open (drain waits on it)
+PACING = web.AppKey("pacing", Pacing)  # the one timer that paces every session's audio
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a 100 KB chunk is ~136 KB of JSON; leave room
 END_RECORD_TIMEOUT_S = 5.0
 
@@ -106,7 +108,16 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             await Relay(ws, call, app[STORE], metrics, relay, app[HTTP]).run()
         else:  # including a broken spec: the session records why the bot failed
             rate = url_rate(request.query.get("sample-rate"))
-            await Session(ws, call, app[STORE], metrics, url_rate=rate).run()
+            session = Session(
+                ws,
+                call,
+                app[STORE],
+                metrics,
+                app[PACING],
+                url_rate=rate,
+                transport=request.transport,
+            )
+            await session.run()
     except Exception:
         # One broken call must never take the server down; hang it up instead.
         log.exception("stream failed call_id=%s", call_id)
@@ -172,6 +183,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def _pacing(app: web.Application) -> AsyncIterator[None]:
+    """The process's pacing task, owned by the app (see streamer.pacing)."""
+    pacing = app[PACING] = Pacing()
+    task = asyncio.create_task(pacing.run(), name="pacing")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def drain(app: web.Application) -> None:
     """After SIGTERM: let live calls end on their own, up to ``STREAMER_DRAIN_S``."""
     limit = app[SETTINGS].STREAMER_DRAIN_S
@@ -207,6 +227,7 @@ def create_app(settings: Settings) -> web.Application:
     app[IDLE].set()
     serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_pacing)
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/stream/{call_id}", stream)
     app.router.add_get("/livez", serving.livez)
@@ -215,18 +236,31 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings, host: str = "0.0.0.0", port: int | None = None) -> None:
-    """Serve until interrupted (the ``dialer streamer`` command)."""
+def run(
+    settings: Settings,
+    host: str = "0.0.0.0",
+    port: int | None = None,
+    *,
+    metrics_port: int | None = None,
+    reuse_port: bool = False,
+) -> None:
+    """Serve until interrupted (the ``dialer streamer`` command).
+
+    ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
+    with its own ``metrics_port``.
+    """
     port = settings.STREAMER_PORT if port is None else port
+    if metrics_port is None:
+        metrics_port = settings.STREAMER_METRICS_PORT
     app = create_app(settings)
     app.cleanup_ctx.append(
-        scrape.listener(
-            render_metrics, settings.DIALER_METRICS_HOST, settings.STREAMER_METRICS_PORT
-        )
+        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
     )
     # The drain already waited for the calls; cleanup only closes what is left.
     # (No access log there: the request line carries the stream token.)
-    asyncio.run(serving.serve(app, host, port, drain=drain, shutdown_timeout_s=5))
+    asyncio.run(
+        serving.serve(app, host, port, drain=drain, shutdown_timeout_s=5, reuse_port=reuse_port)
+    )
 
 
 def main(settings: Settings | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -97,38 +98,66 @@ class Chunker:
 
     The default is the minimum legal size, so a ``clear`` has at most 3,200 B
     (200 ms at 8 kHz) playing that it cannot take back.
+
+    It runs for every frame of every stream, so it allocates nothing per
+    frame: one chunk-sized buffer for its lifetime, whole chunks inside the
+    pushed data handed out as views of that data, only a chunk split across
+    pushes copied (once) into the buffer. ``feed`` gives each chunk to a sink
+    as a memoryview that is valid only during the call; ``push`` is the
+    copying convenience for callers that want to keep them.
     """
 
     def __init__(self, chunk_bytes: int = MIN_CHUNK) -> None:
         if not is_legal_chunk(chunk_bytes):
             raise ValueError(f"chunk size {chunk_bytes} breaks Exotel's 320/3200/100KB rule")
         self.chunk_bytes = chunk_bytes
-        self._buf = bytearray()
+        self._buf = bytearray(chunk_bytes)
+        self._view = memoryview(self._buf)
+        self._fill = 0
 
     @property
     def pending(self) -> int:
-        return len(self._buf)
+        return self._fill
+
+    def feed(self, data: bytes | memoryview, sink: Callable[[memoryview], None]) -> None:
+        """Give ``sink`` each complete chunk, in order; keep the remainder."""
+        size, n = self.chunk_bytes, len(data)
+        if not n:
+            return
+        src = memoryview(data)
+        pos = 0
+        if self._fill:
+            take = min(size - self._fill, n)
+            self._view[self._fill : self._fill + take] = src[:take]
+            self._fill += take
+            pos = take
+            if self._fill < size:
+                return
+            self._fill = 0
+            sink(self._view)
+        while n - pos >= size:  # whole chunks straight from the caller's bytes
+            sink(src[pos : pos + size])
+            pos += size
+        if pos < n:
+            self._fill = n - pos
+            self._view[: self._fill] = src[pos:]
 
     def push(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        n = len(self._buf) // self.chunk_bytes * self.chunk_bytes
-        if not n:
-            return []
-        out = [bytes(self._buf[i : i + self.chunk_bytes]) for i in range(0, n, self.chunk_bytes)]
-        del self._buf[:n]
+        out: list[bytes] = []
+        self.feed(data, lambda chunk: out.append(bytes(chunk)))
         return out
 
     def flush(self) -> list[bytes]:
         """Emit what is left, padded with silence to the next legal size."""
-        if not self._buf:
+        if not self._fill:
             return []
-        size = max(MIN_CHUNK, math.ceil(len(self._buf) / CHUNK_STEP) * CHUNK_STEP)
-        out = bytes(self._buf) + bytes(size - len(self._buf))
-        self._buf.clear()
+        size = max(MIN_CHUNK, math.ceil(self._fill / CHUNK_STEP) * CHUNK_STEP)
+        out = bytes(self._view[: self._fill]) + bytes(size - self._fill)
+        self._fill = 0
         return [out]
 
     def reset(self) -> None:
-        self._buf.clear()
+        self._fill = 0
 
 
 class Pacer(Generic[T]):
@@ -170,6 +199,10 @@ class Pacer(Generic[T]):
                 self._play_end = max(self._play_end, now) + duration_s(nbytes, self.rate)
             out.append(item)
         return out
+
+    def idle_at(self) -> float:
+        """Clock time from which ``idle`` holds if nothing more is queued."""
+        return self._play_end - self.lead_s
 
     def idle(self, now: float) -> bool:
         """Nothing queued and everything sent has (almost) finished playing."""

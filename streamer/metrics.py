@@ -1,10 +1,14 @@
 """Prometheus instruments of one streamer app, on its own registry.
 
 A registry per app (not the global one) so tests can build many apps in one
-process and ``/metrics`` shows only the streamer's own series.
+process and ``/metrics`` shows only the streamer's own series. The per-frame
+counters are bound to their label once (``frame_in``, ``frame_out``): a
+``labels()`` lookup per frame was a visible share of the streamer's CPU.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -46,6 +50,24 @@ class Metrics:
             buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0),
             registry=r,
         )
+
+        self._in: dict[type, Any] = {}
+        self.media_out = self.frames_out.labels("media")
+        self._out = {"media": self.media_out}
+
+    def frame_in(self, frame: object) -> None:
+        """Count one frame from Exotel under its event (the message class's name)."""
+        kind = type(frame)
+        child = self._in.get(kind)
+        if child is None:
+            child = self._in[kind] = self.frames_in.labels(kind.__name__.lower())
+        child.inc()
+
+    def frame_out(self, event: str) -> None:
+        child = self._out.get(event)
+        if child is None:
+            child = self._out[event] = self.frames_out.labels(event)
+        child.inc()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -5,6 +5,12 @@ Bot -> Exotel messages (``decode_outbound``): OutMedia, OutMark, Clear.
 ``encode`` writes either kind (the inbound kinds are what a test client or the
 sandbox plays as Exotel). Base64 lives here and nowhere else.
 
+The hot path is per frame on every stream, so JSON is orjson, base64 is
+binascii's C codec (``base64.b64decode(validate=True)`` runs a regex over the
+whole payload first), and ``MediaFrames`` writes outbound media by
+concatenation. A decoded ``Media`` keeps its payload's base64 text (``b64``)
+so audio passed on unchanged is never encoded again.
+
 Providers disagree on key spelling (``stream_sid`` vs ``streamSid``, see
 exotel-protocol.md §5.1) and on numbers vs strings (§5.2): both are read, at
 the top level and under ``start``. Malformed input raises ``ProtocolError``
@@ -13,13 +19,13 @@ keeping the raw text. This module does no I/O and never logs.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from dialer.core.errors import ProtocolError
 
@@ -60,6 +66,9 @@ class Media:
     chunk: int | None
     timestamp: int | None
     payload: bytes
+    # The payload as base64 text, as received ("" when built from bytes): lets
+    # audio passed on unchanged skip encoding. Not part of equality.
+    b64: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ def _int(obj: Mapping[str, Any], key: str, raw: str) -> int | None:
     value = _get(obj, key)
     if value is None or value == "":
         return None
+    if type(value) is str and len(value) < 19 and value.isascii() and value.isdigit():
+        return int(value)  # the common case, without the regex (ASCII digits only)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and _INT.fullmatch(value.strip()):
@@ -140,14 +151,19 @@ def _obj(obj: Mapping[str, Any], key: str, raw: str, *, required: bool = True) -
     return value
 
 
-def _payload(media: Mapping[str, Any], raw: str) -> bytes:
+def _b64(media: Mapping[str, Any], raw: str) -> tuple[bytes, str]:
+    """The payload decoded, and its text; strict: only the base64 alphabet, right padding."""
     value = media.get("payload")
     if not isinstance(value, str):
         raise ProtocolError("media.payload must be a base64 string", raw=raw)
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        return binascii.a2b_base64(value, strict_mode=True), value
+    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
         raise ProtocolError(f"media.payload is not base64: {exc}", raw=raw) from exc
+
+
+def b64encode(pcm: bytes | memoryview) -> str:
+    return binascii.b2a_base64(pcm, newline=False).decode("ascii")
 
 
 def _load(text: str | bytes) -> tuple[dict[str, Any], str]:
@@ -155,8 +171,8 @@ def _load(text: str | bytes) -> tuple[dict[str, Any], str]:
         # AgentStream is text frames only; a binary frame is a broken peer.
         raise ProtocolError("binary frame (AgentStream sends JSON text)", raw=bytes(text))
     try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, and huge numbers
+        obj = orjson.loads(text)
+    except ValueError as exc:  # orjson.JSONDecodeError: syntax, nesting depth
         raise ProtocolError(f"bad JSON: {exc}", raw=text) from exc
     if not isinstance(obj, dict):
         raise ProtocolError("frame is not a JSON object", raw=text)
@@ -176,7 +192,7 @@ def without_credentials(text: str) -> str:
     The relay forwards frames as the text Exotel sent; this is the one place it
     must not, so the customer's bot never receives the stream token.
     """
-    obj = json.loads(text)
+    obj = orjson.loads(text)
     found = False
     for holder in (obj, obj.get("start")):
         if not isinstance(holder, dict):
@@ -186,7 +202,7 @@ def without_credentials(text: str) -> str:
             if isinstance(params, dict) and CREDENTIAL_PARAMS & params.keys():
                 holder[name] = {k: v for k, v in params.items() if k not in CREDENTIAL_PARAMS}
                 found = True
-    return json.dumps(obj, separators=(",", ":")) if found else text
+    return orjson.dumps(obj).decode() if found else text
 
 
 def _start(obj: dict[str, Any], raw: str) -> Start:
@@ -210,18 +226,20 @@ def decode(text: str | bytes) -> Inbound:
     """Decode one Exotel -> bot frame; ProtocolError (raw kept) if malformed."""
     obj, raw = _load(text)
     event = obj["event"]
-    if event == "connected":
-        return Connected()
-    if event == "start":
-        return _start(obj, raw)
-    if event == "media":
+    if event == "media":  # nearly every frame: first
         media = _obj(obj, "media", raw)
+        payload, b64 = _b64(media, raw)
         return Media(
             sequence=_int(obj, "sequence_number", raw),
             chunk=_int(media, "chunk", raw),
             timestamp=_int(media, "timestamp", raw),
-            payload=_payload(media, raw),
+            payload=payload,
+            b64=b64,
         )
+    if event == "connected":
+        return Connected()
+    if event == "start":
+        return _start(obj, raw)
     if event == "dtmf":
         dtmf = _obj(obj, "dtmf", raw)
         return Dtmf(_str(dtmf, "digit", raw, required=True), _int(dtmf, "duration", raw))
@@ -238,7 +256,7 @@ def decode_outbound(text: str | bytes) -> Outbound:
     obj, raw = _load(text)
     event = obj["event"]
     if event == "media":
-        return OutMedia(_payload(_obj(obj, "media", raw), raw))
+        return OutMedia(_b64(_obj(obj, "media", raw), raw)[0])
     if event == "mark":
         return OutMark(_str(_obj(obj, "mark", raw), "name", raw, required=True))
     if event == "clear":
@@ -257,9 +275,8 @@ def sniff_spelling(text: str | bytes) -> Spelling | None:
 
 
 def _body(msg: Message, k: Any, stream_sid: str) -> dict[str, Any]:
-    b64 = base64.b64encode
     if isinstance(msg, OutMedia):
-        return {"event": "media", "media": {"payload": b64(msg.payload).decode()}}
+        return {"event": "media", "media": {"payload": b64encode(msg.payload)}}
     if isinstance(msg, OutMark | Mark):
         return {"event": "mark", "mark": {"name": msg.name}}
     if isinstance(msg, Clear):
@@ -267,7 +284,7 @@ def _body(msg: Message, k: Any, stream_sid: str) -> dict[str, Any]:
     if isinstance(msg, Connected):
         return {"event": "connected"}
     if isinstance(msg, Media):
-        media: dict[str, Any] = {"payload": b64(msg.payload).decode()}
+        media: dict[str, Any] = {"payload": msg.b64 or b64encode(msg.payload)}
         if msg.chunk is not None:
             media["chunk"] = str(msg.chunk)
         if msg.timestamp is not None:
@@ -313,4 +330,29 @@ def encode(msg: Message, stream_sid: str, *, spelling: Spelling = "stream_sid") 
     body = _body(msg, key, stream_sid)
     if not isinstance(msg, Connected):
         body[key("stream_sid")] = stream_sid
-    return json.dumps(body, separators=(",", ":"))
+    return orjson.dumps(body).decode()
+
+
+class MediaFrames:
+    """Outbound media frames of one stream, as the UTF-8 bytes of the text frame.
+
+    Byte for byte what ``encode(OutMedia(pcm), stream_sid, spelling=...)``
+    writes, built by concatenation: base64 needs no JSON escaping and the
+    stream sid is escaped once, here.
+    """
+
+    HEAD = b'{"event":"media","media":{"payload":"'
+
+    def __init__(self, stream_sid: str, spelling: Spelling = "stream_sid") -> None:
+        if spelling not in SPELLINGS:
+            raise ValueError(f"unknown spelling {spelling!r}")
+        key = _CAMEL["stream_sid"] if spelling == "streamSid" else "stream_sid"
+        self._tail = b'"},' + orjson.dumps(key) + b":" + orjson.dumps(stream_sid) + b"}"
+
+    def encode(self, pcm: bytes | memoryview) -> bytes:
+        """The frame for ``pcm`` (a chunk: the caller keeps to the size rule)."""
+        return self.HEAD + binascii.b2a_base64(pcm, newline=False) + self._tail
+
+    def wrap(self, b64: str) -> bytes:
+        """The frame for a payload already in base64 (audio passed on unchanged)."""
+        return self.HEAD + b64.encode("ascii") + self._tail

@@ -2,9 +2,12 @@
 
 The handshake (``connected``, then ``start``; ``connected`` may be missing)
 is parsed before the bot is built, since the bot needs the stream's rate.
-Then three owned tasks run: this one reads frames, a bot task feeds the bot
-its events one at a time, and a sender task paces audio out in real time.
-All are cancelled when the socket closes. The session never changes the
+Then two owned tasks run: this one reads frames and a bot task feeds the bot
+its events one at a time; both are cancelled when the socket closes. Audio
+goes out in real time from the process's one pacing task (``pacing``), which
+calls ``tick`` when this stream has a chunk due. Audio the bot plays back
+unchanged (the echo, at the wire's rate, in frames of one chunk) goes out as
+the base64 text it came in as. The session never changes the
 call's state (status callbacks own it) and does no relaying (``bots.relay``).
 """
 
@@ -13,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from dialer.core.errors import DialerError, ProtocolError
 from dialer.core.reasons import Code
@@ -27,6 +30,7 @@ from streamer.bots import Bot, make_bot
 from streamer.bots.base import INTERNAL_RATE
 from streamer.machine import MachineWatch
 from streamer.metrics import Metrics
+from streamer.pacing import Pacing
 from streamer.store import CallInfo, CallStore
 from streamer.wire import (
     ENDED,
@@ -43,6 +47,10 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT_S = 10.0  # Exotel's own handshake budget (protocol §4)
 TAIL_HOLD_S = 0.15  # a partial chunk waits this long for more audio before padding
 DRAIN_S = 2.0  # time the bot gets to handle its last events (a final DTMF answer)
+BACKLOG_RETRY_S = 0.05  # the peer is not reading: look again this much later
+RECENT_IN = 4  # inbound payloads remembered for sending back unchanged
+# A frame's event, from the bytes we built it with ('{"event":"media"...').
+_EVENTS = {b"media": "media", b'mark"': "mark", b"clear": "clear"}
 
 
 class Session:
@@ -54,9 +62,10 @@ class Session:
         call: CallInfo,
         store: CallStore,
         metrics: Metrics,
+        pacing: Pacing,
         url_rate: int = 8000,
         bot_factory: Callable[[str, dict[str, Any]], Bot] = make_bot,
-        clock: Callable[[], float] = time.monotonic,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.ws, self.call, self.store, self.metrics = ws, call, store, metrics
         self.call_id, self.vars = call.call_id, dict(call.vars)
@@ -64,13 +73,16 @@ class Session:
         self.stream_sid = ""
         self.machine_detection = call.machine_detection  # BotContext: the campaign's policy
         self._machine: MachineWatch | None = None
-        self._bot_factory, self._clock = bot_factory, clock
+        self._bot_factory, self._pacing, self._clock = bot_factory, pacing, pacing.clock
+        # The socket's write buffer, to see a peer that stopped reading (see tick).
+        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
         self._garbage = Garbage(metrics, call.call_id)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
         self._marks: dict[str, list[asyncio.Future[bool]]] = {}
-        self._urgent: list[str] = []  # frames that jump the pacer queue (clear)
-        self._wake = asyncio.Event()
+        self._urgent: list[bytes] = []  # frames that jump the pacer queue (clear)
+        self._recent: deque[tuple[bytes, str]] = deque(maxlen=RECENT_IN)
+        self._ended = False  # no more ticks: the socket is closing
         self._closer: asyncio.Task[bool] | None = None
         self._code, self._reason = NORMAL, "disconnected"
         self._mark_seq = 0
@@ -79,17 +91,27 @@ class Session:
 
     # --- BotContext -------------------------------------------------------
     def play(self, pcm: bytes) -> None:
-        if self._closer is None and not self.ws.closed:
-            self._last_play = self._clock()
-            self._queue_chunks(self._chunker.push(self._out.process(pcm)))
+        if self._closer is not None or self.ws.closed:
+            return
+        now = self._last_play = self._clock()
+        queued = len(self._pacer)
+        b64 = self._unchanged(pcm)
+        if b64:
+            self._pacer.push(self._frames.wrap(b64), len(pcm))
+        else:
+            self._chunker.feed(self._out.process(pcm), self._queue_chunk)
+        if len(self._pacer) > queued:
+            self._pacing.schedule(self, now)
+        elif self._chunker.pending:  # a partial chunk: see whether more audio comes
+            self._pacing.schedule(self, now + TAIL_HOLD_S)
 
     def clear(self) -> None:
         self._chunker.reset()
         self._out.reset()
         self._pacer.clear(self._clock())
         self._settle_marks(False)
-        self._urgent.append(p.encode(p.Clear(), self.stream_sid))
-        self._wake.set()
+        self._urgent.append(p.encode(p.Clear(), self.stream_sid).encode())
+        self._pacing.schedule(self, self._clock())
 
     def mark(self, name: str | None = None) -> Awaitable[bool]:
         self._mark_seq += 1
@@ -100,8 +122,8 @@ class Session:
             return fut
         self._flush_tail()  # the mark must follow every byte played before it
         self._marks.setdefault(name, []).append(fut)
-        self._pacer.push(p.encode(p.OutMark(name), self.stream_sid), 0)
-        self._wake.set()
+        self._pacer.push(p.encode(p.OutMark(name), self.stream_sid).encode(), 0)
+        self._pacing.schedule(self, self._clock())
         return fut
 
     def hangup(self) -> None:
@@ -145,7 +167,6 @@ class Session:
                     self, self.call, self.store, self.stream_sample_rate, self._answered_by
                 )
             bot_task = asyncio.create_task(self._drive(bot))
-            self.spawn(self._send_loop())
             await self._read_loop()
         finally:
             await self._shutdown(bot_task)
@@ -167,7 +188,7 @@ class Session:
                     self._code, self._reason = code, "garbage"
                     return None
                 continue
-            self.metrics.frames_in.labels(type(frame).__name__.lower()).inc()
+            self.metrics.frame_in(frame)
             if isinstance(frame, p.Start):
                 return frame
             if isinstance(frame, p.Stop):
@@ -190,13 +211,17 @@ class Session:
         self._in = StreamResampler(self.stream_sample_rate, INTERNAL_RATE)
         self._out = StreamResampler(INTERNAL_RATE, self.stream_sample_rate)
         self._chunker = Chunker()
-        self._pacer: Pacer[str] = Pacer(self.stream_sample_rate)
+        self._pacer: Pacer[bytes] = Pacer(self.stream_sample_rate)
+        self._frames = p.MediaFrames(self.stream_sid)
 
     async def _read_loop(self) -> None:
+        keep = self._in.identity  # the bot hears the wire's bytes: remember their text
         async for frame, _ in inbound(self.ws, self._garbage, self.metrics):
             if isinstance(frame, p.Media):
                 if self._machine is not None:
                     self._machine.feed(frame.payload)
+                if keep:
+                    self._recent.append((frame.payload, frame.b64))
                 self._events.put_nowait(("audio", self._in.process(frame.payload)))
             elif isinstance(frame, p.Dtmf):
                 self._events.put_nowait(("dtmf", frame.digit))
@@ -234,14 +259,32 @@ class Session:
             except Exception:
                 log.exception("bot on_%s failed call_id=%s", kind, self.call_id)
 
-    def _queue_chunks(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self._pacer.push(p.encode(p.OutMedia(chunk), self.stream_sid), len(chunk))
-        if chunks:
-            self._wake.set()
+    def _unchanged(self, pcm: bytes) -> str:
+        """The base64 text ``pcm`` arrived as, if it can go back out as it is.
+
+        Only a whole inbound frame of exactly one chunk, played back as
+        received (same object) at the wire's rate, with nothing half-chunked
+        before it; anything else is chunked and encoded.
+        """
+        if (
+            not self._recent
+            or self._chunker.pending
+            or not self._out.identity
+            or len(pcm) != self._chunker.chunk_bytes
+        ):
+            return ""
+        for payload, b64 in self._recent:
+            if payload is pcm:
+                return b64
+        return ""
+
+    def _queue_chunk(self, chunk: memoryview) -> None:
+        self._pacer.push(self._frames.encode(chunk), len(chunk))
 
     def _flush_tail(self) -> None:
-        self._queue_chunks(self._chunker.push(self._out.flush()) + self._chunker.flush())
+        self._chunker.feed(self._out.flush(), self._queue_chunk)
+        for chunk in self._chunker.flush():
+            self._queue_chunk(memoryview(chunk))
 
     def _settle_marks(self, played: bool) -> None:
         for futures in self._marks.values():
@@ -250,41 +293,52 @@ class Session:
                     fut.set_result(played)
         self._marks.clear()
 
-    async def _send_loop(self) -> None:
+    def _backlogged(self) -> bool:
+        """The peer stopped reading: its socket's buffer is past the high-water mark.
+
+        Sending then would block the process's pacing task (every stream) on
+        this one peer, so the frames wait in the pacer instead.
+        """
+        t = self._transport
+        return t is not None and t.get_write_buffer_size() >= t.get_write_buffer_limits()[1]
+
+    async def tick(self, now: float) -> float | None:
+        """Called by the process's pacing task: send what is due, say when to call again."""
+        if self._ended or self.ws.closed:
+            return None
+        if self._backlogged():
+            return now + BACKLOG_RETRY_S
+        pacer = self._pacer
+        if self._chunker.pending and pacer.idle(now) and now - self._last_play >= TAIL_HOLD_S:
+            self._flush_tail()  # the bot went quiet: send its last partial chunk
+        frames = pacer.due(now + self._pacing.slack_s)
+        if self._urgent:
+            frames, self._urgent = [*self._urgent, *frames], []
         try:
-            await self._pace()
-        except ConnectionError:  # the peer went away mid-send; the reader sees it too
-            return
-
-    async def _pace(self) -> None:
-        while not self.ws.closed:
-            self._wake.clear()
-            now = self._clock()
-            if (
-                self._chunker.pending
-                and self._pacer.idle(now)
-                and now - self._last_play >= TAIL_HOLD_S
-            ):
-                self._flush_tail()  # the bot went quiet: send its last partial chunk
-            frames, self._urgent = [*self._urgent, *self._pacer.due(now)], []
             for frame in frames:
-                await self.ws.send_str(frame)
+                await self.ws.send_frame(frame, WSMsgType.TEXT)
                 self._count_out(frame)
-            due = self._pacer.next_due(self._clock())
-            timeout = None if due is None else due - self._clock()
-            if self._chunker.pending:
-                timeout = min(timeout if timeout is not None else TAIL_HOLD_S, TAIL_HOLD_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+        except ConnectionError:  # the peer went away mid-send; the reader sees it too
+            return None
+        due = pacer.next_due(now)
+        if self._chunker.pending and due is None:
+            # Nothing queued: look at the partial chunk once playback and the hold are over.
+            due = max(now, self._last_play + TAIL_HOLD_S, pacer.idle_at())
+        return due
 
-    def _count_out(self, frame: str) -> None:
-        event = frame[10:15]  # '{"event":"media"' -> 'media'; cheap, we built the frame
-        self.metrics.frames_out.labels(event.strip('"')).inc()
-        if event == "media" and not self._first_audio:
-            self._first_audio = True
-            self.metrics.first_audio_latency.observe(self._clock() - self._started_at)
+    def _count_out(self, frame: bytes) -> None:
+        event = _EVENTS.get(frame[10:15], "other")  # cheap: we built the frame
+        if event == "media":
+            self.metrics.media_out.inc()
+            if not self._first_audio:
+                self._first_audio = True
+                self.metrics.first_audio_latency.observe(self._clock() - self._started_at)
+        else:
+            self.metrics.frame_out(event)
 
     async def _shutdown(self, bot_task: asyncio.Task[None] | None) -> None:
+        self._ended = True
+        self._pacing.cancel(self)
         if self._closer is not None:
             await asyncio.shield(self._closer)  # it waits for the peer's close frame
         elif not self.ws.closed:

@@ -72,5 +72,5 @@ async def inbound(
             if garbage.add(exc) is not None:
                 return
             continue
-        metrics.frames_in.labels(type(frame).__name__.lower()).inc()
+        metrics.frame_in(frame)
         yield frame, msg

@@ -15,15 +15,16 @@ from typing import Any
 import requests
 from celery.signals import worker_process_init
 
+from dialer.core import campaign, results
 from dialer.core.calls import Event, Kind, State
-from dialer.core.errors import NotPlacedError, RequestRejected
-from dialer.services import campaigns
+from dialer.core.errors import ConfigError, NotPlacedError, RequestRejected
+from dialer.services import ingest, queries
 from dialer.services.accounts import all_accounts
 from dialer.services.dialing import dial as dial_call
 from dialer.services.reconcile import reconcile_account
 from dialer.services.runtime import CampaignFacts, Runtime
 from dialer.services.webhooks import deliver
-from dialer.store import callerids, keys, retention
+from dialer.store import callerids, campaigns, keys, retention
 from dialer.store.records import transition
 from workers.app import app
 
@@ -139,7 +140,7 @@ def webhook_key(facts: CampaignFacts) -> bytes:
     """The campaign's account's own webhook key: never the master secret or a derived key."""
     account = rt().account(facts.account)
     if account is None or not account.webhook_key:
-        raise RequestRejected(f"account {facts.account} has no webhook key")
+        raise ConfigError(f"account {facts.account} has no webhook key")
     return account.webhook_key.encode()
 
 
@@ -149,7 +150,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
     if facts is None or not facts.webhook_url:
         return {"call_id": call_id, "sent": False}
     h: dict[str, str] = rt().r.hgetall(keys.call(facts.account, call_id))  # type: ignore[assignment]
-    data = {"campaign": facts.cid, **campaigns.call_result(call_id, h)}
+    data = {"campaign": facts.cid, **results.call_result(call_id, h)}
     try:
         status, reply = deliver(
             http(), facts.webhook_url, webhook_key(facts), "call.final", f"{call_id}:final", data
@@ -157,7 +158,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
     except NotPlacedError as exc:
         # countdown stays below the broker visibility timeout (see workers.app)
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
-    except RequestRejected as exc:
+    except (RequestRejected, ConfigError) as exc:
         return {"call_id": call_id, "sent": False, "error": str(exc)}
     if isinstance(reply, dict) and reply.get("do_not_call") is True:
         rt().r.sadd(keys.dnc(facts.account), h["to"])  # the client said: never again
@@ -169,12 +170,12 @@ def notify_campaign(self: Any, cid: str) -> dict[str, Any]:
     facts = rt().campaign(cid)
     if facts is None or not facts.webhook_url:
         return {"campaign": cid, "sent": False}
-    data = campaigns.status(rt().r, cid) or {}
+    data = queries.status(rt().r, cid) or {}
     try:
         deliver(http(), facts.webhook_url, webhook_key(facts), "campaign.done", f"{cid}:done", data)
     except NotPlacedError as exc:
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
-    except RequestRejected as exc:
+    except (RequestRejected, ConfigError) as exc:
         return {"campaign": cid, "sent": False, "error": str(exc)}
     return {"campaign": cid, "sent": True}
 
@@ -223,9 +224,9 @@ def retention_sweep() -> dict[str, int]:
 
 @app.task(name="dialer.submit_campaign")
 def submit_campaign(payload: dict[str, Any]) -> dict[str, Any]:
-    spec = campaigns.CampaignIn.model_validate(payload)
+    spec = campaign.CampaignIn.model_validate(payload)
     s = rt().settings
-    result = campaigns.create_campaign(
+    result = ingest.create_campaign(
         rt().r,
         spec,
         default_region=s.DIALER_DEFAULT_REGION,

@@ -9,7 +9,9 @@ import just the process they run.
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import click
 
@@ -103,30 +105,85 @@ def beat(loglevel: str | None) -> None:
     )
 
 
+def _processes(f: Any) -> Any:
+    """``--processes N`` (public) and what the parent tells each child (hidden)."""
+    f = click.option("--reuse-port", is_flag=True, hidden=True)(f)
+    f = click.option("--metrics-port", type=int, default=None, hidden=True)(f)
+    return click.option(
+        "--processes",
+        type=click.IntRange(1, 256),
+        default=1,
+        show_default=True,
+        help="Processes sharing the port (SO_REUSEPORT), e.g. one per core; "
+        "child i serves /metrics on the metrics port + i.",
+    )(f)
+
+
+def _serve_group(
+    command: str, host: str, port: int, base_metrics_port: int, n: int, stop_timeout_s: float
+) -> None:
+    """Run ``n`` children of ``command`` on one port, supervised (dialer.platform.processes)."""
+    from dialer.platform.processes import Group, metrics_port, port_available
+
+    if not port_available(host, port):
+        click.echo(f"error: {command} port {port} on {host} is already in use", err=True)
+        sys.exit(EXIT_USAGE)
+    argvs = [
+        [
+            *(sys.executable, "-m", "dialer.cli.main", command),
+            *("--host", host, "--port", str(port), "--reuse-port"),
+            *("--metrics-port", str(metrics_port(base_metrics_port, i))),
+        ]
+        for i in range(n)
+    ]
+    sys.exit(Group(command, argvs, stop_timeout_s, dict(os.environ)).run())
+
+
 @cli.command()
 @click.option("--host", default=None, help="Bind address (default $DIALER_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default $DIALER_PORT).")
-def receiver(host: str | None, port: int | None) -> None:
+@_processes
+def receiver(
+    host: str | None, port: int | None, processes: int, metrics_port: int | None, reuse_port: bool
+) -> None:
     """Run the receiver: Exotel status callbacks and the REST API."""
     s = server_settings_or_exit()
     from dialer.platform.logs import setup_logging
-    from dialer.receiver.app import run
 
     setup_logging(s.DIALER_LOG_LEVEL, s)
-    run(s, host, port)
+    host, port = host or s.DIALER_HOST, s.DIALER_PORT if port is None else port
+    if processes > 1:
+        # Callbacks in flight get their deadline, as in one process, plus a margin.
+        _serve_group(
+            "receiver", host, port, s.DIALER_METRICS_PORT, processes,
+            s.DIALER_CALLBACK_DEADLINE_S + 10,
+        )  # fmt: skip
+    from dialer.receiver.app import run
+
+    run(s, host, port, metrics_port=metrics_port, reuse_port=reuse_port)
 
 
 @cli.command()
 @click.option("--host", default=None, help="Bind address (default $DIALER_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default $STREAMER_PORT).")
-def streamer(host: str | None, port: int | None) -> None:
+@_processes
+def streamer(
+    host: str | None, port: int | None, processes: int, metrics_port: int | None, reuse_port: bool
+) -> None:
     """Run the AgentStream websocket server Exotel connects to."""
     s = server_settings_or_exit()
     from dialer.platform.logs import setup_logging
-    from streamer.app import run
 
     setup_logging(s.DIALER_LOG_LEVEL, s)
-    run(s, host=host or s.DIALER_HOST, port=port)
+    host, port = host or s.DIALER_HOST, s.STREAMER_PORT if port is None else port
+    if processes > 1:
+        # Live calls get STREAMER_DRAIN_S, as in one process, plus the close and a margin.
+        _serve_group(
+            "streamer", host, port, s.STREAMER_METRICS_PORT, processes, s.STREAMER_DRAIN_S + 15
+        )
+    from streamer.app import run
+
+    run(s, host=host, port=port, metrics_port=metrics_port, reuse_port=reuse_port)
 
 
 @cli.command()

@@ -251,6 +251,15 @@ class Supervisor:
         if n:
             self.say(f"  {n} call(s) left live by the last run: settling them with Exotel now")
 
+    def add(self, child: Child) -> None:
+        """Start a child the caller built (argv and log set), supervised like the others.
+
+        ``poll`` restarts it and ``stop`` stops it in ``STOP_ORDER``; the
+        multi-host test uses this to run each process on its own test host.
+        """
+        self.children.append(child)
+        self._spawn(child)
+
     def _spawn(self, child: Child) -> None:
         assert child.log is not None
         out = open(child.log, "ab")  # noqa: SIM115 - handed to the child, closed with it
@@ -303,16 +312,18 @@ class Supervisor:
             self.lock.release()
             self.lock = None
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float = 60.0, checks: list[str] | None = None) -> None:
+        """Until every URL of ``checks`` answers 200 (default: this host's servers)."""
         import requests
 
         s = self.settings
-        checks = [
-            f"http://127.0.0.1:{s.DIALER_PORT}/readyz",
-            f"http://127.0.0.1:{s.STREAMER_PORT}/readyz",
-        ]
-        if any(c.name == "sandbox" for c in self.children):
-            checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")
+        if checks is None:
+            checks = [
+                f"http://127.0.0.1:{s.DIALER_PORT}/readyz",
+                f"http://127.0.0.1:{s.STREAMER_PORT}/readyz",
+            ]
+            if any(c.name == "sandbox" for c in self.children):
+                checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")
         deadline = time.monotonic() + timeout_s
         for url in checks:
             while True:

@@ -12,7 +12,7 @@ that directory are read (no absolute paths, no ``..``).
 ``dialer submit --bot survey:FILE.json`` and the demo send); the server-side
 operator directory reads through it too. Sizes are capped per file and in
 total. This module does not judge the document itself (questions, keys,
-prompts): ``streamer.bots.survey.parse_survey`` does, at submit and per call.
+prompts): ``dialer.core.questions.parse_survey`` does, at submit and per call.
 """
 
 from __future__ import annotations

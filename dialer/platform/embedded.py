@@ -32,15 +32,25 @@ def server_binary() -> str:
 class EmbeddedRedis:
     """A private redis-server process. Use as a context manager or start()/stop()."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, appendonly: bool = True):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        appendonly: bool = True,
+        host: str = "127.0.0.1",
+    ):
         self.data_dir = Path(data_dir)
-        self.port = port or free_port()
+        # host: the bind address; another address than loopback only for the
+        # multi-host test, whose Redis serves test hosts in network namespaces
+        self.host = host
+        self.port = port or free_port(host)
         self.appendonly = appendonly
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +59,7 @@ class EmbeddedRedis:
             "--port",
             str(self.port),
             "--bind",
-            "127.0.0.1",
+            self.host,
             "--dir",
             str(self.data_dir.resolve()),
             "--save",
@@ -74,7 +84,7 @@ class EmbeddedRedis:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(host=self.host, port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
         while True:
             try:
@@ -99,7 +109,9 @@ class EmbeddedRedis:
         if self.proc is None:
             return
         with contextlib.suppress(Exception):
-            redis.Redis(port=self.port, socket_timeout=2).shutdown(nosave=not self.appendonly)
+            redis.Redis(host=self.host, port=self.port, socket_timeout=2).shutdown(
+                nosave=not self.appendonly
+            )
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

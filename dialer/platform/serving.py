@@ -10,6 +10,8 @@ lets in-flight requests finish within ``shutdown_timeout_s`` and closes.
 
 ``/livez`` never touches Redis: a Redis outage must make servers unready, not
 restart every one of them. This module knows no route but the two probes.
+``reuse_port`` binds with ``SO_REUSEPORT``: one of N processes sharing the
+port (``dialer.platform.processes``), each draining on its own signal.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ async def serve(
     *,
     drain: Drain | None = None,
     shutdown_timeout_s: float = 10.0,
+    reuse_port: bool = False,
 ) -> None:
     """Run until a stop signal, then drain (see the module docstring).
 
@@ -64,7 +67,7 @@ async def serve(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -32,12 +32,13 @@ import pydantic
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from dialer.core.contacts import var_columns
+from dialer.core import campaign
+from dialer.core.contacts import parse_list, var_columns
 from dialer.core.egress import EXOTEL_API_HOSTS, EgressPolicy, is_exotel_url
 from dialer.core.errors import ValidationError
 from dialer.core.surveys import SurveyPathRefused
 from dialer.net.egress import probe
-from dialer.receiver.app import (
+from dialer.receiver.appkeys import (
     AREDIS,
     METRICS,
     PROBE_DEADLINE_S,
@@ -90,9 +91,10 @@ from dialer.receiver.openapi import (
     pydantic_detail,
     reply,
 )
-from dialer.services import campaigns
+from dialer.services import control, ingest, queries
 from dialer.services.accounts import (
     Account,
+    close_circuit,
     load_account,
     make_account,
     rotate_webhook_key,
@@ -327,20 +329,18 @@ async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Respons
     responses={200: Reply("added", DncOut), 404: NO_ACCOUNT},
 )
 async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    from dialer.core.contacts import parse_list
-
     sid = inp.path.sid
     if await account_in_scope(request, sid) is None:
         return problem(404, "no such account")
     body: DncIn = inp.body
     region = body.default_region or request.app[SETTINGS].DIALER_DEFAULT_REGION
-    ingest = parse_list([{"to": n} for n in body.numbers], region)
-    numbers = [c.to for c in ingest.contacts]
+    parsed = parse_list([{"to": n} for n in body.numbers], region)
+    numbers = [c.to for c in parsed.contacts]
     if numbers:
         await request.app[AREDIS].sadd(keys.dnc(sid), *numbers)
     count = await request.app[AREDIS].scard(keys.dnc(sid))
     return reply(
-        DncOut.model_validate({"added": len(numbers), "rejected": ingest.rejected, "count": count})
+        DncOut.model_validate({"added": len(numbers), "rejected": parsed.rejected, "count": count})
     )
 
 
@@ -354,8 +354,6 @@ async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     responses={200: Reply("circuit closed", CircuitOut), 404: NO_ACCOUNT},
 )
 async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    from dialer.services.accounts import close_circuit
-
     rt = request.app[RUNTIME]
     sid = inp.path.sid
     if await account_in_scope(request, sid) is None:
@@ -381,7 +379,7 @@ CSV_BODY = Text(
     "campaign with no callable row, or for an unregistered account, is a 422.",
     tags=("campaigns",),
     query=CampaignQuery,
-    body={JSON: campaigns.CampaignIn, "text/csv": CSV_BODY, "text/plain": CSV_BODY},
+    body={JSON: campaign.CampaignIn, "text/csv": CSV_BODY, "text/plain": CSV_BODY},
     responses={
         201: Reply("created and queued", SubmitOut, links=CAMPAIGN_LINKS),
         200: Reply("dry run: validated and estimated, nothing queued", DryRunOut),
@@ -394,7 +392,7 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
     if isinstance(inp.body, str):
         payload = {**q.model_dump(include=named, mode="json"), "csv": inp.body}
         try:
-            spec = campaigns.CampaignIn.model_validate(payload)
+            spec = campaign.CampaignIn.model_validate(payload)
         except pydantic.ValidationError as exc:
             return problem(422, "invalid request", pydantic_detail(exc))
     else:
@@ -413,7 +411,7 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
     try:
         result = await in_thread(
             app,
-            lambda: campaigns.create_campaign(
+            lambda: ingest.create_campaign(
                 app[RUNTIME].r,
                 spec,
                 default_region=s.DIALER_DEFAULT_REGION,
@@ -451,7 +449,7 @@ async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Resp
     who = scope(request)
     total, rows = await in_thread(
         request.app,
-        lambda: campaigns.list_campaigns(
+        lambda: queries.list_campaigns(
             request.app[RUNTIME].r,
             offset=q.offset,
             limit=q.limit,
@@ -488,7 +486,7 @@ async def get_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respon
     rt = request.app[RUNTIME]
     found = None
     if await campaign_in_scope(request, inp.path.id):
-        found = await in_thread(request.app, campaigns.status, rt.r, inp.path.id)
+        found = await in_thread(request.app, queries.status, rt.r, inp.path.id)
     if found is None:
         return problem(404, "no such campaign")
     return reply(CampaignStatus.model_validate(found))
@@ -534,13 +532,13 @@ async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamRes
     rt = app[RUNTIME]
     meta = None
     if await campaign_in_scope(request, cid):
-        meta = await in_thread(app, campaigns.status, rt.r, cid)
+        meta = await in_thread(app, queries.status, rt.r, cid)
     if meta is None:
         return problem(404, "no such campaign")
     if q.format == "csv":
-        rows = await in_thread(app, lambda: list(campaigns.iter_results(rt.r, cid)))
+        rows = await in_thread(app, lambda: list(queries.iter_results(rt.r, cid)))
         return web.Response(text=results_csv(rows), content_type="text/csv")
-    rows = await in_thread(app, lambda: list(campaigns.iter_results(rt.r, cid, q.offset, q.limit)))
+    rows = await in_thread(app, lambda: list(queries.iter_results(rt.r, cid, q.offset, q.limit)))
     nxt = q.offset + len(rows)
     return reply(
         CallsPage(
@@ -641,7 +639,7 @@ def _campaign_action(action: str) -> None:
         if not await campaign_in_scope(request, cid):
             return problem(404, "no such campaign")
         try:
-            result = await in_thread(app, campaigns.set_state, app[RUNTIME].r, cid, action)
+            result = await in_thread(app, control.set_state, app[RUNTIME].r, cid, action)
         except ValidationError as exc:
             return problem(409, str(exc))
         if result is None:

@@ -22,11 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import aiohttp
 import redis
 import redis.asyncio as aioredis
 from aiohttp import web
-from celery import Celery
 
 from dialer.core import tokens
 from dialer.core.calls import Event
@@ -34,34 +32,36 @@ from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
 from dialer.platform import scrape, serving
-from dialer.receiver import callbacks, ratelimit
+from dialer.receiver import api, callbacks, ratelimit
+from dialer.receiver.appkeys import (
+    AREDIS,
+    CELERY,
+    EGRESS,
+    EXECUTOR,
+    LIMITER,
+    METRICS,
+    PENDING,
+    PROBE_DEADLINE_S,
+    PROBE_SLOTS,
+    PROBES,
+    RUNTIME,
+    SCOPE,
+    SETTINGS,
+    in_thread,
+)
 from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.receiver.ui import sessions
 from dialer.services.accounts import make_account, save_account
 from dialer.services.runtime import Runtime
-from dialer.store import apikeys, keys
+from dialer.store import apikeys, keys, replies
 from dialer.store.admission import AsyncRedisLimiter
 from dialer.store.records import Extra, atransition
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-AREDIS = web.AppKey("aredis", aioredis.Redis)
-RUNTIME = web.AppKey("runtime", Runtime)
-CELERY = web.AppKey("celery", Celery)
-EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
-METRICS = web.AppKey("metrics", Metrics)
-LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
-EGRESS = web.AppKey("egress", Egress)
-#: aiohttp session under the egress policy, for dry-run probes (never the pool)
-PROBES = web.AppKey("probes", aiohttp.ClientSession)
-PROBE_SLOTS = web.AppKey("probe_slots", asyncio.Semaphore)
-PROBE_DEADLINE_S = 3.0
-PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
 PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
-SCOPE = web.RequestKey("scope", apikeys.Scope)  # the caller's key scope
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
@@ -99,8 +99,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             log.error("cannot register the environment's account: %s", exc)
     yield
     await app[PROBES].close()
-    if app[PENDING]:  # follow-ups published behind their 200: let them finish
-        await asyncio.wait(set(app[PENDING]), timeout=10)
+    pending: set[asyncio.Task[None]] = app[PENDING]
+    if pending:  # follow-ups published behind their 200: let them finish
+        await asyncio.wait(set(pending), timeout=10)
     app[EXECUTOR].shutdown(wait=True, cancel_futures=False)
     await app[AREDIS].aclose()
     app[RUNTIME].r.close()
@@ -121,15 +122,6 @@ def register_env_account(r: redis.Redis, s: Settings) -> None:
         ),
         s.keyring,
     )
-
-
-async def in_thread(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], fn, *args)
-
-
-async def send_task(app: web.Application, name: str, *args: Any) -> None:
-    """Publish a Celery task without blocking the event loop."""
-    await in_thread(app, lambda: app[CELERY].send_task(name, args=args))
 
 
 @web.middleware
@@ -202,7 +194,8 @@ async def scope_of_key(app: web.Application, given: str) -> apikeys.Scope | None
         return None
     r = app[AREDIS]
     key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
-    return apikeys.scope_from_record(await r.hget(keys.API_KEYS, key_id) if key_id else None)
+    record = await r.hget(keys.API_KEYS, key_id) if key_id else None
+    return apikeys.scope_from_record(replies.text(record))
 
 
 async def session_scope(request: web.Request) -> apikeys.Scope | None:
@@ -433,8 +426,7 @@ async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """The receiver app; ConfigError (fail closed) without a real secret and API key."""
-    from dialer.receiver import api
-    from dialer.receiver.ui import views
+    from dialer.receiver.ui import views  # it imports this module: not at import time
 
     require_server_secrets(settings)
     # Order matters: the key is checked before a request counts against its limit.
@@ -454,14 +446,25 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(settings: Settings, host: str | None = None, port: int | None = None) -> None:
-    """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
-    from dialer.receiver.api import render_metrics
+def run(
+    settings: Settings,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    metrics_port: int | None = None,
+    reuse_port: bool = False,
+) -> None:
+    """Serve until SIGTERM; then readiness goes red and in-flight requests finish.
 
+    ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
+    with its own ``metrics_port``.
+    """
     app = create_app(settings)
+    if metrics_port is None:
+        metrics_port = settings.DIALER_METRICS_PORT
     # /metrics only on the internal listener: never on the public port
     app.cleanup_ctx.append(
-        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, settings.DIALER_METRICS_PORT)
+        scrape.listener(api.render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
     )
     asyncio.run(
         serving.serve(
@@ -469,5 +472,6 @@ def run(settings: Settings, host: str | None = None, port: int | None = None) ->
             host or settings.DIALER_HOST,
             settings.DIALER_PORT if port is None else port,
             shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
+            reuse_port=reuse_port,
         )
     )

@@ -4,7 +4,7 @@ Handlers validate input with these and build every JSON answer through them,
 and the OpenAPI document is generated from the very same classes
 (``dialer.receiver.openapi``). Response models forbid unknown fields: a new
 field in a campaign/call/account answer must be added here, so it cannot
-reach clients undocumented. ``CampaignIn`` lives in ``dialer.services.campaigns``
+reach clients undocumented. ``CampaignIn`` lives in ``dialer.core.campaign``
 because the Celery ``dialer.submit_campaign`` task takes it too.
 """
 
@@ -14,15 +14,19 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 
+from dialer.core.campaign import CampaignIn
+from dialer.core.fields import absent_field, no_default
 from dialer.core.reasons import CODES, Code
+from dialer.core.states import CampaignState
 from dialer.receiver.openapi import Out
-from dialer.services.campaigns import CampaignIn, no_default
 from dialer.store import keys
 
 SID_PATTERN = r"^[A-Za-z0-9_.-]+$"
-CAMPAIGN_STATES = ("running", "paused", "done", "cancelled")
+# what a client may see or filter by (purging reads as unknown: never shown)
+CAMPAIGN_STATES = tuple(s.value for s in CampaignState if s is not CampaignState.PURGING)
 
 
 class Strict(BaseModel):
@@ -143,7 +147,7 @@ def _check_base(region: str | None, api_url: pydantic.HttpUrl | None) -> None:
 
 
 #: region and api_url are two ways to name one thing: not both (null counts as absent)
-ONE_BASE = {
+ONE_BASE: JsonDict = {
     "not": {
         "required": ["region", "api_url"],
         "properties": {"region": {"type": "string"}, "api_url": {"type": "string"}},
@@ -211,14 +215,14 @@ class AccountPatch(Strict):
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_BASE)
-    api_key: str = Field(default=None, min_length=1, max_length=200, json_schema_extra=no_default)
-    api_token: str = Field(default=None, min_length=1, max_length=200, json_schema_extra=no_default)
-    caller_id: str = Field(default=None, min_length=1, max_length=32, json_schema_extra=no_default)
-    caller_ids: list[str] = Field(default=None, max_length=500, json_schema_extra=no_default)
-    region: Literal["sg", "in"] = Field(default=None, json_schema_extra=no_default)
-    api_url: pydantic.HttpUrl = Field(default=None, json_schema_extra=no_default)
-    max_concurrent_calls: int = Field(default=None, ge=1, le=100_000, json_schema_extra=no_default)
-    calls_per_minute: int = Field(default=None, ge=1, le=100_000, json_schema_extra=no_default)
+    api_key: str = absent_field(min_length=1, max_length=200)
+    api_token: str = absent_field(min_length=1, max_length=200)
+    caller_id: str = absent_field(min_length=1, max_length=32)
+    caller_ids: list[str] = absent_field(max_length=500)
+    region: Literal["sg", "in"] = absent_field()
+    api_url: pydantic.HttpUrl = absent_field()
+    max_concurrent_calls: int = absent_field(ge=1, le=100_000)
+    calls_per_minute: int = absent_field(ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _one_base(self) -> AccountPatch:
@@ -320,7 +324,7 @@ class WaitReason(StrictOut):
         "rate_limit",
         "window",
         "retry",
-    ] = Field(description="the gate holding the calls (see dialer.services.campaigns.waiting)")
+    ] = Field(description="the gate holding the calls (see dialer.services.queries.waiting)")
     text: str = Field(description="the same, for people")
     at: float | None = Field(description="when this gate opens (epoch s), when known")
 

@@ -316,7 +316,7 @@ def _params(model: type[BaseModel], values: Mapping[str, str]) -> BaseModel:
 class _Document:
     def __init__(self, routes: list[Route]):
         self.routes = routes
-        self.refs: dict[tuple[type[BaseModel], JsonSchemaMode], dict[str, Any]] = {}
+        self.refs: dict[tuple[Any, JsonSchemaMode], dict[str, Any]] = {}
         self.schemas: dict[str, Any] = {}
 
     def _collect(self) -> None:
@@ -325,8 +325,8 @@ class _Document:
             for m in (r.path_params, r.query, r.headers):
                 if m is not None:
                     wanted.add((m, "validation"))
-            for m in r.body.values():
-                model = m.model if isinstance(m, Text) else m
+            for b in r.body.values():
+                model = b.model if isinstance(b, Text) else b
                 if model is not None:
                     wanted.add((model, "validation"))
             wanted.update((x.model, "serialization") for x in r.responses.values() if x.model)

@@ -26,9 +26,10 @@ import redis
 
 from dialer.core.errors import ConfigError
 from dialer.core.keyring import InvalidToken, Keyring
+from dialer.core.states import CircuitState
 from dialer.net.egress import Egress
 from dialer.net.exotel import ExotelClient, base_url_for
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.scripts import script
 
 
@@ -41,7 +42,7 @@ class Account:
     api_url: str
     max_concurrent_calls: int = 10
     calls_per_minute: int = 200
-    circuit: str = "closed"
+    circuit: str = CircuitState.CLOSED
     circuit_reason: str = ""
     caller_ids: tuple[str, ...] = ()  # the ExoPhone pool; empty: caller_id alone
     webhook_key: str = field(default="", repr=False)
@@ -70,7 +71,7 @@ class Account:
             api_url=h["api_url"],
             max_concurrent_calls=int(h.get("max_concurrent", 10)),
             calls_per_minute=int(h.get("calls_per_minute", 200)),
-            circuit=h.get("circuit", "closed") or "closed",
+            circuit=h.get("circuit") or CircuitState.CLOSED,
             circuit_reason=h.get("circuit_reason", ""),
             caller_ids=tuple(c for c in h.get("caller_ids", "").split(",") if c),
             webhook_key=_decrypt(h, "webhook_key", keyring) if h.get("webhook_key_enc") else "",
@@ -160,7 +161,7 @@ def save_account(r: redis.Redis, account: Account, keyring: Keyring) -> None:
 
     key = keys.account(account.sid)
     with r.pipeline() as pipe:
-        pipe.hset(key, mapping=account.to_hash(keyring))
+        pipe.hset(key, mapping=replies.mapping(account.to_hash(keyring)))
         pipe.hdel(key, "api_token")  # a plain-text token from before encryption
         pipe.hsetnx(key, "webhook_key_enc", keyring.encrypt(new_webhook_key()))
         pipe.sadd(keys.ACCOUNTS, account.sid)
@@ -235,7 +236,7 @@ def update_account(
     stored = updated.to_hash(keyring)
     fields = {h: stored[h] for name in changes for h in HASH_FIELDS[name]}
     if fields:
-        r.hset(keys.account(sid), mapping=fields)
+        r.hset(keys.account(sid), mapping=replies.mapping(fields))
     if "caller_ids" in changes:
         from dialer.store.callerids import set_pool
 
@@ -244,12 +245,15 @@ def update_account(
 
 
 def open_circuit(r: redis.Redis, sid: str, reason: str) -> None:
-    r.hset(keys.account(sid), mapping={"circuit": "open", "circuit_reason": reason[:300]})
+    r.hset(
+        keys.account(sid), mapping={"circuit": CircuitState.OPEN, "circuit_reason": reason[:300]}
+    )
 
 
 def close_circuit(r: redis.Redis, sid: str) -> None:
     r.hset(
-        keys.account(sid), mapping={"circuit": "closed", "circuit_reason": "", "paused_until": "0"}
+        keys.account(sid),
+        mapping={"circuit": CircuitState.CLOSED, "circuit_reason": "", "paused_until": "0"},
     )
 
 

@@ -40,7 +40,7 @@ from dialer.core.errors import ConfigError, DialerError, RateLimited
 from dialer.net.exotel import CallInfo, ExotelClient
 from dialer.services import accounts
 from dialer.services.runtime import CampaignFacts, Runtime
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.records import Extra, stream_end, transition
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def _still_live(
             now=now,
             leases=facts.leases,
         )
-    live = State(rt.r.hget(keys.call(account, call_id), "state") or state.value)
+    live = State(replies.text(rt.r.hget(keys.call(account, call_id), "state")) or state.value)
     lease = facts.leases.for_state(live)
     if stream_end(h, attempt) is not None:
         # The stream ended but Exotel still reports the call live (its records
@@ -234,6 +234,6 @@ def expedite_stale(r: redis.Redis, now: float | None = None) -> int:
         due = {c: now for c, s in zip(ids, states, strict=True) if s in STALE_STATES}
         if due:
             # XX: a slot released meanwhile stays released; LT: only ever sooner.
-            r.zadd(keys.active(account), due, xx=True, lt=True)  # type: ignore[arg-type]
+            r.zadd(keys.active(account), replies.mapping(due), xx=True, lt=True)
             n += len(due)
     return n

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio as aioredis
 
-from dialer.store import keys
+from dialer.store import keys, replies
 from dialer.store.scripts import script
 
 
@@ -71,14 +71,14 @@ class RedisLimiter:
     def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
         call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
         ids = self._admit(keys=call["keys"], args=call["args"])
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+        return replies.texts(ids)
 
     def in_use(self, account: str) -> int:
-        return int(self.r.zcard(keys.active(account)))  # type: ignore[arg-type]
+        return int(self.r.zcard(keys.active(account)))
 
     def expired(self, account: str, now: float, count: int = 100) -> list[str]:
         ids = self.r.zrangebyscore(keys.active(account), "-inf", now, start=0, num=count)
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]  # type: ignore[union-attr]
+        return replies.texts(ids)
 
     def claim(self, account: str, call_id: str, now: float, *, hold_s: float, wait_s: float) -> int:
         """Reconciliation takes an expired slot and one request of the API budget.

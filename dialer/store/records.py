@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from dialer.core.calls import FINAL, HOLDS_SLOT, Call, Event, Kind, State, Transition, apply
 from dialer.core.policy import RetryPolicy
 from dialer.core.reasons import BotError
-from dialer.store import keys
+from dialer.store import keys, replies
 
 Op = tuple[Any, ...]
 
@@ -238,7 +238,7 @@ def transition(
         while True:
             try:
                 pipe.watch(key)
-                fields = pipe.hgetall(key)
+                fields = replies.fields(pipe.hgetall(key))
                 if not fields:
                     return None
                 t, ops = plan(
@@ -277,7 +277,7 @@ async def atransition(
         while True:
             try:
                 await pipe.watch(key)
-                fields = await pipe.hgetall(key)
+                fields = replies.fields(await pipe.hgetall(key))
                 ev = event(fields) if callable(event) and fields else event
                 if not fields or not isinstance(ev, Event):
                     await pipe.unwatch()

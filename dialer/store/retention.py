@@ -32,10 +32,11 @@ from typing import Any
 import redis
 
 from dialer.core.errors import ValidationError
-from dialer.store import keys
+from dialer.core.states import CampaignState
+from dialer.store import keys, replies
 
 BATCH = 1_000
-PURGING = "purging"
+PURGING = CampaignState.PURGING
 SWEEP_FIELDS = ("state", "finished", "total", "expires_at", "completed_at")
 
 
@@ -88,7 +89,7 @@ def is_finished(meta: dict[str, str], live: int) -> bool:
     """Pure: no call of this campaign can be dialled or change any more."""
     if live:
         return False
-    if meta.get("state") == "cancelled":
+    if meta.get("state") == CampaignState.CANCELLED:
         return True
     return int(meta.get("finished", 0) or 0) >= int(meta.get("total", 0) or 0)
 
@@ -196,13 +197,13 @@ def purge(r: redis.Redis, cid: str, *, force: bool = False) -> Purged | None:
         while True:
             try:
                 pipe.watch(ckey, keys.active(account))
-                meta: dict[str, str] = pipe.hgetall(ckey)  # type: ignore[assignment]
+                meta = replies.fields(pipe.hgetall(ckey))
                 if not meta:
                     pipe.unwatch()
                     _forget(r, account, cid)
                     return None
                 if not force and meta.get("state") != PURGING:
-                    _check_purgeable(meta, live_calls(pipe, account, cid))  # type: ignore[arg-type]
+                    _check_purgeable(meta, live_calls(pipe, account, cid))
                 pipe.multi()
                 # From here every reader (status, results, streamer, admission) sees
                 # no campaign; the deletes below can take their time.
@@ -227,7 +228,7 @@ def purge(r: redis.Redis, cid: str, *, force: bool = False) -> Purged | None:
 
 
 def _check_purgeable(meta: dict[str, str], live: int) -> None:
-    state = meta.get("state", "running")
+    state = meta.get("state", CampaignState.RUNNING)
     if live:
         raise PurgeRefused(
             f"{live} call(s) of this campaign are still live; cancel it and retry once "
@@ -250,8 +251,10 @@ def _purge_stream(r: redis.Redis, stream: str, cid: str) -> int:
         if not rows:
             return removed
         ids = [
-            eid for eid, fields in rows if keys.campaign_part(str(fields.get("call_id", ""))) == cid
+            eid
+            for eid, entry in rows
+            if keys.campaign_part(str((entry or {}).get("call_id", ""))) == cid
         ]
         if ids:
-            removed += int(r.xdel(stream, *ids))
-        start = f"({rows[-1][0]}"  # exclusive: resume after the last id seen
+            removed += int(r.xdel(stream, *replies.texts(ids)))
+        start = f"({replies.text(rows[-1][0])}"  # exclusive: resume after the last id seen

@@ -5,7 +5,8 @@ mixed to mono and resampled) or text spoken by libespeak-ng from the
 ``espeakng-loader`` wheel (``streamer.bots.tts``; no system package, no
 subprocess). Both are cached per process, so a campaign renders each prompt
 once, not once per call. This module does not play anything; bots hand the
-PCM to ``ctx.play``.
+PCM to ``ctx.play``. A ``Prompt`` and its checks are the core's
+(``dialer.core.questions``): the submit path checks prompts without this module.
 """
 
 from __future__ import annotations
@@ -13,35 +14,17 @@ from __future__ import annotations
 import hashlib
 import io
 import wave
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from dialer.core.errors import ValidationError
+from dialer.core.questions import Prompt
 from streamer.audio import resample
 from streamer.bots import tts
 
 _CACHE_MAX = 512
 _cache: dict[tuple[str, int], bytes] = {}
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """``text`` (spoken by ``streamer.bots.tts``), ``wav`` (a WAV file's bytes, as
-    surveys carry them: ``dialer.core.surveys``) or ``path`` (a WAV file on this host)."""
-
-    text: str | None = None
-    path: Path | None = None
-    wav: bytes | None = field(default=None, repr=False)
-    name: str = ""  # the WAV's name in the survey document (messages, cache key)
-
-    @classmethod
-    def parse(cls, value: str, base_dir: Path) -> Prompt:
-        if value.lower().endswith(".wav"):
-            path = Path(value)
-            return cls(path=path if path.is_absolute() else base_dir / path)
-        return cls(text=value)
 
 
 def engine_problem() -> str | None:
@@ -118,34 +101,6 @@ async def render(prompt: Prompt, rate: int) -> bytes:
         return _cache[key]
     # Decoding a prompt-sized WAV takes a few ms; not worth a thread hop.
     return _remember(key, decode_wav(prompt.path, rate))
-
-
-def check(prompt: Prompt, where: str) -> None:
-    """Refuse a prompt that cannot be played on this machine (ValidationError)."""
-    if prompt.wav is not None:
-        try:  # the header is enough to know we can play it; decoding waits for a call
-            with wave.open(io.BytesIO(prompt.wav), "rb") as w:
-                w.getparams()
-        except Exception as exc:  # uploaded bytes: any parse failure is the sender's
-            raise ValidationError(
-                f"{where}: unreadable WAV {prompt.name}: {exc}", field=where
-            ) from None
-    elif prompt.path is not None:
-        if not prompt.path.is_file():
-            raise ValidationError(f"{where}: WAV file not found: {prompt.path}", field=where)
-        try:  # the header is enough to know we can play it; decoding waits for a call
-            with wave.open(str(prompt.path), "rb") as w:
-                w.getparams()
-        except (OSError, EOFError, wave.Error) as exc:
-            raise ValidationError(
-                f"{where}: unreadable WAV {prompt.path}: {exc}", field=where
-            ) from exc
-    elif not (prompt.text or "").strip():
-        raise ValidationError(f"{where}: empty prompt", field=where)
-    elif len(prompt.text or "") > tts.MAX_TEXT_CHARS:
-        raise ValidationError(
-            f"{where}: text prompt longer than {tts.MAX_TEXT_CHARS} characters", field=where
-        )
 
 
 def check_engine(where: str) -> None:

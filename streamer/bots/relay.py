@@ -210,7 +210,7 @@ class Relay:
     async def _send(self, text: str, event: str) -> None:
         await self.ws.send_str(text)
         self._sent_any = True
-        self.metrics.frames_out.labels(event).inc()
+        self.metrics.frame_out(event)
         if event == "media" and self._started_at is not None:
             self.metrics.first_audio_latency.observe(time.monotonic() - self._started_at)
             self._started_at = None

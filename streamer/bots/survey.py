@@ -4,8 +4,8 @@ Flow: greeting, then per question: prompt, wait for an allowed key (each
 answer is written at once, so a hang-up mid-survey keeps what was given),
 re-prompt on a wrong key or silence up to ``max_reprompts`` times, then
 goodbye and hang up. A key pressed while a prompt plays cuts the prompt
-short (DTMF barge-in). ``load_survey`` is also what the campaign submit path
-calls to refuse a bad survey before any call is placed.
+short (DTMF barge-in). The document itself is parsed by the core
+(``dialer.core.questions``), which the submit path calls too.
 """
 
 from __future__ import annotations
@@ -13,23 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dialer.core import questions
 from dialer.core.errors import ValidationError
+from dialer.core.questions import STORED_KEYS, Prompt, Question, Survey
 from streamer.bots import prompts
 from streamer.bots.base import Bot, BotContext
-from streamer.bots.prompts import Prompt
 
-DTMF_KEYS = frozenset("0123456789*#")
-# The survey document's keys (DESIGN.md, "Survey file"). Anything else is refused:
-# a misspelled optional key (``answer_timout_s``) would otherwise silently fall
-# back to its default.
-SURVEY_KEYS = ("name", "greeting", "questions", "goodbye", "answer_timeout_s", "max_reprompts")
-QUESTION_KEYS = ("id", "prompt", "keys")
-# Keys the campaign adds when it stores the survey; not part of the document.
-STORED_KEYS = ("base_dir", "prompts")
 # A mark echo that never comes must not stall the survey forever.
 MARK_SLACK_S = 5.0
 # Machine detection always decides within its max_s (6 s); this only guards a
@@ -37,115 +29,13 @@ MARK_SLACK_S = 5.0
 DETECTION_WAIT_S = 10.0
 
 
-@dataclass(frozen=True)
-class Question:
-    id: str
-    prompt: Prompt
-    keys: frozenset[str]
-
-
-@dataclass(frozen=True)
-class Survey:
-    name: str
-    questions: tuple[Question, ...]
-    greeting: Prompt | None = None
-    goodbye: Prompt | None = None
-    answer_timeout_s: float = 8.0
-    max_reprompts: int = 1
-
-
-def _prompt(
-    value: Any, where: str, base_dir: Path, wavs: Mapping[str, bytes] | None = None
-) -> Prompt:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{where}: prompt must be a non-empty string", field=where)
-    if wavs is not None and value.lower().endswith(".wav"):
-        # a survey sent as content (dialer.core.surveys): its WAVs came with it, no disk
-        if value not in wavs:
-            raise ValidationError(
-                f"{where}: WAV prompt {value!r} was not sent with the survey", field=where
-            )
-        prompt = Prompt(wav=wavs[value], name=value)
-    else:
-        prompt = Prompt.parse(value, base_dir)
-    prompts.check(prompt, where)
-    return prompt
-
-
-def _no_unknown_keys(data: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    unknown = [k for k in data if k not in allowed]
-    if unknown:
-        prefix = f"{where}: " if where else ""
-        raise ValidationError(
-            f"{prefix}unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})",
-            field=f"{where}.{unknown[0]}" if where else unknown[0],
-        )
-
-
-def _number(
-    data: dict[str, Any], key: str, default: float, lo: float, hi: float, *, whole: bool = False
-) -> float:
-    value = data.get(key, default)
-    kind = int if whole else int | float
-    if isinstance(value, bool) or not isinstance(value, kind) or not lo <= value <= hi:
-        what = "a whole number" if whole else "a number"
-        raise ValidationError(f"{key} must be {what} from {lo:g} to {hi:g}", field=key)
-    return float(value)
-
-
 def parse_survey(
     data: Any, base_dir: Path = Path("."), *, wavs: Mapping[str, bytes] | None = None
 ) -> Survey:
-    """Validate a survey document. With ``wavs`` (a survey sent as content) its .wav
-    prompts are those bytes; without, WAV paths resolve against ``base_dir``."""
-    if not isinstance(data, dict):
-        raise ValidationError("survey must be a JSON object")
-    _no_unknown_keys(data, SURVEY_KEYS, "")
-    questions = data.get("questions")
-    if not isinstance(questions, list) or not questions:
-        raise ValidationError("survey needs a non-empty 'questions' list", field="questions")
-    seen: set[str] = set()
-    parsed = []
-    for i, q in enumerate(questions):
-        where = f"questions[{i}]"
-        if not isinstance(q, dict):
-            raise ValidationError(f"{where} must be an object", field=where)
-        _no_unknown_keys(q, QUESTION_KEYS, where)
-        qid = q.get("id")
-        if not isinstance(qid, str) or not qid.strip():
-            raise ValidationError(f"{where}: missing question 'id'", field=f"{where}.id")
-        if qid in seen:
-            raise ValidationError(f"{where}: duplicate question id {qid!r}", field=f"{where}.id")
-        seen.add(qid)
-        keys = q.get("keys")
-        if (
-            not isinstance(keys, list)
-            or not keys
-            or not all(isinstance(k, str) and k in DTMF_KEYS for k in keys)
-        ):
-            raise ValidationError(
-                f"{where} ({qid}): 'keys' must be a non-empty list of DTMF keys 0-9 * #",
-                field=f"{where}.keys",
-            )
-        prompt = _prompt(q.get("prompt"), f"{where}.prompt", base_dir, wavs)
-        parsed.append(Question(qid, prompt, frozenset(keys)))
-    optional = {
-        k: _prompt(data[k], k, base_dir, wavs) for k in ("greeting", "goodbye") if data.get(k)
-    }
-    name = data.get("name", "survey")
-    if not isinstance(name, str):
-        raise ValidationError("name must be a string", field="name")
-    survey = Survey(
-        name=name,
-        questions=tuple(parsed),
-        greeting=optional.get("greeting"),
-        goodbye=optional.get("goodbye"),
-        answer_timeout_s=_number(data, "answer_timeout_s", 8.0, 0.5, 120),
-        max_reprompts=int(_number(data, "max_reprompts", 1, 0, 10, whole=True)),
-    )
-    # The engine last: the document's own errors are reported on any machine.
-    spoken = [q.prompt for q in survey.questions] + list(optional.values())
-    if any(p.text is not None for p in spoken):
+    """``dialer.core.questions.parse_survey``, then: text prompts need the speech engine
+    here, where they are spoken (checked last: the document's own errors come first)."""
+    survey = questions.parse_survey(data, base_dir, wavs=wavs)
+    if questions.speaks(survey):
         prompts.check_engine("survey")
     return survey
 

@@ -21,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from dialer.core.questions import MAX_TEXT_CHARS
+
 VOICE = "en"
 # espeak.h: espeak_AUDIO_OUTPUT.AUDIO_OUTPUT_SYNCHRONOUS (the callback runs in
 # the calling thread, inside espeak_Synth); espeakCHARS_UTF8; POS_CHARACTER.
@@ -28,8 +30,6 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _CHARS_UTF8 = 1
 _POS_CHARACTER = 1
 _EE_OK = 0
-# Longest prompt text accepted: a survey question is a sentence or two.
-MAX_TEXT_CHARS = 2000
 
 _SynthCallback = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from dialer.core.campaign import CampaignIn, estimate_finish
 from dialer.core.keyring import Keyring
 from dialer.core.settings import load_settings
 from dialer.core.windows import Window
@@ -16,8 +17,8 @@ from dialer.sandbox.config import AccountConfig, SandboxConfig
 from dialer.sandbox.control import SandboxControl
 from dialer.sandbox.testing import start_in_thread
 from dialer.services.accounts import make_account, save_account
-from dialer.services.campaigns import CampaignIn, create_campaign, estimate_finish
 from dialer.services.dialing import dial
+from dialer.services.ingest import create_campaign
 from dialer.services.runtime import Runtime
 from dialer.store import callerids, keys
 from dialer.store.admission import RedisLimiter

@@ -16,10 +16,11 @@ import pytest
 import redis
 
 from dialer.core.calls import Event, Kind
+from dialer.core.campaign import CampaignIn
 from dialer.core.keyring import Keyring
 from dialer.core.settings import load_settings
 from dialer.services.accounts import back_off, make_account, save_account
-from dialer.services.campaigns import CampaignIn, create_campaign
+from dialer.services.ingest import create_campaign
 from dialer.services.reconcile import expedite_stale, reconcile_account
 from dialer.services.runtime import Runtime
 from dialer.store import keys

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from dialer.store import keys
-from tests.integration.harness import assert_no_duplicate_dials, contacts, running_system
+from tests.support.system import assert_no_duplicate_dials, contacts, running_system
 
 pytestmark = pytest.mark.timeout(240)
 ANSWERING = [{"to": f"+9198765{i:05d}"} for i in range(0, 400, 10)]  # last digit 0: answers

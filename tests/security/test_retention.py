@@ -19,19 +19,16 @@ import pytest
 import redis
 
 from dialer.core.calls import Event, Kind
-from dialer.services.campaigns import CampaignIn, create_campaign, load_policy, set_state, status
+from dialer.core.campaign import CampaignIn
+from dialer.services.control import set_state
+from dialer.services.ingest import create_campaign
+from dialer.services.queries import status
 from dialer.store import keys, retention
+from dialer.store.campaigns import load_policy
 from dialer.store.records import Leases, transition
-from tests.security.conftest import Client
-from tests.security.helpers import (
-    ACCOUNT,
-    AUTH,
-    cb,
-    exotel_sid,
-    make_campaign,
-    place_calls,
-    setup_account,
-)
+from tests.support.receiver import Client
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import AUTH, cb
 
 RECORDING = "https://recordings.example/rec-{}.mp3"
 OTHER = "AC_other"

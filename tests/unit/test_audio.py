@@ -175,3 +175,16 @@ def test_rms_and_vad() -> None:
     events = [vad.update(f) for f in [quiet, loud, loud, quiet, quiet, loud, quiet, quiet, quiet]]
     assert events == [None, "start", None, None, None, None, None, None, "end"]
     assert not vad.speaking
+
+
+def test_chunker_feed_hands_out_views_and_copies_only_split_chunks() -> None:
+    chunker = Chunker()
+    data = bytes(range(256)) * 25  # 6,400 B: two whole chunks
+    seen: list[tuple[bool, bytes]] = []
+    chunker.feed(data, lambda view: seen.append((view.obj is data, bytes(view))))
+    assert seen == [(True, data[:3200]), (True, data[3200:])]  # views of the caller's bytes
+    seen.clear()
+    chunker.feed(data[:1000], lambda view: seen.append((False, bytes(view))))
+    chunker.feed(data[1000:3500], lambda view: seen.append((view.obj is data, bytes(view))))
+    assert seen == [(False, data[:3200])]  # the split chunk came from the buffer
+    assert chunker.pending == 300

@@ -9,9 +9,10 @@ import pytest
 
 from dialer.cli.client import ApiError
 from dialer.cli.commands import fail
+from dialer.core.campaign import CampaignIn
 from dialer.core.errors import ValidationError
 from dialer.core.surveys import read_survey
-from dialer.services.campaigns import CampaignIn, validate_bot
+from dialer.services.ingest import validate_bot
 
 
 def _printed(capsys: pytest.CaptureFixture[str], exc: ApiError) -> str:

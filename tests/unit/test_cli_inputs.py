@@ -15,10 +15,10 @@ from rich.console import Console
 
 from dialer.cli import commands
 from dialer.cli.progress import dry_run_text, results_table, status_text
+from dialer.core.campaign import CampaignIn
 from dialer.core.contacts import read_text_file
 from dialer.core.errors import ValidationError
 from dialer.receiver.models import AccountIn, AccountPatch, DncIn
-from dialer.services.campaigns import CampaignIn
 
 NOW = datetime(2026, 12, 3, 7, 30, tzinfo=UTC).timestamp()  # 13:00 IST
 

@@ -24,7 +24,7 @@ import yaml
 
 from benchmarks.gitinfo import tracked_paths
 from dialer.core.settings import Settings
-from tests import shellout
+from tests.support import shellout
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -514,3 +514,17 @@ def test_termination_grace_covers_the_streamer_drain() -> None:
     streamer = compose()["services"]["streamer"]
     compose_drain_s = float(service_env(streamer)["STREAMER_DRAIN_S"])
     assert float(streamer["stop_grace_period"].rstrip("s")) >= compose_drain_s + 5
+
+
+def test_servers_with_processes_expose_a_metrics_port_per_process() -> None:
+    """``--processes N``: process i serves /metrics on the base port + i (see processes.py)."""
+    base = {"receiver": 9180, "streamer": 9181}
+    for name, metrics in base.items():
+        (c,) = one("Deployment", name)["spec"]["template"]["spec"]["containers"]
+        args = c["args"]
+        n = int(args[args.index("--processes") + 1]) if "--processes" in args else 1
+        ports = {p["containerPort"] for p in c["ports"]}
+        assert {metrics + i for i in range(n)} <= ports, name
+    for name in base:
+        command = compose()["services"][name]["command"]
+        assert "--processes" in command, name

@@ -162,3 +162,30 @@ def test_raw_is_bounded() -> None:
     with pytest.raises(ProtocolError) as info:
         p.decode(raw)
     assert len(info.value.raw) == 2048
+
+
+@pytest.mark.parametrize("spelling", p.SPELLINGS)
+@pytest.mark.parametrize("sid", ["MZ0001", 'MZ"quoted\\', "MZ\u00e9"])
+def test_media_frames_are_exactly_what_encode_writes(spelling: p.Spelling, sid: str) -> None:
+    frames = p.MediaFrames(sid, spelling=spelling)
+    expected = p.encode(p.OutMedia(PCM640), sid, spelling=spelling)
+    assert frames.encode(PCM640).decode() == expected
+    assert frames.encode(memoryview(PCM640)).decode() == expected
+    assert frames.wrap(base64.b64encode(PCM640).decode()).decode() == expected
+
+
+def test_decoded_media_keeps_its_base64_text_outside_equality() -> None:
+    frame = p.decode(fixture("media.json"))
+    assert isinstance(frame, p.Media)
+    assert frame.b64 == json.loads(fixture("media.json"))["media"]["payload"]
+    assert base64.b64decode(frame.b64) == frame.payload
+    assert frame == p.Media(frame.sequence, frame.chunk, frame.timestamp, frame.payload)
+    # Re-encoding a received frame reuses its text (the relay's respelling path).
+    assert json.loads(p.encode(frame, "MZ1"))["media"]["payload"] == frame.b64
+
+
+@pytest.mark.parametrize("payload", ["QQ=", "QQ==QQ==", "=QQ==", "QQ\u00e9=", "Q Q=="])
+def test_payload_base64_is_strict(payload: str) -> None:
+    raw = json.dumps({"event": "media", "media": {"payload": payload}})
+    with pytest.raises(ProtocolError):
+        p.decode(raw)

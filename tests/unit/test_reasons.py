@@ -12,7 +12,7 @@ from dialer.core import reasons
 from dialer.core.calls import Call, Event, Kind, State, apply
 from dialer.core.policy import RetryPolicy
 from dialer.core.reasons import CODES, BotError, Code, Reason, safe_url, window_text
-from dialer.services.campaigns import call_result
+from dialer.core.results import call_result
 from dialer.store.records import Leases, call_to_hash, plan
 
 ONCE = RetryPolicy(max_attempts=1)

@@ -24,15 +24,8 @@ import redis
 from aiohttp import web
 
 from dialer.platform import serving
-from dialer.receiver.app import (
-    AREDIS,
-    RUNTIME,
-    SCOPE,
-    SETTINGS,
-    in_thread,
-    scope_of_key,
-    session_scope,
-)
+from dialer.receiver.app import scope_of_key, session_scope
+from dialer.receiver.appkeys import AREDIS, RUNTIME, SCOPE, SETTINGS, in_thread
 from dialer.receiver.ui import charts, sessions
 from dialer.services import campaigns
 from dialer.services.accounts import load_account

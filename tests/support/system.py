@@ -2,11 +2,13 @@
 
 Sandbox, receiver, streamer, N Celery workers and beat run as child
 processes through the same supervisor ``dialer up`` uses; tests drive them
-with the REST client and read the sandbox's report.
+with the REST client and read the sandbox's report. The benchmarks start
+their systems through ``supervised`` too.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,12 +37,26 @@ FAST = {
 }
 
 
+# The sandbox's callees answer at once and talk briefly: a campaign ends in seconds.
+SANDBOX_FAST = [
+    "--calls-per-minute",
+    "100000",
+    "--ring-s",
+    "0.05",
+    "--talk-max-s",
+    "0.3",
+    "--think-s",
+    "0.05",
+]
+
+
 class System:
-    def __init__(self, sup: Supervisor):
+    def __init__(self, sup: Supervisor, sandbox_url: str | None = None):
         self.sup = sup
         s = sup.settings
         self.api = DialerClient(s.api_url, s.api_key)
-        self.sandbox_url = f"http://127.0.0.1:{s.SANDBOX_PORT}"
+        # the sandbox is on loopback unless a multi-host test put it on a host of its own
+        self.sandbox_url = sandbox_url or f"http://127.0.0.1:{s.SANDBOX_PORT}"
         self.sandbox = SandboxControl(self.sandbox_url)
 
     def register(self, max_concurrent: int, cpm: int = 10_000) -> None:
@@ -70,6 +86,43 @@ class System:
 
 
 @contextmanager
+def supervised(
+    overrides: dict[str, str],
+    *,
+    workers: int,
+    max_concurrent: int,
+    sandbox_args: list[str],
+    ready_s: float = 30,
+) -> Iterator[Supervisor]:
+    """Every process of ``dialer up`` on free ports, started and stopped by its supervisor.
+
+    ``overrides`` are the settings (and the children's environment) on top of
+    free listen ports; on a failure the tail of each child's log is printed.
+    Shared with the benchmarks (``benchmarks.slots.dialer_system``).
+    """
+    overrides = {**{k: str(free_port()) for k in LISTEN_PORTS}, **overrides}
+    settings = load_settings(**overrides)
+    sup = Supervisor(
+        settings,
+        workers=workers,
+        with_flower=False,
+        quiet=True,
+        max_concurrent=max_concurrent,
+        extra_env=overrides,
+        extra_sandbox_args=sandbox_args,
+    )
+    try:
+        sup.start()
+        sup.wait_ready(ready_s)
+        yield sup
+    except BaseException:
+        print_logs(sup)
+        raise
+    finally:
+        sup.stop(timeout_s=10)
+
+
+@contextmanager
 def running_system(
     redis_url: str,
     tmp: Path,
@@ -79,47 +132,30 @@ def running_system(
     sandbox_args: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[System]:
-    ports = {k: str(free_port()) for k in LISTEN_PORTS}
-    overrides = {
-        **FAST,
-        **ports,
-        "REDIS_URL": redis_url,
-        "DIALER_DATA_DIR": str(tmp),
-        **(env or {}),
-    }
-    settings = load_settings(**overrides)
-    sup = Supervisor(
-        settings,
+    """The whole dialer with test-speed timers (``FAST``) against the sandbox."""
+    overrides = {**FAST, "REDIS_URL": redis_url, "DIALER_DATA_DIR": str(tmp), **(env or {})}
+    with supervised(
+        overrides,
         workers=workers,
-        with_flower=False,
-        quiet=True,
         max_concurrent=max_concurrent,
-        extra_env=overrides,
-        extra_sandbox_args=sandbox_args
-        or [
-            "--calls-per-minute",
-            "100000",
-            "--ring-s",
-            "0.05",
-            "--talk-max-s",
-            "0.3",
-            "--think-s",
-            "0.05",
-        ],
-    )
-    try:
-        sup.start()
-        sup.wait_ready(30)
-        system = System(sup)
-        yield system
-    except BaseException:
-        for child in sup.children:
-            if child.log and child.log.exists():
-                tail = child.log.read_text(errors="replace")[-3000:]
-                print(f"--- {child.name} log ---\n{tail}")
-        raise
-    finally:
-        sup.stop(timeout_s=10)
+        sandbox_args=sandbox_args or SANDBOX_FAST,
+    ) as sup:
+        yield System(sup)
+
+
+def print_logs(sup: Supervisor) -> None:
+    """The end of every child's log (a failing test shows what the processes said)."""
+    for child in sup.children:
+        if child.log and child.log.exists():
+            tail = child.log.read_text(errors="replace")[-3000:]
+            print(f"--- {child.log.stem} log ---\n{tail}", file=sys.stderr)
+
+
+def with_db(url: str, db: int) -> str:
+    """``url`` pointing at database ``db`` of the same server."""
+    scheme, _, rest = url.rstrip("/").partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{db}"
 
 
 def contacts(n: int, start: int = 0) -> list[dict[str, Any]]:
