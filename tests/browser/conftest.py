@@ -8,23 +8,12 @@ Screenshots of each page go to ``tests/browser/screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).parent / "screenshots"
-
-
-def skip_reason() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (`apt-get install chromium`; .ci/run installs it)"
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed (`make setup`)"
-    return None
+from tests.support.browser import CHROMIUM, skip_reason
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -52,8 +41,3 @@ def browser() -> Iterator[Any]:
             yield found
         finally:
             found.close()
-
-
-def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -27,9 +26,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.browser.conftest import shot
-from tests.conftest import TEST_DB, _with_db
-from tests.integration.harness import System, running_system
+from tests.support.browser import shot
+from tests.support.polling import wait_for
+from tests.support.system import System, running_system, with_db
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -43,7 +42,7 @@ DEMO = Path(str(resources.files("dialer.cli").joinpath("demo")))
 
 @pytest.fixture(scope="module")
 def system(redis_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    url = _with_db(redis_server_url, TEST_DB)
+    url = with_db(redis_server_url, 9)  # the suite's test database (tests/conftest.py)
     redis.Redis.from_url(url).flushdb()
     tmp = tmp_path_factory.mktemp("dashboard")
     with running_system(url, tmp, workers=1, max_concurrent=4, sandbox_args=SANDBOX_ARGS) as found:
@@ -105,17 +104,6 @@ def answer_charts(page: Any) -> dict[str, dict[str, int]]:
     return found
 
 
-def wait_until(check: Any, timeout_s: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.25)
-
-
 def test_sign_in_refuses_a_wrong_key(page: Any) -> None:
     page.goto("/ui/")
     page.wait_for_url("**/ui/signin*")
@@ -164,7 +152,7 @@ def test_survey_campaign_from_upload_to_answers(page: Any, system: System) -> No
             expected.setdefault(q, Counter())[a] += 1
     assert expected and expected["q1"]["2"] == 2  # the two callees who pressed 2
     want = {q: dict(c) for q, c in expected.items()}
-    wait_until(lambda: answer_charts(page) == want)
+    wait_for(lambda: answer_charts(page) == want, timeout_s=30, what="the answer charts")
 
     # the contact holding markup shows it as text; nothing ran
     page.fill("#search", "script")

@@ -27,7 +27,7 @@ from dialer.platform import serving
 from dialer.receiver.app import scope_of_key, session_scope
 from dialer.receiver.appkeys import AREDIS, RUNTIME, SCOPE, SETTINGS, in_thread
 from dialer.receiver.ui import charts, sessions
-from dialer.services import campaigns
+from dialer.services import queries
 from dialer.services.accounts import load_account
 from dialer.store import apikeys, keys
 
@@ -184,7 +184,7 @@ async def contacts(request: web.Request) -> web.Response:
     r = request.app[RUNTIME].r
 
     def page_of() -> tuple[int, list[dict[str, Any]]]:
-        hits = [row for row in campaigns.iter_results(r, cid) if charts.matches(row, text, outcome)]
+        hits = [row for row in queries.iter_results(r, cid) if charts.matches(row, text, outcome)]
         return len(hits), hits[offset : offset + limit]
 
     total, rows = await in_thread(request.app, page_of)
@@ -229,7 +229,7 @@ async def campaign_events(request: web.Request) -> web.StreamResponse:
     cache: dict[str, Any] = {"key": None, "charts": None, "at": 0.0}
 
     async def produce() -> dict[str, Any] | None:
-        status = await in_thread(app, campaigns.status, r, cid)
+        status = await in_thread(app, queries.status, r, cid)
         if status is None:
             return None
         now = time.time()
@@ -237,7 +237,7 @@ async def campaign_events(request: web.Request) -> web.StreamResponse:
         # (an answer can land after the call's last state change)
         key = json.dumps([status["counts"], status["state"]], sort_keys=True)
         if key != cache["key"] or now - cache["at"] > CHARTS_REFRESH_S:
-            rows = await in_thread(app, lambda: list(campaigns.iter_results(r, cid)))
+            rows = await in_thread(app, lambda: list(queries.iter_results(r, cid)))
             cache["charts"] = charts.summarize(rows, created_at=status["created_at"], now=now)
             cache["key"], cache["at"] = key, now
         account = status["account"]
@@ -264,7 +264,7 @@ async def campaigns_events(request: web.Request) -> web.StreamResponse:
     async def produce() -> dict[str, Any]:
         total, rows = await in_thread(
             app,
-            lambda: campaigns.list_campaigns(
+            lambda: queries.list_campaigns(
                 r,
                 limit=200,
                 state=state,
