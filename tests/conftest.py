@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from dialer.platform.embedded import EmbeddedRedis
-from tests.support import shellout
+from tests.support import broker, shellout
 from tests.support.system import with_db
 
 # Every program a test starts must come from `make setup` (see tests/support/shellout.py).
@@ -52,9 +52,17 @@ def redis_server_url() -> Iterator[str]:
 def redis_url(redis_server_url: str) -> str:
     url = with_db(redis_server_url, TEST_DB)
     client = redis.Redis.from_url(url)
-    client.flushdb()
+    client.flushdb()  # the state, and the broker's queues when it is this Redis
     client.close()
     return url
+
+
+@pytest.fixture(autouse=True)
+def _empty_rabbitmq() -> None:
+    """A RabbitMQ broker (tests/support/broker.py) starts each test empty, as Redis does."""
+    amqp = broker.amqp_url()
+    if amqp:
+        broker.purge(amqp)
 
 
 @pytest.fixture

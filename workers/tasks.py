@@ -18,6 +18,7 @@ from celery.signals import worker_process_init
 from dialer.core import campaign, results
 from dialer.core.calls import Event, Kind, State
 from dialer.core.errors import ConfigError, NotPlacedError, RequestRejected
+from dialer.platform.queue import task_name
 from dialer.services import ingest, queries
 from dialer.services.accounts import all_accounts
 from dialer.services.dialing import dial as dial_call
@@ -156,7 +157,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
             http(), facts.webhook_url, webhook_key(facts), "call.final", f"{call_id}:final", data
         )
     except NotPlacedError as exc:
-        # countdown stays below the broker visibility timeout (see workers.app)
+        # countdown stays below the broker visibility timeout (dialer.platform.queue)
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
     except (RequestRejected, ConfigError) as exc:
         return {"call_id": call_id, "sent": False, "error": str(exc)}
@@ -186,7 +187,7 @@ def tick() -> dict[str, int]:
     return {a: len(admit_and_dispatch(a)) for a in all_accounts(rt().r)}
 
 
-@app.task(name="dialer.services.reconcile")
+@app.task(name=task_name("reconcile"))
 def reconcile() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for account in all_accounts(rt().r):
@@ -216,7 +217,7 @@ def reconcile() -> dict[str, Any]:
     return out
 
 
-@app.task(name="dialer.store.retention")
+@app.task(name=task_name("retention"))
 def retention_sweep() -> dict[str, int]:
     """Beat: finished campaigns get their expiry; expired ones leave the index."""
     return retention.sweep(rt().r, retention_s=rt().settings.retention_s)

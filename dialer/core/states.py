@@ -21,6 +21,10 @@ class CampaignState(StrEnum):
     DONE = "done"
 
 
+#: what a client sees and filters by (``purging`` reads as unknown: never shown)
+SHOWN_STATES = tuple(s.value for s in CampaignState if s is not CampaignState.PURGING)
+
+
 class CircuitState(StrEnum):
     """``dl:{A}:account`` field ``circuit``: open after Exotel refused the credentials."""
 

@@ -32,6 +32,7 @@ from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
 from dialer.platform import scrape, serving
+from dialer.platform.queue import make_celery
 from dialer.receiver import api, callbacks, ratelimit
 from dialer.receiver.appkeys import (
     AREDIS,
@@ -67,7 +68,7 @@ MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    url = s.REDIS_URL or "redis://127.0.0.1:6379/0"
+    url = s.redis_url
     # A blocking pool: under a burst, wait for a connection instead of failing
     # (redis-py's default pool raises past max_connections, which became 503s).
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -85,9 +86,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         admit_lease_s=s.DIALER_RECONCILE_AFTER_S,
         reserve_pct=s.DIALER_RECONCILE_RESERVE_PCT,
     )
-    from workers.app import make_app  # the producer side of the same Celery config
-
-    app[CELERY] = make_app(s)
+    app[CELERY] = make_celery(s)  # a producer: publishes by task name only
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="receiver-io")
     app[EGRESS] = Egress(s.egress_policy)
     app[PROBES] = app[EGRESS].client_session(total_s=PROBE_DEADLINE_S)

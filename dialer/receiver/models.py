@@ -20,13 +20,10 @@ from pydantic.fields import FieldInfo
 from dialer.core.campaign import CampaignIn
 from dialer.core.fields import absent_field, no_default
 from dialer.core.reasons import CODES, Code
-from dialer.core.states import CampaignState
 from dialer.receiver.openapi import Out
 from dialer.store import keys
 
 SID_PATTERN = r"^[A-Za-z0-9_.-]+$"
-# what a client may see or filter by (purging reads as unknown: never shown)
-CAMPAIGN_STATES = tuple(s.value for s in CampaignState if s is not CampaignState.PURGING)
 
 
 class Strict(BaseModel):

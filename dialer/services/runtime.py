@@ -43,7 +43,7 @@ class Runtime:
     def __init__(self, settings: Settings, r: redis.Redis | None = None):
         self.settings = settings
         self.r = r or redis.Redis.from_url(
-            settings.REDIS_URL or "redis://127.0.0.1:6379/0",
+            settings.redis_url,
             decode_responses=True,
             socket_timeout=10,
             socket_connect_timeout=5,

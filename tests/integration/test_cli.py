@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support import broker
 from tests.support.cli import DIALER, alive, cli_env, descendants, run_cli
 
 pytestmark = pytest.mark.timeout(240)
@@ -27,6 +28,8 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             "--no-flower",
             "--sandbox-arg=--ring-s=0.05",
             "--sandbox-arg=--talk-max-s=1.5",
+            # the run's RabbitMQ, when it has one, through the flag (tests/support/broker.py)
+            *(["--broker", amqp] if (amqp := broker.amqp_url()) else []),
         ],
         env=env,
         stdout=out,

@@ -20,6 +20,7 @@ from dialer.cli.supervisor import Supervisor
 from dialer.core.settings import LISTEN_PORTS, load_settings
 from dialer.platform.embedded import free_port
 from dialer.sandbox.control import SandboxControl
+from tests.support import broker
 
 FAST = {
     "DIALER_RECONCILE_AFTER_S": "2.5",
@@ -133,7 +134,14 @@ def running_system(
     env: dict[str, str] | None = None,
 ) -> Iterator[System]:
     """The whole dialer with test-speed timers (``FAST``) against the sandbox."""
-    overrides = {**FAST, "REDIS_URL": redis_url, "DIALER_DATA_DIR": str(tmp), **(env or {})}
+    overrides = {
+        **FAST,
+        "REDIS_URL": redis_url,
+        # the run's RabbitMQ when it has one (tests.support.broker), else the state Redis
+        **({"CELERY_BROKER_URL": amqp} if (amqp := broker.amqp_url()) else {}),
+        "DIALER_DATA_DIR": str(tmp),
+        **(env or {}),
+    }
     with supervised(
         overrides,
         workers=workers,

@@ -40,3 +40,16 @@ def test_scripts_use_the_constants_not_retyped_names(name: str) -> None:
     used = set(re.findall(r"\b(?:CAMPAIGN|CIRCUIT)_[A-Z]+\b", code))
     defined = set(re.findall(r"local ((?:CAMPAIGN|CIRCUIT)_[A-Z]+) =", lua_constants()))
     assert used <= defined
+
+
+def test_the_api_and_cli_offer_exactly_the_shown_states() -> None:
+    # Literal types are spelt out for the OpenAPI document: they must match the enum
+    from typing import get_args
+
+    from dialer.core.states import SHOWN_STATES
+    from dialer.receiver.models import CampaignsQuery, CampaignStatus
+
+    status = CampaignStatus.model_fields["state"].annotation
+    query = CampaignsQuery.model_fields["state"].annotation
+    assert set(get_args(status)) == set(SHOWN_STATES)
+    assert set(get_args(get_args(query)[0])) == set(SHOWN_STATES)
