@@ -2,8 +2,9 @@
 
 ``create_app(settings)`` builds it; ``run(settings)`` serves it. Resources
 (Redis clients, the Celery producer, its thread) are opened and closed in
-``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. Slow
-follow-ups (admitting the next call, webhooks) go to Celery.
+``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. The
+status callback's use case is ``dialer.services.callback``; the settle step's
+slow follow-ups (webhooks, caller-id statistics) go to Celery.
 
 Probes: ``/livez`` (the process answers; no Redis), ``/readyz`` (Redis
 answers and not draining; ``/healthz`` is its alias). On SIGTERM readiness
@@ -15,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +27,6 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from dialer.core import tokens
-from dialer.core.calls import Event
 from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
@@ -54,11 +53,11 @@ from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
 from dialer.receiver.ui import sessions
+from dialer.services import callback
 from dialer.services.accounts import make_account, save_account
 from dialer.services.runtime import Runtime
 from dialer.store import apikeys, keys, replies
 from dialer.store.admission import AsyncRedisLimiter
-from dialer.store.records import Extra, atransition
 
 log = logging.getLogger(__name__)
 
@@ -311,62 +310,26 @@ async def _handle_callback(
         metrics.callbacks.labels(result="malformed").inc()
         await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
         return problem(400, str(exc)), None
-    r = app[AREDIS]
-    now = time.time()
-    await r.xadd(
-        keys.events(facts.account),
-        {"call_id": call_id, "at": now, "body": json.dumps(body, default=str)[:8192]},
-        maxlen=keys.EVENTS_MAXLEN,
-        approximate=True,
+    out = await callback.record(
+        app[AREDIS], app[LIMITER], facts, call_id, signed_attempt, body, parsed, now=time.time()
     )
-    kind = callbacks.event_kind(parsed["status"], parsed["event_type"])
-    if kind is None:
-        metrics.callbacks.labels(result="ignored").inc()
-        return web.json_response({"ok": True, "ignored": "unknown status"}), None
-
-    named = callbacks.body_attempt(call_id, parsed)
-
-    def event_for(call: Mapping[str, str]) -> Event | None:
-        # The signed URL names the attempt it was issued for: the body cannot
-        # move the event to another one (a CustomField that disagrees voids it),
-        # and the transition refuses it if that attempt is no longer current.
-        if named is not None and named != signed_attempt:
-            return None
-        return callbacks.make_event(kind, signed_attempt, parsed, now)
-
-    t = await atransition(
-        r,
-        facts.account,
-        call_id,
-        event_for,
-        facts.policy,
-        now=now,
-        leases=facts.leases,
-        extra=Extra(duration_s=parsed["duration_s"], recording_url=parsed["recording_url"]),
-    )
-    if t is None:
-        metrics.callbacks.labels(result="stale").inc()
-        ignored = {"ok": True, "ignored": "stale attempt or unknown call"}
-        return web.json_response(ignored), None
-    metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
-    if t.changed:
+    metrics.callbacks.labels(result=out.result).inc()
+    t = out.transition
+    if t is not None and t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
-    if t.changed and (t.releases_slot or t.final):
-        admitted: list[str] = []
-        if t.releases_slot:
-            # Refill at once, here: the freed slot goes to the next call without
-            # waiting for a Celery hop (the follow-up task admits again, harmlessly).
-            admitted = await app[LIMITER].admit(facts.account, time.time())
-        ended = t.before.attempt
+    if out.ignored is not None:
+        return web.json_response({"ok": True, "ignored": out.ignored}), None
+    done = out.settlement
+    if done is None:
+        return web.json_response({"ok": True}), None
 
-        def publish() -> None:
-            celery = app[CELERY]
-            for next_id in admitted:
-                celery.send_task("dialer.dial", args=(next_id,))
-            celery.send_task("dialer.followup", args=(call_id, t.releases_slot, t.final, ended))
+    def publish() -> None:
+        celery = app[CELERY]
+        for next_id in out.admitted:
+            celery.send_task("dialer.dial", args=(next_id,))
+        celery.send_task("dialer.followup", args=done.args())
 
-        return web.json_response({"ok": True}), publish
-    return web.json_response({"ok": True}), None
+    return web.json_response({"ok": True}), publish
 
 
 async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> None:
