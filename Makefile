@@ -50,7 +50,7 @@ test: setup  ## the test suite (unit, contract, integration, security, fuzz)
 	$(BIN)/python -m pytest
 
 # The multi-host test builds test hosts with `ip` (iproute2), a system program
-# the suite runs only when asked (tests/shellout.py): this target asks.
+# the suite runs only when asked (tests/support/shellout.py): this target asks.
 test-slow: setup  ## long chaos runs (incl. test hosts in network namespaces: root + iproute2)
 	DIALER_TEST_TOOLS="$${DIALER_TEST_TOOLS:+$$DIALER_TEST_TOOLS,}ip" $(BIN)/python -m pytest -m slow
 

@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import redis
 
-    from benchmarks.common import BENCH_DB, Ctx, Result, with_db
+    from benchmarks.common import BENCH_DB, Ctx, Result
+    from tests.support.system import with_db
 
     started = time.monotonic()
     server = None

@@ -6,21 +6,18 @@ benchmark starts is started here (``spawn``) and stopped by its own handle.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
-from aiohttp import web
 
 from dialer.core.keyring import Keyring
 
@@ -48,12 +45,6 @@ class Ctx:
         r = redis.Redis.from_url(self.redis_url, decode_responses=True)
         r.flushdb()
         return r
-
-
-def with_db(url: str, db: int) -> str:
-    scheme, _, rest = url.rstrip("/").partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{db}"
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -231,47 +222,6 @@ def busiest(shares: dict[str, float]) -> str:
         return ""
     top = sorted(shares.items(), key=lambda kv: -kv[1])
     return ", ".join(f"{k} {v:.0%} of a core" for k, v in top[:4])
-
-
-# --- an aiohttp app served from a background thread -----------------------------------------
-@contextlib.contextmanager
-def serve_in_thread(app: web.Application, host: str = "127.0.0.1") -> Iterator[int]:
-    """Serve ``app`` on a free port from a thread with its own loop; yields the port."""
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    found: dict[str, Any] = {}
-
-    async def start() -> web.AppRunner:
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, host, 0, backlog=1024)
-        await site.start()
-        found["port"] = runner.addresses[0][1]
-        return runner
-
-    def main() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            runner = loop.run_until_complete(start())
-        except BaseException as exc:
-            found["error"] = exc
-            ready.set()
-            return
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=main, name="bench-server", daemon=True)
-    thread.start()
-    ready.wait(10)
-    if "error" in found:
-        raise RuntimeError(f"server failed: {found['error']!r}")
-    try:
-        yield int(found["port"])
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
 
 
 def contacts(n: int, start: int = 0) -> list[str]:

@@ -1,7 +1,7 @@
 """The checked-out commit and the tracked files, read from ``.git`` without running git.
 
 The test suite runs the benchmarks and checks what is committed, and it runs
-only programs that ``make setup`` installs (tests/shellout.py): git is not one
+only programs that ``make setup`` installs (tests/support/shellout.py): git is not one
 of them. Handles a plain clone, a worktree or submodule (``.git`` is a file
 naming the git directory, whose ``commondir`` holds the shared refs), loose
 and packed refs, and index versions 2 and 3. Anything else reads as None.

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from benchmarks import naive
-from benchmarks.common import KEYS, Ctx, Result, Row, contacts, r2, ratio
+from benchmarks.common import KEYS, Ctx, Result, Row, contacts, cpu_seconds, r2, ratio
 from dialer.core import campaign
 from dialer.services import ingest, queries
 from dialer.services.accounts import make_account, save_account
@@ -48,6 +48,8 @@ def ours(ctx: Ctx, n: int) -> dict[str, Any]:
     r = ctx.fresh_redis()
     register(r)
     text = csv_text(n)
+    redis_cpu0 = cpu_seconds(ctx.redis_pid) if ctx.redis_pid else 0.0
+    c0 = time.process_time()
     t0 = time.perf_counter()
     spec = campaign.CampaignIn.model_validate({"account": "sandbox", "csv": text, "bot": "echo"})
     out = ingest.create_campaign(r, spec, default_region="IN")
@@ -57,8 +59,18 @@ def ours(ctx: Ctx, n: int) -> dict[str, Any]:
             break
         time.sleep(0.001)
     secs = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    redis_cpu = (cpu_seconds(ctx.redis_pid) - redis_cpu0) if ctx.redis_pid else 0.0
     r.flushdb()
-    return {"n": n, "seconds": round(secs, 3), "per_s": round(n / secs)}
+    return {
+        "n": n,
+        "seconds": round(secs, 3),
+        "per_s": round(n / secs),
+        # CPU, not wall: on a shared machine the wall rate drops with other load
+        "cpu_s": round(cpu, 3),
+        "redis_cpu_s": round(redis_cpu, 3),
+        "per_cpu_s": round(n / cpu) if cpu else None,
+    }
 
 
 def baseline(ctx: Ctx, n: int) -> dict[str, Any]:
@@ -103,7 +115,8 @@ def profile(ctx: Ctx, n: int) -> str:
     total = max(getattr(stats, "total_tt", 0.0), 1e-9)
     wanted = {
         ("contacts.py", "parse_csv"): "CSV parse + validation (dialer.core.contacts.parse_csv)",
-        ("params.py", "e164"): "  of which E.164 (phonenumbers parse/is_valid/format)",
+        ("exotel.py", "e164"): "  of which E.164 (fast path, else the full parse)",
+        ("exotel.py", "strict_e164_valid"): "    the strict-E.164 fast path",
         ("phonenumberutil.py", "parse"): "    phonenumbers.parse",
         ("phonenumberutil.py", "is_valid_number"): "    phonenumbers.is_valid_number",
         ("client.py", "execute"): "Redis pipelines (redis-py execute)",
@@ -149,10 +162,27 @@ def run(ctx: Ctx) -> Result:
                 note=f"{o['seconds']:.2f} s" + (f" vs {b['seconds']:.2f} s" if b else ""),
             )
         )
+        if is_primary and o["per_cpu_s"]:
+            res.rows.append(
+                Row(
+                    "ingest",
+                    f"{n:,} contacts per CPU-second of the ingesting process",
+                    float(o["per_cpu_s"]),
+                    unit="contacts/CPU-s",
+                    note=f"{o['cpu_s']:.2f} CPU-s, plus Redis {o['redis_cpu_s']:.2f} CPU-s; "
+                    "the wall rate above also waits on whatever else shares the cores",
+                )
+            )
     res.details["runs"] = runs
     res.details["notes"] = (
         "baseline = one task.delay() per CSV row with no phone validation; "
-        "ours parses, validates (E.164) and de-duplicates every row."
+        "ours parses, validates (E.164) and de-duplicates every row. "
+        "Strict E.164 input skips the full phonenumbers parse (dialer.core.exotel."
+        "strict_e164_valid, the same metadata applied directly, checked against the parse "
+        "by tests/unit/test_e164_fast.py): cProfile before, E.164 66% of create_campaign "
+        "(phonenumbers.parse 39%, is_valid_number 24%); after, 16% (the rest: redis-py "
+        "pipelines 42%, csv + Ingest 14%, json for vars). CPU of the ingesting process per "
+        "100k rows: 8.1-10.5 s before, 3.8-4.1 s after (same machine, same load)."
     )
     if any(row.met is False for row in res.rows) or ctx.quick:
         res.bottleneck = profile(ctx, 2_000 if ctx.quick else 10_000)

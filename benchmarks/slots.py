@@ -47,11 +47,12 @@ from benchmarks.common import (
     pct,
     r2,
     ratio,
-    serve_in_thread,
     wait_http,
 )
 from dialer.platform.embedded import free_port
 from dialer.sandbox.control import SandboxControl
+from tests.support.servers import serve_in_thread
+from tests.support.system import supervised
 
 SINK_STATE = web.AppKey("state", dict)
 SINK_REDIS = web.AppKey("redis", aioredis.Redis)
@@ -175,43 +176,22 @@ def dialer_system(
     env: dict[str, str] | None = None,
 ) -> Iterator[Any]:
     """The whole dialer (sandbox, receiver, streamer, workers, beat) via ``dialer up``'s code."""
-    from dialer.cli.supervisor import Supervisor
-    from dialer.core.settings import LISTEN_PORTS, load_settings
-
-    ports = {k: str(free_port()) for k in LISTEN_PORTS}
     overrides = {
         "DIALER_LOG_LEVEL": "WARNING",
         "DIALER_SECRET": SECRET,
         "DIALER_API_KEY": API_KEY,
-        **ports,
         "REDIS_URL": ctx.redis_url,
         "DIALER_DATA_DIR": str(ctx.tmp / name),
         **(env or {}),
     }
-    settings = load_settings(**overrides)
-    sup = Supervisor(
-        settings,
+    with supervised(
+        overrides,
         workers=workers,
-        with_flower=False,
-        quiet=True,
         max_concurrent=limit,
-        extra_env=overrides,
-        extra_sandbox_args=sandbox_args or [],
-    )
-    try:
-        sup.start()
-        sup.wait_ready(60)
+        sandbox_args=sandbox_args or [],
+        ready_s=60,
+    ) as sup:
         yield sup
-    except BaseException:
-        for child in sup.children:
-            if child.log and child.log.exists():
-                print(
-                    f"--- {child.name} log ---\n{child.log.read_text(errors='replace')[-2000:]}",
-                    file=sys.stderr,
-                )
-        raise
-    finally:
-        sup.stop(timeout_s=10)
 
 
 def pids_of(sup: Any) -> dict[str, int]:

@@ -1,8 +1,9 @@
 """The streamer's Redis edge: load a call and its bot, write what the call yields.
 
 Reads ``dl:campaigns`` (call -> account, cached: it never changes), the call
-hash (``to``, ``vars``, ``state``, ``attempt``), the campaign hash (``bot``,
-``bot_config``, ``amd`` and the machine message ``amd_wav``) and a survey's WAV
+hash (``to``, ``vars``, ``state``, ``attempt``), the campaign's facts through
+the shared reader (``dialer.store.campaigns.aread``: ``bot``, ``bot_config``,
+``amd``), the machine message ``amd_wav`` and a survey's WAV
 prompts (``keys.survey``, cached per campaign: they never change either), so no
 streamer reads a file for a survey. Writes only fields of the call hash:
 ``a:<qid>`` answers, ``stream_sid``, ``stream_error`` (text), ``bot_error`` (a
@@ -22,6 +23,7 @@ token cannot both get in.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -32,7 +34,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from dialer.core.reasons import BotError, Code
-from dialer.store import keys
+from dialer.store import campaigns, keys, replies
 from dialer.store.scripts import script
 
 
@@ -123,14 +125,17 @@ class CallStore:
         account = await self.account_of(campaign)
         if account is None:
             return None
-        async with self._r.pipeline(transaction=False) as pipe:
-            pipe.hmget(keys.call(account, call_id), "to", "vars", "state", "attempt")
-            pipe.hmget(keys.campaign(account, campaign), "bot", "bot_config", "amd")
-            (to, vars_, state, attempt), (bot, bot_config, amd) = await pipe.execute()
+        # the call and its campaign's facts (the one reader: dialer.store.campaigns) at once
+        row, facts = await asyncio.gather(
+            self._r.hmget(keys.call(account, call_id), "to", "vars", "state", "attempt"),
+            campaigns.aread(self._r, campaign, account),
+        )
+        to, vars_, state, attempt = (replies.text(v) for v in row)
         if attempt is None or not str(attempt).isdigit():
             return None
-        config = _json_dict(bot_config)
-        if str(bot or "").startswith("survey") and config and "base_dir" not in config:
+        bot = facts.bot if facts is not None else ""
+        config = dict(facts.bot_config) if facts is not None else {}
+        if bot.startswith("survey") and config and "base_dir" not in config:
             # (a campaign stored before surveys travelled as content has base_dir)
             config["prompts"] = await self.survey_wavs(account, campaign)
         return CallInfo(
@@ -141,9 +146,9 @@ class CallStore:
             state=state or "",
             to=to or "",
             vars=_json_dict(vars_),
-            bot=bot or "",
+            bot=bot,
             bot_config=config,
-            machine_detection=str(_json_dict(amd).get("mode") or "off"),
+            machine_detection=facts.machine_detection if facts is not None else "off",
         )
 
     async def record_answer(self, call: CallInfo, qid: str, value: str) -> None:

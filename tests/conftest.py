@@ -17,19 +17,16 @@ import pytest
 import redis
 
 from dialer.platform.embedded import EmbeddedRedis
-from tests import shellout
+from tests.support import broker, shellout
+from tests.support.system import with_db
 
-# Every program a test starts must come from `make setup` (see tests/shellout.py).
+# Every program a test starts must come from `make setup` (see tests/support/shellout.py).
 sys.addaudithook(shellout.hook)
 
 TEST_DB = 9
 
-
-def _with_db(url: str, db: int) -> str:
-    base = url.rstrip("/")
-    scheme, _, rest = base.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{db}"
+# The streamer on loopback (``streamer``) and a test playing Exotel against it (``connect``).
+pytest_plugins = ["tests.support.stream"]
 
 
 @pytest.fixture(scope="session")
@@ -53,11 +50,19 @@ def redis_server_url() -> Iterator[str]:
 
 @pytest.fixture
 def redis_url(redis_server_url: str) -> str:
-    url = _with_db(redis_server_url, TEST_DB)
+    url = with_db(redis_server_url, TEST_DB)
     client = redis.Redis.from_url(url)
-    client.flushdb()
+    client.flushdb()  # the state, and the broker's queues when it is this Redis
     client.close()
     return url
+
+
+@pytest.fixture(autouse=True)
+def _empty_rabbitmq() -> None:
+    """A RabbitMQ broker (tests/support/broker.py) starts each test empty, as Redis does."""
+    amqp = broker.amqp_url()
+    if amqp:
+        broker.purge(amqp)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from celery.signals import worker_process_init
 from dialer.core import campaign, results
 from dialer.core.calls import Event, Kind, State
 from dialer.core.errors import ConfigError, NotPlacedError, RequestRejected
+from dialer.platform.queue import task_name
 from dialer.services import ingest, queries, settle
 from dialer.services.accounts import all_accounts
 from dialer.services.dialing import dial as dial_call
@@ -119,7 +120,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
             http(), facts.webhook_url, webhook_key(facts), "call.final", f"{call_id}:final", data
         )
     except NotPlacedError as exc:
-        # countdown stays below the broker visibility timeout (see workers.app)
+        # countdown stays below the broker visibility timeout (dialer.platform.queue)
         raise self.retry(countdown=min(60, 2**self.request.retries), exc=exc) from None
     except (RequestRejected, ConfigError) as exc:
         return {"call_id": call_id, "sent": False, "error": str(exc)}
@@ -149,7 +150,7 @@ def tick() -> dict[str, int]:
     return {a: len(admit_and_dispatch(a)) for a in all_accounts(rt().r)}
 
 
-@app.task(name="dialer.services.reconcile")
+@app.task(name=task_name("reconcile"))
 def reconcile() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for account in all_accounts(rt().r):
@@ -176,7 +177,7 @@ def reconcile() -> dict[str, Any]:
     return out
 
 
-@app.task(name="dialer.store.retention")
+@app.task(name=task_name("retention"))
 def retention_sweep() -> dict[str, int]:
     """Beat: finished campaigns get their expiry; expired ones leave the index."""
     return retention.sweep(rt().r, retention_s=rt().settings.retention_s)

@@ -27,6 +27,7 @@ from dialer.cli.progress import (
 from dialer.core.contacts import read_text_file
 from dialer.core.errors import ValidationError
 from dialer.core.policy import RETRYABLE_OUTCOMES as RETRYABLE
+from dialer.core.states import SHOWN_STATES
 from dialer.core.surveys import read_survey
 
 
@@ -613,7 +614,7 @@ def results(campaign_id: str, fmt: str, api: str | None) -> None:
 @click.command("campaigns")
 @click.option(
     "--state",
-    type=click.Choice(["running", "paused", "done", "cancelled"]),
+    type=click.Choice(list(SHOWN_STATES)),
     default=None,
     help="Only campaigns in this state.",
 )

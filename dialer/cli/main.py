@@ -249,8 +249,9 @@ def sandbox(
 def flower(port: int | None) -> None:
     """Run Flower, the Celery monitor, on this deployment's broker."""
     s = settings_or_exit()
-    from workers.app import app
+    from dialer.platform.queue import make_celery
 
+    app = make_celery(s)  # the broker's queues and events; Flower runs no task
     app.start(["flower", f"--port={port or s.FLOWER_PORT}", f"--address={s.DIALER_HOST}"])
 
 

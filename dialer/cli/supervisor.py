@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from dialer.core.settings import LISTEN_PORTS, Settings
 from dialer.platform.embedded import EmbeddedRedis
@@ -56,6 +57,15 @@ PORT_SETTINGS = {
     "receiver metrics": "DIALER_METRICS_PORT",
     "streamer metrics": "STREAMER_METRICS_PORT",
 }
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
 
 
 def check_port(host: str, port: int, what: str) -> None:
@@ -171,6 +181,8 @@ class Supervisor:
             self.urls["redis"] = self.redis.url + " (embedded, AOF in " + str(data / "redis") + ")"
         else:
             self.urls["redis"] = "(REDIS_URL)"
+        if s.CELERY_BROKER_URL:
+            self.urls["broker"] = f"{redact_url(s.CELERY_BROKER_URL)}  (CELERY_BROKER_URL)"
         self._expedite_stale(env.get("REDIS_URL") or s.REDIS_URL)
         if sandbox:
             env.update(SANDBOX_ACCOUNT)

@@ -114,16 +114,29 @@ def _start(sup: Supervisor) -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes to run.")
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
 @click.option(
+    "--broker",
+    metavar="URL",
+    default=None,
+    help="Celery broker apart from the state Redis, e.g. amqp://user:pass@host:5672/vhost "
+    "(RabbitMQ); default $CELERY_BROKER_URL, else the state Redis.",
+)
+@click.option(
     "--sandbox-arg",
     "sandbox_args",
     multiple=True,
     metavar="ARG",
     help="Extra option for the sandbox, e.g. --sandbox-arg=--talk-max-s=2.",
 )
-def up(workers: int, no_flower: bool, sandbox_args: tuple[str, ...]) -> None:
+def up(workers: int, no_flower: bool, broker: str | None, sandbox_args: tuple[str, ...]) -> None:
     """Run the whole system here until Ctrl-C (embedded Redis and sandbox by default)."""
     overrides = run_secrets(settings_or_exit())
-    s = load_settings(**overrides)
+    if broker:
+        overrides["CELERY_BROKER_URL"] = broker  # every child reads it from the environment
+    try:
+        s = load_settings(**overrides)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     sup = Supervisor(
         s,
         workers=workers,

@@ -3,13 +3,18 @@
 Pure: no Redis, no clock, no network. The submit use case
 (``dialer.services.ingest``) validates with ``CampaignIn``, parses the
 contacts with ``ingest`` and writes them; a dry run's estimate comes from
-``estimate_finish``. This module does not read the survey or the bot: that
-is ``dialer.core.bots`` and ``dialer.core.questions``.
+``estimate_finish``; what processes read back of it is ``CampaignFacts``
+(parsed by ``facts``, read by ``dialer.store.campaigns``). This module does
+not read the survey or the bot: that is ``dialer.core.bots`` and
+``dialer.core.questions``.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -214,3 +219,70 @@ def estimate_finish(
         work_s -= end - t
         t = end
     return t
+
+
+@dataclass(frozen=True)
+class CampaignFacts:
+    """What a process needs of a stored campaign to place and settle its calls.
+
+    Written once at submit and never changed (pause/cancel change ``state``,
+    which is not here: read it fresh), so a process may cache these.
+    """
+
+    cid: str
+    account: str
+    bot: str = "echo"
+    bot_config: dict[str, Any] = field(default_factory=dict)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    options: dict[str, Any] = field(default_factory=dict)
+    lease_s: float = 3720.0  # the answered call's lease: time_limit_s + a margin
+    webhook_url: str = ""
+    window: Window | None = None
+    dnc_answers: dict[str, str] | None = None
+    machine_detection: str = "off"  # the policy's mode (dialer.core.machine)
+
+
+#: The campaign hash fields ``facts`` reads (never ``amd_wav``: up to 1.4 MB).
+FACT_FIELDS = (
+    "bot",
+    "bot_config",
+    "policy",
+    "options",
+    "lease_s",
+    "webhook_url",
+    "window",
+    "dnc_answers",
+    "amd",
+)
+
+
+def facts(cid: str, account: str, meta: Mapping[str, str | None]) -> CampaignFacts:
+    """Pure: the stored campaign hash (``FACT_FIELDS``) -> its facts; the one parser
+    the receiver, the workers and the streamer share (``dialer.store.campaigns``)."""
+    window = _json(meta.get("window"))
+    dnc = _json(meta.get("dnc_answers"))
+    policy = _json(meta.get("policy"))
+    return CampaignFacts(
+        cid=cid,
+        account=account,
+        bot=meta.get("bot") or "echo",
+        bot_config=_json(meta.get("bot_config")) or {},
+        policy=RetryPolicy.from_dict(policy) if policy is not None else RetryPolicy(),
+        options=_json(meta.get("options")) or {},
+        lease_s=float(meta.get("lease_s") or 3720),
+        webhook_url=meta.get("webhook_url") or "",
+        window=Window.parse(window) if window else None,
+        dnc_answers=dnc or None,
+        machine_detection=str((_json(meta.get("amd")) or {}).get("mode") or "off"),
+    )
+
+
+def _json(raw: str | None) -> dict[str, Any] | None:
+    """A stored JSON object; None for an absent, empty or malformed field."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -41,6 +41,8 @@ _PLACEHOLDER = re.compile(
     r"replace|change[-_ ]?me|placeholder|example|your[-_ ]|dummy|secret[-_]?here|<.*>",
     re.IGNORECASE,
 )
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+BROKER_SCHEMES = ("redis://", "rediss://", "amqp://", "amqps://")
 MIN_SECRET_CHARS = 32
 GENERATE_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 #: every listening port a local run needs (dialer up, tests and benchmarks pick free ones)
@@ -60,6 +62,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
 
     REDIS_URL: str | None = None
+    # Celery's broker, apart from the state store: amqp://user:pass@host:5672/vhost
+    # (RabbitMQ) or another redis://. Unset: the state Redis (REDIS_URL) is the broker.
+    CELERY_BROKER_URL: str | None = None
     EXOTEL_API_URL: AnyHttpUrl = AnyHttpUrl(REGION_URLS["sg"])
     EXOTEL_ACCOUNT_SID: str | None = None
     EXOTEL_API_KEY: str | None = None
@@ -139,6 +144,13 @@ class Settings(BaseSettings):
         EgressPolicy.parse(v)  # raises ValueError naming the bad item
         return v
 
+    @field_validator("CELERY_BROKER_URL")
+    @classmethod
+    def _broker(cls, v: str | None) -> str | None:
+        if v and not v.startswith(BROKER_SCHEMES):
+            raise ValueError("must start with " + ", ".join(BROKER_SCHEMES))
+        return v or None
+
     @field_validator("STREAMER_PUBLIC_URL")
     @classmethod
     def _ws(cls, v: str | None) -> str | None:
@@ -168,6 +180,16 @@ class Settings(BaseSettings):
     def egress_policy(self) -> EgressPolicy:
         """The allow-list, and the operator's own Exotel URL as a trusted origin."""
         return EgressPolicy.parse(self.DIALER_EGRESS_ALLOW, [str(self.EXOTEL_API_URL)])
+
+    @property
+    def redis_url(self) -> str:
+        """The state store."""
+        return self.REDIS_URL or DEFAULT_REDIS_URL
+
+    @property
+    def broker_url(self) -> str:
+        """Celery's broker: CELERY_BROKER_URL, else the state Redis."""
+        return self.CELERY_BROKER_URL or self.redis_url
 
     @property
     def public_url(self) -> str:

@@ -18,6 +18,7 @@ import logging
 import re
 import sys
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from dialer.core.settings import Settings
@@ -123,6 +124,9 @@ def register_settings_secrets(settings: Settings) -> None:
             register_secret(value.get_secret_value())
     if settings.EXOTEL_API_TOKEN is not None:
         register_secret(settings.EXOTEL_API_TOKEN.get_secret_value())
+    for url in (settings.REDIS_URL, settings.CELERY_BROKER_URL):  # their passwords
+        if url:
+            register_secret(urlsplit(url).password)
 
 
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

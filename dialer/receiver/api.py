@@ -33,12 +33,12 @@ from aiohttp import web
 from prometheus_client import generate_latest
 
 from dialer.core import campaign
-from dialer.core.contacts import var_columns
+from dialer.core.contacts import parse_list, var_columns
 from dialer.core.egress import EXOTEL_API_HOSTS, EgressPolicy, is_exotel_url
 from dialer.core.errors import ValidationError
 from dialer.core.surveys import SurveyPathRefused
 from dialer.net.egress import probe
-from dialer.receiver.app import (
+from dialer.receiver.appkeys import (
     AREDIS,
     METRICS,
     PROBE_DEADLINE_S,
@@ -94,6 +94,7 @@ from dialer.receiver.openapi import (
 from dialer.services import control, ingest, queries
 from dialer.services.accounts import (
     Account,
+    close_circuit,
     load_account,
     make_account,
     rotate_webhook_key,
@@ -328,8 +329,6 @@ async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Respons
     responses={200: Reply("added", DncOut), 404: NO_ACCOUNT},
 )
 async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    from dialer.core.contacts import parse_list
-
     sid = inp.path.sid
     if await account_in_scope(request, sid) is None:
         return problem(404, "no such account")
@@ -355,8 +354,6 @@ async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     responses={200: Reply("circuit closed", CircuitOut), 404: NO_ACCOUNT},
 )
 async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    from dialer.services.accounts import close_circuit
-
     rt = request.app[RUNTIME]
     sid = inp.path.sid
     if await account_in_scope(request, sid) is None:

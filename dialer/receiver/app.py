@@ -22,18 +22,33 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import aiohttp
 import redis
 import redis.asyncio as aioredis
 from aiohttp import web
-from celery import Celery
 
 from dialer.core import tokens
 from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
 from dialer.platform import scrape, serving
-from dialer.receiver import callbacks, ratelimit
+from dialer.platform.queue import make_celery
+from dialer.receiver import api, callbacks, ratelimit
+from dialer.receiver.appkeys import (
+    AREDIS,
+    CELERY,
+    EGRESS,
+    EXECUTOR,
+    LIMITER,
+    METRICS,
+    PENDING,
+    PROBE_DEADLINE_S,
+    PROBE_SLOTS,
+    PROBES,
+    RUNTIME,
+    SCOPE,
+    SETTINGS,
+    in_thread,
+)
 from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
@@ -45,27 +60,13 @@ from dialer.store.admission import AsyncRedisLimiter
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-AREDIS = web.AppKey("aredis", aioredis.Redis)
-RUNTIME = web.AppKey("runtime", Runtime)
-CELERY = web.AppKey("celery", Celery)
-EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
-METRICS = web.AppKey("metrics", Metrics)
-LIMITER = web.AppKey("limiter", AsyncRedisLimiter)
-EGRESS = web.AppKey("egress", Egress)
-#: aiohttp session under the egress policy, for dry-run probes (never the pool)
-PROBES = web.AppKey("probes", aiohttp.ClientSession)
-PROBE_SLOTS = web.AppKey("probe_slots", asyncio.Semaphore)
-PROBE_DEADLINE_S = 3.0
-PENDING = web.AppKey("pending", set[asyncio.Task[None]])  # follow-ups behind the 200
 PUBLISH_WAIT_S = 2.0  # a follow-up publish slower than this finishes behind the answer
-SCOPE = web.RequestKey("scope", apikeys.Scope)  # the caller's key scope
 MAX_BODY = 8 * 1024 * 1024  # CSV uploads; callbacks are far smaller
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     s = app[SETTINGS]
-    url = s.REDIS_URL or "redis://127.0.0.1:6379/0"
+    url = s.redis_url
     # A blocking pool: under a burst, wait for a connection instead of failing
     # (redis-py's default pool raises past max_connections, which became 503s).
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -83,9 +84,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         admit_lease_s=s.DIALER_RECONCILE_AFTER_S,
         reserve_pct=s.DIALER_RECONCILE_RESERVE_PCT,
     )
-    from workers.app import make_app  # the producer side of the same Celery config
-
-    app[CELERY] = make_app(s)
+    app[CELERY] = make_celery(s)  # a producer: publishes by task name only
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="receiver-io")
     app[EGRESS] = Egress(s.egress_policy)
     app[PROBES] = app[EGRESS].client_session(total_s=PROBE_DEADLINE_S)
@@ -120,15 +119,6 @@ def register_env_account(r: redis.Redis, s: Settings) -> None:
         ),
         s.keyring,
     )
-
-
-async def in_thread(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], fn, *args)
-
-
-async def send_task(app: web.Application, name: str, *args: Any) -> None:
-    """Publish a Celery task without blocking the event loop."""
-    await in_thread(app, lambda: app[CELERY].send_task(name, args=args))
 
 
 @web.middleware
@@ -348,8 +338,6 @@ async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """The receiver app; ConfigError (fail closed) without a real secret and API key."""
-    from dialer.receiver import api
-
     require_server_secrets(settings)
     # Order matters: the key is checked before a request counts against its limit.
     rate_limit = ratelimit.middleware(
@@ -380,14 +368,12 @@ def run(
     ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
     with its own ``metrics_port``.
     """
-    from dialer.receiver.api import render_metrics
-
     app = create_app(settings)
     if metrics_port is None:
         metrics_port = settings.DIALER_METRICS_PORT
     # /metrics only on the internal listener: never on the public port
     app.cleanup_ctx.append(
-        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
+        scrape.listener(api.render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
     )
     asyncio.run(
         serving.serve(

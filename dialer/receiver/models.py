@@ -24,7 +24,6 @@ from dialer.receiver.openapi import Out
 from dialer.store import keys
 
 SID_PATTERN = r"^[A-Za-z0-9_.-]+$"
-CAMPAIGN_STATES = ("running", "paused", "done", "cancelled")
 
 
 class Strict(BaseModel):

@@ -26,6 +26,7 @@ import redis
 
 from dialer.core.errors import ConfigError
 from dialer.core.keyring import InvalidToken, Keyring
+from dialer.core.states import CircuitState
 from dialer.net.egress import Egress
 from dialer.net.exotel import ExotelClient, base_url_for
 from dialer.store import keys, replies
@@ -41,7 +42,7 @@ class Account:
     api_url: str
     max_concurrent_calls: int = 10
     calls_per_minute: int = 200
-    circuit: str = "closed"
+    circuit: str = CircuitState.CLOSED
     circuit_reason: str = ""
     caller_ids: tuple[str, ...] = ()  # the ExoPhone pool; empty: caller_id alone
     webhook_key: str = field(default="", repr=False)
@@ -70,7 +71,7 @@ class Account:
             api_url=h["api_url"],
             max_concurrent_calls=int(h.get("max_concurrent", 10)),
             calls_per_minute=int(h.get("calls_per_minute", 200)),
-            circuit=h.get("circuit", "closed") or "closed",
+            circuit=h.get("circuit") or CircuitState.CLOSED,
             circuit_reason=h.get("circuit_reason", ""),
             caller_ids=tuple(c for c in h.get("caller_ids", "").split(",") if c),
             webhook_key=_decrypt(h, "webhook_key", keyring) if h.get("webhook_key_enc") else "",
@@ -244,12 +245,15 @@ def update_account(
 
 
 def open_circuit(r: redis.Redis, sid: str, reason: str) -> None:
-    r.hset(keys.account(sid), mapping={"circuit": "open", "circuit_reason": reason[:300]})
+    r.hset(
+        keys.account(sid), mapping={"circuit": CircuitState.OPEN, "circuit_reason": reason[:300]}
+    )
 
 
 def close_circuit(r: redis.Redis, sid: str) -> None:
     r.hset(
-        keys.account(sid), mapping={"circuit": "closed", "circuit_reason": "", "paused_until": "0"}
+        keys.account(sid),
+        mapping={"circuit": CircuitState.CLOSED, "circuit_reason": "", "paused_until": "0"},
     )
 
 

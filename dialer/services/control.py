@@ -12,6 +12,7 @@ from typing import Any, Literal
 import redis
 
 from dialer.core.errors import ValidationError
+from dialer.core.states import CampaignState
 from dialer.services.queries import status
 from dialer.store import keys
 from dialer.store.campaigns import load_meta
@@ -25,20 +26,20 @@ def set_state(
     if found is None:
         return None
     account, meta = found
-    current = meta.get("state", "running")
-    if current == "cancelled" and action != "cancel":
+    current = meta.get("state", CampaignState.RUNNING)
+    if current == CampaignState.CANCELLED and action != "cancel":
         raise ValidationError("campaign is cancelled", field="state")
     ckey = keys.campaign(account, cid)
     if action == "pause":
-        r.hset(ckey, "state", "paused")
+        r.hset(ckey, "state", CampaignState.PAUSED)
     elif action == "resume":
         with r.pipeline() as pipe:
-            pipe.hset(ckey, "state", "running")
+            pipe.hset(ckey, "state", CampaignState.RUNNING)
             pipe.sadd(keys.running(account), cid)
             pipe.execute()
     else:
         with r.pipeline() as pipe:
-            pipe.hset(ckey, "state", "cancelled")
+            pipe.hset(ckey, "state", CampaignState.CANCELLED)
             pipe.srem(keys.running(account), cid)
             pipe.execute()
     return status(r, cid)

@@ -14,6 +14,7 @@ import redis
 
 from dialer.core.calls import FINAL, State
 from dialer.core.results import call_result
+from dialer.core.states import CampaignState, CircuitState
 from dialer.store import keys, replies
 from dialer.store.campaigns import load_meta
 
@@ -31,9 +32,9 @@ def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
     # One source for "finished": the counter the final transition bumps
     # (dialer.store.records); completion and retention read the same field.
     finished = int(meta.get("finished", 0))
-    state = meta.get("state", "running")
-    if state == "running" and finished >= total:
-        state = "done"
+    state = meta.get("state", CampaignState.RUNNING)
+    if state == CampaignState.RUNNING and finished >= total:
+        state = CampaignState.DONE
     return {
         "id": cid,
         "name": meta.get("name"),
@@ -72,7 +73,7 @@ def waiting(
     ``retry`` (retries waiting for their delay).
     """
     now = time.time() if now is None else now
-    if state == "done" or unfinished <= 0:
+    if state == CampaignState.DONE or unfinished <= 0:
         # nothing left to dial: no reads (a campaign list is mostly finished campaigns)
         return {"queued": 0, "scheduled": 0, "next_due_at": None, "reasons": []}
     with r.pipeline(transaction=False) as pipe:
@@ -98,11 +99,11 @@ def waiting(
         # ``at``: when this gate opens (epoch s), for the CLI to show as a local date
         reasons.append({"code": code, "text": text, "at": at})
 
-    if state == "cancelled":
+    if state == CampaignState.CANCELLED:
         why("cancelled", "cancelled: no new calls; calls already ringing finish")
-    elif state == "paused":
+    elif state == CampaignState.PAUSED:
         why("paused", f"paused: `dialer resume {cid}` continues")
-    if circuit == "open":
+    if circuit == CircuitState.OPEN:
         why(
             "circuit_open",
             f"account {account}'s circuit is open ({circuit_reason or 'Exotel refused it'}): "

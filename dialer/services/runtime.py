@@ -7,7 +7,6 @@ policy, options, lease), never state such as paused/cancelled.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +19,15 @@ from dialer.core.windows import Window
 from dialer.net.egress import Egress
 from dialer.net.exotel import ExotelClient
 from dialer.services.accounts import Account, load_account
-from dialer.store import keys, replies
+from dialer.store import campaigns, keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases
 
 
 @dataclass(frozen=True)
 class CampaignFacts:
+    """The stored facts (``dialer.store.campaigns.read``) with this process's leases."""
+
     cid: str
     account: str
     policy: RetryPolicy
@@ -42,7 +43,7 @@ class Runtime:
     def __init__(self, settings: Settings, r: redis.Redis | None = None):
         self.settings = settings
         self.r = r or redis.Redis.from_url(
-            settings.REDIS_URL or "redis://127.0.0.1:6379/0",
+            settings.redis_url,
             decode_responses=True,
             socket_timeout=10,
             socket_connect_timeout=5,
@@ -62,29 +63,24 @@ class Runtime:
         facts = self._campaigns.get(cid)
         if facts is not None:
             return facts
-        account = replies.text(self.r.hget(keys.CAMPAIGNS, cid))
-        if account is None:
-            return None
-        meta = replies.fields(self.r.hgetall(keys.campaign(account, cid)))
-        if not meta:
+        stored = campaigns.read(self.r, cid)
+        if stored is None:
             return None
         facts = CampaignFacts(
             cid=cid,
-            account=str(account),
-            policy=RetryPolicy.from_dict(json.loads(meta.get("policy", "{}"))),
-            options=json.loads(meta.get("options", "{}")),
+            account=stored.account,
+            policy=stored.policy,
+            options=stored.options,
             leases=Leases(
                 dialing_s=self.settings.DIALER_RECONCILE_AFTER_S,
                 ringing_s=self.settings.DIALER_RING_TIMEOUT_S,
-                answered_s=min(
-                    float(meta.get("lease_s", 3720)), self.settings.DIALER_ANSWERED_CHECK_S
-                ),
+                answered_s=min(stored.lease_s, self.settings.DIALER_ANSWERED_CHECK_S),
                 stream_grace_s=self.settings.DIALER_STREAM_GRACE_S,
             ),
-            webhook_url=meta.get("webhook_url", ""),
-            bot=meta.get("bot", "echo"),
-            window=Window.parse(json.loads(meta["window"])) if meta.get("window") else None,
-            dnc_answers=json.loads(meta["dnc_answers"]) if meta.get("dnc_answers") else None,
+            webhook_url=stored.webhook_url,
+            bot=stored.bot,
+            window=stored.window,
+            dnc_answers=stored.dnc_answers,
         )
         self._campaigns[cid] = facts
         return facts

@@ -32,10 +32,11 @@ from typing import Any
 import redis
 
 from dialer.core.errors import ValidationError
+from dialer.core.states import CampaignState
 from dialer.store import keys, replies
 
 BATCH = 1_000
-PURGING = "purging"
+PURGING = CampaignState.PURGING
 SWEEP_FIELDS = ("state", "finished", "total", "expires_at", "completed_at")
 
 
@@ -88,7 +89,7 @@ def is_finished(meta: dict[str, str], live: int) -> bool:
     """Pure: no call of this campaign can be dialled or change any more."""
     if live:
         return False
-    if meta.get("state") == "cancelled":
+    if meta.get("state") == CampaignState.CANCELLED:
         return True
     return int(meta.get("finished", 0) or 0) >= int(meta.get("total", 0) or 0)
 
@@ -227,7 +228,7 @@ def purge(r: redis.Redis, cid: str, *, force: bool = False) -> Purged | None:
 
 
 def _check_purgeable(meta: dict[str, str], live: int) -> None:
-    state = meta.get("state", "running")
+    state = meta.get("state", CampaignState.RUNNING)
     if live:
         raise PurgeRefused(
             f"{live} call(s) of this campaign are still live; cancel it and retry once "

@@ -13,6 +13,10 @@ encrypt_token    encrypt an account's plain-text token in place (migration)
 reencrypt        store a field re-encrypted under a rotated secret
 rotate_webhook_key  a new webhook key for an existing account
 ===============  =============================================================
+
+Each script starts with generated constants for the campaign and circuit
+state names (``dialer.core.states.lua_constants``: ``CAMPAIGN_RUNNING``,
+``CIRCUIT_OPEN``, ...), so Lua compares with the names Python owns.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
+from dialer.core.states import lua_constants
+
 
 @cache
 def script(name: str) -> str:
-    """The text of ``dialer/store/lua/<name>.lua``."""
-    return resources.files("dialer.store").joinpath(f"lua/{name}.lua").read_text()
+    """The text of ``dialer/store/lua/<name>.lua``, after the state-name constants."""
+    return lua_constants() + resources.files("dialer.store").joinpath(f"lua/{name}.lua").read_text()

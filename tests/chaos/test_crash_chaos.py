@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dialer.platform.embedded import EmbeddedRedis
-from tests.integration.harness import check_invariants, contacts, running_system
+from tests.support.system import check_invariants, contacts, running_system
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 LIMIT = 20

@@ -26,19 +26,10 @@ from hypothesis import strategies as st
 from dialer.core.calls import State
 from dialer.receiver.app import create_app
 from dialer.store import keys
-from tests.chaos.conftest import ServerErrors
-from tests.security.helpers import (
-    ACCOUNT,
-    call_state,
-    cb,
-    check_invariants,
-    exotel_sid,
-    make_campaign,
-    make_settings,
-    place_calls,
-    progress,
-    setup_account,
-)
+from tests.support.receiver import ServerErrors
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import cb, make_settings
+from tests.support.state import call_state, check_invariants, progress
 
 POOL = 120
 FUZZ = settings(

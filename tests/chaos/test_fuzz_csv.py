@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from dialer.core.contacts import MAX_FIELD_BYTES, TO_COLUMNS, parse_csv
 from dialer.core.errors import ValidationError
 from dialer.store import keys
-from tests.chaos.conftest import receiver_with_account
-from tests.security.helpers import API_KEY
+from tests.support.receiver import receiver_with_account
+from tests.support.signing import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ACCOUNT = "AC_csv"

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dialer.store import keys
-from tests.chaos.conftest import ServerErrors, receiver_with_account
-from tests.security.helpers import API_KEY
+from tests.support.receiver import ServerErrors, receiver_with_account
+from tests.support.signing import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ACCOUNT = "AC_rest"

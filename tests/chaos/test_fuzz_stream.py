@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from dialer.store import keys
 from streamer import protocol as p
 from streamer.app import create_app
-from tests.security.helpers import make_settings, stream_token
+from tests.support.seed import seed_call
+from tests.support.signing import make_settings, stream_token
 
 ACCOUNT, CID = "AC_fuzz", "fuzz0001"
 CLEAN = {1000, 1003, 1007, 1008, 1011, 1009}  # 1009: message too big (over max_msg_size)
@@ -41,12 +42,7 @@ TONE = b"\x00\x10\x00\xf0" * 800  # 3,200 B: 200 ms at 8 kHz, one legal chunk
 def add_call(r: redis.Redis, index: int, bot: str = "echo") -> str:
     cid = CID if bot == "echo" else "fuzz0002"
     call_id = keys.call_id(cid, index)
-    r.hset(keys.CAMPAIGNS, cid, ACCOUNT)
-    r.hset(keys.campaign(ACCOUNT, cid), mapping={"bot": bot})
-    r.hset(
-        keys.call(ACCOUNT, call_id),
-        mapping={"to": "+919876543210", "state": "answered", "attempt": "1", "vars": "{}"},
-    )
+    seed_call(r, ACCOUNT, cid, index, bot=bot)
     # Hypothesis reuses these ids across examples on one Redis: each example's
     # call is a fresh attempt, whose single-use stream token is unused.
     r.delete(keys.stream_claim(ACCOUNT, call_id, 1))

@@ -1,6 +1,6 @@
 """Scale-out for real: each process on its own test host, one worker host partitioned.
 
-Hosts are network namespaces on this machine (tests/integration/hosts.py): one
+Hosts are network namespaces on this machine (tests/support/hosts.py): one
 for Redis, three for workers, one for the receiver (and beat), one for the
 streamer, one for the sandbox Exotel and one for the operator (this test's
 REST calls). A campaign runs across them; mid-campaign one worker host's link
@@ -22,8 +22,8 @@ import pytest
 from dialer.cli.supervisor import SANDBOX_ACCOUNT, Child, Supervisor
 from dialer.core.settings import load_settings
 from dialer.platform.embedded import EmbeddedRedis
-from tests.integration.harness import FAST, System, check_invariants, contacts, print_logs
-from tests.integration.hosts import SUBNET, Host, NamespacesRefused, Network, network, refusal
+from tests.support.hosts import SUBNET, Host, NamespacesRefused, Network, network, refusal
+from tests.support.system import FAST, System, check_invariants, contacts, print_logs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 LIMIT = 12

@@ -14,9 +14,8 @@ import pytest
 import requests
 
 from dialer.platform.embedded import free_port
+from tests.support.signing import API_KEY, SECRET
 
-API_KEY = "schemathesis-api-key-7c1e9a4b2d6f8e0a"
-SECRET = "schemathesis-secret-3b5d7f9a1c2e4a6b"
 ROOT = Path(__file__).resolve().parents[2]
 
 

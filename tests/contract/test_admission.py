@@ -9,39 +9,22 @@ from dataclasses import replace
 import redis
 
 from dialer.core.calls import Call, Event, Kind, State
-from dialer.core.campaign import CampaignIn
-from dialer.core.keyring import Keyring
 from dialer.core.policy import RetryPolicy
-from dialer.services.accounts import make_account, save_account
 from dialer.services.control import set_state
-from dialer.services.ingest import create_campaign
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, call_from_hash, new_call_hash, transition
+from tests.support import seed
 
 A = "acct1"
 
 
 def setup_account(r: redis.Redis, limit: int = 5, cpm: int = 1000) -> None:
-    save_account(
-        r,
-        make_account(
-            A,
-            "k",
-            "t",
-            "0800",
-            api_url="http://127.0.0.1:9",
-            max_concurrent_calls=limit,
-            calls_per_minute=cpm,
-        ),
-        Keyring.from_secret(b"admission-S3cr3t-6Kd2Lq7Wx4Zb9Nm1Vp8"),
-    )
+    seed.setup_account(r, A, limit=limit, cpm=cpm)
 
 
 def campaign(r: redis.Redis, n: int, **kw: object) -> str:
-    contacts = [{"to": f"+9198765{i:05d}"} for i in range(n)]
-    spec = CampaignIn(account=A, contacts=contacts, bot="echo", **kw)  # type: ignore[arg-type]
-    return str(create_campaign(r, spec, now=1000.0)["id"])
+    return seed.make_campaign(r, n, A, now=1000.0, **kw)
 
 
 def test_admit_never_exceeds_the_limit_and_keeps_submit_order(r: redis.Redis) -> None:

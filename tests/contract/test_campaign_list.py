@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from dialer.cli import commands
 from dialer.cli.client import ApiError, DialerClient
-from tests.contract.conftest import API_KEY, SECRET
+from tests.support.signing import API_KEY, SECRET
 
 
 def test_list_page_filter_and_cli(live_receiver: str, monkeypatch: pytest.MonkeyPatch) -> None:

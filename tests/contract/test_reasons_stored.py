@@ -15,7 +15,9 @@ from dialer.services.ingest import create_campaign
 from dialer.services.queries import iter_results
 from dialer.services.runtime import Runtime
 from dialer.store import keys
-from tests.contract.test_admission import A, setup_account
+from tests.support import seed
+
+A = "acct1"
 
 WED_0500 = datetime(2026, 11, 25, 5, 0, tzinfo=UTC).timestamp()  # 10:30 in Kolkata
 
@@ -30,7 +32,7 @@ def rows(r: redis.Redis, cid: str) -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def test_submit_time_window_deferral_and_do_not_call(r: redis.Redis) -> None:
-    setup_account(r)
+    seed.setup_account(r, A, limit=5, cpm=1000)
     r.sadd(keys.dnc(A), "+919876500001")
     window = {"days": "mon-sat", "start": "09:00", "end": "20:00"}
     cid = submit(r, ["+919876500001", "+12125550100"], window=window)  # New York: 00:00
@@ -43,7 +45,7 @@ def test_submit_time_window_deferral_and_do_not_call(r: redis.Redis) -> None:
 
 
 def test_paused_then_cancelled_at_dial_time(r: redis.Redis, redis_url: str) -> None:
-    setup_account(r)
+    seed.setup_account(r, A, limit=5, cpm=1000)
     rt = Runtime(load_settings(REDIS_URL=redis_url, DIALER_SECRET="reasons-secret-123"), r)
     cid = submit(r, ["+919876500001", "+919876500002"])
     first, second = rt.limiter.admit(A, WED_0500)

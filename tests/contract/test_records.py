@@ -13,14 +13,16 @@ from dialer.core.policy import RetryPolicy
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
 from dialer.store.records import Leases, atransition, transition
-from tests.contract.test_admission import A, campaign, setup_account
+from tests.support import seed
+
+A = "acct1"
 
 POL = RetryPolicy(max_attempts=1)
 
 
 def test_duplicate_terminal_releases_once_and_counts_once(r: redis.Redis) -> None:
-    setup_account(r, limit=2)
-    cid = campaign(r, 1)
+    seed.setup_account(r, A, limit=2, cpm=1000)
+    cid = seed.make_campaign(r, 1, A, now=1000.0)
     (call_id,) = RedisLimiter(r).admit(A, 1.0)
     for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid="S")):
         transition(r, A, call_id, ev, POL, now=1.0, leases=Leases())
@@ -47,8 +49,8 @@ def test_duplicate_terminal_releases_once_and_counts_once(r: redis.Redis) -> Non
 
 def test_only_one_of_many_racing_dialers_wins(redis_url: str) -> None:
     r = redis.Redis.from_url(redis_url, decode_responses=True)
-    setup_account(r, limit=1)
-    campaign(r, 1)
+    seed.setup_account(r, A, limit=1, cpm=1000)
+    seed.make_campaign(r, 1, A, now=1000.0)
     (call_id,) = RedisLimiter(r).admit(A, 1.0)
     winners = []
 
@@ -69,8 +71,8 @@ def test_only_one_of_many_racing_dialers_wins(redis_url: str) -> None:
 def test_a_commit_on_a_stale_read_decides_again_on_what_won(r: redis.Redis) -> None:
     """The dial step passes the fields it read: if a callback moved the call since,
     the compare fails, the reply carries the fields now, and the decision is remade."""
-    setup_account(r, limit=1)
-    cid = campaign(r, 1)
+    seed.setup_account(r, A, limit=1, cpm=1000)
+    cid = seed.make_campaign(r, 1, A, now=1000.0)
     (call_id,) = RedisLimiter(r).admit(A, 1.0)
     seen = dict(r.hgetall(keys.call(A, call_id)))
     transition(r, A, call_id, Event(Kind.DIAL, 1), POL, now=1.0, leases=Leases())
@@ -88,8 +90,8 @@ def test_a_commit_on_a_stale_read_decides_again_on_what_won(r: redis.Redis) -> N
 def test_the_raw_callback_is_logged_once_with_its_commit_or_without_one(
     r: redis.Redis, redis_url: str
 ) -> None:
-    setup_account(r, limit=1)
-    campaign(r, 1)
+    seed.setup_account(r, A, limit=1, cpm=1000)
+    seed.make_campaign(r, 1, A, now=1000.0)
     (call_id,) = RedisLimiter(r).admit(A, 1.0)
     for ev in (Event(Kind.DIAL, 1), Event(Kind.PLACED, 1, sid="S")):
         transition(r, A, call_id, ev, POL, now=1.0, leases=Leases())

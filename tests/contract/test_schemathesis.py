@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.contract.conftest import API_KEY
+from tests.support.signing import API_KEY
 
 SEED = 20261203
 MAX_EXAMPLES = 12

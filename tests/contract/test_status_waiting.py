@@ -14,8 +14,9 @@ from dialer.services.control import set_state
 from dialer.services.ingest import create_campaign
 from dialer.services.queries import status
 from dialer.store import keys
-from tests.contract.test_admission import A
-from tests.contract.test_admission import setup_account as account
+from tests.support import seed
+
+A = "acct1"
 
 CONTACTS = [{"to": "+919876543210"}, {"to": "+919876543211"}]
 
@@ -27,7 +28,7 @@ def codes(r: redis.Redis, cid: str) -> list[str]:
 
 
 def test_each_gate_is_named(r: redis.Redis) -> None:
-    account(r, 2, 100)
+    seed.setup_account(r, A, limit=2, cpm=100)
     cid = str(create_campaign(r, CampaignIn(account=A, contacts=CONTACTS))["id"])
     st = status(r, cid)
     assert st is not None
@@ -66,7 +67,7 @@ def test_each_gate_is_named(r: redis.Redis) -> None:
 
 
 def test_waiting_for_the_calling_window_then_for_retries(r: redis.Redis) -> None:
-    account(r, 2, 100)
+    seed.setup_account(r, A, limit=2, cpm=100)
     now = time.time()
     today = datetime.fromtimestamp(now, UTC).weekday()
     closed_today = ",".join(d for i, d in enumerate(DAYS) if i != today)
@@ -89,7 +90,7 @@ def test_waiting_for_the_calling_window_then_for_retries(r: redis.Redis) -> None
 
 
 def test_a_finished_campaign_waits_for_nothing(r: redis.Redis) -> None:
-    account(r, 2, 100)
+    seed.setup_account(r, A, limit=2, cpm=100)
     r.sadd(keys.dnc(A), *(c["to"] for c in CONTACTS))
     spec = CampaignIn(account=A, contacts=[*CONTACTS, {"to": "+919876543212"}])
     cid = str(create_campaign(r, spec)["id"])

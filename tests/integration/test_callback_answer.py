@@ -29,17 +29,8 @@ from dialer.core.calls import State
 from dialer.platform.embedded import free_port
 from dialer.receiver.app import create_app
 from dialer.store import keys
-from tests.security.helpers import (
-    ACCOUNT,
-    API_KEY,
-    SECRET,
-    cb,
-    exotel_sid,
-    make_campaign,
-    make_settings,
-    place_calls,
-    setup_account,
-)
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import API_KEY, SECRET, cb, make_settings
 
 Client = TestClient[Any, Any]
 EXOTEL_WAITS_S = 15.0

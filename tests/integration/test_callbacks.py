@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from dialer.store import keys
-from tests.integration.harness import FAST, assert_no_duplicate_dials, contacts, running_system
-from tests.integration.sinks import WebhookSink, serve_in_thread
+from tests.support.servers import WebhookSink, serve_in_thread
+from tests.support.system import FAST, assert_no_duplicate_dials, contacts, running_system
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(240)
 def test_messy_callbacks_still_end_every_call_right(redis_url: str, tmp_path: Path) -> None:
     sink = WebhookSink(fail_first=3)  # the client's endpoint fails at first: at-least-once
     with (
-        serve_in_thread(sink.app()) as hook_url,
+        serve_in_thread(sink.app()) as hook_port,
         running_system(redis_url, tmp_path, workers=2, max_concurrent=8) as system,
     ):
         system.register(max_concurrent=8)
@@ -39,7 +39,7 @@ def test_messy_callbacks_still_end_every_call_right(redis_url: str, tmp_path: Pa
             max_attempts=2,
             retry_delay_s=0.2,
             time_limit_s=5,
-            webhook_url=f"{hook_url}/hook",
+            webhook_url=f"http://127.0.0.1:{hook_port}/hook",
         )
         status = system.wait_done(out["id"], 180)
         rows = list(system.api.iter_calls(out["id"]))

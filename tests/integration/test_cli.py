@@ -7,40 +7,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from dialer.core.settings import LISTEN_PORTS
-from dialer.platform.embedded import free_port
+from tests.support import broker
+from tests.support.cli import DIALER, alive, cli_env, descendants, run_cli
 
 pytestmark = pytest.mark.timeout(240)
-DIALER = [sys.executable, "-m", "dialer.cli.main"]
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("EXOTEL_", "DIALER_", "REDIS_URL"))
-    }
-    env.update(
-        {
-            "DIALER_DATA_DIR": str(tmp / "data"),
-            # every listener on a free port: other test runs share this machine
-            **{name: str(free_port()) for name in LISTEN_PORTS},
-            "DIALER_LOG_LEVEL": "WARNING",
-            "DIALER_TICK_S": "0.5",
-            "DIALER_RECONCILE_AFTER_S": "3",
-            "EXOTEL_READ_TIMEOUT_S": "1",
-            "EXOTEL_CONNECT_TIMEOUT_S": "1",
-            "DIALER_RING_TIMEOUT_S": "3",
-            "DIALER_ANSWERED_CHECK_S": "3",
-            "EXOTEL_MAX_CONCURRENT": "3",
-        }
-    )
-    return env
 
 
 def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -52,6 +28,8 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             "--no-flower",
             "--sandbox-arg=--ring-s=0.05",
             "--sandbox-arg=--talk-max-s=1.5",
+            # the run's RabbitMQ, when it has one, through the flag (tests/support/broker.py)
+            *(["--broker", amqp] if (amqp := broker.amqp_url()) else []),
         ],
         env=env,
         stdout=out,
@@ -72,49 +50,8 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         time.sleep(0.2)
 
 
-def _cli(
-    env: dict[str, str], *args: str, env_extra: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*DIALER, *args],
-        env={**env, **(env_extra or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def _parents() -> dict[int, int]:
-    """pid -> parent pid from /proc (no `ps`: the suite runs only what `make setup` installs)."""
-    out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while we looked
-        out[int(stat.parent.name)] = int(fields[1])
-    return out
-
-
-def _descendants(pid: int) -> set[int]:
-    parents = _parents()
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     log = tmp_path / "up.log"
     contacts = tmp_path / "contacts.csv"
     rows = ["to,name"] + [f"+9198765{i:05d},N{i}" for i in range(0, 120, 10)]
@@ -122,7 +59,7 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     contacts.write_text("\n".join(rows) + "\n")
     up = _up(env, log)
     try:
-        sub = _cli(
+        sub = run_cli(
             env,
             "submit",
             str(contacts),
@@ -138,7 +75,7 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         assert sub.returncode == 0, sub.stderr
         assert f"{contacts}:4:" in sub.stderr  # the bad row, by line
         cid = sub.stdout.strip().splitlines()[-1]
-        st = _cli(env, "status", cid, "--json")
+        st = run_cli(env, "status", cid, "--json")
         status = json.loads(st.stdout)
         assert {"id", "state", "total", "counts", "outcomes"} <= set(status)
         assert status["total"] == 12
@@ -146,45 +83,45 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
         _tenant_keys_work_from_the_cli(env, cid)
         # one data directory, one supervisor: a second `up` or `demo` is refused, clearly
         for second in (["up", "--no-flower"], ["demo", "--no-flower", "--contacts", "1"]):
-            again = _cli(env, *second)
+            again = run_cli(env, *second)
             assert again.returncode == 2, (second, again.stdout, again.stderr)
             assert "is in use by another `dialer up` or `dialer demo`" in again.stderr
             assert f"pid {up.pid}" in again.stderr and "DIALER_DATA_DIR" in again.stderr
             assert "Traceback" not in again.stderr
         assert up.poll() is None  # the first one is untouched
         time.sleep(1.0)  # some calls in flight
-        children = _descendants(up.pid)
+        children = descendants(up.pid)
         assert children
     finally:
         os.kill(up.pid, signal.SIGTERM)
         up.wait(timeout=60)
     time.sleep(0.5)
-    assert not [p for p in children if _alive(p)], "dialer up left orphan processes"
+    assert not [p for p in children if alive(p)], "dialer up left orphan processes"
     up = _up(env, log)  # same data dir: the embedded Redis replays its AOF
     try:
         deadline = time.monotonic() + 120
         while True:
-            status = json.loads(_cli(env, "status", cid, "--json").stdout)
+            status = json.loads(run_cli(env, "status", cid, "--json").stdout)
             if status["state"] == "done":
                 break
             assert time.monotonic() < deadline, status
             time.sleep(0.5)
-        res = _cli(env, "results", cid, "--format", "json")
+        res = run_cli(env, "results", cid, "--format", "json")
         results = json.loads(res.stdout)
         assert len(results) == 12 and all(r["outcome"] for r in results)
         # people get a summary (no JSON, no epoch seconds); the contact's columns come along
-        human = _cli(env, "status", cid)
+        human = run_cli(env, "status", cid)
         assert human.returncode == 0, human.stderr
         assert "state      done" in human.stdout and "12/12 finished" in human.stdout
         assert not human.stdout.lstrip().startswith("{")
         assert str(int(status["created_at"])) not in human.stdout
-        table = _cli(env, "results", cid, env_extra={"COLUMNS": "200"})
+        table = run_cli(env, "results", cid, env_extra={"COLUMNS": "200"})
         assert table.returncode == 0, table.stderr
         assert "name" in table.stdout and "N10" in table.stdout
-        csv_out = _cli(env, "results", cid, "--format", "csv").stdout.splitlines()
+        csv_out = run_cli(env, "results", cid, "--format", "csv").stdout.splitlines()
         assert csv_out[0].startswith("id,to,name,state,outcome")
         assert any(",N10," in line for line in csv_out[1:])
-        bad = _cli(env, "status", "000000000000", "--json")
+        bad = run_cli(env, "status", "000000000000", "--json")
         assert bad.returncode == 1 and "no such campaign" in bad.stderr
     finally:
         os.kill(up.pid, signal.SIGTERM)
@@ -201,12 +138,12 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     [("DIALER_PORT", "receiver"), ("DIALER_METRICS_PORT", "receiver metrics")],
 )
 def test_port_clash_names_the_setting_that_exists(tmp_path: Path, setting: str, what: str) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         env[setting] = str(busy.getsockname()[1])
-        out = _cli(env, "up", "--no-flower")
+        out = run_cli(env, "up", "--no-flower")
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert f"{what} port {env[setting]} on 127.0.0.1 is already in use" in out.stderr
     assert f"{setting}=" in out.stderr and "--receiver-port" not in out.stderr
@@ -222,29 +159,29 @@ def test_port_clash_names_the_setting_that_exists(tmp_path: Path, setting: str, 
 def _bad_input_is_refused_clearly(env: dict[str, str], tmp: Path, contacts: Path) -> None:
     """Against the live receiver: dry-run for people, window typos, binary files, DNC lines."""
     submit = [*("submit", str(contacts), "--account", "sandbox", "--bot", "echo")]
-    dry = _cli(env, *submit, "--dry-run", "--window", "mon-fri 9:00-17:00")
+    dry = run_cli(env, *submit, "--dry-run", "--window", "mon-fri 9:00-17:00")
     assert dry.returncode == 0, dry.stderr
     assert "dry run: nothing was queued" in dry.stdout and "finish     around" in dry.stdout
     assert "12 accepted" in dry.stdout and "finish_at" not in dry.stdout
-    typo = _cli(env, *submit, "--window", "mon-fri 9-5")
+    typo = run_cli(env, *submit, "--window", "mon-fri 9-5")
     assert typo.returncode == 2 and "'9-5' is not a time range" in typo.stderr
     assert "accepted forms:" in typo.stderr and "Traceback" not in typo.stderr
     binary = tmp / "contacts.xlsx"
     binary.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8)
-    refused = _cli(env, "submit", str(binary), "--account", "sandbox", "--bot", "echo")
+    refused = run_cli(env, "submit", str(binary), "--account", "sandbox", "--bot", "echo")
     assert refused.returncode == 2 and "not CSV text" in refused.stderr
     assert refused.stderr.replace("\n", "").isprintable(), refused.stderr
     dnc = tmp / "dnc.csv"
     dnc.write_text("to\n+919876599999\n\nnot-a-number\n")
-    out = _cli(env, "account", "dnc", "sandbox", str(dnc))
+    out = run_cli(env, "account", "dnc", "sandbox", str(dnc))
     assert out.returncode == 0, out.stderr
     assert f"{dnc}:4: to: 'not-a-number' is not a valid phone number" in out.stderr
     assert json.loads(out.stdout)["added"] == 1
     # a partial update changes the named field only
-    before = _cli(env, "account", "update", "sandbox", "--calls-per-minute", "199")
+    before = run_cli(env, "account", "update", "sandbox", "--calls-per-minute", "199")
     assert before.returncode == 0, before.stderr
     after = json.loads(
-        _cli(env, "account", "update", "sandbox", "--calls-per-minute", "200").stdout
+        run_cli(env, "account", "update", "sandbox", "--calls-per-minute", "200").stdout
     )
     assert after["calls_per_minute"] == 200
     assert after["max_concurrent_calls"] == json.loads(before.stdout)["max_concurrent_calls"]
@@ -252,16 +189,16 @@ def _bad_input_is_refused_clearly(env: dict[str, str], tmp: Path, contacts: Path
 
 def _tenant_keys_work_from_the_cli(env: dict[str, str], cid: str) -> None:
     """`dialer key create/list/revoke` with the sandbox's throwaway admin key."""
-    made = _cli(env, "key", "create", "--account", "sandbox", "--label", "cli-test")
+    made = run_cli(env, "key", "create", "--account", "sandbox", "--label", "cli-test")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
     assert key.startswith("dk_") and "not shown again" in made.stderr
-    listed = json.loads(_cli(env, "key", "list", "--json").stdout)
+    listed = json.loads(run_cli(env, "key", "list", "--json").stdout)
     (record,) = [k for k in listed if k["label"] == "cli-test"]
     assert record["accounts"] == ["sandbox"] and key not in json.dumps(listed)
     tenant = {**env, "DIALER_API_KEY": key}
-    assert json.loads(_cli(tenant, "status", cid, "--json").stdout)["id"] == cid
-    assert _cli(tenant, "key", "list").returncode == 1  # not an admin key: 403
-    assert _cli(env, "key", "revoke", record["id"]).returncode == 0
-    refused = _cli(tenant, "status", cid, "--json")
+    assert json.loads(run_cli(tenant, "status", cid, "--json").stdout)["id"] == cid
+    assert run_cli(tenant, "key", "list").returncode == 1  # not an admin key: 403
+    assert run_cli(env, "key", "revoke", record["id"]).returncode == 0
+    refused = run_cli(tenant, "status", cid, "--json")
     assert refused.returncode == 1 and "API key" in refused.stderr

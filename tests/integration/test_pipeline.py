@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import assert_no_duplicate_dials, contacts, running_system
+from tests.support.system import assert_no_duplicate_dials, contacts, running_system
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -29,7 +29,7 @@ import requests
 
 from dialer.platform.embedded import free_port
 from dialer.store import keys
-from tests.security.helpers import API_KEY, SECRET, stream_token
+from tests.support.signing import API_KEY, SECRET, stream_token
 
 pytestmark = [
     pytest.mark.timeout(120),

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dialer.platform.embedded import free_port
-from tests.integration.harness import FAST, running_system
+from tests.support.system import FAST, running_system
 
 pytestmark = pytest.mark.timeout(180)
 DIALER = [sys.executable, "-m", "dialer.cli.main"]

@@ -22,7 +22,7 @@ import redis
 import requests
 
 from dialer.store import keys
-from tests.integration.harness import System, check_invariants, running_system
+from tests.support.system import System, check_invariants, running_system
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 

@@ -5,10 +5,6 @@ The fake bot speaks the ``streamSid`` spelling and sends 640-byte media frames
 as the very same text.
 """
 
-# The shared fixtures (streamer, connect) are imported from test_streamer, so
-# their names reappear as test parameters: that is how pytest injects them.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import asyncio
@@ -26,16 +22,7 @@ from dialer.core.reasons import BotError, Code
 from dialer.store import keys
 from streamer import protocol as p
 from streamer.audio import is_legal_chunk
-from tests.integration.test_streamer import (  # noqa: F401 - fixtures are used by name
-    ACCOUNT,
-    Exotel,
-    Server,
-    add_call,
-    connect,
-    metrics_url,
-    streamer,
-    token,
-)
+from tests.support.stream import ACCOUNT, Server, add_call, metrics_url, token
 
 
 class CustomerBot:

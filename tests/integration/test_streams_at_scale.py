@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import assert_no_duplicate_dials, running_system
+from tests.support.system import assert_no_duplicate_dials, running_system
 
 pytestmark = pytest.mark.timeout(240)
 N = 200

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from dialer.core.surveys import read_survey
-from tests.integration.harness import running_system
+from tests.support.system import running_system
 
 pytestmark = pytest.mark.timeout(180)
 

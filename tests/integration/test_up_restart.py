@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.test_cli import DIALER, _cli, _descendants, _env
+from tests.support.cli import DIALER, cli_env, descendants, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -53,20 +53,20 @@ def _start(env: dict[str, str], log: Path, talk_s: float) -> subprocess.Popen[by
 
 
 def _status(env: dict[str, str], cid: str) -> dict[str, object]:
-    return dict(json.loads(_cli(env, "status", cid, "--json").stdout))
+    return dict(json.loads(run_cli(env, "status", cid, "--json").stdout))
 
 
 def test_crash_then_restart_settles_answered_calls_at_once_and_ctrl_c_stops_redis_last(
     tmp_path: Path,
 ) -> None:
-    env = _env(tmp_path)
+    env = cli_env(tmp_path)
     env.update({"DIALER_ANSWERED_CHECK_S": "600", "DIALER_RING_TIMEOUT_S": "120"})
     log = tmp_path / "up.log"
     contacts = tmp_path / "contacts.csv"
     contacts.write_text("to\n" + "".join(f"+9198765{i:05d}\n" for i in range(0, 30, 10)))
     up = _start(env, log, talk_s=60)
     try:
-        sub = _cli(env, "submit", str(contacts), "--account", "sandbox", "--bot", "echo",
+        sub = run_cli(env, "submit", str(contacts), "--account", "sandbox", "--bot", "echo",
                    "--max-attempts", "2", "--retry-delay", "0.5")  # fmt: skip
         assert sub.returncode == 0, sub.stderr
         cid = sub.stdout.strip().splitlines()[-1]
@@ -76,7 +76,7 @@ def test_crash_then_restart_settles_answered_calls_at_once_and_ctrl_c_stops_redi
             time.sleep(0.3)
         time.sleep(1.5)  # the embedded Redis's AOF is fsynced every second
     finally:
-        for pid in [*_descendants(up.pid), up.pid]:  # the crash: nobody stops in order
+        for pid in [*descendants(up.pid), up.pid]:  # the crash: nobody stops in order
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         up.wait(timeout=30)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from dialer.receiver.app import create_app
-from tests.security.helpers import make_settings
-
-Client = TestClient[Any, Any]
+from tests.support.receiver import Client
+from tests.support.signing import make_settings
 
 
 @pytest.fixture

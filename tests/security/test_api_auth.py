@@ -16,18 +16,8 @@ import pytest
 import redis
 
 from dialer.receiver.app import MAX_BODY, create_app
-from tests.security.helpers import (
-    ACCOUNT,
-    API_KEY,
-    AUTH,
-    SECRET,
-    cb,
-    exotel_sid,
-    make_campaign,
-    make_settings,
-    place_calls,
-    setup_account,
-)
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import API_KEY, AUTH, SECRET, cb, make_settings
 
 PUBLIC = {"/v1/openapi.json"}
 

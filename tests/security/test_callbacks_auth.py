@@ -13,27 +13,10 @@ import pytest
 import redis
 
 from dialer.store import keys
-from tests.security.helpers import (
-    ACCOUNT,
-    cb,
-    check_invariants,
-    exotel_sid,
-    make_campaign,
-    place_calls,
-    setup_account,
-    sig,
-    snapshot,
-)
-
-
-def terminal_body(call_id: str, sid: str, status: str = "completed") -> dict[str, str]:
-    return {
-        "CallSid": sid,
-        "Status": status,
-        "EventType": "terminal",
-        "CustomField": f"{call_id}:1",
-        "ConversationDuration": "12",
-    }
+from tests.support.callbacks import terminal_body
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import cb, sig
+from tests.support.state import check_invariants, snapshot
 
 
 @pytest.fixture

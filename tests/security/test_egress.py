@@ -29,7 +29,8 @@ from dialer.net.egress import Egress, fetch, system_resolver
 from dialer.net.exotel import ExotelClient
 from dialer.services.webhooks import deliver
 from dialer.store import keys
-from tests.security.helpers import ACCOUNT, AUTH, make_campaign, make_settings
+from tests.support.seed import ACCOUNT, make_campaign
+from tests.support.signing import AUTH, make_settings
 
 INTERNAL = "INTERNAL-ONLY-b7e1 admin page"
 NOTHING = EgressPolicy()
@@ -452,7 +453,7 @@ async def test_dry_run_probe_cannot_scan_internal_ports(
     redis_url: str, r: redis.Redis, aiohttp_client: Any, internal: Service
 ) -> None:
     from dialer.receiver.app import create_app
-    from tests.security.helpers import setup_account
+    from tests.support.seed import setup_account
 
     setup_account(r)
     client = await aiohttp_client(create_app(make_settings(redis_url, DIALER_EGRESS_ALLOW="")))

@@ -27,7 +27,7 @@ from dialer.core.settings import (
     secret_problem,
     server_secret_problems,
 )
-from tests.security.helpers import API_KEY, SECRET
+from tests.support.signing import API_KEY, SECRET
 
 GOOD = {"DIALER_SECRET": SECRET, "DIALER_API_KEY": API_KEY}
 DIALER = [sys.executable, "-m", "dialer.cli.main"]

@@ -17,7 +17,8 @@ from dialer.receiver.api import csv_cell
 from dialer.receiver.app import create_app
 from dialer.store import keys
 from streamer.app import create_app as create_streamer
-from tests.security.helpers import ACCOUNT, AUTH, make_settings, setup_account
+from tests.support.seed import ACCOUNT, setup_account
+from tests.support.signing import AUTH, make_settings
 
 FORGED = "1999-01-01 09:00:00,000 ERROR dialer: forged"
 

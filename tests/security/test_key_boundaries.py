@@ -20,21 +20,11 @@ from dialer.core import tokens
 from dialer.core.keyring import PURPOSES, Keyring, derive
 from dialer.store import keys
 from streamer.app import create_app as create_streamer
-from tests.security.helpers import (
-    ACCOUNT,
-    AUTH,
-    SECRET,
-    call_state,
-    cb,
-    exotel_sid,
-    make_campaign,
-    make_settings,
-    place_calls,
-    setup_account,
-    snapshot,
-)
-from tests.security.test_callbacks_auth import terminal_body
-from tests.security.test_stream_auth import play
+from tests.support.callbacks import terminal_body
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import AUTH, SECRET, cb, make_settings
+from tests.support.state import call_state, snapshot
+from tests.support.stream import play
 
 
 def terminal(call_id: str, sid: str, attempt: int = 1) -> dict[str, str]:

@@ -15,7 +15,8 @@ import redis
 from dialer.platform import scrape
 from dialer.receiver.api import render_metrics
 from dialer.receiver.app import PROBE_DEADLINE_S, create_app
-from tests.security.helpers import ACCOUNT, AUTH, make_campaign, make_settings, setup_account
+from tests.support.seed import ACCOUNT, make_campaign, setup_account
+from tests.support.signing import AUTH, make_settings
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from dialer.core.settings import Settings
 from dialer.store import keys
 from streamer.app import create_app
-from tests.integration.test_streamer import ACCOUNT, API_KEY, SECRET, Exotel, add_call, token
+from tests.support.stream import ACCOUNT, API_KEY, SECRET, Exotel, add_call, token
 
 Server = Callable[..., Awaitable[TestServer]]
 

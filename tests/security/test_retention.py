@@ -10,7 +10,6 @@ campaign of the same account is untouched.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -26,16 +25,10 @@ from dialer.services.queries import status
 from dialer.store import keys, retention
 from dialer.store.campaigns import load_policy
 from dialer.store.records import Leases, transition
-from tests.security.conftest import Client
-from tests.security.helpers import (
-    ACCOUNT,
-    AUTH,
-    cb,
-    exotel_sid,
-    make_campaign,
-    place_calls,
-    setup_account,
-)
+from tests.support.broker import task_bodies
+from tests.support.receiver import Client
+from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
+from tests.support.signing import AUTH, cb
 
 RECORDING = "https://recordings.example/rec-{}.mp3"
 OTHER = "AC_other"
@@ -260,12 +253,12 @@ def test_a_stray_field_written_after_expiry_is_forgotten(
 
 def test_the_sweep_runs_in_beat_on_the_maintenance_queue(redis_url: str) -> None:
     from dialer.core.settings import load_settings
-    from workers.app import make_app
+    from dialer.platform.queue import make_celery, task_name
 
-    conf = make_app(load_settings(REDIS_URL=redis_url)).conf
-    entry = next(e for e in conf.beat_schedule.values() if e["task"] == "dialer.store.retention")
+    conf = make_celery(load_settings(REDIS_URL=redis_url)).conf
+    entry = next(e for e in conf.beat_schedule.values() if e["task"] == task_name("retention"))
     assert entry["schedule"] <= 600
-    assert conf.task_routes["dialer.store.retention"] == {"queue": "maintenance"}
+    assert conf.task_routes[task_name("retention")] == {"queue": "maintenance"}
 
 
 def test_dialer_purge_cancels_then_waits_for_live_calls(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -325,16 +318,17 @@ async def test_a_key_scoped_to_another_account_cannot_purge(
     assert resp.status == 200, await resp.text()
 
 
-async def test_tasks_in_the_broker_carry_ids_only(receiver: Client, r: redis.Redis) -> None:
+async def test_tasks_in_the_broker_carry_ids_only(
+    receiver: Client, r: redis.Redis, redis_url: str
+) -> None:
     # What Flower and anyone reading the broker see: no number, answer or URL.
     setup_account(r)
     cid = campaign(r, 2, first=0)
     numbers = numbers_of(r, cid)
     await finish_by_callbacks(receiver, r, cid)
-    messages = [m for q in ("followup", "dial") for m in r.lrange(q, 0, -1)]
-    assert messages, "the callbacks queued follow-ups"
-    for raw in messages:
-        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+    bodies = task_bodies(redis_url, ("followup", "dial"))
+    assert bodies, "the callbacks queued follow-ups"
+    for body in bodies:
         args = json.dumps(body)
         assert not any(n in args for n in numbers) and "recordings" not in args, args
         assert all(isinstance(a, str | int | bool) or a is None for a in body[0]), body

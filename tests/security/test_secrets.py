@@ -22,7 +22,7 @@ from dialer.net.exotel import ExotelClient
 from dialer.receiver.app import create_app
 from dialer.services.accounts import load_account, make_account
 from dialer.store import keys
-from tests.security.helpers import API_KEY, KEYRING, SECRET, cb, make_settings
+from tests.support.signing import API_KEY, KEYRING, SECRET, cb, make_settings
 
 ENV_TOKEN = "tok-ENVTOKEN-91b7c3e5d2"
 REST_TOKEN = "tok-RESTTOKEN-5c2e8a0f7d"

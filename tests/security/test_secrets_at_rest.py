@@ -17,7 +17,8 @@ from dialer.core.errors import ConfigError
 from dialer.core.keyring import Keyring
 from dialer.services.accounts import load_account, make_account, save_account
 from dialer.store import keys
-from tests.security.helpers import ACCOUNT, KEYRING, SECRET
+from tests.support.seed import ACCOUNT
+from tests.support.signing import KEYRING, SECRET
 
 TOKEN = "exotel-token-Zq81-secret"
 NEW_SECRET = "rotated-S3cr3t-Lw9Xz4Vb6Nm1Kp8Rt5Yc0Fd7Qh2"
@@ -95,7 +96,8 @@ def test_an_unreadable_token_stops_only_its_account_with_the_reason(
     from dialer.services.dialing import dial
     from dialer.services.runtime import Runtime
     from dialer.store.admission import RedisLimiter
-    from tests.security.helpers import API_KEY, make_campaign
+    from tests.support.seed import make_campaign
+    from tests.support.signing import API_KEY
 
     save(r)
     make_campaign(r, 1)

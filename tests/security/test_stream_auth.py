@@ -7,7 +7,6 @@ violation), and nothing is written to any call hash.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,25 +19,15 @@ from dialer.core import tokens
 from dialer.store import keys
 from streamer import protocol as p
 from streamer.app import create_app
-from tests.security.helpers import KEYRING, make_settings, sig, stream_token
+from tests.support.seed import seed_call
+from tests.support.signing import KEYRING, make_settings, sig, stream_token
+from tests.support.stream import play
 
 ACCOUNT, CID = "AC_stream", "strm0001"
 
 
 def add_call(r: redis.Redis, index: int, attempt: int = 1, cid: str = CID) -> str:
-    call_id = keys.call_id(cid, index)
-    r.hset(keys.CAMPAIGNS, cid, ACCOUNT)
-    r.hset(keys.campaign(ACCOUNT, cid), mapping={"bot": "echo"})
-    r.hset(
-        keys.call(ACCOUNT, call_id),
-        mapping={
-            "to": "+919876543210",
-            "vars": json.dumps({"name": "Asha"}),
-            "state": "answered",
-            "attempt": str(attempt),
-        },
-    )
-    return call_id
+    return seed_call(r, ACCOUNT, cid, index, attempt=attempt, variables={"name": "Asha"})
 
 
 @pytest.fixture
@@ -48,31 +37,6 @@ async def streamer(redis_url: str, aiohttp_client: Callable[..., Awaitable[Any]]
 
 def everything(r: redis.Redis) -> dict[str, Any]:
     return {k: r.hgetall(k) for k in r.keys(f"dl:{{{ACCOUNT}}}:call:*")}
-
-
-async def play(streamer: Any, call_id: str, token: str | None) -> int:
-    """Connect as Exotel, send a handshake and some audio, return the close code."""
-    params = {} if token is None else {"token": token}
-    ws = await streamer.ws_connect(f"/stream/{call_id}", params=params)
-    try:
-        for msg in (
-            p.Connected(),
-            p.Start("MZevil", "CAevil", "AC", "+91", "+91", {}, 8000, "audio/x-raw"),
-            p.Media(1, 1, 100, b"\x00\x01" * 800),
-        ):
-            if ws.closed:
-                break
-            try:
-                await ws.send_str(p.encode(msg, "MZevil"))
-            except ConnectionError:
-                break
-        while True:
-            msg = await ws.receive(timeout=5)
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING):
-                return ws.close_code or 0
-            assert msg.type is not WSMsgType.TEXT, f"refused stream got data: {msg.data[:80]}"
-    finally:
-        await ws.close()
 
 
 def _cases(r: redis.Redis) -> dict[str, tuple[str, str | None]]:

@@ -8,10 +8,6 @@ used before), strips it from ``start`` before relaying, and logs neither the
 token nor the request line that carries it.
 """
 
-# The shared fixtures (streamer, connect) come from the streamer's integration
-# tests, so their names reappear as test parameters: that is how pytest injects them.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import asyncio
@@ -26,14 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from dialer.store import keys
 from streamer import protocol as p
-from tests.integration.test_streamer import (  # noqa: F401 - fixtures are used by name
-    ACCOUNT,
-    Server,
-    add_call,
-    connect,
-    streamer,
-    token,
-)
+from tests.support.stream import ACCOUNT, Server, add_call, token
 
 
 async def outcome(ws: aiohttp.ClientWebSocketResponse) -> str | int:

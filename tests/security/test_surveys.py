@@ -29,8 +29,9 @@ from streamer.bots import make_bot
 from streamer.bots.prompts import render
 from streamer.bots.survey import SurveyBot
 from streamer.store import CallStore
-from tests.security.conftest import Client
-from tests.security.helpers import ACCOUNT, AUTH, make_settings, setup_account
+from tests.support.receiver import Client
+from tests.support.seed import ACCOUNT, setup_account
+from tests.support.signing import AUTH, make_settings
 
 CONTACTS = [{"to": "+919876500001"}]
 
@@ -268,7 +269,7 @@ async def test_a_text_prompt_that_looks_like_an_option_is_only_spoken() -> None:
     # espeak-ng was a subprocess given the text without `--`: "--help" or "-w FILE"
     # as a prompt were options. Now the text goes to libespeak-ng's synthesis call
     # (streamer.bots.tts), which has no options to inject; no process is started
-    # (tests/shellout.py would refuse one).
+    # (tests/support/shellout.py would refuse one).
     from streamer.bots.prompts import speak
 
     spoken = await speak("-w /tmp/owned.wav --version", 8000)

@@ -15,7 +15,8 @@ import pytest
 import redis
 
 from dialer.store import apikeys, keys
-from tests.security.helpers import AUTH, make_campaign, setup_account
+from tests.support.seed import make_campaign, setup_account
+from tests.support.signing import AUTH
 
 A, B = "AC_tenant_a", "AC_tenant_b"
 

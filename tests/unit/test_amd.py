@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import math
 import random
-import struct
-import wave
 
 import numpy as np
 import pytest
@@ -22,6 +18,7 @@ from dialer.sandbox.config import CalleeBehaviour, SandboxConfig
 from dialer.sandbox.voices import Clip, Segment, callee_clip, make_clip, render
 from dialer.store.records import plan
 from streamer.amd import Detector, Thresholds, load_thresholds
+from tests.support.audio import wav
 
 
 def feed(clip: Clip, rate: int, th: Thresholds | None = None, chunk_s: float = 0.1) -> Detector:
@@ -151,17 +148,6 @@ def test_policy_forms(text: str, mode: str, name: str) -> None:
 def test_bad_policy_names_the_accepted_forms(text: str) -> None:
     with pytest.raises(ValidationError, match=r"off, hangup, continue or message:FILE\.wav"):
         parse_policy(text)
-
-
-def wav(seconds: float = 0.5, rate: int = 8000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        n = int(seconds * rate)
-        w.writeframes(b"".join(struct.pack("<h", int(3000 * math.sin(i / 3))) for i in range(n)))
-    return buf.getvalue()
 
 
 def test_message_wav_is_checked() -> None:

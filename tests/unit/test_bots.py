@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import wave
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from dialer.core.errors import ValidationError
@@ -20,75 +17,9 @@ from streamer.bots.echo import EchoBot
 from streamer.bots.example_plugin import BeepBot
 from streamer.bots.prompts import decode_wav
 from streamer.bots.survey import SurveyBot, load_survey
-
-
-class FakeCtx:
-    """A BotContext that records what the bot does; marks resolve on demand."""
-
-    def __init__(self, auto_marks: bool = True) -> None:
-        self.call_id, self.vars = "c1234-0", {"name": "Asha"}
-        self.sample_rate = self.stream_sample_rate = 8000
-        self.played: list[bytes] = []
-        self.events: list[str] = []
-        self.answers: dict[str, str] = {}
-        self.hung_up = False
-        self.auto_marks = auto_marks
-        self.pending: list[asyncio.Future[bool]] = []
-        self.tasks: list[asyncio.Task[Any]] = []
-
-    def play(self, pcm: bytes) -> None:
-        self.played.append(pcm)
-        self.events.append(f"play:{len(pcm)}")
-
-    def clear(self) -> None:
-        self.events.append("clear")
-        for fut in self.pending:
-            if not fut.done():
-                fut.set_result(False)
-
-    def mark(self, name: str | None = None) -> asyncio.Future[bool]:
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        if self.auto_marks:
-            fut.set_result(True)
-        self.pending.append(fut)
-        return fut
-
-    def hangup(self) -> None:
-        self.hung_up = True
-        self.events.append("hangup")
-
-    async def record_answer(self, qid: str, value: str) -> None:
-        self.answers[qid] = value
-        self.events.append(f"answer:{qid}={value}")
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self.tasks.append(task)
-        return task
-
-
-async def until(cond: Callable[[], bool], timeout_s: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
-        await asyncio.sleep(0.002)
-
-
-def write_wav(
-    path: Path, seconds: float, rate: int = 8000, channels: int = 1, width: int = 2
-) -> Path:
-    n = int(rate * seconds)
-    x = np.sin(np.arange(n) * 2 * np.pi * 440 / rate)
-    if width == 1:
-        data = np.repeat(((x * 100) + 128).astype(np.uint8), channels).tobytes()
-    else:
-        data = np.repeat((x * 8000).astype("<i2"), channels).tobytes()
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(data)
-    return path
+from tests.support.audio import write_wav
+from tests.support.bots import FakeCtx
+from tests.support.polling import until
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import yaml
 
 from benchmarks.gitinfo import tracked_paths
 from dialer.core.settings import Settings
-from tests import shellout
+from tests.support import shellout
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -514,6 +514,41 @@ def test_termination_grace_covers_the_streamer_drain() -> None:
     streamer = compose()["services"]["streamer"]
     compose_drain_s = float(service_env(streamer)["STREAMER_DRAIN_S"])
     assert float(streamer["stop_grace_period"].rstrip("s")) >= compose_drain_s + 5
+
+
+def test_keda_follows_a_rabbitmq_broker() -> None:
+    """deploy/rabbitmq/: the same ScaledObject on KEDA's RabbitMQ scaler, same queues."""
+    docs = [
+        d
+        for d in yaml.safe_load_all((DEPLOY / "rabbitmq" / "keda-scaledobject.yaml").read_text())
+        if d
+    ]
+    (scaled,) = [d for d in docs if d["kind"] == "ScaledObject"]
+    (auth,) = [d for d in docs if d["kind"] == "TriggerAuthentication"]
+    (redis_scaled,) = objects("ScaledObject")
+    assert scaled["metadata"]["name"] == redis_scaled["metadata"]["name"], "applying it replaces"
+    assert scaled["spec"]["scaleTargetRef"] == redis_scaled["spec"]["scaleTargetRef"]
+    triggers = scaled["spec"]["triggers"]
+    assert {t["type"] for t in triggers} == {"rabbitmq"}
+    assert {t["metadata"]["queueName"] for t in triggers} == {
+        t["metadata"]["listName"] for t in redis_scaled["spec"]["triggers"]
+    }
+    assert all(t["metadata"]["mode"] == "QueueLength" for t in triggers)
+    # the broker URL (with its password) from the Secret key the dialer itself reads
+    (ref,) = auth["spec"]["secretTargetRef"]
+    assert ref == {"parameter": "host", "name": "dialer-secrets", "key": "CELERY_BROKER_URL"}
+    assert "CELERY_BROKER_URL" in Settings.model_fields
+    assert "CELERY_BROKER_URL" not in config_map_data(), "it carries a password: Secret only"
+
+
+def test_compose_rabbitmq_profile() -> None:
+    c = compose()
+    mq = c["services"]["rabbitmq"]
+    assert mq["profiles"] == ["rabbitmq"]
+    assert "ports" not in mq, "reachable only on the compose network"
+    assert mq["environment"]["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD")
+    assert any(v.startswith("rabbitmq-data:") for v in mq["volumes"])
+    assert c["x-dialer-env"]["CELERY_BROKER_URL"] == "${CELERY_BROKER_URL:-}"
 
 
 def test_servers_with_processes_expose_a_metrics_port_per_process() -> None:

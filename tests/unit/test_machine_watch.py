@@ -14,8 +14,9 @@ from dialer.sandbox.voices import make_clip, render
 from streamer.bots.survey import SurveyBot
 from streamer.machine import MachineWatch
 from streamer.store import CallInfo
-from tests.unit.test_amd import wav
-from tests.unit.test_bots import FakeCtx, until, write_wav
+from tests.support.audio import wav, write_wav
+from tests.support.bots import FakeCtx
+from tests.support.polling import until
 
 
 class FakeStore:

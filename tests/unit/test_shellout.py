@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests import shellout
+from tests.support import shellout
 
 
 def test_a_system_tool_is_refused_before_it_runs() -> None:

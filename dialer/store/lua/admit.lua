@@ -24,7 +24,7 @@ local PENDING, ADMITTED = ARGV[6], ARGV[7]
 
 local a = redis.call('HMGET', acct, 'max_concurrent', 'calls_per_minute', 'paused_until', 'circuit')
 if not a[1] then return {} end
-if a[4] == 'open' then return {} end
+if a[4] == CIRCUIT_OPEN then return {} end
 if tonumber(a[3] or '0') > now then return {} end
 local free = tonumber(a[1]) - redis.call('ZCARD', active)
 if free <= 0 then return {} end
@@ -42,7 +42,7 @@ local camps = {}
 for _, cid in ipairs(redis.call('SMEMBERS', running)) do
   local ckey = pfx .. 'campaign:' .. cid
   local c = redis.call('HMGET', ckey, 'state', 'weight', 'priority', 'active')
-  if c[1] == 'running' then
+  if c[1] == CAMPAIGN_RUNNING then
     local qkey = pfx .. 'queue:' .. cid
     local dkey = pfx .. 'delayed:' .. cid
     local due = redis.call('ZRANGEBYSCORE', dkey, '-inf', now, 'LIMIT', 0, 1000)

@@ -21,7 +21,7 @@ local now = tonumber(ARGV[1])
 local held = redis.call('ZSCORE', KEYS[4], ARGV[4])
 if not held or tonumber(held) > now then return -1 end
 local a = redis.call('HMGET', KEYS[1], 'calls_per_minute', 'paused_until', 'circuit')
-local ok = a[3] ~= 'open' and tonumber(a[2] or '0') <= now
+local ok = a[3] ~= CIRCUIT_OPEN and tonumber(a[2] or '0') <= now
 if ok then
   local cpm = tonumber(a[1] or '200') or 200
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60)

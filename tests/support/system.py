@@ -2,11 +2,13 @@
 
 Sandbox, receiver, streamer, N Celery workers and beat run as child
 processes through the same supervisor ``dialer up`` uses; tests drive them
-with the REST client and read the sandbox's report.
+with the REST client and read the sandbox's report. The benchmarks start
+their systems through ``supervised`` too.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from dialer.cli.supervisor import Supervisor
 from dialer.core.settings import LISTEN_PORTS, load_settings
 from dialer.platform.embedded import free_port
 from dialer.sandbox.control import SandboxControl
+from tests.support import broker
 
 FAST = {
     "DIALER_RECONCILE_AFTER_S": "2.5",
@@ -33,6 +36,19 @@ FAST = {
     # the sandbox, webhook sinks and relayed bots all live on loopback
     "DIALER_EGRESS_ALLOW": "127.0.0.0/8",
 }
+
+
+# The sandbox's callees answer at once and talk briefly: a campaign ends in seconds.
+SANDBOX_FAST = [
+    "--calls-per-minute",
+    "100000",
+    "--ring-s",
+    "0.05",
+    "--talk-max-s",
+    "0.3",
+    "--think-s",
+    "0.05",
+]
 
 
 class System:
@@ -71,6 +87,43 @@ class System:
 
 
 @contextmanager
+def supervised(
+    overrides: dict[str, str],
+    *,
+    workers: int,
+    max_concurrent: int,
+    sandbox_args: list[str],
+    ready_s: float = 30,
+) -> Iterator[Supervisor]:
+    """Every process of ``dialer up`` on free ports, started and stopped by its supervisor.
+
+    ``overrides`` are the settings (and the children's environment) on top of
+    free listen ports; on a failure the tail of each child's log is printed.
+    Shared with the benchmarks (``benchmarks.slots.dialer_system``).
+    """
+    overrides = {**{k: str(free_port()) for k in LISTEN_PORTS}, **overrides}
+    settings = load_settings(**overrides)
+    sup = Supervisor(
+        settings,
+        workers=workers,
+        with_flower=False,
+        quiet=True,
+        max_concurrent=max_concurrent,
+        extra_env=overrides,
+        extra_sandbox_args=sandbox_args,
+    )
+    try:
+        sup.start()
+        sup.wait_ready(ready_s)
+        yield sup
+    except BaseException:
+        print_logs(sup)
+        raise
+    finally:
+        sup.stop(timeout_s=10)
+
+
+@contextmanager
 def running_system(
     redis_url: str,
     tmp: Path,
@@ -80,44 +133,22 @@ def running_system(
     sandbox_args: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[System]:
-    ports = {k: str(free_port()) for k in LISTEN_PORTS}
+    """The whole dialer with test-speed timers (``FAST``) against the sandbox."""
     overrides = {
         **FAST,
-        **ports,
         "REDIS_URL": redis_url,
+        # the run's RabbitMQ when it has one (tests.support.broker), else the state Redis
+        **({"CELERY_BROKER_URL": amqp} if (amqp := broker.amqp_url()) else {}),
         "DIALER_DATA_DIR": str(tmp),
         **(env or {}),
     }
-    settings = load_settings(**overrides)
-    sup = Supervisor(
-        settings,
+    with supervised(
+        overrides,
         workers=workers,
-        with_flower=False,
-        quiet=True,
         max_concurrent=max_concurrent,
-        extra_env=overrides,
-        extra_sandbox_args=sandbox_args
-        or [
-            "--calls-per-minute",
-            "100000",
-            "--ring-s",
-            "0.05",
-            "--talk-max-s",
-            "0.3",
-            "--think-s",
-            "0.05",
-        ],
-    )
-    try:
-        sup.start()
-        sup.wait_ready(30)
-        system = System(sup)
-        yield system
-    except BaseException:
-        print_logs(sup)
-        raise
-    finally:
-        sup.stop(timeout_s=10)
+        sandbox_args=sandbox_args or SANDBOX_FAST,
+    ) as sup:
+        yield System(sup)
 
 
 def print_logs(sup: Supervisor) -> None:
@@ -125,7 +156,14 @@ def print_logs(sup: Supervisor) -> None:
     for child in sup.children:
         if child.log and child.log.exists():
             tail = child.log.read_text(errors="replace")[-3000:]
-            print(f"--- {child.log.stem} log ---\n{tail}")
+            print(f"--- {child.log.stem} log ---\n{tail}", file=sys.stderr)
+
+
+def with_db(url: str, db: int) -> str:
+    """``url`` pointing at database ``db`` of the same server."""
+    scheme, _, rest = url.rstrip("/").partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{db}"
 
 
 def contacts(n: int, start: int = 0) -> list[dict[str, Any]]:

@@ -65,5 +65,5 @@ def hook(event: str, args: tuple[Any, ...]) -> None:
     if prog is not None and not allowed(prog, opted_in()):
         raise ShellOut(
             f"the test suite tried to run {prog!r}, which `make setup` does not install "
-            "(use the venv's Python or a wheel; see tests/shellout.py)"
+            "(use the venv's Python or a wheel; see tests/support/shellout.py)"
         )

@@ -17,7 +17,7 @@ rather than reset. ``heal`` brings the port back.
 
 The network is built with ``ip`` (iproute2), a system program the test suite
 runs only when asked: ``DIALER_TEST_TOOLS=ip`` (``make test-slow`` sets it,
-see tests/shellout.py).
+see tests/support/shellout.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from tests import shellout
+from tests.support import shellout
 
 SUBNET = "198.18.0"
 #: every namespace of ours starts with this, then the pid of the test process

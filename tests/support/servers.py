@@ -1,4 +1,8 @@
-"""Test-side servers run in a background thread: a webhook sink that records deliveries."""
+"""Servers run in a background thread with their own loop (shared with benchmarks/).
+
+``serve_in_thread`` serves any aiohttp app on a free loopback port;
+``WebhookSink`` is a client's webhook endpoint that records deliveries.
+"""
 
 from __future__ import annotations
 
@@ -13,35 +17,43 @@ from aiohttp import web
 
 
 @contextmanager
-def serve_in_thread(app: web.Application) -> Iterator[str]:
+def serve_in_thread(app: web.Application, host: str = "127.0.0.1") -> Iterator[int]:
+    """Serve ``app`` on a free port from a thread with its own loop; yields the port."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
-    box: dict[str, Any] = {}
+    found: dict[str, Any] = {}
 
-    async def start() -> None:
-        runner = web.AppRunner(app, access_log=None)
+    async def start() -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, host, 0, backlog=1024)
         await site.start()
-        box["runner"] = runner
-        box["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        found["port"] = runner.addresses[0][1]
+        return runner
 
     def main() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
+        try:
+            runner = loop.run_until_complete(start())
+        except BaseException as exc:
+            found["error"] = exc
+            ready.set()
+            return
         ready.set()
         loop.run_forever()
-        loop.run_until_complete(box["runner"].cleanup())
+        loop.run_until_complete(runner.cleanup())
         loop.close()
 
-    thread = threading.Thread(target=main, daemon=True)
+    thread = threading.Thread(target=main, name="served-app", daemon=True)
     thread.start()
     ready.wait(10)
+    if "error" in found:
+        raise RuntimeError(f"server failed: {found['error']!r}")
     try:
-        yield str(box["url"])
+        yield int(found["port"])
     finally:
         loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+        thread.join(timeout=10)
 
 
 class WebhookSink:
