@@ -79,6 +79,8 @@ class Session:
         self._garbage = Garbage(metrics, call.call_id)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
+        self._hear: Callable[[bytes], None] | None = None  # the bot's fast path (bots/base.py)
+        self._bot_idle = False  # the bot task waits for an event (not in a callback)
         self._marks: dict[str, list[asyncio.Future[bool]]] = {}
         self._urgent: list[bytes] = []  # frames that jump the pacer queue (clear)
         self._recent: deque[tuple[bytes, str]] = deque(maxlen=RECENT_IN)
@@ -166,6 +168,7 @@ class Session:
                 self._machine = MachineWatch(
                     self, self.call, self.store, self.stream_sample_rate, self._answered_by
                 )
+            self._hear = bot.hear
             bot_task = asyncio.create_task(self._drive(bot))
             await self._read_loop()
         finally:
@@ -222,7 +225,11 @@ class Session:
                     self._machine.feed(frame.payload)
                 if keep:
                     self._recent.append((frame.payload, frame.b64))
-                self._events.put_nowait(("audio", self._in.process(frame.payload)))
+                pcm = self._in.process(frame.payload)
+                if self._hear is not None and self._bot_idle and self._events.empty():
+                    self._hear_now(pcm)  # nothing queued before it: no task switch
+                else:
+                    self._events.put_nowait(("audio", pcm))
             elif isinstance(frame, p.Dtmf):
                 self._events.put_nowait(("dtmf", frame.digit))
             elif isinstance(frame, p.Mark):
@@ -244,6 +251,13 @@ class Session:
     def _answered_by(self, answered_by: str) -> None:
         self._events.put_nowait(("answered_by", answered_by))
 
+    def _hear_now(self, pcm: bytes) -> None:
+        assert self._hear is not None
+        try:
+            self._hear(pcm)
+        except Exception:  # as in _drive: a failing callback is logged, not fatal
+            log.exception("bot hear failed call_id=%s", self.call_id)
+
     async def _drive(self, bot: Bot) -> None:
         """Feed the bot its events in order; a failing callback is logged, not fatal."""
         try:
@@ -252,7 +266,12 @@ class Session:
             log.exception("bot on_start failed call_id=%s", self.call_id)
             await self._record(Code.BOT_FAILED, f"bot failed to start: {exc.__class__.__name__}")
             self.close_soon(INTERNAL_ERROR)
-        while (event := await self._events.get()) is not None:
+        while True:
+            self._bot_idle = True
+            event = await self._events.get()
+            self._bot_idle = False
+            if event is None:
+                break
             kind, arg = event
             try:
                 await getattr(bot, f"on_{kind}")(arg)

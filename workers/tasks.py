@@ -7,7 +7,6 @@ phone numbers or secrets reach the broker, Flower or logs (except
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -19,13 +18,13 @@ from dialer.core import campaign, results
 from dialer.core.calls import Event, Kind, State
 from dialer.core.errors import ConfigError, NotPlacedError, RequestRejected
 from dialer.platform.queue import task_name
-from dialer.services import ingest, queries
+from dialer.services import ingest, queries, settle
 from dialer.services.accounts import all_accounts
 from dialer.services.dialing import dial as dial_call
 from dialer.services.reconcile import reconcile_account
 from dialer.services.runtime import CampaignFacts, Runtime
 from dialer.services.webhooks import deliver
-from dialer.store import callerids, campaigns, keys, retention
+from dialer.store import campaigns, keys, retention
 from dialer.store.records import transition
 from workers.app import app
 
@@ -55,36 +54,25 @@ def http() -> requests.Session:
     return _http
 
 
+class _Celery:
+    """The settle step's follow-ups as Celery tasks (``dialer.services.settle.Followups``)."""
+
+    def dial(self, call_id: str) -> None:
+        dial.apply_async((call_id,))
+
+    def notify(self, call_id: str) -> None:
+        notify.apply_async((call_id,))
+
+    def notify_campaign(self, cid: str) -> None:
+        notify_campaign.apply_async((cid,))
+
+
+THEN = _Celery()
+
+
 def admit_and_dispatch(account: str, now: float | None = None) -> list[str]:
     """Run admission for one account and send each admitted call to ``dialer.dial``."""
-    ids = rt().limiter.admit(account, time.time() if now is None else now)
-    for call_id in ids:
-        dial.apply_async((call_id,))
-    return ids
-
-
-def after_final(call_id: str) -> None:
-    """A contact reached its final outcome: tell the client; finish the campaign."""
-    facts = rt().campaign_of_call(call_id)
-    if facts is None:
-        return
-    if facts.dnc_answers:
-        answers = rt().r.hgetall(keys.call(facts.account, call_id))
-        if any(answers.get(f"a:{q}") == v for q, v in facts.dnc_answers.items()):
-            rt().r.sadd(keys.dnc(facts.account), answers["to"])
-    if facts.webhook_url:
-        notify.apply_async((call_id,))
-    finish_if_done(facts, time.time())
-
-
-def finish_if_done(facts: CampaignFacts, now: float) -> None:
-    """Mark the campaign complete once (HSETNX) and announce it to the client."""
-    r = rt().r
-    ckey = keys.campaign(facts.account, facts.cid)
-    finished, total = r.hmget(ckey, "finished", "total")
-    done = int(finished or 0) >= int(total or 0)
-    if done and r.hsetnx(ckey, "completed_at", now) and facts.webhook_url:
-        notify_campaign.apply_async((facts.cid,))
+    return settle.admit(rt(), account, THEN, now=time.time() if now is None else now)
 
 
 @app.task(name="dialer.admit")
@@ -95,46 +83,21 @@ def admit(account: str) -> dict[str, Any]:
 @app.task(name="dialer.dial")
 def dial(call_id: str) -> dict[str, Any]:
     result = dial_call(rt(), call_id)
-    facts = rt().campaign_of_call(call_id)
-    if facts is not None and result.slot_released:
-        admit_and_dispatch(facts.account)
-    if result.final:
-        after_final(call_id)
+    if result.settlement is not None:
+        settle.settle(rt(), [result.settlement], THEN, now=time.time())
     return result.summary()
 
 
 @app.task(name="dialer.followup")
-def followup(
-    call_id: str, released: bool, final: bool, attempt: int | None = None
-) -> dict[str, Any]:
-    """Sent by the receiver after a callback changed a call's state."""
-    facts = rt().campaign_of_call(call_id)
-    admitted: list[str] = []
-    if facts is not None and released:
-        admitted = admit_and_dispatch(facts.account)
-        if attempt is not None:
-            after_attempt(facts, call_id, attempt)
-    if final:
-        after_final(call_id)
+def followup(call_id: str, refill: bool, final: bool, attempt: int | None = None) -> dict[str, Any]:
+    """The settle step for a transition the receiver won (``Settlement.args``).
+
+    The receiver refills inline, so ``refill`` is False from it: admission runs
+    once per released slot.
+    """
+    done = settle.Settlement(call_id, refill=refill, final=final, attempt=attempt)
+    admitted = settle.settle(rt(), [done], THEN, now=time.time())
     return {"call_id": call_id, "admitted": len(admitted), "final": final}
-
-
-def after_attempt(facts: CampaignFacts, call_id: str, attempt: int) -> None:
-    """An attempt ended: count it for its caller id (spam detection)."""
-    raw = rt().r.hget(keys.call(facts.account, call_id), f"h:{attempt}")
-    rec = json.loads(raw) if raw else {}
-    caller_id = rec.get("caller_id")
-    answered = rec.get("status") == "completed"
-    if (
-        caller_id
-        and rec.get("status")
-        and callerids.record(rt().r, facts.account, caller_id, answered)
-    ):
-        log.warning(
-            "caller id %s taken out of rotation: answer rate collapsed",
-            caller_id,
-            extra={"account": facts.account},
-        )
 
 
 def webhook_key(facts: CampaignFacts) -> bytes:
@@ -201,10 +164,7 @@ def reconcile() -> dict[str, Any]:
             continue
         for call_id in report.redispatch:
             dial.apply_async((call_id,))
-        for call_id in report.final:
-            after_final(call_id)
-        if report.released:
-            admit_and_dispatch(account)
+        settle.settle(rt(), report.settlements, THEN, now=time.time())
         out[account] = {
             "redispatched": len(report.redispatch),
             "settled": len(report.settled),
@@ -251,6 +211,7 @@ def cancel_campaign(cid: str) -> dict[str, Any]:
         return {"campaign": cid, "cancelled": 0}
     n = 0
     now = time.time()
+    done: list[settle.Settlement] = []
     for call_id in campaigns.waiting_calls(rt().r, facts.account, cid):
         t = transition(
             rt().r,
@@ -263,6 +224,11 @@ def cancel_campaign(cid: str) -> dict[str, Any]:
         )
         if t is not None and t.changed and t.after.state is State.CANCELLED:
             n += 1
+        settled = settle.of(call_id, t)
+        if settled is not None:
+            done.append(settled)
     rt().r.delete(keys.queue(facts.account, cid), keys.delayed(facts.account, cid))
-    finish_if_done(facts, now)
+    settle.settle(rt(), done, THEN, now=now)
+    if not done:  # nothing was waiting: the campaign may be complete all the same
+        settle.finish_if_done(rt(), facts, THEN, now=now)
     return {"campaign": cid, "cancelled": n}

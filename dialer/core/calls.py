@@ -76,7 +76,25 @@ RANK: Mapping[State, int] = MappingProxyType(
         **{s: 9 for s in FINAL},
     }
 )
-#: Exotel terminal statuses and what they mean for the attempt.
+
+
+class Kind(StrEnum):
+    DIAL = "dial"  # a worker is about to send the connect request
+    PLACED = "placed"  # Exotel returned a call sid
+    NOT_PLACED = "not_placed"  # Exotel provably did not place it (retry later)
+    REJECTED = "rejected"  # Exotel refused the request for good (bad number ...)
+    REQUEUE = "requeue"  # give the slot back untouched (account stopped, paused)
+    AMBIGUOUS = "ambiguous"  # request written, answer lost
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    TERMINAL = "terminal"  # completed / busy / no-answer / failed
+    NOT_FOUND = "not_found"  # reconciliation: Exotel provably has no such call
+    CANCEL = "cancel"
+    SUPPRESS = "suppress"
+
+
+# Exotel's status words: the one mapping (callbacks, call details, reconciliation).
+#: Terminal statuses and what they mean for the attempt.
 TERMINAL_STATUS: Mapping[str, State] = MappingProxyType(
     {
         "completed": State.COMPLETED,
@@ -91,22 +109,32 @@ TERMINAL_STATUS: Mapping[str, State] = MappingProxyType(
         "voicemail": State.VOICEMAIL,
     }
 )
+#: Statuses of a call still in progress; "" is a details answer without one.
+LIVE_STATUS = frozenset({"queued", "ringing", "in-progress", "answered", ""})
+#: Progress statuses a callback reports, and the event each one is.
+PROGRESS_STATUS: Mapping[str, Kind] = MappingProxyType(
+    {"ringing": Kind.RINGING, "answered": Kind.ANSWERED, "in-progress": Kind.ANSWERED}
+)
 
 
-class Kind(StrEnum):
-    ADMIT = "admit"  # admission control gave it a slot
-    DIAL = "dial"  # a worker is about to send the connect request
-    PLACED = "placed"  # Exotel returned a call sid
-    NOT_PLACED = "not_placed"  # Exotel provably did not place it (retry later)
-    REJECTED = "rejected"  # Exotel refused the request for good (bad number ...)
-    REQUEUE = "requeue"  # give the slot back untouched (account stopped, paused)
-    AMBIGUOUS = "ambiguous"  # request written, answer lost
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    TERMINAL = "terminal"  # completed / busy / no-answer / failed
-    NOT_FOUND = "not_found"  # reconciliation: Exotel provably has no such call
-    CANCEL = "cancel"
-    SUPPRESS = "suppress"
+def status_event(status: str, event_type: str = "") -> Kind | None:
+    """The event a status callback is (``Status``, ``EventType``, lower case); None: ignore it.
+
+    Status and event type may disagree (a reordered or relabelled callback):
+    the furthest event either names wins, so terminal beats answered beats ringing.
+    """
+    if event_type == "terminal" or status in TERMINAL_STATUS:
+        return Kind.TERMINAL
+    named = {PROGRESS_STATUS.get(status), PROGRESS_STATUS.get(event_type)}
+    for kind in (Kind.ANSWERED, Kind.RINGING):
+        if kind in named:
+            return kind
+    return None
+
+
+def is_live(status: str) -> bool:
+    """Exotel still reports the call in progress (call details, case-insensitive)."""
+    return status.lower() in LIVE_STATUS
 
 
 @dataclass(frozen=True)
@@ -160,7 +188,9 @@ def _noop(call: Call) -> Transition:
 
 _ALLOWED: Mapping[State, frozenset[Kind]] = MappingProxyType(
     {
-        State.PENDING: frozenset({Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS}),
+        # Admission (pending -> admitted) is not an event here: it is decided and
+        # written in one place only, lua/admit.lua (dialer.store.admission).
+        State.PENDING: frozenset({Kind.CANCEL, Kind.SUPPRESS}),
         State.ADMITTED: frozenset({Kind.DIAL, Kind.CANCEL, Kind.SUPPRESS, Kind.REQUEUE}),
         State.DIALING: frozenset(
             {
@@ -201,7 +231,6 @@ _LATE = frozenset(
         Kind.AMBIGUOUS,
         Kind.NOT_FOUND,
         Kind.DIAL,
-        Kind.ADMIT,
         Kind.CANCEL,
         Kind.SUPPRESS,
         Kind.REQUEUE,
@@ -230,7 +259,7 @@ def apply(call: Call, event: Event, policy: RetryPolicy) -> Transition:
 
 
 # Events that move a call forward and say nothing about failure.
-_PROGRESS = frozenset({Kind.ADMIT, Kind.DIAL, Kind.PLACED, Kind.RINGING, Kind.ANSWERED})
+_PROGRESS = frozenset({Kind.DIAL, Kind.PLACED, Kind.RINGING, Kind.ANSWERED})
 
 
 def _move(call: Call, state: State, **changes: object) -> Transition:
@@ -249,10 +278,6 @@ def _forward(call: Call, state: State, event: Event) -> Transition:
             return Transition(call, replace(call, sid=sid), changed=True)
         return _noop(call)
     return _move(call, state, sid=sid)
-
-
-def _admit(call: Call, event: Event, policy: RetryPolicy) -> Transition:
-    return _move(call, State.ADMITTED)
 
 
 def _dial(call: Call, event: Event, policy: RetryPolicy) -> Transition:
@@ -396,7 +421,6 @@ _suppress = _settle(State.SUPPRESSED, Code.DO_NOT_CALL)
 
 
 _HANDLERS = {
-    Kind.ADMIT: _admit,
     Kind.DIAL: _dial,
     Kind.PLACED: _placed,
     Kind.NOT_PLACED: _not_placed,

@@ -2,8 +2,9 @@
 
 ``create_app(settings)`` builds it; ``run(settings)`` serves it. Resources
 (Redis clients, the Celery producer, its thread) are opened and closed in
-``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. Slow
-follow-ups (admitting the next call, webhooks) go to Celery.
+``cleanup_ctx``. Handlers stay short: verify, parse, apply, respond. The
+status callback's use case is ``dialer.services.callback``; the settle step's
+slow follow-ups (webhooks, caller-id statistics) go to Celery.
 
 Probes: ``/livez`` (the process answers; no Redis), ``/readyz`` (Redis
 answers and not draining; ``/healthz`` is its alias). On SIGTERM readiness
@@ -15,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +27,6 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from dialer.core import tokens
-from dialer.core.calls import Event
 from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
@@ -53,11 +52,12 @@ from dialer.receiver.appkeys import (
 from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
+from dialer.receiver.ui import sessions
+from dialer.services import callback
 from dialer.services.accounts import make_account, save_account
 from dialer.services.runtime import Runtime
 from dialer.store import apikeys, keys, replies
 from dialer.store.admission import AsyncRedisLimiter
-from dialer.store.records import Extra, atransition
 
 log = logging.getLogger(__name__)
 
@@ -147,27 +147,76 @@ async def errors_middleware(
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every ``/v1`` route but the OpenAPI document needs a key; its scope goes on the request."""
-    if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
-        scope = await key_scope(request)
-        if scope is None:
-            return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
-        request[SCOPE] = scope
+    """Every ``/v1`` route but the OpenAPI document needs a key (or a dashboard session),
+    and so does the dashboard's own ``/ui/api``; the scope goes on the request."""
+    path = request.path
+    if (path.startswith("/v1/") and path != "/v1/openapi.json") or path.startswith("/ui/api/"):
+        found = await caller_scope(request)
+        if isinstance(found, web.Response):
+            return found
+        request[SCOPE] = found
     return await handler(request)
+
+
+async def caller_scope(request: web.Request) -> apikeys.Scope | web.Response:
+    """The API key's scope, or the dashboard session's (cookie + CSRF header); else a refusal.
+
+    An ``Authorization`` header always wins: a request with a bad key is never
+    rescued by a cookie. A session's state-changing request must carry the
+    CSRF token of that very cookie.
+    """
+    if "Authorization" in request.headers or sessions.COOKIE not in request.cookies:
+        found = await key_scope(request)
+    else:
+        found = await session_scope(request)
+        if found is not None and request.method not in sessions.SAFE_METHODS:
+            cookie = request.cookies[sessions.COOKIE]
+            given = request.headers.get(sessions.CSRF_HEADER, "")
+            if not sessions.csrf_ok(request.app[SETTINGS].keyring.session_keys(), cookie, given):
+                return problem(403, "missing or wrong CSRF token")
+    if found is None:
+        return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+    return found
 
 
 async def key_scope(request: web.Request) -> apikeys.Scope | None:
     given = apikeys.bearer(request.headers.get("Authorization", ""))
-    if not given:
-        return None
-    if apikeys.is_bootstrap(given, request.app[SETTINGS].api_key):
+    return await scope_of_key(request.app, given) if given else None
+
+
+async def scope_of_key(app: web.Application, given: str) -> apikeys.Scope | None:
+    """The scope of an API key as given (header or dashboard sign-in); None if unknown."""
+    if apikeys.is_bootstrap(given, app[SETTINGS].api_key):
         return apikeys.BOOTSTRAP
     if not given.startswith(apikeys.PREFIX):
         return None
-    r = request.app[AREDIS]
+    r = app[AREDIS]
     key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
     record = await r.hget(keys.API_KEYS, key_id) if key_id else None
     return apikeys.scope_from_record(replies.text(record))
+
+
+async def session_scope(request: web.Request) -> apikeys.Scope | None:
+    """The scope of the key the session cookie names, if the cookie is valid for that key now."""
+    value = request.cookies.get(sessions.COOKIE)
+    now = time.time()
+    parsed = sessions.parse(value, now=now)
+    if value is None or parsed is None:
+        return None
+    key_id = parsed[0]
+    s = request.app[SETTINGS]
+    if key_id == apikeys.BOOTSTRAP.key_id:
+        found: apikeys.Scope | None = apikeys.BOOTSTRAP
+        key_digest = apikeys.digest(s.api_key)
+    else:
+        stored = await request.app[AREDIS].hget(keys.API_KEYS, key_id)
+        raw = None if stored is None else str(stored)  # decode_responses: always str
+        found = apikeys.scope_from_record(raw)
+        key_digest = apikeys.record_digest(raw) if raw else ""
+    if found is None:
+        return None
+    claim = sessions.verify(s.keyring.session_keys(), value, key_digest, now=now)
+    return found if claim is not None else None
 
 
 @API.route(
@@ -261,62 +310,26 @@ async def _handle_callback(
         metrics.callbacks.labels(result="malformed").inc()
         await _reject(app, call_id, str(exc), repr(exc.raw)[:500])
         return problem(400, str(exc)), None
-    r = app[AREDIS]
-    now = time.time()
-    await r.xadd(
-        keys.events(facts.account),
-        {"call_id": call_id, "at": now, "body": json.dumps(body, default=str)[:8192]},
-        maxlen=keys.EVENTS_MAXLEN,
-        approximate=True,
+    out = await callback.record(
+        app[AREDIS], app[LIMITER], facts, call_id, signed_attempt, body, parsed, now=time.time()
     )
-    kind = callbacks.event_kind(parsed["status"], parsed["event_type"])
-    if kind is None:
-        metrics.callbacks.labels(result="ignored").inc()
-        return web.json_response({"ok": True, "ignored": "unknown status"}), None
-
-    named = callbacks.body_attempt(call_id, parsed)
-
-    def event_for(call: Mapping[str, str]) -> Event | None:
-        # The signed URL names the attempt it was issued for: the body cannot
-        # move the event to another one (a CustomField that disagrees voids it),
-        # and the transition refuses it if that attempt is no longer current.
-        if named is not None and named != signed_attempt:
-            return None
-        return callbacks.make_event(kind, signed_attempt, parsed, now)
-
-    t = await atransition(
-        r,
-        facts.account,
-        call_id,
-        event_for,
-        facts.policy,
-        now=now,
-        leases=facts.leases,
-        extra=Extra(duration_s=parsed["duration_s"], recording_url=parsed["recording_url"]),
-    )
-    if t is None:
-        metrics.callbacks.labels(result="stale").inc()
-        ignored = {"ok": True, "ignored": "stale attempt or unknown call"}
-        return web.json_response(ignored), None
-    metrics.callbacks.labels(result=parsed["status"] or kind.value).inc()
-    if t.changed:
+    metrics.callbacks.labels(result=out.result).inc()
+    t = out.transition
+    if t is not None and t.changed:
         metrics.transitions.labels(before=t.before.state.value, after=t.after.state.value).inc()
-    if t.changed and (t.releases_slot or t.final):
-        admitted: list[str] = []
-        if t.releases_slot:
-            # Refill at once, here: the freed slot goes to the next call without
-            # waiting for a Celery hop (the follow-up task admits again, harmlessly).
-            admitted = await app[LIMITER].admit(facts.account, time.time())
-        ended = t.before.attempt
+    if out.ignored is not None:
+        return web.json_response({"ok": True, "ignored": out.ignored}), None
+    done = out.settlement
+    if done is None:
+        return web.json_response({"ok": True}), None
 
-        def publish() -> None:
-            celery = app[CELERY]
-            for next_id in admitted:
-                celery.send_task("dialer.dial", args=(next_id,))
-            celery.send_task("dialer.followup", args=(call_id, t.releases_slot, t.final, ended))
+    def publish() -> None:
+        celery = app[CELERY]
+        for next_id in out.admitted:
+            celery.send_task("dialer.dial", args=(next_id,))
+        celery.send_task("dialer.followup", args=done.args())
 
-        return web.json_response({"ok": True}), publish
-    return web.json_response({"ok": True}), None
+    return web.json_response({"ok": True}), publish
 
 
 async def _reject(app: web.Application, call_id: str, reason: str, raw: str) -> None:
@@ -375,6 +388,8 @@ async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """The receiver app; ConfigError (fail closed) without a real secret and API key."""
+    from dialer.receiver.ui import views  # it imports this module: not at import time
+
     require_server_secrets(settings)
     # Order matters: the key is checked before a request counts against its limit.
     rate_limit = ratelimit.middleware(
@@ -389,6 +404,7 @@ def create_app(settings: Settings) -> web.Application:
     serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
     api.add_routes(app)  # every route declared through API, these included
+    views.add_routes(app)  # the dashboard: pages and their read-only views
     return app
 
 

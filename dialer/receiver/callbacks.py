@@ -1,4 +1,5 @@
-"""Exotel status callbacks: verify, parse, record, transition, hand off follow-ups.
+"""Exotel status callbacks over HTTP: read and normalise the body (the use case is
+``dialer.services.callback``).
 
 Exotel does not sign callbacks, so the URL does: ``?sig=`` is an HMAC of the
 call id (``dialer.core.tokens``); a missing or wrong one gets 403 and changes
@@ -18,7 +19,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from dialer.core.calls import TERMINAL_STATUS, Event, Kind
 from dialer.core.errors import ProtocolError
 
 MAX_FIELD = 4096
@@ -91,33 +91,3 @@ def parse_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         "duration_s": duration_s,
         "recording_url": _text(fields, "recordingurl"),
     }
-
-
-def event_kind(status: str, event_type: str) -> Kind | None:
-    if event_type == "terminal" or status in TERMINAL_STATUS:
-        return Kind.TERMINAL
-    if event_type == "answered" or status in ("answered", "in-progress"):
-        return Kind.ANSWERED
-    if event_type == "ringing" or status == "ringing":
-        return Kind.RINGING
-    return None
-
-
-def body_attempt(call_id: str, parsed: Mapping[str, Any]) -> int | None:
-    """The attempt the body's ``CustomField`` (``<call id>:<attempt>``) names, if any.
-
-    The signed URL is what binds a callback to an attempt; this is only a
-    consistency check: a body that names another attempt is not trusted.
-    """
-    custom = parsed.get("custom")
-    if not custom:
-        return None
-    owner, _, rest = custom.partition(":")
-    attempt = rest.split(":", 1)[0]
-    if owner != call_id or not (attempt.isascii() and attempt.isdigit()):
-        return None
-    return int(attempt)
-
-
-def make_event(kind: Kind, attempt: int, parsed: Mapping[str, Any], now: float) -> Event:
-    return Event(kind, attempt=attempt, status=parsed["status"] or None, sid=parsed["sid"], at=now)

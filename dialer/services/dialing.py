@@ -42,6 +42,7 @@ from dialer.core.reasons import DNC_TEXT, Code, window_text
 from dialer.core.windows import next_open
 from dialer.services import accounts
 from dialer.services.runtime import CampaignFacts, Runtime
+from dialer.services.settle import Settlement, of
 from dialer.store import callerids, keys
 from dialer.store.records import Extra, transition
 
@@ -53,8 +54,16 @@ class DialResult:
     call_id: str
     outcome: str  # placed / skipped / not_placed / rejected / requeued / unknown / cancelled
     detail: str = ""
-    slot_released: bool = False
-    final: bool = False
+    #: what the transition this dial won leaves to the settle step (None: nothing)
+    settlement: Settlement | None = None
+
+    @property
+    def slot_released(self) -> bool:
+        return self.settlement is not None and self.settlement.refill
+
+    @property
+    def final(self) -> bool:
+        return self.settlement is not None and self.settlement.final
 
     def summary(self) -> dict[str, object]:
         return {"call_id": self.call_id, "outcome": self.outcome, "detail": self.detail[:200]}
@@ -110,16 +119,21 @@ def dial(
         # Redelivered or stale: whoever moved it on owns it. Never send again here.
         return DialResult(call_id, "skipped", f"state is {fields.get('state')}")
     attempt = int(fields.get("attempt", 1))
+    won: list[Transition] = []  # the last transition this dial made
 
     def apply(kind: Kind, extra: Extra | None = None, **kw: object) -> Transition | None:
         ev = Event(kind, attempt=attempt, at=now, **kw)  # type: ignore[arg-type]
-        return transition(
-            r, a, call_id, ev, facts.policy, now=now, leases=facts.leases, extra=extra
-        )
+        t = transition(r, a, call_id, ev, facts.policy, now=now, leases=facts.leases, extra=extra)
+        if t is not None:
+            won.append(t)
+        return t
+
+    def result(outcome: str, detail: str = "") -> DialResult:
+        return DialResult(call_id, outcome, detail, of(call_id, won[-1] if won else None))
 
     if campaign_state == "cancelled":
         apply(Kind.CANCEL, reason="campaign cancelled", code=Code.CANCELLED)
-        return DialResult(call_id, "cancelled", slot_released=True, final=True)
+        return result("cancelled")
     account = None
     if account_hash:
         try:
@@ -136,7 +150,7 @@ def dial(
             why = f"account stopped: {account.circuit_reason}"
         code = Code.CAMPAIGN_PAUSED if paused else Code.ACCOUNT_STOPPED
         apply(Kind.REQUEUE, reason=why, code=code, retry_at=now)
-        return DialResult(call_id, "requeued", why, slot_released=True)
+        return result("requeued", why)
     if facts.window is not None:
         # Re-checked here, not only at submit: retries and paused campaigns drift.
         zones = tuple(fields.get("tz", "").split(",")) if fields.get("tz") else ("UTC",)
@@ -144,10 +158,10 @@ def dial(
         if opens > now + 1:
             why = window_text(opens)
             apply(Kind.REQUEUE, reason=why, code=Code.OUTSIDE_WINDOW, retry_at=opens)
-            return DialResult(call_id, "requeued", why, slot_released=True)
+            return result("requeued", why)
     if r.sismember(keys.dnc(a), fields["to"]):
         apply(Kind.SUPPRESS, reason=DNC_TEXT, code=Code.DO_NOT_CALL)
-        return DialResult(call_id, "suppressed", slot_released=True, final=True)
+        return result("suppressed")
 
     caller_id = callerids.pick(r, a, account.caller_id, now)
     t = apply(Kind.DIAL, extra=Extra(detail={"caller_id": caller_id}))
@@ -160,37 +174,27 @@ def dial(
     except RateLimited as exc:
         accounts.back_off(r, a, now + exc.retry_after_s)
         retry_at = now + backoff_s(tries, rng, retry_after_s=exc.retry_after_s)
-        t = apply(Kind.NOT_PLACED, reason=str(exc), code=Code.NOT_PLACED, retry_at=retry_at)
-        return _released(call_id, "not_placed", str(exc), t)
+        apply(Kind.NOT_PLACED, reason=str(exc), code=Code.NOT_PLACED, retry_at=retry_at)
+        return result("not_placed", str(exc))
     except NotPlacedError as exc:
         retry_at = now + backoff_s(
             tries, rng, base_s=facts.policy.backoff_base_s, cap_s=facts.policy.backoff_cap_s
         )
-        t = apply(Kind.NOT_PLACED, reason=str(exc), code=Code.NOT_PLACED, retry_at=retry_at)
-        return _released(call_id, "not_placed", str(exc), t)
+        apply(Kind.NOT_PLACED, reason=str(exc), code=Code.NOT_PLACED, retry_at=retry_at)
+        return result("not_placed", str(exc))
     except AccountError as exc:
         accounts.open_circuit(r, a, str(exc))
         log.error("account %s stopped: %s", a, exc, extra={"account": a, "call_id": call_id})
-        t = apply(
+        apply(
             Kind.REQUEUE, reason=f"account stopped: {exc}", code=Code.ACCOUNT_STOPPED, retry_at=now
         )
-        return _released(call_id, "requeued", str(exc), t)
+        return result("requeued", str(exc))
     except (RequestRejected, ValidationError) as exc:
-        t = apply(Kind.REJECTED, reason=str(exc), code=Code.DIAL_REJECTED)
-        return _released(call_id, "rejected", str(exc), t)
+        apply(Kind.REJECTED, reason=str(exc), code=Code.DIAL_REJECTED)
+        return result("rejected", str(exc))
     except AmbiguousDialError as exc:
         apply(Kind.AMBIGUOUS, reason=str(exc), code=Code.DIAL_UNKNOWN)
         log.warning("dial outcome unknown: %s", exc, extra={"account": a, "call_id": call_id})
-        return DialResult(call_id, "unknown", str(exc))
+        return result("unknown", str(exc))
     apply(Kind.PLACED, sid=info.sid)
-    return DialResult(call_id, "placed", info.sid)
-
-
-def _released(call_id: str, outcome: str, detail: str, t: Transition | None) -> DialResult:
-    return DialResult(
-        call_id,
-        outcome,
-        detail,
-        slot_released=bool(t and t.releases_slot),
-        final=bool(t and t.final),
-    )
+    return result("placed", info.sid)

@@ -22,6 +22,7 @@ import pydantic
 import redis
 
 from dialer.core import bots, questions, surveys
+from dialer.core.calls import Call, State
 from dialer.core.campaign import CampaignIn, ingest
 from dialer.core.errors import ValidationError
 from dialer.core.machine import check_message, parse_policy
@@ -31,6 +32,7 @@ from dialer.core.surveys import SurveyIn
 from dialer.core.windows import Window, next_open, zones_for
 from dialer.services.preflight import preflight
 from dialer.store import keys, replies
+from dialer.store.records import new_call_hash
 
 BATCH = 5_000
 # json.dumps with separators builds an encoder per call: one encoder for 100k contacts
@@ -136,31 +138,31 @@ def create_campaign(
         with r.pipeline(transaction=False) as pipe:
             for i, contact in enumerate(result.contacts[start : start + BATCH], start=start):
                 call_id = keys.call_id(cid, i)
-                fields = {"to": contact.to, "state": "pending", "attempt": "1"}
+                call = Call()
+                extra: dict[str, str] = {}
                 if contact.vars:
-                    fields["vars"] = _compact_json(contact.vars)
+                    extra["vars"] = _compact_json(contact.vars)
                 if contact.to in dnc:
-                    fields.update(
-                        state="suppressed",
-                        outcome="suppressed",
+                    call = Call(
+                        state=State.SUPPRESSED,
+                        outcome=State.SUPPRESSED.value,
                         reason=DNC_TEXT,
                         reason_code=Code.DO_NOT_CALL.value,
                     )
                     counts["suppressed"] += 1
                 elif window is not None:
-                    fields["tz"] = ",".join(zones[i])
+                    extra["tz"] = ",".join(zones[i])
                     opens = next_open(now, window, zones[i])
                     if opens > now:
                         later[call_id] = opens
-                        fields.update(
-                            reason=window_text(opens), reason_code=Code.OUTSIDE_WINDOW.value
-                        )
+                        call = Call(reason=window_text(opens), reason_code=Code.OUTSIDE_WINDOW)
                     else:
                         queue[call_id] = i
                     counts["pending"] += 1
                 else:
                     queue[call_id] = i
                     counts["pending"] += 1
+                fields = new_call_hash(contact.to, call, **extra)
                 pipe.hset(keys.call(a, call_id), mapping=replies.mapping(fields))
             if queue:
                 pipe.zadd(keys.queue(a, cid), queue)

@@ -29,7 +29,9 @@ def status(r: redis.Redis, cid: str) -> dict[str, Any] | None:
         k: int(v) for k, v in replies.fields(r.hgetall(keys.counts(account, cid))).items() if int(v)
     }
     total = int(meta.get("total", 0))
-    finished = sum(n for s, n in counts.items() if State(s) in FINAL)
+    # One source for "finished": the counter the final transition bumps
+    # (dialer.store.records); completion and retention read the same field.
+    finished = int(meta.get("finished", 0))
     state = meta.get("state", CampaignState.RUNNING)
     if state == CampaignState.RUNNING and finished >= total:
         state = CampaignState.DONE

@@ -35,16 +35,16 @@ from datetime import UTC, datetime
 
 import redis
 
-from dialer.core.calls import Event, Kind, State
+from dialer.core.calls import Event, Kind, State, is_live
 from dialer.core.errors import ConfigError, DialerError, RateLimited
 from dialer.net.exotel import CallInfo, ExotelClient
 from dialer.services import accounts
 from dialer.services.runtime import CampaignFacts, Runtime
+from dialer.services.settle import Settlement, of
 from dialer.store import keys, replies
 from dialer.store.records import Extra, stream_end, transition
 
 log = logging.getLogger(__name__)
-LIVE = {"in-progress", "ringing", "queued", "answered", ""}
 WINDOW_SLACK_S = 120
 NO_BUDGET_WAIT_S = 5.0  # a call that found no budget is looked at again this soon
 STALE_STATES = (State.PLACED.value, State.RINGING.value, State.ANSWERED.value)
@@ -56,11 +56,19 @@ class Report:
     settled: list[str] = field(default_factory=list)
     renewed: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)  # slots freed: admit again
-    final: list[str] = field(default_factory=list)
+    #: the transitions this pass won, for the settle step (dialer.services.settle)
+    settlements: list[Settlement] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)  # no API budget this pass
     requests: int = 0  # Exotel requests made (one per call looked up)
     errors: int = 0
+
+    @property
+    def released(self) -> list[str]:
+        return [s.call_id for s in self.settlements if s.refill]
+
+    @property
+    def final(self) -> list[str]:
+        return [s.call_id for s in self.settlements if s.final]
 
 
 def _utc(ts: float) -> datetime:
@@ -149,7 +157,7 @@ def _reconcile_call(
         info = client.get_call(sid)
     else:
         info = _find(client, call_id, attempt, h.get("to", ""), float(h.get("dial_at") or now), now)
-    if info is not None and info.status.lower() in LIVE:
+    if info is not None and is_live(info.status):
         _still_live(rt, facts, account, call_id, h, state, attempt, info, now)
         report.renewed.append(call_id)
         return
@@ -176,10 +184,9 @@ def _reconcile_call(
     t = transition(
         rt.r, account, call_id, event, facts.policy, now=now, leases=facts.leases, extra=extra
     )
-    if t is not None and t.releases_slot:
-        report.released.append(call_id)
-    if t is not None and t.final:
-        report.final.append(call_id)
+    done = of(call_id, t)
+    if done is not None:
+        report.settlements.append(done)
 
 
 def _still_live(

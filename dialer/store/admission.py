@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import redis
 import redis.asyncio as aioredis
 
+from dialer.core.calls import State
 from dialer.store import keys, replies
 from dialer.store.scripts import script
 
@@ -54,6 +55,8 @@ def admit_call(
             limit,
             lease_s,
             reserve_pct,
+            State.PENDING.value,
+            State.ADMITTED.value,
         ],
     }
 

@@ -58,6 +58,12 @@ def call_to_hash(call: Call) -> dict[str, str]:
     }
 
 
+def new_call_hash(to: str, call: Call, **contact: str) -> dict[str, str]:
+    """A new contact's hash (ingest): the call's fields in their one layout
+    (``call_to_hash``; ``lua/admit.lua`` changes only ``state``) and the contact's own."""
+    return {"to": to, **contact, **call_to_hash(call)}
+
+
 @dataclass(frozen=True)
 class Leases:
     """How long a slot may be held before reconciliation looks at the call."""
@@ -179,7 +185,7 @@ def plan(
         if extra and extra.recording_url:
             rec["recording_url"] = extra.recording_url
     # A contact cancelled or suppressed before any dial gets no attempt record.
-    if event.kind not in (Kind.ADMIT, Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n", "reason"}:
+    if event.kind not in (Kind.CANCEL, Kind.SUPPRESS) or rec.keys() - {"n", "reason"}:
         ops.append(("hset", ckey, f"h:{before.attempt}", json.dumps(rec, separators=(",", ":"))))
 
     if before.state != after.state:

@@ -10,7 +10,7 @@ a key) must run that work in ``ctx.spawn(...)`` and return, or later events
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 INTERNAL_RATE = 8000
@@ -68,6 +68,14 @@ class Bot:
 
     async def on_audio(self, pcm: bytes) -> None:
         return None
+
+    #: Optional fast path for audio, a plain method ``hear(pcm) -> None`` that
+    #: never waits. When a bot defines it, the session calls it directly from
+    #: its reader for each frame that arrives while no earlier event is still
+    #: waiting for the bot (order is kept), saving two task switches per frame;
+    #: otherwise the frame is queued and ``on_audio`` runs, so ``on_audio``
+    #: must do the same thing (``EchoBot``).
+    hear: Callable[[bytes], None] | None = None
 
     async def on_dtmf(self, digit: str) -> None:
         return None

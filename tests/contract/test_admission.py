@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import redis
 
-from dialer.core.calls import Event, Kind
+from dialer.core.calls import Call, Event, Kind, State
 from dialer.core.policy import RetryPolicy
 from dialer.services.control import set_state
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
-from dialer.store.records import Leases, transition
+from dialer.store.records import Leases, call_from_hash, new_call_hash, transition
 from tests.support import seed
 
 A = "acct1"
@@ -134,3 +135,17 @@ def test_concurrent_admitters_never_exceed_the_limit(redis_url: str) -> None:
     for t in threads:
         t.join()
     assert len(got) == len(set(got)) == 7
+
+
+def test_admission_keeps_the_one_call_hash_layout(r: redis.Redis) -> None:
+    """admit.lua changes only ``state`` (and notes ``admitted_at``): the hash stays
+    what ``records.call_to_hash`` writes, and reads back as the same call, admitted."""
+    setup_account(r, limit=1)
+    cid = campaign(r, 1)
+    call_id = keys.call_id(cid, 0)
+    before = r.hgetall(keys.call(A, call_id))
+    assert before == new_call_hash("+919876500000", Call())
+    (admitted,) = RedisLimiter(r).admit(A, 1000.0)
+    after = r.hgetall(keys.call(A, admitted))
+    assert set(after) - set(before) == {"admitted_at"}
+    assert call_from_hash(after) == replace(call_from_hash(before), state=State.ADMITTED)

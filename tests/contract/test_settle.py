@@ -19,13 +19,14 @@ from dialer.core.calls import Event, Kind
 from dialer.core.campaign import CampaignIn
 from dialer.core.keyring import Keyring
 from dialer.core.settings import load_settings
+from dialer.services import settle
 from dialer.services.accounts import back_off, make_account, save_account
 from dialer.services.ingest import create_campaign
 from dialer.services.reconcile import expedite_stale, reconcile_account
 from dialer.services.runtime import Runtime
 from dialer.store import keys
 from dialer.store.admission import RedisLimiter
-from dialer.store.records import Leases, transition
+from dialer.store.records import Extra, Leases, transition
 from dialer.store.scripts import script
 
 SECRET = "settle-S3cr3t-4Kd2Lq7Wx9Zb6Nm1Vp8Rt5Yc0Fh"
@@ -285,3 +286,37 @@ def test_a_placed_call_that_never_streamed_costs_one_details_request_at_ring_tim
     assert report.settled == [call_id] and report.requests == 1
     assert FakeExotel.seen == Counter({"busy7": 1})  # its own details, never a listing
     assert json.loads(r.hget(keys.call(A, call_id), "h:1") or "{}")["status"] == "busy"
+
+
+class Handed:
+    """The settle step's hand-offs, recorded (Celery's part; Redis stays real)."""
+
+    def __init__(self) -> None:
+        self.dials: list[str] = []
+        self.notified: list[str] = []
+
+    def dial(self, call_id: str) -> None:
+        self.dials.append(call_id)
+
+    def notify(self, call_id: str) -> None:
+        self.notified.append(call_id)
+
+    def notify_campaign(self, cid: str) -> None:
+        pass
+
+
+def test_an_attempt_settled_by_reconciliation_counts_for_its_caller_id(
+    r: redis.Redis, rt: Runtime
+) -> None:
+    spec = CampaignIn(account=A, bot="echo", contacts=[{"to": "+919876500000"}])
+    cid = str(create_campaign(r, spec, now=T0)["id"])
+    (call_id,) = rt.limiter.admit(A, T0)
+    facts = rt.campaign(cid)
+    assert facts is not None
+    caller = Extra(detail={"caller_id": "0800"})
+    for ev, extra in ((Event(Kind.DIAL, 1), caller), (Event(Kind.PLACED, 1, sid="busy1"), None)):
+        transition(r, A, call_id, ev, facts.policy, now=T0, leases=facts.leases, extra=extra)
+    report = reconcile_account(rt, A, now=T0 + 10_000)  # its callback never came
+    assert report.settled == [call_id] and report.released == [call_id]
+    settle.settle(rt, report.settlements, Handed(), now=T0 + 10_000)
+    assert r.hgetall(keys.callerid_stats(A)) == {"0800:dials": "1", "0800:answered": "0"}

@@ -96,6 +96,8 @@ def test_a_finished_campaign_waits_for_nothing(r: redis.Redis) -> None:
     cid = str(create_campaign(r, spec)["id"])
     open_circuit(r, A, "403 Forbidden")
     assert codes(r, cid) == ["circuit_open"]  # one contact still to call
+    # what the last contact's final transition writes (dialer.store.records)
     r.hset(keys.counts(A, cid), mapping={"pending": 0, "completed": 1})
+    r.hincrby(keys.campaign(A, cid), "finished", 1)
     st = status(r, cid)
     assert st is not None and st["state"] == "done" and st["waiting"]["reasons"] == []

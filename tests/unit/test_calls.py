@@ -14,7 +14,6 @@ ONE = RetryPolicy(max_attempts=1)
 
 TABLE = [
     # state, event, expected state, releases slot
-    (State.PENDING, Event(Kind.ADMIT, 1), State.ADMITTED, False),
     (State.PENDING, Event(Kind.CANCEL), State.CANCELLED, False),
     (State.PENDING, Event(Kind.SUPPRESS), State.SUPPRESSED, False),
     (State.PENDING, Event(Kind.TERMINAL, 1, status="completed"), State.PENDING, False),
@@ -43,7 +42,7 @@ TABLE = [
     (State.ANSWERED, Event(Kind.TERMINAL, 1, status="completed"), State.COMPLETED, True),
     (State.COMPLETED, Event(Kind.RINGING, 1), State.COMPLETED, False),
     (State.COMPLETED, Event(Kind.TERMINAL, 1, status="busy"), State.COMPLETED, False),
-    (State.CANCELLED, Event(Kind.ADMIT, 1), State.CANCELLED, False),
+    (State.CANCELLED, Event(Kind.DIAL, 1), State.CANCELLED, False),
 ]
 
 

@@ -203,7 +203,7 @@ def test_dialling_clears_a_deferral() -> None:
         Event(Kind.REQUEUE, 1, reason="campaign paused", code=Code.CAMPAIGN_PAUSED),
         ONCE,
     ).after
-    admitted = apply(deferred, Event(Kind.ADMIT, 1), ONCE).after
+    admitted = replace(deferred, state=State.ADMITTED)  # what lua/admit.lua writes
     dialing = apply(admitted, Event(Kind.DIAL, 1), ONCE)
     assert dialing.after.reason is None and dialing.after.reason_code is None
     assert dialing.attempt_reason is None
@@ -244,7 +244,7 @@ def test_a_new_dial_drops_the_attempts_deferral_reason() -> None:
     fields = call_to_hash(Call(state=State.ADMITTED)) | {"to": "+1"}
     deferred = _run(fields, Event(Kind.REQUEUE, 1, reason="paused", code=Code.CAMPAIGN_PAUSED))
     assert json.loads(deferred["h:1"])["reason"]["code"] == "campaign_paused"
-    readmitted = _run(deferred, Event(Kind.ADMIT, 1))
+    readmitted = deferred | {"state": State.ADMITTED.value}  # what lua/admit.lua writes
     dialled = _run(readmitted, Event(Kind.DIAL, 1))
     assert "reason" not in json.loads(dialled["h:1"])
     assert call_result("abc123-0", dialled)["reason"] is None

@@ -9,14 +9,18 @@
 -- call in seconds (short: if its dial task is lost, reconciliation re-sends it)
 -- ARGV[5] per cent of calls_per_minute left to reconciliation (claim.lua):
 -- dials stop short of it, so settling a lost callback never waits on dials
+-- ARGV[6] the call state a waiting call is in, ARGV[7] the one it enters
+-- (dialer.core.calls.State: passed in, so the state names have one home;
+-- the call hash's layout is dialer.store.records.call_to_hash)
 -- Campaign and call keys are built from the prefix: they share the account's
 -- hash tag, so the script touches one cluster slot.
--- Returns a flat list of call ids now in state "admitted".
+-- Returns a flat list of call ids now in state ADMITTED.
 local acct, active, rate, running = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = tonumber(ARGV[1])
 local pfx = ARGV[2]
 local cap = tonumber(ARGV[3])
 local admit_lease = tonumber(ARGV[4])
+local PENDING, ADMITTED = ARGV[6], ARGV[7]
 
 local a = redis.call('HMGET', acct, 'max_concurrent', 'calls_per_minute', 'paused_until', 'circuit')
 if not a[1] then return {} end
@@ -76,13 +80,13 @@ while #out < n and #camps > 0 and guard < n * 4 + 100 do
     local id = popped[1]
     local callkey = pfx .. 'call:' .. id
     local st = redis.call('HMGET', callkey, 'state', 'attempt', 'tries')
-    if st[1] == 'pending' then
-      redis.call('HSET', callkey, 'state', 'admitted', 'admitted_at', now)
+    if st[1] == PENDING then
+      redis.call('HSET', callkey, 'state', ADMITTED, 'admitted_at', now)
       redis.call('ZADD', active, now + admit_lease, id)
       redis.call('ZADD', rate, now, id .. ':' .. (st[2] or '1') .. ':' .. (st[3] or '0') .. ':' .. ARGV[1])
       redis.call('HINCRBY', best.ckey, 'active', 1)
-      redis.call('HINCRBY', pfx .. 'counts:' .. best.cid, 'pending', -1)
-      redis.call('HINCRBY', pfx .. 'counts:' .. best.cid, 'admitted', 1)
+      redis.call('HINCRBY', pfx .. 'counts:' .. best.cid, PENDING, -1)
+      redis.call('HINCRBY', pfx .. 'counts:' .. best.cid, ADMITTED, 1)
       best.active = best.active + 1
       table.insert(out, id)
     end
