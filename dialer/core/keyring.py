@@ -10,6 +10,8 @@ purpose        used for
 ``stream``     the ``token`` of every stream URL (Exotel -> streamer)
 ``vault``      Fernet key that encrypts Exotel API tokens and webhook keys at
                rest in Redis
+``session``    the dashboard's session cookies and their CSRF tokens
+               (``dialer.receiver.ui.sessions``)
 =============  ==============================================================
 
 Customer webhooks are *not* signed with a derived key: each account has its
@@ -31,7 +33,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-PURPOSES = ("callback", "stream", "vault")
+PURPOSES = ("callback", "stream", "vault", "session")
 
 
 def derive(master: bytes, purpose: str) -> bytes:
@@ -50,6 +52,7 @@ class Keyring:
     stream: bytes = field(repr=False)
     vault_key: bytes = field(repr=False)
     previous: tuple[Keyring, ...] = field(default=(), repr=False)
+    session: bytes = field(default=b"", repr=False)
 
     @classmethod
     def from_secret(cls, master: bytes, previous: bytes | None = None) -> Keyring:
@@ -59,6 +62,7 @@ class Keyring:
             derive(master, "stream"),
             derive(master, "vault"),
             old,
+            derive(master, "session"),
         )
 
     def callback_keys(self) -> list[bytes]:
@@ -67,6 +71,9 @@ class Keyring:
 
     def stream_keys(self) -> list[bytes]:
         return [self.stream, *(k.stream for k in self.previous)]
+
+    def session_keys(self) -> list[bytes]:
+        return [self.session, *(k.session for k in self.previous)]
 
     def _fernet(self) -> MultiFernet:
         keys = [self.vault_key, *(k.vault_key for k in self.previous)]

@@ -52,6 +52,7 @@ from dialer.receiver.appkeys import (
 from dialer.receiver.metrics import Metrics
 from dialer.receiver.models import CallbackOut, ExotelCallback, Health, SigQuery
 from dialer.receiver.openapi import API, Input, Problem, Reply, Text, problem, reply
+from dialer.receiver.ui import sessions
 from dialer.services import callback
 from dialer.services.accounts import make_account, save_account
 from dialer.services.runtime import Runtime
@@ -146,27 +147,76 @@ async def errors_middleware(
 async def auth_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Every ``/v1`` route but the OpenAPI document needs a key; its scope goes on the request."""
-    if request.path.startswith("/v1/") and request.path != "/v1/openapi.json":
-        scope = await key_scope(request)
-        if scope is None:
-            return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
-        request[SCOPE] = scope
+    """Every ``/v1`` route but the OpenAPI document needs a key (or a dashboard session),
+    and so does the dashboard's own ``/ui/api``; the scope goes on the request."""
+    path = request.path
+    if (path.startswith("/v1/") and path != "/v1/openapi.json") or path.startswith("/ui/api/"):
+        found = await caller_scope(request)
+        if isinstance(found, web.Response):
+            return found
+        request[SCOPE] = found
     return await handler(request)
+
+
+async def caller_scope(request: web.Request) -> apikeys.Scope | web.Response:
+    """The API key's scope, or the dashboard session's (cookie + CSRF header); else a refusal.
+
+    An ``Authorization`` header always wins: a request with a bad key is never
+    rescued by a cookie. A session's state-changing request must carry the
+    CSRF token of that very cookie.
+    """
+    if "Authorization" in request.headers or sessions.COOKIE not in request.cookies:
+        found = await key_scope(request)
+    else:
+        found = await session_scope(request)
+        if found is not None and request.method not in sessions.SAFE_METHODS:
+            cookie = request.cookies[sessions.COOKIE]
+            given = request.headers.get(sessions.CSRF_HEADER, "")
+            if not sessions.csrf_ok(request.app[SETTINGS].keyring.session_keys(), cookie, given):
+                return problem(403, "missing or wrong CSRF token")
+    if found is None:
+        return problem(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+    return found
 
 
 async def key_scope(request: web.Request) -> apikeys.Scope | None:
     given = apikeys.bearer(request.headers.get("Authorization", ""))
-    if not given:
-        return None
-    if apikeys.is_bootstrap(given, request.app[SETTINGS].api_key):
+    return await scope_of_key(request.app, given) if given else None
+
+
+async def scope_of_key(app: web.Application, given: str) -> apikeys.Scope | None:
+    """The scope of an API key as given (header or dashboard sign-in); None if unknown."""
+    if apikeys.is_bootstrap(given, app[SETTINGS].api_key):
         return apikeys.BOOTSTRAP
     if not given.startswith(apikeys.PREFIX):
         return None
-    r = request.app[AREDIS]
+    r = app[AREDIS]
     key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
     record = await r.hget(keys.API_KEYS, key_id) if key_id else None
     return apikeys.scope_from_record(replies.text(record))
+
+
+async def session_scope(request: web.Request) -> apikeys.Scope | None:
+    """The scope of the key the session cookie names, if the cookie is valid for that key now."""
+    value = request.cookies.get(sessions.COOKIE)
+    now = time.time()
+    parsed = sessions.parse(value, now=now)
+    if value is None or parsed is None:
+        return None
+    key_id = parsed[0]
+    s = request.app[SETTINGS]
+    if key_id == apikeys.BOOTSTRAP.key_id:
+        found: apikeys.Scope | None = apikeys.BOOTSTRAP
+        key_digest = apikeys.digest(s.api_key)
+    else:
+        stored = await request.app[AREDIS].hget(keys.API_KEYS, key_id)
+        raw = None if stored is None else str(stored)  # decode_responses: always str
+        found = apikeys.scope_from_record(raw)
+        key_digest = apikeys.record_digest(raw) if raw else ""
+    if found is None:
+        return None
+    claim = sessions.verify(s.keyring.session_keys(), value, key_digest, now=now)
+    return found if claim is not None else None
 
 
 @API.route(
@@ -338,6 +388,8 @@ async def readyz(request: web.Request, inp: Input[Any, Any]) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """The receiver app; ConfigError (fail closed) without a real secret and API key."""
+    from dialer.receiver.ui import views  # it imports this module: not at import time
+
     require_server_secrets(settings)
     # Order matters: the key is checked before a request counts against its limit.
     rate_limit = ratelimit.middleware(
@@ -352,6 +404,7 @@ def create_app(settings: Settings) -> web.Application:
     serving.mark_servable(app)
     app.cleanup_ctx.append(_resources)
     api.add_routes(app)  # every route declared through API, these included
+    views.add_routes(app)  # the dashboard: pages and their read-only views
     return app
 
 

@@ -5,8 +5,9 @@ holds behind a load balancer. The key is identified by a hash of the token,
 never the token itself (``dl:apirate:<hash>:<minute>``, see dialer.store.keys).
 Fixed windows allow a burst of up to twice the limit across a window edge;
 that is acceptable for an abuse brake and costs one round trip per request.
-Only authenticated ``/v1/`` requests are counted: the auth middleware runs
-first. This module does not limit callbacks (Exotel's retries must land).
+Only authenticated ``/v1/`` requests (and the dashboard's ``/ui/api/``) are
+counted: the auth middleware runs first. This module does not limit
+callbacks (Exotel's retries must land).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from dialer.receiver.ui.sessions import COOKIE
 from dialer.store import keys
 
 WINDOW_S = 60
@@ -50,8 +52,11 @@ def middleware(
     ) -> web.StreamResponse:
         limit = limit_of(request.app)
         auth = request.headers.get("Authorization", "")
-        if limit and request.path.startswith("/v1/") and auth.startswith("Bearer "):
-            wait_s = await over_limit(redis_of(request.app), auth[7:], limit, time.time())
+        # a dashboard session counts as its own key (by the cookie's hash)
+        token = auth[7:] if auth.startswith("Bearer ") else request.cookies.get(COOKIE, "")
+        path = request.path
+        if limit and token and (path.startswith("/v1/") or path.startswith("/ui/api/")):
+            wait_s = await over_limit(redis_of(request.app), token, limit, time.time())
             if wait_s is not None:
                 return web.json_response(
                     {"error": f"rate limit of {limit} requests per minute exceeded", "detail": []},

@@ -108,6 +108,11 @@ def scope_from_record(raw: str | None) -> Scope | None:
     return Scope(record["id"], bool(record["admin"]), frozenset(record["accounts"]))
 
 
+def record_digest(raw: str) -> str:
+    """The stored digest of a key record (a dashboard session is bound to it)."""
+    return str(json.loads(raw)["digest"])
+
+
 def bearer(header: str) -> str:
     return header[7:] if header.startswith("Bearer ") else ""
 

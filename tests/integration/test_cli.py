@@ -130,6 +130,7 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     logs = [log, *(tmp_path / "data" / "logs").glob("*.log")]
     text = "".join(p.read_text(errors="replace") for p in logs)
     assert text and "cli-signing-secret-4242" not in text and "cli-api-key-4242" not in text
+    assert f"dashboard: http://127.0.0.1:{env['DIALER_PORT']}/ui/" in log.read_text()
     assert "sandbox-token" not in text
 
 

@@ -489,7 +489,8 @@ def test_keda_scales_the_worker_on_celery_queues() -> None:
     target = spec["scaleTargetRef"]
     assert target["name"] == one("Deployment", "worker")["metadata"]["name"]
     assert target.get("kind", "Deployment") == "Deployment"
-    assert spec["minReplicaCount"] == 1 and spec["maxReplicaCount"] == 20
+    # the bounds are docs/scaling.md's (test_k8s_autoscalers_..._match_the_capacity_model)
+    assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
     triggers = spec["triggers"]
     assert all(t["type"] == "redis" for t in triggers)
     assert {t["metadata"]["listName"] for t in triggers} >= {"dial", "followup"}
@@ -563,3 +564,19 @@ def test_servers_with_processes_expose_a_metrics_port_per_process() -> None:
     for name in base:
         command = compose()["services"][name]["command"]
         assert "--processes" in command, name
+
+
+def test_k8s_autoscalers_own_their_replicas_and_match_the_capacity_model() -> None:
+    """HPAs (receiver, streamer) and KEDA (worker): bounds as docs/scaling.md gives them."""
+    doc = (ROOT / "docs" / "scaling.md").read_text()
+    scaled = [(h["spec"]["scaleTargetRef"]["name"], h) for h in objects("HorizontalPodAutoscaler")]
+    assert {name for name, _ in scaled} == {"receiver", "streamer"}
+    for name, hpa in scaled:
+        assert "replicas" not in one("Deployment", name)["spec"], f"{name}: the HPA owns replicas"
+        bounds = f"2..{hpa['spec']['maxReplicas']}"
+        assert hpa["spec"]["minReplicas"] == 2
+        assert f"| {name} | HPA on CPU (`hpa.yaml`) | {bounds} |" in doc, name
+    (keda,) = objects("ScaledObject")
+    assert "replicas" not in one("Deployment", "worker")["spec"]
+    bounds = f"{keda['spec']['minReplicaCount']}..{keda['spec']['maxReplicaCount']}"
+    assert f"(`keda-scaledobject.yaml`) | {bounds} |" in doc
