@@ -74,14 +74,15 @@ async def record(
     now: float,
 ) -> Outcome:
     """Store one verified, parsed callback; apply its event; refill a released slot."""
-    await r.xadd(
+    # The raw callback goes to the account's stream whatever happens next; with a
+    # transition, in the same round trip as its commit (dialer.store.records).
+    log = (
         keys.events(facts.account),
-        {"call_id": call_id, "at": now, "body": json.dumps(body, default=str)[:8192]},
-        maxlen=keys.EVENTS_MAXLEN,
-        approximate=True,
+        {"call_id": call_id, "at": repr(now), "body": json.dumps(body, default=str)[:8192]},
     )
     kind = status_event(parsed["status"], parsed["event_type"])
     if kind is None:
+        await r.xadd(log[0], log[1], maxlen=keys.EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
         return Outcome("ignored", UNKNOWN_STATUS)
     named = body_attempt(call_id, parsed)
 
@@ -102,6 +103,7 @@ async def record(
         now=now,
         leases=facts.leases,
         extra=Extra(duration_s=parsed["duration_s"], recording_url=parsed["recording_url"]),
+        log=log,
     )
     if t is None:
         return Outcome("stale", STALE)

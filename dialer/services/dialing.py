@@ -1,7 +1,8 @@
 """The dial step: at most one connect request per attempt, whatever is redelivered.
 
-The worker first moves the call ``admitted -> dialing`` in a WATCHed
-transaction; only the one process that wins it sends. A redelivered task
+The worker first moves the call ``admitted -> dialing`` with a compare-and-set
+(``dialer.store.records``, one round trip on the fields it read); only the one
+process that wins it sends. A redelivered task
 finds ``dialing`` (or later) and sends nothing: if the first worker died
 after sending, the callback or reconciliation settles the call. Exotel's
 answer is mapped to one state-machine event:
@@ -123,7 +124,19 @@ def dial(
 
     def apply(kind: Kind, extra: Extra | None = None, **kw: object) -> Transition | None:
         ev = Event(kind, attempt=attempt, at=now, **kw)  # type: ignore[arg-type]
-        t = transition(r, a, call_id, ev, facts.policy, now=now, leases=facts.leases, extra=extra)
+        # ``fields`` (read above, then kept up to date by each commit): every
+        # transition of this dial is one round trip, with no read first.
+        t = transition(
+            r,
+            a,
+            call_id,
+            ev,
+            facts.policy,
+            now=now,
+            leases=facts.leases,
+            extra=extra,
+            fields=fields,
+        )
         if t is not None:
             won.append(t)
         return t

@@ -1,16 +1,19 @@
 """Call records in Redis: load, and apply a state-machine event atomically.
 
 The transition itself is decided by the pure ``dialer.core.calls.apply``; this
-module turns the result into Redis commands (``plan``) and runs them in a
-``WATCH``/``MULTI`` transaction on the call's hash, so two writers (a callback
-and a worker, or two duplicate callbacks) can never both win. Admission's Lua
-script writes the same hash, so a concurrent admit also aborts and retries
-the transaction. The invariant kept here: a call is in its account's active
-set exactly while its state holds a slot.
+module turns the result into Redis commands (``plan``) and commits them with
+one compare-and-set script (``lua/commit.lua``): written only if the fields
+the decision read (``DECISION_FIELDS`` and the attempt's record) are still
+what they were, so two writers (a callback and a worker, two duplicate
+callbacks, admission's script) can never both win. The loser gets the call's
+fields back in the same reply and decides again: no WATCH/MULTI, no extra
+read. The invariant kept here: a call is in its account's active set exactly
+while its state holds a slot.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +26,7 @@ from dialer.core.calls import FINAL, HOLDS_SLOT, Call, Event, Kind, State, Trans
 from dialer.core.policy import RetryPolicy
 from dialer.core.reasons import BotError
 from dialer.store import keys, replies
+from dialer.store.scripts import script
 
 Op = tuple[Any, ...]
 
@@ -210,21 +214,107 @@ def plan(
     return t, ops
 
 
-def _run(pipe: Any, ops: list[Op]) -> None:
+#: What ``plan`` reads of a call besides its attempt's own fields: the compare
+#: in ``lua/commit.lua`` covers exactly these.
+DECISION_FIELDS = (
+    "state",
+    "attempt",
+    "tries",
+    "sid",
+    "outcome",
+    "reason",
+    "reason_code",
+    "oc",
+    "bot_error",
+    "stream_end",
+)
+EventLog = tuple[str, Mapping[str, str]]  # (stream key, entry): a raw callback
+
+
+def _expected(fields: Mapping[str, str]) -> list[list[Any]]:
+    n = fields.get("attempt", "1")
+    names = (*DECISION_FIELDS, f"h:{n}", f"amd:{n}")
+    return [[f, fields.get(f, False)] for f in names]
+
+
+def commit_args(
+    call_key: str, fields: Mapping[str, str], ops: list[Op], log: EventLog | None = None
+) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of ``lua/commit.lua``: write ``ops`` if the call is still ``fields``."""
+    names = [call_key]
+    index = {call_key: 1}
+
+    def k(key: str) -> int:
+        if key not in index:
+            names.append(key)
+            index[key] = len(names)
+        return index[key]
+
+    cmds: list[list[Any]] = []
     for op in ops:
         name = op[0]
         if name == "hset" and op[2] is None:
-            pipe.hset(op[1], mapping=op[4])
+            cmds.append(["hset", k(op[1]), *(x for kv in op[4].items() for x in kv)])
         elif name == "hset":
-            pipe.hset(op[1], op[2], op[3])
+            cmds.append(["hset", k(op[1]), op[2], op[3]])
         elif name == "hincrby":
-            pipe.hincrby(op[1], op[2], op[3])
+            cmds.append(["hincrby", k(op[1]), op[2], op[3]])
         elif name == "zrem":
-            pipe.zrem(op[1], op[2])
+            cmds.append(["zrem", k(op[1]), op[2]])
         elif name == "zadd":
-            pipe.zadd(op[1], op[2], xx=op[3])
+            for member, score in op[2].items():
+                cmds.append(["zadd", k(op[1]), repr(score), member, 1 if op[3] else 0])
         else:  # pragma: no cover - plan only emits the ops above
             raise ValueError(name)
+    entry = ""
+    if log is not None:
+        names.append(log[0])
+        entry = _json([x for kv in log[1].items() for x in kv])
+    args = [_json(_expected(fields)), _json(cmds), entry, str(keys.EVENTS_MAXLEN)]
+    return names, args
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def written(fields: Mapping[str, str], ops: list[Op]) -> dict[str, str]:
+    """The call's fields after ``ops`` (its hash writes), as Redis now holds them."""
+    out = dict(fields)
+    for op in ops:
+        if op[0] == "hset" and op[2] is None:
+            out.update(op[4])
+        elif op[0] == "hset":
+            out[op[2]] = op[3]
+    return out
+
+
+def _outcome(reply: list[Any]) -> dict[str, str] | None:
+    """None: written; else the call's fields now (it changed since it was read)."""
+    if int(reply[0]) == 1:
+        return None
+    flat = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+_COMMIT = script("commit")
+_COMMIT_SHA = hashlib.sha1(_COMMIT.encode()).hexdigest()
+
+
+def _commit(r: redis.Redis, names: list[str], args: list[str]) -> dict[str, str] | None:
+    try:
+        reply = r.evalsha(_COMMIT_SHA, len(names), *names, *args)
+    except redis.exceptions.NoScriptError:
+        reply = r.eval(_COMMIT, len(names), *names, *args)
+    return _outcome(reply)
+
+
+async def _acommit(r: aioredis.Redis, names: list[str], args: list[str]) -> dict[str, str] | None:
+    try:
+        reply = await r.evalsha(_COMMIT_SHA, len(names), *names, *args)
+    except redis.exceptions.NoScriptError:
+        reply = await r.eval(_COMMIT, len(names), *names, *args)
+    return _outcome(reply)
 
 
 def transition(
@@ -237,28 +327,31 @@ def transition(
     now: float,
     leases: Leases,
     extra: Extra | None = None,
+    fields: dict[str, str] | None = None,
 ) -> Transition | None:
-    """Apply ``event`` atomically (blocking client). None if the call does not exist."""
+    """Apply ``event`` atomically (blocking client). None if the call does not exist.
+
+    One round trip when the caller passes the ``fields`` it just read (the dial
+    step); they are then updated in place to what was written, so the next
+    transition needs no read either. Otherwise a read, then the commit.
+    """
     key = keys.call(account, call_id)
-    with r.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                fields = replies.fields(pipe.hgetall(key))
-                if not fields:
-                    return None
-                t, ops = plan(
-                    account, call_id, fields, event, policy, now=now, leases=leases, extra=extra
-                )
-                if not ops:
-                    pipe.unwatch()
-                    return t
-                pipe.multi()
-                _run(pipe, ops)
-                pipe.execute()
-                return t
-            except redis.WatchError:
-                continue
+    current = replies.fields(r.hgetall(key)) if fields is None else fields
+    while current:
+        t, ops = plan(account, call_id, current, event, policy, now=now, leases=leases, extra=extra)
+        if not ops:
+            return t
+        names, args = commit_args(key, current, ops)
+        fresh = _commit(r, names, args)
+        if fresh is None:
+            if fields is not None:
+                fields.update(written(current, ops))
+            return t
+        current = fresh  # another writer won: decide again on what it wrote
+        if fields is not None:
+            fields.clear()
+            fields.update(fresh)
+    return None
 
 
 async def atransition(
@@ -271,32 +364,32 @@ async def atransition(
     now: float,
     leases: Leases,
     extra: Extra | None = None,
+    log: EventLog | None = None,
 ) -> Transition | None:
-    """``transition`` for asyncio callers (the receiver).
+    """``transition`` for asyncio callers (the receiver): a read, then one commit.
 
-    ``event`` may be a function of the call's fields (read under WATCH), so a
-    callback whose attempt depends on the record costs no extra round trip;
-    it returns None for an event that is not this call's (nothing changes).
+    ``event`` may be a function of the call's fields, so a callback whose
+    attempt depends on the record costs no extra round trip; it returns None
+    for an event that is not this call's (nothing changes). ``log`` (the raw
+    callback) is appended to its stream in the same round trip as the commit,
+    and exactly once, whatever the transition does.
     """
     key = keys.call(account, call_id)
-    async with r.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                await pipe.watch(key)
-                fields = replies.fields(await pipe.hgetall(key))
-                ev = event(fields) if callable(event) and fields else event
-                if not fields or not isinstance(ev, Event):
-                    await pipe.unwatch()
-                    return None
-                t, ops = plan(
-                    account, call_id, fields, ev, policy, now=now, leases=leases, extra=extra
-                )
-                if not ops:
-                    await pipe.unwatch()
-                    return t
-                pipe.multi()
-                _run(pipe, ops)
-                await pipe.execute()
-                return t
-            except redis.WatchError:
-                continue
+    current = replies.fields(await r.hgetall(key))
+    t: Transition | None = None
+    while current:
+        ev = event(current) if callable(event) else event
+        if ev is None:
+            break
+        t, ops = plan(account, call_id, current, ev, policy, now=now, leases=leases, extra=extra)
+        if not ops:
+            break
+        names, args = commit_args(key, current, ops, log)
+        fresh = await _acommit(r, names, args)
+        log = None  # appended by that commit, whatever its compare said
+        if fresh is None:
+            return t
+        current, t = fresh, None  # another writer won: decide again on what it wrote
+    if log is not None:
+        await r.xadd(log[0], dict(log[1]), maxlen=keys.EVENTS_MAXLEN, approximate=True)  # type: ignore[arg-type]
+    return t

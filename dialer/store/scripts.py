@@ -4,6 +4,7 @@
 script           does
 ===============  =============================================================
 admit            move due calls into free slots, within the per-minute budget
+commit           a call's transition, if the fields its decision read are unchanged
 claim            reconciliation takes an expired slot and one API request
 stream_end       an attempt's stream ended: pull its slot's lease in to grace
 back_off         429: move the account's ``paused_until`` later, never earlier
