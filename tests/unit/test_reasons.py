@@ -13,7 +13,7 @@ from dialer.core.calls import Call, Event, Kind, State, apply
 from dialer.core.policy import RetryPolicy
 from dialer.core.reasons import CODES, BotError, Code, Reason, safe_url, window_text
 from dialer.core.results import call_result
-from dialer.store.records import Leases, call_to_hash, plan
+from dialer.store.records import Leases, call_to_hash, plan, written
 
 ONCE = RetryPolicy(max_attempts=1)
 RETRY = RetryPolicy(max_attempts=3)
@@ -215,13 +215,7 @@ def test_dialling_clears_a_deferral() -> None:
 def _run(fields: dict[str, str], event: Event, policy: RetryPolicy = ONCE) -> dict[str, str]:
     """Apply ``plan``'s hash writes to a dict, as Redis would."""
     _, ops = plan("acct", "abc123-0", fields, event, policy, now=10.0, leases=Leases())
-    out = dict(fields)
-    for op in ops:
-        if op[0] == "hset" and op[2] is None:
-            out.update(op[4])
-        elif op[0] == "hset":
-            out[op[2]] = op[3]
-    return out
+    return written(fields, ops)
 
 
 def test_relay_failure_reaches_the_results_row_and_table() -> None:
