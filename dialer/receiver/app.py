@@ -181,11 +181,17 @@ async def scope_of_key(app: web.Application, given: str) -> apikeys.Scope | None
     """The scope of an API key as given (header or dashboard sign-in); None if unknown."""
     if apikeys.is_bootstrap(given, app[SETTINGS].api_key):
         return apikeys.BOOTSTRAP
-    if not given.startswith(apikeys.PREFIX):
+    key_id = apikeys.key_id_of(given)
+    if key_id is None:
         return None
-    r = app[AREDIS]
-    key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
-    record = await r.hget(keys.API_KEYS, key_id) if key_id else None
+    # One round trip on every request: the record of the id the key names, with
+    # the digest's lookup, which alone authenticates (it must name that id).
+    async with app[AREDIS].pipeline(transaction=False) as pipe:
+        pipe.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
+        pipe.hget(keys.API_KEYS, key_id)
+        listed, record = await pipe.execute()
+    if replies.text(listed) != key_id:
+        return None
     return apikeys.scope_from_record(replies.text(record))
 
 

@@ -148,6 +148,23 @@ async def test_made_up_keys_get_401(receiver: Any, tenants: dict[str, Any], head
     assert resp.status == 401
 
 
+async def test_a_real_keys_id_with_another_secret_gets_401(
+    receiver: Any, tenants: dict[str, Any]
+) -> None:
+    """The id a key names only says where to look: the digest of the whole key decides."""
+    _, key_b = await new_key(receiver, accounts=[B], label="crm-b")
+    id_a = apikeys.key_id_of(tenants["key_a"])
+    assert id_a is not None
+    for forged in (
+        f"dk_{id_a}_" + key_b.split("_", 2)[2],  # another real key's secret under A's id
+        tenants["key_a"][:-1] + ("A" if tenants["key_a"][-1] != "A" else "B"),
+    ):
+        resp = await receiver.get(
+            f"/v1/campaigns/{tenants['cid_a']}", headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert resp.status == 401
+
+
 async def test_key_routes_are_in_the_openapi_document(receiver: Any) -> None:
     doc = await (await receiver.get("/v1/openapi.json")).json()
     assert {"post", "get"} <= set(doc["paths"]["/v1/keys"])
