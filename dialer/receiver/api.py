@@ -192,7 +192,7 @@ BY_CAMPAIGN = Access("the account of the campaign {id}", _campaign_of_path, {404
 
 
 async def _after_account_change(request: web.Request, sid: str) -> web.Response:
-    await send_task(request.app, "dialer.admit", sid)  # a raised limit applies now
+    await send_task(request.app, "admit", sid)  # a raised limit applies now
     account = await account_in_scope(request, sid)
     assert account is not None  # admin routes only: every account is in scope
     return reply(AccountOut.model_validate(account.public()))
@@ -380,7 +380,7 @@ async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Resp
     rt = request.app[RUNTIME]
     sid = inp.path.sid
     await in_thread(request.app, close_circuit, rt.r, sid)
-    await send_task(request.app, "dialer.admit", sid)
+    await send_task(request.app, "admit", sid)
     return reply(CircuitOut(sid=sid, circuit="closed"))
 
 
@@ -453,7 +453,7 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
             ok, note = await probe_webhook(app, str(spec.webhook_url))
             result["preflight"].update(webhook_reachable=ok, webhook_note=note)
         return reply(DryRunOut.model_validate(result))
-    await send_task(app, "dialer.admit", spec.account)
+    await send_task(app, "admit", spec.account)
     return reply(SubmitOut.model_validate(result), status=201)
 
 
@@ -660,9 +660,9 @@ def _campaign_action(action: str) -> None:
         if result is None:
             return problem(404, "no such campaign")
         if action == "cancel":
-            await send_task(app, "dialer.cancel_campaign", cid)
+            await send_task(app, "cancel_campaign", cid)
         elif action == "resume":
-            await send_task(app, "dialer.admit", result["account"])
+            await send_task(app, "admit", result["account"])
         return reply(CampaignStatus.model_validate(result))
 
 

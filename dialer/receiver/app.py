@@ -30,7 +30,7 @@ from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
 from dialer.platform import scrape, serving
-from dialer.platform.queue import make_celery
+from dialer.platform.queue import make_celery, task_name
 from dialer.receiver import api, callbacks, ratelimit
 from dialer.receiver.appkeys import (
     AREDIS,
@@ -325,8 +325,8 @@ async def _handle_callback(
     def publish() -> None:
         celery = app[CELERY]
         for next_id in out.admitted:
-            celery.send_task("dialer.dial", args=(next_id,))
-        celery.send_task("dialer.followup", args=done.args())
+            celery.send_task(task_name("dial"), args=(next_id,))
+        celery.send_task(task_name("followup"), args=done.args())
 
     return web.json_response({"ok": True}), publish
 
