@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,13 +228,14 @@ def tree_cpu_seconds(pid: int) -> float:
 class CpuMeter:
     """CPU seconds used by named processes between start() and stop().
 
-    ``tree``: each process with its descendants (``tree_cpu_seconds``), for
-    processes that fork workers; otherwise the process alone.
+    ``trees``: the names metered with their descendants (``tree_cpu_seconds``),
+    for processes that fork workers; the others alone (this process, whose
+    children are the very processes metered beside it, never as a tree).
     """
 
-    def __init__(self, pids: dict[str, int], *, tree: bool = False):
+    def __init__(self, pids: dict[str, int], *, trees: Collection[str] = ()):
         self.pids = {k: v for k, v in pids.items() if v}
-        self.read = tree_cpu_seconds if tree else cpu_seconds
+        self.trees = set(trees)
         self.t0 = 0.0
         self.c0: dict[str, float] = {}
         self.result: dict[str, float] = {}
@@ -242,13 +243,17 @@ class CpuMeter:
 
     def start(self) -> CpuMeter:
         self.t0 = time.monotonic()
-        self.c0 = {k: self.read(p) for k, p in self.pids.items()}
+        self.c0 = {k: self.read(k) for k in self.pids}
         return self
 
     def stop(self) -> dict[str, float]:
         self.wall = time.monotonic() - self.t0
-        self.result = {k: round(self.read(p) - self.c0[k], 2) for k, p in self.pids.items()}
+        self.result = {k: round(self.read(k) - self.c0[k], 2) for k in self.pids}
         return self.result
+
+    def read(self, name: str) -> float:
+        pid = self.pids[name]
+        return tree_cpu_seconds(pid) if name in self.trees else cpu_seconds(pid)
 
     def shares(self) -> dict[str, float]:
         """Each process's CPU as a fraction of one core over the window."""

@@ -296,8 +296,11 @@ def refill_stages(r: Any, cid: str, n: int, limit: int, rep: dict[str, Any]) -> 
             received.append(float(f["at"]))
     with r.pipeline(transaction=False) as pipe:
         for i in range(n):
-            pipe.hget(keys.call("sandbox", keys.call_id(cid, i)), "admitted_at")
-        admitted = sorted(float(x) for x in pipe.execute() if x)
+            pipe.hmget(keys.call("sandbox", keys.call_id(cid, i)), ["admitted_at", "dial_at"])
+        stamps = pipe.execute()
+    admitted = sorted(float(a) for a, _ in stamps if a)
+    # per call: the dial task's claim (dial_at) after its admission, the Celery hop
+    hop = [(float(d) - float(a)) * 1000 for a, d in stamps if a and d]
     sent, dials = sorted(rep["terminal_times"]), sorted(rep["dial_times"])
     received.sort()
     m = min(len(sent), len(received), len(admitted) - limit, len(dials) - limit)
@@ -305,6 +308,7 @@ def refill_stages(r: Any, cid: str, n: int, limit: int, rep: dict[str, Any]) -> 
         "sandbox_to_receiver": [(received[k] - sent[k]) * 1000 for k in range(m)],
         "receiver_to_admitted": [(admitted[limit + k] - received[k]) * 1000 for k in range(m)],
         "admitted_to_dial": [(dials[limit + k] - admitted[limit + k]) * 1000 for k in range(m)],
+        "of which admitted_to_claimed (Celery hop)": hop,
     }
     return {k: {"p50": r2(pct(v, 50), 1), "p99": r2(pct(v, 99), 1)} for k, v in stage.items()}
 

@@ -60,6 +60,7 @@ from benchmarks.slots import (
     behaviours,
     dialer_system,
     pids_of,
+    refill_stages,
     sandbox_argv,
     start_naive_workers,
     summarise,
@@ -175,12 +176,13 @@ def run_ours(
         control = SandboxControl(sandbox_url, timeout_s=30)
         control.set_numbers(behaviours(numbers, talk_s, talk_s, 1))
         pids = pids_of(sup)
-        meter = CpuMeter({**pids, "redis": ctx.redis_pid or 0}, tree=True).start()
+        meter = CpuMeter({**pids, "redis": ctx.redis_pid or 0}, trees=pids).start()
         t0 = time.monotonic()
-        campaign(api, r, numbers, timeout)
+        cid = campaign(api, r, numbers, timeout)
         wall = time.monotonic() - t0
         meter.stop()
         rep = control.wait_for(lambda rp: len(rp["terminal_times"]) >= n, timeout_s=30)
+        stages = refill_stages(r, cid, n, limit, rep)
         frames: dict[str, Any] = {}
         if profile_s:
             frames = profiled_campaign(ctx, api, r, control, pids, n, talk_s, profile_s, timeout)
@@ -188,6 +190,7 @@ def run_ours(
         **summarise(name, limit, n, rep, wall, steady=True),
         **costs(meter, len(rep["dial_times"])),
         **evidence(rep),
+        "stages_ms": stages,
         "profile_top_self": frames,
     }
 
@@ -256,9 +259,8 @@ def run_naive(ctx: Ctx, limit: int, n: int, talk_s: float, workers: int = 2) -> 
         control = SandboxControl(sandbox_url, timeout_s=30)
         control.set_numbers(behaviours(numbers, talk_s, talk_s, 1))
         procs += start_naive_workers(ctx, logs, workers)
-        meter = CpuMeter(
-            {**{p.name: p.pid for p in procs}, "redis": ctx.redis_pid or 0}, tree=True
-        ).start()
+        named = {p.name: p.pid for p in procs}
+        meter = CpuMeter({**named, "redis": ctx.redis_pid or 0}, trees=named).start()
         t0 = time.monotonic()
         for i, (num, (url, _call_id)) in enumerate(
             zip(numbers, stream_urls(stp, call_ids), strict=True)
@@ -377,7 +379,9 @@ def report(
         + ", ".join(f"{k} {v}" for k, v in ours["cpu_ms_by_process"].items())
         + "; naive: "
         + ", ".join(f"{k} {v}" for k, v in base["cpu_ms_by_process"].items())
-        + f"; refill p99 ours {ours['refill_p99_ms']} ms (max {ours['refill_max_ms']} ms)"
+        + f"; refill p99 ours {ours['refill_p99_ms']} ms (max {ours['refill_max_ms']} ms), "
+        "p50/p99 by stage (ms): "
+        + "; ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in ours["stages_ms"].items())
     )
     return res
 
