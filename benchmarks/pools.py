@@ -23,20 +23,18 @@ from benchmarks.common import Ctx, Result, Row
 
 CONFIGS: list[tuple[str, list[str]]] = [
     ("threads x8, prefetch 1", ["--pool", "threads", "-c", "8"]),
+    ("threads x8, prefetch 1, task events on", ["--pool", "threads", "-c", "8", "--task-events"]),
     ("threads x8, prefetch 4", ["--pool", "threads", "-c", "8", "--prefetch-multiplier", "4"]),
     ("threads x16, prefetch 1", ["--pool", "threads", "-c", "16"]),
-    ("threads x4, prefetch 1", ["--pool", "threads", "-c", "4"]),
     ("prefork x4, prefetch 1", ["--pool", "prefork", "-c", "4"]),
-    ("prefork x4, prefetch 4", ["--pool", "prefork", "-c", "4", "--prefetch-multiplier", "4"]),
     ("solo, prefetch 1", ["--pool", "solo"]),
-    ("solo, prefetch 4", ["--pool", "solo", "--prefetch-multiplier", "4"]),
 ]
 DEFAULT = CONFIGS[0][0]  # what dialer worker runs unless told otherwise
 
 
 def run(ctx: Ctx) -> Result:
     res = Result("pools")
-    configs = CONFIGS[:1] + CONFIGS[4:5] if ctx.quick else CONFIGS
+    configs = CONFIGS[:2] if ctx.quick else CONFIGS
     n_dials, (limit, n_calls, talk_s) = (150, (8, 40, 0.5)) if ctx.quick else (1000, (40, 300, 1.0))
     measured: list[dict[str, Any]] = []
     for label, args in configs:

@@ -6,7 +6,7 @@ ring for 30 s (so no slot is released during the run). One campaign of N
 contacts; rate = dials the sandbox accepted / time from first to last.
 Baseline: N ``naive.noop`` tasks (one INCR each) on the same broker, drained
 by 2 workers with the same settings (threads x8, acks_late, prefetch 1,
-task events on); rate = first to last execution.
+task events as the app has them); rate = first to last execution.
 """
 
 from __future__ import annotations

@@ -65,6 +65,11 @@ def cli() -> None:
     default=None,
     help="Messages reserved per pool slot (default: the app's, 1).",
 )
+@click.option(
+    "--task-events",
+    is_flag=True,
+    help="Send task events from the start (monitoring; Flower turns them on by itself).",
+)
 @click.option("--hostname", "-n", default=None, help="Celery node name (default: worker@host).")
 @click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING, ERROR.")
 def worker(
@@ -72,6 +77,7 @@ def worker(
     concurrency: int,
     pool: str,
     prefetch_multiplier: int | None,
+    task_events: bool,
     hostname: str | None,
     loglevel: str | None,
 ) -> None:
@@ -92,6 +98,8 @@ def worker(
         "--without-mingle",
         "--without-gossip",
     ]
+    if task_events:
+        argv.append("--task-events")
     if prefetch_multiplier is not None:
         argv += ["--prefetch-multiplier", str(prefetch_multiplier)]
     if hostname:
