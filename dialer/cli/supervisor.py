@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dialer.core.settings import LISTEN_PORTS, Settings
 from dialer.platform.embedded import EmbeddedRedis
+from dialer.platform.processes import Child, restart_dead
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -115,16 +116,6 @@ class DataDirLock:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    next_start: float = 0.0
-    log: Path | None = None
 
 
 @dataclass
@@ -287,22 +278,15 @@ class Supervisor:
         out.close()
 
     def poll(self) -> None:
-        """Restart children that died (with back-off); call this periodically."""
-        now = time.monotonic()
-        for child in self.children:
-            if child.proc is None or child.proc.poll() is None:
-                continue
-            if child.next_start == 0.0:
-                child.restarts += 1
-                delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
-                child.next_start = now + delay
-                self.say(
-                    f"! {child.name} exited with {child.proc.returncode}; restarting in "
-                    f"{delay:.1f}s (see {child.log})"
-                )
-            elif now >= child.next_start:
-                child.next_start = 0.0
-                self._spawn(child)
+        """Restart children that died (with back-off from 1 s); call this periodically."""
+        restart_dead(self.children, time.monotonic(), self._spawn, self._died, first_s=1.0)
+
+    def _died(self, child: Child, delay: float) -> None:
+        assert child.proc is not None
+        self.say(
+            f"! {child.name} exited with {child.proc.returncode}; restarting in "
+            f"{delay:.1f}s (see {child.log})"
+        )
 
     def stop(self, timeout_s: float = 20.0) -> None:
         for name in STOP_ORDER:
