@@ -131,6 +131,8 @@ class Supervisor:
     extra_sandbox_args: list[str] = field(default_factory=list)
     max_concurrent: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: more ``dialer worker`` options for every worker (a benchmark tries pools and prefetch)
+    worker_args: list[str] = field(default_factory=list)
     lock: DataDirLock | None = None
 
     def say(self, text: str) -> None:
@@ -212,7 +214,9 @@ class Supervisor:
         self.children.append(Child("receiver", [*py, "receiver", "--host", host]))
         self.children.append(Child("streamer", [*py, "streamer", "--host", host]))
         for i in range(self.workers):
-            self.children.append(Child("worker", [*py, "worker", "-n", f"worker{i}@%h"]))
+            self.children.append(
+                Child("worker", [*py, "worker", "-n", f"worker{i}@%h", *self.worker_args])
+            )
         self.children.append(Child("beat", [*py, "beat"]))
         if self.with_flower:
             self.children.append(Child("flower", [*py, "flower"]))

@@ -370,7 +370,7 @@ async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     "POST",
     "/v1/accounts/{sid}/resume",
     operation_id="resumeAccount",
-    summary="Close the account's circuit after a 401/403 from Exotel",
+    summary="Close the account's circuit after a 401/402/403 from Exotel",
     tags=("accounts",),
     path_params=SidPath,
     responses={200: Reply("circuit closed", CircuitOut)},
