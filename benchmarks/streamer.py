@@ -45,6 +45,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -346,12 +347,17 @@ def _client(
 
 
 def drive_spread(
-    urls: list[tuple[str, str]], seconds: float, frame_ms: int, meter: CpuMeter | None = None
+    urls: list[tuple[str, str]],
+    seconds: float,
+    frame_ms: int,
+    meter: CpuMeter | None = None,
+    opened: threading.Event | None = None,
 ) -> tuple[Stats, list[float]]:
     """``drive`` over ``CLIENT_PROCESSES`` processes, the streams dealt round-robin.
 
     ``meter`` gets the client processes as ``client0``..; it runs over the
-    shared window. The lag returned is each process's p99.
+    shared window, which sets ``opened`` when it opens (every stream in). The
+    lag returned is each process's p99.
     """
     mp = multiprocessing.get_context("spawn")
     window, out = Window(len(urls)), mp.Queue()
@@ -375,6 +381,8 @@ def drive_spread(
                 raise RuntimeError("the client processes never got every stream in")
             time.sleep(0.005)
         stats.open(at)
+        if opened is not None:
+            opened.set()
         time.sleep(max(0.0, stats.steady_to - time.monotonic()))
         if meter is not None:
             meter.stop()
@@ -602,8 +610,11 @@ def run(ctx: Ctx) -> Result:
             urls = fresh_urls(r, sport, echo_calls[:n])
 
             async def profiled() -> list[tuple[str, float]] | str:
-                load = asyncio.create_task(asyncio.to_thread(drive_spread, urls, seconds + 4, 100))
-                await asyncio.sleep(3)  # past the ramp
+                opened = threading.Event()
+                load = asyncio.create_task(
+                    asyncio.to_thread(drive_spread, urls, seconds + 1, 100, None, opened)
+                )
+                await asyncio.to_thread(opened.wait, 180)  # past the ramp: the steady state
                 got = await asyncio.to_thread(profile, kids[0], seconds, out)
                 await load
                 return got
