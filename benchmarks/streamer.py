@@ -64,6 +64,7 @@ from benchmarks.common import (
     contacts,
     dialer_cmd,
     pct,
+    proc_stats,
     r2,
     ratio,
     wait_http,
@@ -447,17 +448,7 @@ def within_budget(s: dict[str, Any]) -> bool:
 
 def children_of(parent: int) -> list[int]:
     """Live child pids of ``parent`` (the processes of ``--processes N``), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            found.append(int(entry.name))
-    return sorted(found)
+    return sorted(p for p, f in proc_stats().items() if int(f[1]) == parent and f[0] != "Z")
 
 
 def wait_children(parent: int, n: int, timeout_s: float = 30.0) -> list[int]:

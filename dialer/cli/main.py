@@ -59,10 +59,27 @@ def cli() -> None:
     show_default=True,
     type=click.Choice(["threads", "prefork", "solo"]),
 )
+@click.option(
+    "--prefetch-multiplier",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Messages reserved per pool slot (default: the app's, 1).",
+)
+@click.option(
+    "--task-events",
+    is_flag=True,
+    help="Send task events from the start (monitoring; Flower turns them on by itself).",
+)
 @click.option("--hostname", "-n", default=None, help="Celery node name (default: worker@host).")
 @click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING, ERROR.")
 def worker(
-    queues: str, concurrency: int, pool: str, hostname: str | None, loglevel: str | None
+    queues: str,
+    concurrency: int,
+    pool: str,
+    prefetch_multiplier: int | None,
+    task_events: bool,
+    hostname: str | None,
+    loglevel: str | None,
 ) -> None:
     """Run a Celery worker (dial, follow-ups, notify, maintenance)."""
     s = server_settings_or_exit()
@@ -81,6 +98,10 @@ def worker(
         "--without-mingle",
         "--without-gossip",
     ]
+    if task_events:
+        argv.append("--task-events")
+    if prefetch_multiplier is not None:
+        argv += ["--prefetch-multiplier", str(prefetch_multiplier)]
     if hostname:
         argv += ["-n", hostname]
     app.worker_main(argv)

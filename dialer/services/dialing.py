@@ -13,7 +13,7 @@ outcome                    event
 200 with a sid             PLACED
 refused / 5xx / 429        NOT_PLACED, retry after back-off (429: also
                            pause the whole account for Retry-After)
-401 / 403                  REQUEUE, and the account's circuit opens
+401 / 402 / 403            REQUEUE, and the account's circuit opens
 other 4xx, bad parameters  REJECTED (final: retrying cannot help)
 read timeout / reset       AMBIGUOUS -> unknown (never re-sent blindly)
 =========================  ==========================================
@@ -40,6 +40,7 @@ from dialer.core.errors import (
 from dialer.core.exotel import ConnectParams
 from dialer.core.policy import backoff_s
 from dialer.core.reasons import DNC_TEXT, Code, window_text
+from dialer.core.states import CampaignState, CircuitState
 from dialer.core.windows import next_open
 from dialer.services import accounts
 from dialer.services.runtime import CampaignFacts, Runtime
@@ -144,7 +145,7 @@ def dial(
     def result(outcome: str, detail: str = "") -> DialResult:
         return DialResult(call_id, outcome, detail, of(call_id, won[-1] if won else None))
 
-    if campaign_state == "cancelled":
+    if campaign_state == CampaignState.CANCELLED:
         apply(Kind.CANCEL, reason="campaign cancelled", code=Code.CANCELLED)
         return result("cancelled")
     account = None
@@ -156,8 +157,8 @@ def dial(
             # account with the reason, as a 401 would, instead of failing every dial.
             accounts.open_circuit(r, a, str(exc))
             log.error("account %s stopped: %s", a, exc, extra={"account": a})
-    if campaign_state == "paused" or account is None or account.circuit == "open":
-        paused = campaign_state == "paused"
+    paused = campaign_state == CampaignState.PAUSED
+    if paused or account is None or account.circuit == CircuitState.OPEN:
         why = "campaign paused" if paused else "account stopped"
         if account is not None and not paused and account.circuit_reason:
             why = f"account stopped: {account.circuit_reason}"

@@ -1,41 +1,27 @@
-"""Per-account admission control: the limiter interface and its Redis implementation.
+"""Per-account admission control on Redis: ``dialer.core.limiter.Limiter`` for production.
 
 A slot is a member of the account's active sorted set, named by call id and
 scored by lease deadline (the rq/arq idea). ``admit`` is one Lua script
 (``dialer/store/lua/admit.lua``) so the limit holds across every worker on every
 host; release is part of the call's state transition (``dialer.store.records``),
-an idempotent ``ZREM``. Waiting calls wait here in Redis, never in the broker.
+an idempotent ``ZREM`` (``release`` here is the same ``ZREM`` alone, for a slot
+whose call is gone). Waiting calls wait here in Redis, never in the broker.
+The contract, and its in-memory twin, is ``dialer.core.limiter``.
 
 This module does not dial and does not know Celery.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio as aioredis
 
 from dialer.core.calls import State
+from dialer.core.limiter import Limiter
 from dialer.store import keys, replies
 from dialer.store.scripts import script
-
-
-class Limiter(Protocol):
-    def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        """Move due calls into active slots; return their ids (now ``admitted``)."""
-
-    def in_use(self, account: str) -> int:
-        """Slots currently held."""
-
-    def expired(self, account: str, now: float, count: int = 100) -> list[str]:
-        """Calls whose lease ran out (reconciliation settles them)."""
-
-    def claim(self, account: str, call_id: str, now: float, *, hold_s: float, wait_s: float) -> int:
-        """Take an expired slot and one request of the API budget (1/0/-1)."""
-
-    def renew(self, account: str, call_id: str, deadline: float) -> bool:
-        """Extend a held slot's lease; False if the slot is no longer held."""
 
 
 def admit_call(
@@ -62,7 +48,11 @@ def admit_call(
 
 
 class RedisLimiter:
-    """The Limiter on Redis (blocking client; workers and beat)."""
+    """The ``Limiter`` on Redis (blocking client; workers and beat).
+
+    Beyond the contract: ``claim``, reconciliation's share of the per-minute
+    budget, which only the Redis side keeps.
+    """
 
     def __init__(self, r: redis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
         self.r = r
@@ -75,6 +65,9 @@ class RedisLimiter:
         call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
         ids = self._admit(keys=call["keys"], args=call["args"])
         return replies.texts(ids)
+
+    def release(self, account: str, call_id: str) -> bool:
+        return bool(self.r.zrem(keys.active(account), call_id))
 
     def in_use(self, account: str) -> int:
         return int(self.r.zcard(keys.active(account)))
@@ -131,3 +124,7 @@ class AsyncRedisLimiter:
         call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
         ids = await self._admit(keys=call["keys"], args=call["args"])
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
+
+
+if TYPE_CHECKING:  # mypy holds the Redis limiter to the contract
+    _contract: type[Limiter] = RedisLimiter

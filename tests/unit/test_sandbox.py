@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +14,8 @@ import pytest
 from aiohttp import web
 
 from dialer.sandbox import AccountConfig, SandboxConfig, create_app
+from dialer.sandbox.config import Faults
+from tests.support import polling
 
 
 def basic(key: str, token: str) -> dict[str, str]:
@@ -98,12 +100,8 @@ class Sink:
         return [f for _, f in self.got if f["EventType"] == "terminal"]
 
 
-async def until(check: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-    return result
+# The sandbox delivers over real sockets: a little more time than the default.
+until = functools.partial(polling.until, timeout_s=5.0, interval_s=0.02)
 
 
 @pytest.fixture
@@ -428,7 +426,9 @@ async def test_fault_drop_callbacks_leaves_call_details(world: Any) -> None:
     w = await world()
     await set_faults(w, drop_callbacks=1.0)
     sid = (await dial(w, "+919876543216"))[1]["Call"]["Sid"]
-    await asyncio.sleep(0.3)
+    # Dropping is decided as the callback is queued, so once the drop is counted
+    # nothing can still be on its way.
+    await until_report(w, lambda r: r["faults_injected"].get("drop_callbacks", 0) >= 1)
     assert w["sink"].got == []
     async with w["http"].get(f"/v1/Accounts/sandbox/Calls/{sid}.json", headers=AUTH) as resp:
         assert (await resp.json())["Call"]["Status"] == "busy"
@@ -439,7 +439,7 @@ async def test_fault_drop_terminal_callbacks_drops_only_terminal_ones(world: Any
     await set_faults(w, drop_terminal_callbacks=1.0)
     sid = (await dial(w, "+919876543216", events=["ringing"]))[1]["Call"]["Sid"]
     await until(lambda: len(w["sink"].got) == 1)
-    await asyncio.sleep(0.3)
+    await until_report(w, lambda r: [d["sid"] for d in r["terminal_dropped"]] == [sid])
     assert [f["EventType"] for _, f in w["sink"].got] == ["ringing"]
     async with w["http"].get(f"/v1/Accounts/sandbox/Calls/{sid}.json", headers=AUTH) as resp:
         assert (await resp.json())["Call"]["Status"] == "busy"
@@ -487,6 +487,18 @@ async def test_fault_5xx_and_429(world: Any) -> None:
     async with w["http"].post(CONNECT, data=form(w, "+919876543210"), headers=AUTH) as resp:
         assert resp.status == 429 and resp.headers["Retry-After"] == "9"
     assert (await report(w))["calls_total"] == 0
+
+
+async def test_fault_4xx_refuses_with_the_status_asked_for(world: Any) -> None:
+    w = await world()
+    await set_faults(w, http_4xx=1.0, http_4xx_status=409)
+    status, body = await dial(w, "+919876543210")
+    assert status == 409 and body["RestException"]["Status"] == 409
+    rep = await report(w)
+    assert rep["calls_total"] == 0 and rep["rejected"] == {"fault_4xx": 1}
+    for bad in (401, 429, 500, "400", True):  # 401 and 429 come from their real causes
+        with pytest.raises(ValueError, match="http_4xx_status"):
+            Faults(http_4xx_status=bad)  # type: ignore[arg-type]
 
 
 async def test_fault_reset_after_accept_still_places_the_call(world: Any) -> None:
@@ -546,8 +558,8 @@ async def test_clear_echoes_pending_marks_at_once(aiohttp_server: Any) -> None:
 
 
 async def until_report(w: dict[str, Any], check: Callable[[dict[str, Any]], bool]) -> dict:
-    deadline = time.monotonic() + 5
-    while not check(rep := await report(w)):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    return rep
+    async def probe() -> dict[str, Any] | None:
+        rep = await report(w)
+        return rep if check(rep) else None
+
+    return await polling.until_async(probe, what="sandbox report")
