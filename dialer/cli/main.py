@@ -179,9 +179,11 @@ def receiver(
             "receiver", host, port, s.DIALER_METRICS_PORT, processes,
             s.DIALER_CALLBACK_DEADLINE_S + 10,
         )  # fmt: skip
+    from dialer.platform.serving import Listen
     from dialer.receiver.app import run
 
-    run(s, host, port, metrics_port=metrics_port, reuse_port=reuse_port)
+    metrics_port = s.DIALER_METRICS_PORT if metrics_port is None else metrics_port
+    run(s, Listen(host, port, s.DIALER_METRICS_HOST, metrics_port, reuse_port))
 
 
 @cli.command()
@@ -202,9 +204,11 @@ def streamer(
         _serve_group(
             "streamer", host, port, s.STREAMER_METRICS_PORT, processes, s.STREAMER_DRAIN_S + 15
         )
+    from dialer.platform.serving import Listen
     from streamer.app import run
 
-    run(s, host=host, port=port, metrics_port=metrics_port, reuse_port=reuse_port)
+    metrics_port = s.STREAMER_METRICS_PORT if metrics_port is None else metrics_port
+    run(s, Listen(host, port, s.DIALER_METRICS_HOST, metrics_port, reuse_port))
 
 
 @cli.command()
