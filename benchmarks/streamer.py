@@ -168,7 +168,9 @@ class Stats:
         self.steady_from = self.steady_to = 0.0
 
     def connected(self) -> None:
-        """Every stream is in: the steady window starts (ramp excluded from jitter and CPU)."""
+        """A stream is in (its first echo arrived); once every one is, the steady
+        window starts: the ramp (handshakes, a backlog of them on a loaded
+        machine) is excluded from jitter and CPU."""
         if self.window is not None:  # the processes' window: ``watch`` opens it here
             self.window.connected()
             return
@@ -230,6 +232,14 @@ async def play(
             return
     arrivals: list[tuple[float, int]] = []
     sent_at: dict[int, float] = {}
+    counted = False
+
+    def up() -> None:
+        """This stream is in: its first echo came back (or it failed)."""
+        nonlocal counted
+        if not counted:
+            counted = True
+            stats.connected()
 
     async def reader() -> None:
         async for msg in ws:
@@ -243,20 +253,18 @@ async def play(
             p = media["payload"]
             size = len(p) * 3 // 4 - p[-2:].count("=")
             arrivals.append((now, size))
+            up()
             if rtt and str(media.get("chunk", "")).isdigit() and int(media["chunk"]) >= 2:
                 t = sent_at.get(int(media["chunk"]))
                 if t is not None and stats.steady_from <= t <= stats.steady_to:
                     stats.rtt_ms.append((now - t) * 1000)
 
     task = asyncio.create_task(reader())
-    counted = False
     t0 = time.monotonic()
     try:
         await ws.send_str('{"event":"connected"}')
         await ws.send_str(start_frame(sid, call_id))
         t0 = next_at = time.monotonic()
-        counted = True
-        stats.connected()
         i = 0
         while not stats.all_up.is_set() or time.monotonic() < stats.steady_to:
             delay = next_at - time.monotonic()
@@ -279,8 +287,7 @@ async def play(
     except (aiohttp.ClientError, ConnectionError):
         stats.failed += 1
     finally:
-        if not counted:
-            stats.connected()
+        up()
         await ws.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
