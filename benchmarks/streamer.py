@@ -660,15 +660,15 @@ def bottleneck(runs: list[dict[str, Any]]) -> str:
     )
     return (
         f"by streams: {by_n}. CPU per stream falls as streams are added (the pacing "
-        "task's wake-ups and the loops' fixed work are shared by more streams); the "
-        "streamer processes stay under a core each, so the jitter tail past the budget "
-        "comes from the shared cores (client, both streamers and Redis on 2 CPUs, the "
-        "client alone 0.5-0.8 of one), not a saturated streamer. After this work the "
-        "profile's top frames (notes) are the kernel's socket writes and reads and "
-        "aiohttp's frame handling, which the bare echo pays as well. What would fix the "
-        "rest: one write per socket per pacing wake-up (several due chunks together), "
-        "skipping the base64 validation of audio that is only echoed, and a client "
-        "spread over processes (or another host) so the tail measures the streamer"
+        "task's wake-ups and the loops' fixed work are shared by more streams). The "
+        f"client runs in {CLIENT_PROCESSES} processes; the shares say whether a "
+        "streamer process was near a core or the 2 CPUs were shared with other work "
+        "(then the client's lag p99 is tens of ms and the jitter tail is the machine's). "
+        "Top frames (notes; benchmarks/profiles.md): the kernel's send/recv per frame "
+        "and aiohttp's per-frame receive (a task wake-up per inbound frame), which the "
+        "bare echo pays as well, then orjson and the prometheus counters. What would "
+        "fix the rest: a compiled event loop (uvloop) for the streamer, frame counts in "
+        "plain integers behind a custom collector, and a host of its own for the client"
     )
 
 
