@@ -251,15 +251,7 @@ def sandbox(
 
     setup_logging(s.DIALER_LOG_LEVEL, s)
     config = SandboxConfig(
-        accounts=[
-            AccountConfig(
-                "sandbox",
-                "sandbox-key",
-                "sandbox-token",
-                max_concurrent=max_concurrent,
-                calls_per_minute=calls_per_minute,
-            )
-        ],
+        accounts=[AccountConfig.demo(max_concurrent, calls_per_minute)],
         ring_s=ring_s,
         talk_max_s=talk_max_s,
         think_s=think_s,
