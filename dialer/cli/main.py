@@ -154,11 +154,7 @@ def _server(port_setting: str) -> Callable[[Any], Any]:
 
 
 def _listen(
-    command: str,
-    s: Settings,
-    flags: dict[str, Any],
-    ports: tuple[int, int],
-    group_stop_s: float,
+    command: str, s: Settings, flags: dict[str, Any], ports: tuple[int, int], group_stop_s: float
 ) -> Listen:
     """Where this server process listens: the flags over ``ports`` (public, metrics).
 
