@@ -4,17 +4,20 @@ A slot is a member of the account's active sorted set, named by call id and
 scored by lease deadline (the rq/arq idea). ``admit`` is one Lua script
 (``dialer/store/lua/admit.lua``) so the limit holds across every worker on every
 host; release is part of the call's state transition (``dialer.store.records``),
-an idempotent ``ZREM``. Waiting calls wait here in Redis, never in the broker.
+an idempotent ``ZREM``, and a transition that releases a slot refills it in
+the same script run (a :class:`Refill` handed to the transition: the same
+admission function, ``lua/admission.lua``, in ``lua/commit.lua``). Waiting
+calls wait here in Redis, never in the broker.
 
 This module does not dial and does not know Celery.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
-import redis.asyncio as aioredis
 
 from dialer.core.calls import State
 from dialer.store import keys, replies
@@ -24,6 +27,9 @@ from dialer.store.scripts import script
 class Limiter(Protocol):
     def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
         """Move due calls into active slots; return their ids (now ``admitted``)."""
+
+    def refill(self, account: str, now: float) -> Refill:
+        """Admission to run with a transition that releases a slot (same round trip)."""
 
     def in_use(self, account: str) -> int:
         """Slots currently held."""
@@ -61,6 +67,21 @@ def admit_call(
     }
 
 
+@dataclass
+class Refill:
+    """Admission run by ``lua/commit.lua`` right after a transition that releases
+    a slot, in the same round trip (``dialer.store.records.transition``).
+
+    ``ran`` and ``admitted`` are filled in by that commit: the slot was
+    released and these calls took it (now ``admitted``, each to be dialled).
+    """
+
+    keys: list[str]
+    args: list[Any]
+    ran: bool = False
+    admitted: list[str] = field(default_factory=list)
+
+
 class RedisLimiter:
     """The Limiter on Redis (blocking client; workers and beat)."""
 
@@ -75,6 +96,10 @@ class RedisLimiter:
         call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
         ids = self._admit(keys=call["keys"], args=call["args"])
         return replies.texts(ids)
+
+    def refill(self, account: str, now: float) -> Refill:
+        call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
+        return Refill(call["keys"], call["args"])
 
     def in_use(self, account: str) -> int:
         return int(self.r.zcard(keys.active(account)))
@@ -116,18 +141,15 @@ class RedisLimiter:
 
 
 class AsyncRedisLimiter:
-    """``admit`` for the receiver's event loop: the same script, no thread hop.
-
-    Admitting in the receiver the moment a slot is released saves a Celery
-    hop on the refill path (terminal callback -> next dial).
+    """The receiver's admission: a terminal callback refills the slot it frees
+    in the same round trip as its transition (:class:`Refill`), on the event
+    loop, with no Celery hop on the refill path (terminal callback -> next dial).
     """
 
-    def __init__(self, r: aioredis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
+    def __init__(self, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
         self.admit_lease_s = admit_lease_s
         self.reserve_pct = reserve_pct
-        self._admit = r.register_script(script("admit"))
 
-    async def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
-        ids = await self._admit(keys=call["keys"], args=call["args"])
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+    def refill(self, account: str, now: float) -> Refill:
+        call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
+        return Refill(call["keys"], call["args"])
