@@ -75,12 +75,12 @@ def admit_and_dispatch(account: str, now: float | None = None) -> list[str]:
     return settle.admit(rt(), account, THEN, now=time.time() if now is None else now)
 
 
-@app.task(name="dialer.admit")
+@app.task(name=task_name("admit"))
 def admit(account: str) -> dict[str, Any]:
     return {"account": account, "admitted": len(admit_and_dispatch(account))}
 
 
-@app.task(name="dialer.dial")
+@app.task(name=task_name("dial"))
 def dial(call_id: str) -> dict[str, Any]:
     result = dial_call(rt(), call_id)
     for next_id in result.admitted:  # the slot it released, refilled by its commit
@@ -90,7 +90,7 @@ def dial(call_id: str) -> dict[str, Any]:
     return result.summary()
 
 
-@app.task(name="dialer.followup")
+@app.task(name=task_name("followup"))
 def followup(call_id: str, refill: bool, final: bool, attempt: int | None = None) -> dict[str, Any]:
     """The settle step for a transition the receiver won (``Settlement.args``).
 
@@ -110,7 +110,7 @@ def webhook_key(facts: CampaignFacts) -> bytes:
     return account.webhook_key.encode()
 
 
-@app.task(name="dialer.notify", bind=True, max_retries=12)
+@app.task(name=task_name("notify"), bind=True, max_retries=12)
 def notify(self: Any, call_id: str) -> dict[str, Any]:
     facts = rt().campaign_of_call(call_id)
     if facts is None or not facts.webhook_url:
@@ -131,7 +131,7 @@ def notify(self: Any, call_id: str) -> dict[str, Any]:
     return {"call_id": call_id, "sent": True, "status": status}
 
 
-@app.task(name="dialer.notify_campaign", bind=True, max_retries=12)
+@app.task(name=task_name("notify_campaign"), bind=True, max_retries=12)
 def notify_campaign(self: Any, cid: str) -> dict[str, Any]:
     facts = rt().campaign(cid)
     if facts is None or not facts.webhook_url:
@@ -146,7 +146,7 @@ def notify_campaign(self: Any, cid: str) -> dict[str, Any]:
     return {"campaign": cid, "sent": True}
 
 
-@app.task(name="dialer.tick")
+@app.task(name=task_name("tick"))
 def tick() -> dict[str, int]:
     """Beat: admit due retries and whatever a lost follow-up left waiting."""
     return {a: len(admit_and_dispatch(a)) for a in all_accounts(rt().r)}
@@ -185,7 +185,7 @@ def retention_sweep() -> dict[str, int]:
     return retention.sweep(rt().r, retention_s=rt().settings.retention_s)
 
 
-@app.task(name="dialer.submit_campaign")
+@app.task(name=task_name("submit_campaign"))
 def submit_campaign(payload: dict[str, Any]) -> dict[str, Any]:
     spec = campaign.CampaignIn.model_validate(payload)
     s = rt().settings
@@ -205,7 +205,7 @@ def submit_campaign(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@app.task(name="dialer.cancel_campaign")
+@app.task(name=task_name("cancel_campaign"))
 def cancel_campaign(cid: str) -> dict[str, Any]:
     """Settle every waiting call of a cancelled campaign; ringing calls go on."""
     facts = rt().campaign(cid)

@@ -18,8 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dialer.core.contacts import var_columns
+from dialer.core.states import CampaignState
 
-FINISHED = ("done", "cancelled")
+FINISHED = (CampaignState.DONE, CampaignState.CANCELLED)
 
 
 def _counts_text(status: dict[str, Any]) -> str:
@@ -178,7 +179,7 @@ def status_text(st: dict[str, Any], now: float | None = None) -> str:
     created = float(st.get("created_at") or 0)
     if created:
         lines.append(f"  created    {local_time(created, now)} ({duration(now - created)} ago)")
-        if st["state"] == "running" and 0 < finished < total:
+        if st["state"] == CampaignState.RUNNING and 0 < finished < total:
             eta = (now - created) / finished * (total - finished)
             lines.append(f"  estimate   done around {local_time(now + eta, now)} at this pace")
     wait = st.get("waiting") or {}
@@ -186,7 +187,7 @@ def status_text(st: dict[str, Any], now: float | None = None) -> str:
     if reasons:
         lines.append("  waiting    " + _why(reasons[0], now))
         lines.extend("             " + _why(r, now) for r in reasons[1:])
-    elif st["state"] == "running" and finished < total:
+    elif st["state"] == CampaignState.RUNNING and finished < total:
         if wait.get("queued"):
             lines.append(f"  waiting    {wait['queued']} calls queued for a free slot")
         elif wait.get("scheduled"):

@@ -26,6 +26,7 @@ from dialer.core.settings import (
     secret_problem,
     server_secret_problems,
 )
+from dialer.core.states import CampaignState
 from dialer.platform.embedded import free_port
 
 SANDBOX_SECRETS_FILE = "sandbox-secrets.json"  # in DIALER_DATA_DIR, mode 0600
@@ -237,7 +238,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
         results_table(rows)
         summary = ", ".join(f"{k} {v}" for k, v in sorted(final["outcomes"].items()))
         click.echo(f"{final['finished']}/{final['total']} contacts finished: {summary}")
-        ok = final["state"] == "done" and all(r["outcome"] for r in rows)
+        ok = final["state"] == CampaignState.DONE and all(r["outcome"] for r in rows)
     except ApiError as exc:
         click.echo(f"error: {exc}", err=True)
     except (KeyboardInterrupt, _Stop):

@@ -13,10 +13,13 @@ the stored one); ``PUT /v1/accounts/{sid}`` replaces the whole account
 named fields. The circuit state is never touched by any of them.
 
 Tenants: each request carries its key's scope (``apikeys.Scope``, put there
-by the receiver's auth middleware). Account management and key management
-need an admin key (403 otherwise: the route is no secret); everything about
-an account or a campaign outside the key's scope answers exactly as if it did
-not exist (404, or the 422 of an unregistered account on submit).
+by the receiver's auth middleware), and each route declares whose it is
+(``scope=``, checked by the wrapper before the handler runs): ``ADMIN``
+(account and key management: 403 otherwise, the route is no secret),
+``BY_ACCOUNT`` (the account of ``{sid}``), ``BY_CAMPAIGN`` (the account of the
+campaign ``{id}``), or ``ANY_KEY`` (the handler narrows to the key's
+accounts). An account or a campaign outside the key's scope answers exactly as
+if it did not exist (404, or the 422 of an unregistered account on submit).
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ from dialer.receiver.models import (
 from dialer.receiver.openapi import (
     API,
     JSON,
+    Access,
     Input,
     Link,
     Problem,
@@ -130,19 +134,13 @@ CAMPAIGN_LINKS = {
     )
 }
 NO_ACCOUNT = Reply("no such account (or not in the API key's scope)", Problem)
+NO_CAMPAIGN = Reply("no such campaign", Problem)
 ADMIN_ONLY = Reply("the route needs an admin API key", Problem)
 
 
 def scope(request: web.Request) -> apikeys.Scope:
     found: apikeys.Scope = request[SCOPE]
     return found
-
-
-def admin_only(request: web.Request) -> web.Response | None:
-    """403 for a tenant key on an admin route."""
-    if scope(request).admin:
-        return None
-    return problem(403, "this route needs an admin API key")
 
 
 async def campaign_in_scope(request: web.Request, cid: str) -> bool:
@@ -162,8 +160,39 @@ async def account_in_scope(request: web.Request, sid: str) -> Account | None:
     return found
 
 
+async def _any_key(request: web.Request, inp: Input[Any, Any]) -> web.Response | None:
+    return None
+
+
+async def _admin(request: web.Request, inp: Input[Any, Any]) -> web.Response | None:
+    if scope(request).admin:
+        return None
+    return problem(403, "this route needs an admin API key")
+
+
+async def _account_of_path(request: web.Request, inp: Input[Any, Any]) -> web.Response | None:
+    account = await account_in_scope(request, inp.path.sid)
+    if account is None:
+        return problem(404, "no such account")
+    inp.scoped = account  # the handler's, loaded once
+    return None
+
+
+async def _campaign_of_path(request: web.Request, inp: Input[Any, Any]) -> web.Response | None:
+    if await campaign_in_scope(request, inp.path.id):
+        return None
+    return problem(404, "no such campaign")
+
+
+#: Whose a route is (``API.route(scope=...)``); every keyed route names one.
+ANY_KEY = Access("any key; the handler narrows to the key's accounts", _any_key)
+ADMIN = Access("an admin key", _admin, {403: ADMIN_ONLY})
+BY_ACCOUNT = Access("the account {sid}", _account_of_path, {404: NO_ACCOUNT})
+BY_CAMPAIGN = Access("the account of the campaign {id}", _campaign_of_path, {404: NO_CAMPAIGN})
+
+
 async def _after_account_change(request: web.Request, sid: str) -> web.Response:
-    await send_task(request.app, "dialer.admit", sid)  # a raised limit applies now
+    await send_task(request.app, "admit", sid)  # a raised limit applies now
     account = await account_in_scope(request, sid)
     assert account is not None  # admin routes only: every account is in scope
     return reply(AccountOut.model_validate(account.public()))
@@ -227,12 +256,10 @@ def _make(sid: str, body: AccountIn | AccountReplace) -> Account:
     body={JSON: AccountIn},
     responses={
         200: Reply("the account (never its token)", AccountOut, links=ACCOUNT_LINKS),
-        403: ADMIN_ONLY,
     },
+    scope=ADMIN,
 )
 async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    if (refused := admin_only(request)) is not None:
-        return refused
     body: AccountIn = inp.body
     if (refused := refuse_api_url(request.app, body.api_url)) is not None:
         return refused
@@ -256,12 +283,10 @@ async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Respon
     responses={
         200: Reply("replaced", AccountOut, links=ACCOUNT_LINKS),
         201: Reply("created", AccountOut, links=ACCOUNT_LINKS),
-        403: ADMIN_ONLY,
     },
+    scope=ADMIN,
 )
 async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    if (refused := admin_only(request)) is not None:
-        return refused
     sid = inp.path.sid
     if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
         return refused
@@ -281,11 +306,10 @@ async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Respons
     tags=("accounts",),
     path_params=SidPath,
     body={JSON: AccountPatch},
-    responses={200: Reply("the updated account", AccountOut), 403: ADMIN_ONLY, 404: NO_ACCOUNT},
+    responses={200: Reply("the updated account", AccountOut), 404: NO_ACCOUNT},
+    scope=ADMIN,
 )
 async def patch_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    if (refused := admin_only(request)) is not None:
-        return refused
     sid = inp.path.sid
     if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
         return refused
@@ -304,13 +328,12 @@ async def patch_account(request: web.Request, inp: Input[Any, Any]) -> web.Respo
     summary="An account (never its token), its caller-ID pool and do-not-call count",
     tags=("accounts",),
     path_params=SidPath,
-    responses={200: Reply("the account", AccountDetail), 404: NO_ACCOUNT},
+    responses={200: Reply("the account", AccountDetail)},
+    scope=BY_ACCOUNT,
 )
 async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     rt = request.app[RUNTIME]
-    account = await account_in_scope(request, inp.path.sid)
-    if account is None:
-        return problem(404, "no such account")
+    account: Account = inp.scoped
     pool = await in_thread(request.app, callerids.pool_report, rt.r, account.sid)
     dnc = await request.app[AREDIS].scard(keys.dnc(account.sid))
     return reply(
@@ -326,12 +349,11 @@ async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Respons
     tags=("accounts",),
     path_params=SidPath,
     body={JSON: DncIn},
-    responses={200: Reply("added", DncOut), 404: NO_ACCOUNT},
+    responses={200: Reply("added", DncOut)},
+    scope=BY_ACCOUNT,
 )
 async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     sid = inp.path.sid
-    if await account_in_scope(request, sid) is None:
-        return problem(404, "no such account")
     body: DncIn = inp.body
     region = body.default_region or request.app[SETTINGS].DIALER_DEFAULT_REGION
     parsed = parse_list([{"to": n} for n in body.numbers], region)
@@ -351,15 +373,14 @@ async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     summary="Close the account's circuit after a 401/403 from Exotel",
     tags=("accounts",),
     path_params=SidPath,
-    responses={200: Reply("circuit closed", CircuitOut), 404: NO_ACCOUNT},
+    responses={200: Reply("circuit closed", CircuitOut)},
+    scope=BY_ACCOUNT,
 )
 async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     rt = request.app[RUNTIME]
     sid = inp.path.sid
-    if await account_in_scope(request, sid) is None:
-        return problem(404, "no such account")
     await in_thread(request.app, close_circuit, rt.r, sid)
-    await send_task(request.app, "dialer.admit", sid)
+    await send_task(request.app, "admit", sid)
     return reply(CircuitOut(sid=sid, circuit="closed"))
 
 
@@ -384,6 +405,7 @@ CSV_BODY = Text(
         201: Reply("created and queued", SubmitOut, links=CAMPAIGN_LINKS),
         200: Reply("dry run: validated and estimated, nothing queued", DryRunOut),
     },
+    scope=ANY_KEY,  # the body names the account: checked below, answered as a missing one
 )
 async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     app = request.app
@@ -431,7 +453,7 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
             ok, note = await probe_webhook(app, str(spec.webhook_url))
             result["preflight"].update(webhook_reachable=ok, webhook_note=note)
         return reply(DryRunOut.model_validate(result))
-    await send_task(app, "dialer.admit", spec.account)
+    await send_task(app, "admit", spec.account)
     return reply(SubmitOut.model_validate(result), status=201)
 
 
@@ -443,6 +465,7 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
     tags=("campaigns",),
     query=CampaignsQuery,
     responses={200: Reply("one page of campaign status objects", CampaignList)},
+    scope=ANY_KEY,  # lists only the key's accounts' campaigns
 )
 async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     q: CampaignsQuery = inp.query
@@ -470,9 +493,6 @@ async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Resp
     )
 
 
-NO_CAMPAIGN = Reply("no such campaign", Problem)
-
-
 @API.route(
     "GET",
     "/v1/campaigns/{id}",
@@ -480,13 +500,12 @@ NO_CAMPAIGN = Reply("no such campaign", Problem)
     summary="Counters by state and outcome, progress, timing",
     tags=("campaigns",),
     path_params=CampaignPath,
-    responses={200: Reply("the status object", CampaignStatus), 404: NO_CAMPAIGN},
+    responses={200: Reply("the status object", CampaignStatus)},
+    scope=BY_CAMPAIGN,
 )
 async def get_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     rt = request.app[RUNTIME]
-    found = None
-    if await campaign_in_scope(request, inp.path.id):
-        found = await in_thread(request.app, queries.status, rt.r, inp.path.id)
+    found = await in_thread(request.app, queries.status, rt.r, inp.path.id)
     if found is None:
         return problem(404, "no such campaign")
     return reply(CampaignStatus.model_validate(found))
@@ -522,17 +541,15 @@ CSV_COLUMNS = [
             CallsPage,
             media={"text/csv": Text({"type": "string"})},
         ),
-        404: NO_CAMPAIGN,
     },
+    scope=BY_CAMPAIGN,
 )
 async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamResponse:
     app = request.app
     cid = inp.path.id
     q: CallsQuery = inp.query
     rt = app[RUNTIME]
-    meta = None
-    if await campaign_in_scope(request, cid):
-        meta = await in_thread(app, queries.status, rt.r, cid)
+    meta = await in_thread(app, queries.status, rt.r, cid)
     if meta is None:
         return problem(404, "no such campaign")
     if q.format == "csv":
@@ -625,19 +642,17 @@ def _campaign_action(action: str) -> None:
         path_params=CampaignPath,
         responses={
             200: Reply("the campaign's status after the change", CampaignStatus),
-            404: NO_CAMPAIGN,
             **(
                 {409: Reply("the campaign is cancelled; it cannot be paused or resumed", Problem)}
                 if action != "cancel"
                 else {}
             ),
         },
+        scope=BY_CAMPAIGN,
     )
     async def run(request: web.Request, inp: Input[Any, Any]) -> web.Response:
         app = request.app
         cid = inp.path.id
-        if not await campaign_in_scope(request, cid):
-            return problem(404, "no such campaign")
         try:
             result = await in_thread(app, control.set_state, app[RUNTIME].r, cid, action)
         except ValidationError as exc:
@@ -645,9 +660,9 @@ def _campaign_action(action: str) -> None:
         if result is None:
             return problem(404, "no such campaign")
         if action == "cancel":
-            await send_task(app, "dialer.cancel_campaign", cid)
+            await send_task(app, "cancel_campaign", cid)
         elif action == "resume":
-            await send_task(app, "dialer.admit", result["account"])
+            await send_task(app, "admit", result["account"])
         return reply(CampaignStatus.model_validate(result))
 
 
@@ -668,14 +683,12 @@ for _action in ("pause", "resume", "cancel"):
     path_params=CampaignPath,
     responses={
         200: Reply("what was deleted", CampaignPurged),
-        404: NO_CAMPAIGN,
         409: Reply("the campaign can still dial or a call is live; cancel it first", Problem),
     },
+    scope=BY_CAMPAIGN,
 )
 async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     app = request.app
-    if not await campaign_in_scope(request, inp.path.id):
-        return problem(404, "no such campaign")
     try:
         purged = await in_thread(app, retention.purge, app[RUNTIME].r, inp.path.id)
     except retention.PurgeRefused as exc:
@@ -692,12 +705,11 @@ async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Res
     summary="The key that signs this account's webhooks (give it to their receiver)",
     tags=("accounts",),
     path_params=SidPath,
-    responses={200: Reply("the account's webhook key", WebhookKeyOut), 404: NO_ACCOUNT},
+    responses={200: Reply("the account's webhook key", WebhookKeyOut)},
+    scope=BY_ACCOUNT,
 )
 async def get_webhook_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    account = await account_in_scope(request, inp.path.sid)
-    if account is None:
-        return problem(404, "no such account")
+    account: Account = inp.scoped
     return reply(WebhookKeyOut(sid=account.sid, webhook_key=account.webhook_key))
 
 
@@ -708,12 +720,11 @@ async def get_webhook_key(request: web.Request, inp: Input[Any, Any]) -> web.Res
     summary="Replace the account's webhook key; deliveries are signed with the new one at once",
     tags=("accounts",),
     path_params=SidPath,
-    responses={200: Reply("the new webhook key", WebhookKeyOut), 404: NO_ACCOUNT},
+    responses={200: Reply("the new webhook key", WebhookKeyOut)},
+    scope=BY_ACCOUNT,
 )
 async def rotate_webhook(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     sid = inp.path.sid
-    if await account_in_scope(request, sid) is None:
-        return problem(404, "no such account")
     rt = request.app[RUNTIME]
     fresh = await in_thread(request.app, rotate_webhook_key, rt.r, sid, rt.settings.keyring)
     if fresh is None:
@@ -735,12 +746,10 @@ async def rotate_webhook(request: web.Request, inp: Input[Any, Any]) -> web.Resp
             KeyCreated,
             links={"RevokeKey": Link("revokeKey", {"key_id": "$response.body#/id"})},
         ),
-        403: ADMIN_ONLY,
     },
+    scope=ADMIN,
 )
 async def post_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    if (refused := admin_only(request)) is not None:
-        return refused
     body: KeyIn = inp.body
     r = request.app[RUNTIME].r
     key, record = await in_thread(
@@ -756,11 +765,10 @@ async def post_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     operation_id="listKeys",
     summary="Every API key's id, scope and label; never the keys (admin only)",
     tags=("keys",),
-    responses={200: Reply("the keys", KeyList), 403: ADMIN_ONLY},
+    responses={200: Reply("the keys", KeyList)},
+    scope=ADMIN,
 )
 async def get_keys(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    if (refused := admin_only(request)) is not None:
-        return refused
     found = await in_thread(request.app, apikeys.list_keys, request.app[RUNTIME].r)
     return reply(KeyList(keys=[KeyOut.model_validate(k) for k in found]))
 
@@ -774,13 +782,11 @@ async def get_keys(request: web.Request, inp: Input[Any, Any]) -> web.Response:
     path_params=KeyPath,
     responses={
         200: Reply("revoked", KeyRevoked),
-        403: ADMIN_ONLY,
         404: Reply("no such key", Problem),
     },
+    scope=ADMIN,
 )
 async def delete_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    if (refused := admin_only(request)) is not None:
-        return refused
     key_id = inp.path.key_id
     if not await in_thread(request.app, apikeys.revoke_key, request.app[RUNTIME].r, key_id):
         return problem(404, "no such key")

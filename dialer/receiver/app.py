@@ -30,7 +30,7 @@ from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
 from dialer.platform import scrape, serving
-from dialer.platform.queue import make_celery
+from dialer.platform.queue import make_celery, task_name
 from dialer.receiver import api, callbacks, ratelimit
 from dialer.receiver.appkeys import (
     AREDIS,
@@ -180,11 +180,17 @@ async def scope_of_key(app: web.Application, given: str) -> apikeys.Scope | None
     """The scope of an API key as given (header or dashboard sign-in); None if unknown."""
     if apikeys.is_bootstrap(given, app[SETTINGS].api_key):
         return apikeys.BOOTSTRAP
-    if not given.startswith(apikeys.PREFIX):
+    key_id = apikeys.key_id_of(given)
+    if key_id is None:
         return None
-    r = app[AREDIS]
-    key_id = await r.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
-    record = await r.hget(keys.API_KEYS, key_id) if key_id else None
+    # One round trip on every request: the record of the id the key names, with
+    # the digest's lookup, which alone authenticates (it must name that id).
+    async with app[AREDIS].pipeline(transaction=False) as pipe:
+        pipe.hget(keys.API_KEY_DIGESTS, apikeys.digest(given))
+        pipe.hget(keys.API_KEYS, key_id)
+        listed, record = await pipe.execute()
+    if replies.text(listed) != key_id:
+        return None
     return apikeys.scope_from_record(replies.text(record))
 
 
@@ -318,8 +324,8 @@ async def _handle_callback(
     def publish() -> None:
         celery = app[CELERY]
         for next_id in out.admitted:
-            celery.send_task("dialer.dial", args=(next_id,))
-        celery.send_task("dialer.followup", args=done.args())
+            celery.send_task(task_name("dial"), args=(next_id,))
+        celery.send_task(task_name("followup"), args=done.args())
 
     return web.json_response({"ok": True}), publish
 

@@ -18,6 +18,10 @@ What the wrapper does before the handler runs, and answers itself:
   down, 413 for a body over the size cap, 404 for an unknown path id) are
   added to each operation's responses, all with the one :class:`Problem`
   schema; ``COMMON`` takes more (a rate limiter adds its 429 there).
+* a route that needs a key declares whose it is (``scope=``, an
+  :class:`Access`; declaring one without it is an error): its check runs
+  once the input is valid, before the handler, and its refusals are
+  documented with the route's own responses.
 
 Handlers answer with :func:`reply` (a response model instance, validated) or
 :func:`problem`. This module knows nothing about campaigns or accounts.
@@ -184,9 +188,26 @@ class Input(Generic[Q, B]):
     headers: Any = None
     body: Any = None  # a model instance (JSON) or str (Text), None without a body
     media: str = ""
+    scoped: Any = None  # what the route's access check found for the handler, if anything
 
 
 Handler = Callable[[web.Request, Input[Any, Any]], Awaitable[web.StreamResponse]]
+Check = Callable[[web.Request, Input[Any, Any]], Awaitable[web.StreamResponse | None]]
+
+
+@dataclass(frozen=True, eq=False)  # one per kind of access: compared by identity
+class Access:
+    """Who may call a route, declared with it (``scope=``) so no handler can forget it.
+
+    The wrapper runs ``check`` once the input is valid, right before the handler:
+    a response is the refusal, served instead of the handler; None lets the
+    request through (``check`` may leave what it found in ``Input.scoped``).
+    ``responses`` are the refusals it gives, documented on every route using it.
+    """
+
+    name: str
+    check: Check
+    responses: dict[int, Reply] = field(default_factory=dict)
 
 
 @dataclass
@@ -205,6 +226,7 @@ class Route:
     body_required: bool = True
     responses: dict[int, Reply] = field(default_factory=dict)
     auth: bool = True
+    scope: Access | None = None
 
     def path_names(self) -> list[str]:
         return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
@@ -222,6 +244,8 @@ class Api:
         def add(handler: Handler) -> Handler:
             if any(r.operation_id == operation_id for r in self.routes):
                 raise ValueError(f"operation id {operation_id} declared twice")
+            if spec.get("auth", True) and spec.get("scope") is None:
+                raise ValueError(f"{operation_id} needs a key: declare its scope= too")
             self.routes.append(Route(method, path, handler, operation_id, summary, **spec))
             return handler
 
@@ -265,7 +289,7 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             declared = route.body.get(inp.media)
             if declared is None:
                 if not route.body_required and not request.body_exists:
-                    return await route.handler(request, inp)
+                    return await _call(route, request, inp)
                 accepted = ", ".join(route.body)
                 return problem(415, f"content type {inp.media!r} not accepted; use {accepted}")
             raw = await request.read()
@@ -284,9 +308,15 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                     inp.body = declared.model_validate(data, strict=True)
                 except pydantic.ValidationError as exc:
                     return problem(422, "invalid request", pydantic_detail(exc))
-        return await route.handler(request, inp)
+        return await _call(route, request, inp)
 
     return handle
+
+
+async def _call(route: Route, request: web.Request, inp: Input[Any, Any]) -> web.StreamResponse:
+    if route.scope is not None and (refused := await route.scope.check(request, inp)) is not None:
+        return refused
+    return await route.handler(request, inp)
 
 
 def _integral(value: Any) -> Any:
@@ -313,6 +343,11 @@ def _params(model: type[BaseModel], values: Mapping[str, str]) -> BaseModel:
 # --- the document ---------------------------------------------------------------------
 
 
+def _declared(route: Route) -> dict[int, Reply]:
+    """The route's own responses, over the refusals of its access check."""
+    return {**(route.scope.responses if route.scope else {}), **route.responses}
+
+
 class _Document:
     def __init__(self, routes: list[Route]):
         self.routes = routes
@@ -329,7 +364,8 @@ class _Document:
                 model = b.model if isinstance(b, Text) else b
                 if model is not None:
                     wanted.add((model, "validation"))
-            wanted.update((x.model, "serialization") for x in r.responses.values() if x.model)
+            replies = _declared(r).values()
+            wanted.update((x.model, "serialization") for x in replies if x.model)
         ordered = sorted(wanted, key=lambda w: (w[0].__name__, w[1]))
         key_map, defs = models_json_schema(ordered, ref_template=REF)
         self.refs = dict(key_map)
@@ -383,7 +419,7 @@ class _Document:
         return content
 
     def _responses(self, route: Route) -> dict[str, Any]:
-        replies = dict(route.responses)
+        replies = _declared(route)
         cond = {
             "auth": route.auth,
             "body": bool(route.body),

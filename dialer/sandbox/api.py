@@ -3,7 +3,7 @@
 Every ``/v1/`` request passes one gate (``exotel_gate``): counted, then
 HTTP Basic auth against the account in the path (401 otherwise), then the
 account's sliding-window request budget (429 with ``Retry-After``), then the
-injected 5xx/429 faults. Handlers then verify, parse, apply, respond.
+injected 5xx/429/4xx faults. Handlers then verify, parse, apply, respond.
 Connect validates with ``dialer.core.exotel.validate_connect_form``, the
 same function the client uses, so both refuse the same input naming the same
 field. Errors use Exotel's body ``{"RestException": {Status, Message, Code}}``.
@@ -105,6 +105,9 @@ async def exotel_gate(request: web.Request, handler: Handler) -> web.StreamRespo
         return rest_error(
             429, "Too many requests (injected)", {"Retry-After": str(faults.retry_after_s)}
         )
+    if state.chance(faults.http_4xx):
+        state.report.reject("fault_4xx")
+        return rest_error(faults.http_4xx_status, "Request refused (injected)")
     request[ACCOUNT] = account
     return await handler(request)
 

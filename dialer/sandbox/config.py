@@ -66,6 +66,11 @@ class AccountConfig:
         return _from_json(cls, data, "account")
 
 
+#: The 4xx answers Exotel documents for a request it refuses (exotel-protocol.md,
+#: "Errors"); 401 (credentials) and 429 (rate) have their own, real causes here.
+REFUSALS = frozenset({400, 402, 403, 404, 409})
+
+
 @dataclass(frozen=True)
 class Faults:
     """Injected provider misbehaviour. Rates are probabilities 0..1 per request/callback."""
@@ -73,6 +78,9 @@ class Faults:
     http_5xx: float = 0.0
     http_429: float = 0.0
     retry_after_s: int = 1
+    #: Exotel refusing the request itself (bad parameter, no balance, ...), as ``http_4xx_status``
+    http_4xx: float = 0.0
+    http_4xx_status: int = 400
     accept_timeout: float = 0.0
     timeout_delay_s: float = 20.0
     reset_after_accept: float = 0.0
@@ -85,7 +93,7 @@ class Faults:
     seed: int | None = None  # re-seeds the sandbox RNG when set through the control API
 
     RATES = (
-        "http_5xx", "http_429", "accept_timeout", "reset_after_accept",
+        "http_5xx", "http_429", "http_4xx", "accept_timeout", "reset_after_accept",
         "dup_callbacks", "reorder_callbacks", "drop_callbacks", "drop_terminal_callbacks",
         "late_callbacks",
     )  # fmt: skip
@@ -98,6 +106,9 @@ class Faults:
         if isinstance(self.retry_after_s, bool) or not isinstance(self.retry_after_s, int):
             raise ValueError("retry_after_s: must be a whole number of seconds")
         _number("retry_after_s", self.retry_after_s, low=1, high=3600)
+        status = self.http_4xx_status
+        if isinstance(status, bool) or not isinstance(status, int) or status not in REFUSALS:
+            raise ValueError(f"http_4xx_status: one of {sorted(REFUSALS)}")
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int)
         ):

@@ -40,6 +40,7 @@ from dialer.core.errors import (
 from dialer.core.exotel import ConnectParams
 from dialer.core.policy import backoff_s
 from dialer.core.reasons import DNC_TEXT, Code, window_text
+from dialer.core.states import CampaignState, CircuitState
 from dialer.core.windows import next_open
 from dialer.services import accounts
 from dialer.services.runtime import CampaignFacts, Runtime
@@ -153,7 +154,7 @@ def dial(
             done = done.refilled()
         return DialResult(call_id, outcome, detail, done, tuple(refill.admitted))
 
-    if campaign_state == "cancelled":
+    if campaign_state == CampaignState.CANCELLED:
         apply(Kind.CANCEL, reason="campaign cancelled", code=Code.CANCELLED)
         return result("cancelled")
     account = None
@@ -165,8 +166,8 @@ def dial(
             # account with the reason, as a 401 would, instead of failing every dial.
             accounts.open_circuit(r, a, str(exc))
             log.error("account %s stopped: %s", a, exc, extra={"account": a})
-    if campaign_state == "paused" or account is None or account.circuit == "open":
-        paused = campaign_state == "paused"
+    paused = campaign_state == CampaignState.PAUSED
+    if paused or account is None or account.circuit == CircuitState.OPEN:
         why = "campaign paused" if paused else "account stopped"
         if account is not None and not paused and account.circuit_reason:
             why = f"account stopped: {account.circuit_reason}"

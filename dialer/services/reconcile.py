@@ -127,7 +127,7 @@ def _reconcile_call(
 ) -> None:
     facts = rt.campaign_of_call(call_id)
     if facts is None:
-        rt.r.zrem(keys.active(account), call_id)  # orphan slot: its call is gone
+        rt.limiter.release(account, call_id)  # orphan slot: its call is gone
         return
     h: dict[str, str] = rt.r.hgetall(keys.call(account, call_id))  # type: ignore[assignment]
     state = State(h.get("state", "pending"))
@@ -137,7 +137,7 @@ def _reconcile_call(
         report.redispatch.append(call_id)
         return
     if state not in (State.DIALING, State.UNKNOWN, State.PLACED, State.RINGING, State.ANSWERED):
-        rt.r.zrem(keys.active(account), call_id)  # state says no slot: drop the stray
+        rt.limiter.release(account, call_id)  # state says no slot: drop the stray
         return
     claimed = rt.limiter.claim(
         account,

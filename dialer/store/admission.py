@@ -1,13 +1,15 @@
-"""Per-account admission control: the limiter interface and its Redis implementation.
+"""Per-account admission control on Redis: ``dialer.core.limiter.Limiter`` for production.
 
 A slot is a member of the account's active sorted set, named by call id and
 scored by lease deadline (the rq/arq idea). ``admit`` is one Lua script
 (``dialer/store/lua/admit.lua``) so the limit holds across every worker on every
 host; release is part of the call's state transition (``dialer.store.records``),
-an idempotent ``ZREM``, and a transition that releases a slot refills it in
-the same script run (a :class:`Refill` handed to the transition: the same
+an idempotent ``ZREM`` (``release`` here is the same ``ZREM`` alone, for a slot
+whose call is gone), and a transition that releases a slot refills it in the
+same script run (a :class:`Refill` handed to the transition: the same
 admission function, ``lua/admission.lua``, in ``lua/commit.lua``). Waiting
-calls wait here in Redis, never in the broker.
+calls wait here in Redis, never in the broker. The contract, and its
+in-memory twin, is ``dialer.core.limiter``.
 
 This module does not dial and does not know Celery.
 """
@@ -15,33 +17,14 @@ This module does not dial and does not know Celery.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from dialer.core.calls import State
+from dialer.core.limiter import Limiter
 from dialer.store import keys, replies
 from dialer.store.scripts import script
-
-
-class Limiter(Protocol):
-    def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        """Move due calls into active slots; return their ids (now ``admitted``)."""
-
-    def refill(self, account: str, now: float) -> Refill:
-        """Admission to run with a transition that releases a slot (same round trip)."""
-
-    def in_use(self, account: str) -> int:
-        """Slots currently held."""
-
-    def expired(self, account: str, now: float, count: int = 100) -> list[str]:
-        """Calls whose lease ran out (reconciliation settles them)."""
-
-    def claim(self, account: str, call_id: str, now: float, *, hold_s: float, wait_s: float) -> int:
-        """Take an expired slot and one request of the API budget (1/0/-1)."""
-
-    def renew(self, account: str, call_id: str, deadline: float) -> bool:
-        """Extend a held slot's lease; False if the slot is no longer held."""
 
 
 def admit_call(
@@ -83,7 +66,11 @@ class Refill:
 
 
 class RedisLimiter:
-    """The Limiter on Redis (blocking client; workers and beat)."""
+    """The ``Limiter`` on Redis (blocking client; workers and beat).
+
+    Beyond the contract: ``claim``, reconciliation's share of the per-minute
+    budget, which only the Redis side keeps.
+    """
 
     def __init__(self, r: redis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
         self.r = r
@@ -100,6 +87,9 @@ class RedisLimiter:
     def refill(self, account: str, now: float) -> Refill:
         call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
         return Refill(call["keys"], call["args"])
+
+    def release(self, account: str, call_id: str) -> bool:
+        return bool(self.r.zrem(keys.active(account), call_id))
 
     def in_use(self, account: str) -> int:
         return int(self.r.zcard(keys.active(account)))
@@ -153,3 +143,7 @@ class AsyncRedisLimiter:
     def refill(self, account: str, now: float) -> Refill:
         call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
         return Refill(call["keys"], call["args"])
+
+
+if TYPE_CHECKING:  # mypy holds the Redis limiter to the contract
+    _contract: type[Limiter] = RedisLimiter

@@ -2,7 +2,8 @@
 
 A key is ``dk_<id>_<random>``: 32 random bytes, so a plain SHA-256 digest is
 as good as a slow hash (nothing to brute-force) and lets a request be checked
-with one ``HGET``. Only the digest is stored; the key itself is shown once, by
+in one round trip (the digest's lookup and the record of the id the key
+names). Only the digest is stored; the key itself is shown once, by
 ``create_key``. A key is scoped to one or more accounts (it sees and touches
 only their campaigns) or is an admin key (every account, account management,
 key management). ``DIALER_API_KEY`` from the environment is the bootstrap
@@ -45,6 +46,12 @@ BOOTSTRAP = Scope("bootstrap", admin=True)
 
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def key_id_of(key: str) -> str | None:
+    """The id a key names (``dk_<id>_...``): where to look, never proof (the digest is)."""
+    key_id, sep, _ = key.removeprefix(PREFIX).partition("_")
+    return key_id if key.startswith(PREFIX) and sep and key_id else None
 
 
 def create_key(

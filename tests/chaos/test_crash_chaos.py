@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from dialer.platform.embedded import EmbeddedRedis
 from tests.support.system import check_invariants, contacts, running_system
@@ -117,14 +118,12 @@ def test_redis_restart_mid_campaign(tmp_path: Path) -> None:
             )
             system.sandbox.wait_for(lambda rep: rep["calls_total"] >= 40, 60)
             server.stop()  # AOF written; everything loses its store for a while
-            time.sleep(3)
-            import requests
-
+            time.sleep(3)  # the outage itself: every process runs without its store
             resp = requests.post(
                 system.sup.settings.api_url + "/exotel/status/x-1?sig=x", timeout=5
             )
             assert resp.status_code in (403, 503)
-            time.sleep(7)
+            time.sleep(7)  # long enough for leases and ticks to fail against the dead store
             server.start()
             system.wait_done(out["id"], 300)
             report = system.sandbox.report()

@@ -148,6 +148,23 @@ async def test_made_up_keys_get_401(receiver: Any, tenants: dict[str, Any], head
     assert resp.status == 401
 
 
+async def test_a_real_keys_id_with_another_secret_gets_401(
+    receiver: Any, tenants: dict[str, Any]
+) -> None:
+    """The id a key names only says where to look: the digest of the whole key decides."""
+    _, key_b = await new_key(receiver, accounts=[B], label="crm-b")
+    id_a = apikeys.key_id_of(tenants["key_a"])
+    assert id_a is not None
+    for forged in (
+        f"dk_{id_a}_" + key_b.split("_", 2)[2],  # another real key's secret under A's id
+        tenants["key_a"][:-1] + ("A" if tenants["key_a"][-1] != "A" else "B"),
+    ):
+        resp = await receiver.get(
+            f"/v1/campaigns/{tenants['cid_a']}", headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert resp.status == 401
+
+
 async def test_key_routes_are_in_the_openapi_document(receiver: Any) -> None:
     doc = await (await receiver.get("/v1/openapi.json")).json()
     assert {"post", "get"} <= set(doc["paths"]["/v1/keys"])
@@ -155,6 +172,25 @@ async def test_key_routes_are_in_the_openapi_document(receiver: Any) -> None:
     assert "403" in doc["paths"]["/v1/keys"]["post"]["responses"]
     assert "get" in doc["paths"]["/v1/accounts/{sid}/webhook-key"]
     assert "post" in doc["paths"]["/v1/accounts/{sid}/webhook-key/rotate"]
+
+
+def test_every_campaign_and_account_route_declares_whose_it_is() -> None:
+    """The scope check is in the declaration, so a new route cannot forget it:
+    a path naming a campaign is checked by the campaign's account, one naming an
+    account by that account (or needs an admin key), and every keyed route says."""
+    from dialer.receiver.api import ADMIN, ANY_KEY, BY_ACCOUNT, BY_CAMPAIGN
+    from dialer.receiver.openapi import API
+
+    keyed = [r for r in API.routes if r.auth]
+    assert len(keyed) >= 15
+    for route in keyed:
+        names = set(route.path_names())
+        want = {BY_CAMPAIGN} if "id" in names else {BY_ACCOUNT, ADMIN} if "sid" in names else None
+        assert route.scope is not None, route.path
+        if want is not None:
+            assert route.scope in want, (route.method, route.path, route.scope.name)
+        elif route.path.startswith(("/v1/campaigns", "/v1/accounts")):
+            assert route.scope in {ANY_KEY, ADMIN}, (route.method, route.path)
 
 
 async def test_every_route_naming_another_tenants_id_answers_as_for_a_missing_one(

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dialer.cli.client import DialerClient
+from dialer.cli.client import ApiError, DialerClient
 from dialer.cli.supervisor import Supervisor
 from dialer.core.settings import LISTEN_PORTS, load_settings
 from dialer.platform.embedded import free_port
@@ -36,6 +36,10 @@ FAST = {
     # the sandbox, webhook sinks and relayed bots all live on loopback
     "DIALER_EGRESS_ALLOW": "127.0.0.0/8",
 }
+
+
+# What the receiver answers while its store or itself is briefly away (0: no connection).
+TRANSIENT = frozenset({0, 502, 503, 504})
 
 
 # The sandbox's callees answer at once and talk briefly: a campaign ends in seconds.
@@ -73,11 +77,24 @@ class System:
 
     def wait_done(self, cid: str, timeout_s: float = 90.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
+        status: dict[str, Any] | ApiError = {}
         while True:
             self.sup.poll()
-            status = self.api.get_campaign(cid)
-            if status["state"] in ("done", "cancelled") and status["finished"] >= status["total"]:
-                return status
+            try:
+                status = self.api.get_campaign(cid)
+            except ApiError as exc:
+                # A store outage answers 503 "retry" (and a restarting receiver
+                # refuses connections) until it heals: keep polling, as any
+                # client honouring Retry-After would, and show it if it never heals.
+                if exc.status not in TRANSIENT:
+                    raise
+                status = exc
+            else:
+                if (
+                    status["state"] in ("done", "cancelled")
+                    and status["finished"] >= status["total"]
+                ):
+                    return status
             if time.monotonic() > deadline:
                 raise AssertionError(f"campaign not done in {timeout_s}s: {status}")
             time.sleep(0.25)

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from dialer.sandbox import AccountConfig, SandboxConfig, create_app
+from dialer.sandbox.config import Faults
 
 
 def basic(key: str, token: str) -> dict[str, str]:
@@ -487,6 +488,18 @@ async def test_fault_5xx_and_429(world: Any) -> None:
     async with w["http"].post(CONNECT, data=form(w, "+919876543210"), headers=AUTH) as resp:
         assert resp.status == 429 and resp.headers["Retry-After"] == "9"
     assert (await report(w))["calls_total"] == 0
+
+
+async def test_fault_4xx_refuses_with_the_status_asked_for(world: Any) -> None:
+    w = await world()
+    await set_faults(w, http_4xx=1.0, http_4xx_status=409)
+    status, body = await dial(w, "+919876543210")
+    assert status == 409 and body["RestException"]["Status"] == 409
+    rep = await report(w)
+    assert rep["calls_total"] == 0 and rep["rejected"] == {"fault_4xx": 1}
+    for bad in (401, 429, 500, "400", True):  # 401 and 429 come from their real causes
+        with pytest.raises(ValueError, match="http_4xx_status"):
+            Faults(http_4xx_status=bad)  # type: ignore[arg-type]
 
 
 async def test_fault_reset_after_accept_still_places_the_call(world: Any) -> None:

@@ -53,3 +53,12 @@ def test_the_api_and_cli_offer_exactly_the_shown_states() -> None:
     query = CampaignsQuery.model_fields["state"].annotation
     assert set(get_args(status)) == set(SHOWN_STATES)
     assert set(get_args(get_args(query)[0])) == set(SHOWN_STATES)
+
+
+def test_the_api_shows_exactly_the_circuit_states() -> None:
+    from typing import get_args
+
+    from dialer.receiver.models import AccountOut
+
+    circuit = AccountOut.model_fields["circuit"].annotation
+    assert set(get_args(circuit)) == {s.value for s in CircuitState}
