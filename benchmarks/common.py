@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,11 +192,50 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-class CpuMeter:
-    """CPU seconds used by named processes between start() and stop()."""
+def proc_stats() -> dict[int, list[str]]:
+    """Every process's /proc/<pid>/stat fields after the command name (state first)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            found[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+    return found
 
-    def __init__(self, pids: dict[str, int]):
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of ``pid`` and every descendant, the exited ones included, from /proc.
+
+    A prefork pool's children, ``--processes N`` servers and Celery's pool
+    processes count toward the process that started them: each live member
+    adds its own user+system time plus its reaped children's (cutime,
+    cstime), which is where an exited child's CPU goes when it is waited for.
+    """
+    stats = proc_stats()
+    parent = {p: int(fields[1]) for p, fields in stats.items()}
+    ticks = {p: sum(int(f) for f in fields[11:15]) for p, fields in stats.items()}
+    members, frontier = {pid}, [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p and c not in members]
+        members.update(kids)
+        frontier += kids
+    return sum(ticks.get(m, 0) for m in members) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between start() and stop().
+
+    ``trees``: the names metered with their descendants (``tree_cpu_seconds``),
+    for processes that fork workers; the others alone (this process, whose
+    children are the very processes metered beside it, never as a tree).
+    """
+
+    def __init__(self, pids: dict[str, int], *, trees: Collection[str] = ()):
         self.pids = {k: v for k, v in pids.items() if v}
+        self.trees = set(trees)
         self.t0 = 0.0
         self.c0: dict[str, float] = {}
         self.result: dict[str, float] = {}
@@ -204,13 +243,17 @@ class CpuMeter:
 
     def start(self) -> CpuMeter:
         self.t0 = time.monotonic()
-        self.c0 = {k: cpu_seconds(p) for k, p in self.pids.items()}
+        self.c0 = {k: self.read(k) for k in self.pids}
         return self
 
     def stop(self) -> dict[str, float]:
         self.wall = time.monotonic() - self.t0
-        self.result = {k: round(cpu_seconds(p) - self.c0[k], 2) for k, p in self.pids.items()}
+        self.result = {k: round(self.read(k) - self.c0[k], 2) for k in self.pids}
         return self.result
+
+    def read(self, name: str) -> float:
+        pid = self.pids[name]
+        return tree_cpu_seconds(pid) if name in self.trees else cpu_seconds(pid)
 
     def shares(self) -> dict[str, float]:
         """Each process's CPU as a fraction of one core over the window."""

@@ -2,7 +2,7 @@
 
 Its own small Celery app on the same Redis broker, with the broker and worker
 settings read from ``workers.app.make_app`` (acks_late, reject on worker loss,
-prefetch 1, JSON, the same visibility timeout, task events on). Run its
+prefetch 1, JSON, the same visibility timeout, task events as the app has them). Run its
 workers with::
 
     NAIVE_BROKER_URL=redis://... celery -A benchmarks.naive worker -Q naive -P threads -c 8

@@ -93,23 +93,28 @@ def make_sink(redis_url: str) -> tuple[web.Application, dict[str, int]]:
     app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)
     app.router.add_post("/cb/{n}", callback)
+    app.router.add_get("/healthz", lambda _request: web.json_response(state))
     app.router.add_get("/stream/{call_id}", stream)
     return app, state
 
 
 # --- analysis ----------------------------------------------------------------------------
-def analyse(dials: list[float], terminals: list[float], limit: int) -> dict[str, Any]:
+def analyse(
+    dials: list[float], terminals: list[float], limit: int, *, steady: bool = False
+) -> dict[str, Any]:
+    """Utilisation from the first dial (``steady``: from the L-th, past the ramp) to the last."""
     dials, terminals = sorted(dials), sorted(terminals)
     if len(dials) < 2:
         return {"utilisation": None, "refill_ms": []}
-    start, end = dials[0], dials[-1]
+    start = dials[min(limit, len(dials)) - 1] if steady else dials[0]
+    end = dials[-1]
     events = sorted([(t, 1) for t in dials] + [(t, -1) for t in terminals if t <= end])
     area, active, last = 0.0, 0, start
     for t, delta in events:
-        t = max(t, start)
-        area += active * (t - last)
+        if t > start:
+            area += active * (t - last)
+            last = t
         active += delta
-        last = t
     busy = end - start
     util = area / (busy * limit) if busy > 0 else None
     refill = [
@@ -120,8 +125,10 @@ def analyse(dials: list[float], terminals: list[float], limit: int) -> dict[str,
     return {"utilisation": util, "busy_s": busy, "refill_ms": refill}
 
 
-def summarise(name: str, limit: int, n: int, rep: dict[str, Any], wall: float) -> dict[str, Any]:
-    a = analyse(rep["dial_times"], rep["terminal_times"], limit)
+def summarise(
+    name: str, limit: int, n: int, rep: dict[str, Any], wall: float, *, steady: bool = False
+) -> dict[str, Any]:
+    a = analyse(rep["dial_times"], rep["terminal_times"], limit, steady=steady)
     return {
         "system": name,
         "L": limit,
@@ -174,8 +181,12 @@ def dialer_system(
     workers: int = 2,
     sandbox_args: list[str] | None = None,
     env: dict[str, str] | None = None,
+    worker_args: list[str] | None = None,
 ) -> Iterator[Any]:
-    """The whole dialer (sandbox, receiver, streamer, workers, beat) via ``dialer up``'s code."""
+    """The whole dialer (sandbox, receiver, streamer, workers, beat) via ``dialer up``'s code.
+
+    ``worker_args``: more ``dialer worker`` options (pool, concurrency, prefetch).
+    """
     overrides = {
         "DIALER_LOG_LEVEL": "WARNING",
         "DIALER_SECRET": SECRET,
@@ -190,6 +201,7 @@ def dialer_system(
         max_concurrent=limit,
         sandbox_args=sandbox_args or [],
         ready_s=60,
+        worker_args=worker_args,
     ) as sup:
         yield sup
 
@@ -284,8 +296,11 @@ def refill_stages(r: Any, cid: str, n: int, limit: int, rep: dict[str, Any]) -> 
             received.append(float(f["at"]))
     with r.pipeline(transaction=False) as pipe:
         for i in range(n):
-            pipe.hget(keys.call("sandbox", keys.call_id(cid, i)), "admitted_at")
-        admitted = sorted(float(x) for x in pipe.execute() if x)
+            pipe.hmget(keys.call("sandbox", keys.call_id(cid, i)), ["admitted_at", "dial_at"])
+        stamps = pipe.execute()
+    admitted = sorted(float(a) for a, _ in stamps if a)
+    # per call: the dial task's claim (dial_at) after its admission, the Celery hop
+    hop = [(float(d) - float(a)) * 1000 for a, d in stamps if a and d]
     sent, dials = sorted(rep["terminal_times"]), sorted(rep["dial_times"])
     received.sort()
     m = min(len(sent), len(received), len(admitted) - limit, len(dials) - limit)
@@ -293,6 +308,7 @@ def refill_stages(r: Any, cid: str, n: int, limit: int, rep: dict[str, Any]) -> 
         "sandbox_to_receiver": [(received[k] - sent[k]) * 1000 for k in range(m)],
         "receiver_to_admitted": [(admitted[limit + k] - received[k]) * 1000 for k in range(m)],
         "admitted_to_dial": [(dials[limit + k] - admitted[limit + k]) * 1000 for k in range(m)],
+        "of which admitted_to_claimed (Celery hop)": hop,
     }
     return {k: {"p50": r2(pct(v, 50), 1), "p99": r2(pct(v, 99), 1)} for k, v in stage.items()}
 

@@ -181,7 +181,7 @@ def account_update(sid: str, api: str | None, **given: Any) -> None:
 @click.argument("sid")
 @api_option
 def account_resume(sid: str, api: str | None) -> None:
-    """Close the account's circuit after fixing credentials (401/403)."""
+    """Close the account's circuit after fixing credentials or the plan (401/402/403)."""
     try:
         click.echo(json.dumps(client_from(api).resume_account(sid)))
     except ApiError as exc:

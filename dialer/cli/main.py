@@ -59,10 +59,27 @@ def cli() -> None:
     show_default=True,
     type=click.Choice(["threads", "prefork", "solo"]),
 )
+@click.option(
+    "--prefetch-multiplier",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Messages reserved per pool slot (default: the app's, 1).",
+)
+@click.option(
+    "--task-events",
+    is_flag=True,
+    help="Send task events from the start (monitoring; Flower turns them on by itself).",
+)
 @click.option("--hostname", "-n", default=None, help="Celery node name (default: worker@host).")
 @click.option("--loglevel", default=None, help="DEBUG, INFO, WARNING, ERROR.")
 def worker(
-    queues: str, concurrency: int, pool: str, hostname: str | None, loglevel: str | None
+    queues: str,
+    concurrency: int,
+    pool: str,
+    prefetch_multiplier: int | None,
+    task_events: bool,
+    hostname: str | None,
+    loglevel: str | None,
 ) -> None:
     """Run a Celery worker (dial, follow-ups, notify, maintenance)."""
     s = server_settings_or_exit()
@@ -81,6 +98,10 @@ def worker(
         "--without-mingle",
         "--without-gossip",
     ]
+    if task_events:
+        argv.append("--task-events")
+    if prefetch_multiplier is not None:
+        argv += ["--prefetch-multiplier", str(prefetch_multiplier)]
     if hostname:
         argv += ["-n", hostname]
     app.worker_main(argv)
@@ -158,9 +179,11 @@ def receiver(
             "receiver", host, port, s.DIALER_METRICS_PORT, processes,
             s.DIALER_CALLBACK_DEADLINE_S + 10,
         )  # fmt: skip
+    from dialer.platform.serving import Listen
     from dialer.receiver.app import run
 
-    run(s, host, port, metrics_port=metrics_port, reuse_port=reuse_port)
+    metrics_port = s.DIALER_METRICS_PORT if metrics_port is None else metrics_port
+    run(s, Listen(host, port, s.DIALER_METRICS_HOST, metrics_port, reuse_port))
 
 
 @cli.command()
@@ -181,9 +204,11 @@ def streamer(
         _serve_group(
             "streamer", host, port, s.STREAMER_METRICS_PORT, processes, s.STREAMER_DRAIN_S + 15
         )
+    from dialer.platform.serving import Listen
     from streamer.app import run
 
-    run(s, host=host, port=port, metrics_port=metrics_port, reuse_port=reuse_port)
+    metrics_port = s.STREAMER_METRICS_PORT if metrics_port is None else metrics_port
+    run(s, Listen(host, port, s.DIALER_METRICS_HOST, metrics_port, reuse_port))
 
 
 @cli.command()
@@ -226,15 +251,7 @@ def sandbox(
 
     setup_logging(s.DIALER_LOG_LEVEL, s)
     config = SandboxConfig(
-        accounts=[
-            AccountConfig(
-                "sandbox",
-                "sandbox-key",
-                "sandbox-token",
-                max_concurrent=max_concurrent,
-                calls_per_minute=calls_per_minute,
-            )
-        ],
+        accounts=[AccountConfig.demo(max_concurrent, calls_per_minute)],
         ring_s=ring_s,
         talk_max_s=talk_max_s,
         think_s=think_s,

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dialer.core.settings import LISTEN_PORTS, Settings
 from dialer.platform.embedded import EmbeddedRedis
+from dialer.platform.processes import Child, restart_dead
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -118,16 +119,6 @@ class DataDirLock:
 
 
 @dataclass
-class Child:
-    name: str
-    argv: list[str]
-    proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    next_start: float = 0.0
-    log: Path | None = None
-
-
-@dataclass
 class Supervisor:
     settings: Settings
     workers: int = 1
@@ -140,6 +131,8 @@ class Supervisor:
     extra_sandbox_args: list[str] = field(default_factory=list)
     max_concurrent: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: more ``dialer worker`` options for every worker (a benchmark tries pools and prefetch)
+    worker_args: list[str] = field(default_factory=list)
     lock: DataDirLock | None = None
 
     def say(self, text: str) -> None:
@@ -221,7 +214,9 @@ class Supervisor:
         self.children.append(Child("receiver", [*py, "receiver", "--host", host]))
         self.children.append(Child("streamer", [*py, "streamer", "--host", host]))
         for i in range(self.workers):
-            self.children.append(Child("worker", [*py, "worker", "-n", f"worker{i}@%h"]))
+            self.children.append(
+                Child("worker", [*py, "worker", "-n", f"worker{i}@%h", *self.worker_args])
+            )
         self.children.append(Child("beat", [*py, "beat"]))
         if self.with_flower:
             self.children.append(Child("flower", [*py, "flower"]))
@@ -283,22 +278,15 @@ class Supervisor:
         out.close()
 
     def poll(self) -> None:
-        """Restart children that died (with back-off); call this periodically."""
-        now = time.monotonic()
-        for child in self.children:
-            if child.proc is None or child.proc.poll() is None:
-                continue
-            if child.next_start == 0.0:
-                child.restarts += 1
-                delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
-                child.next_start = now + delay
-                self.say(
-                    f"! {child.name} exited with {child.proc.returncode}; restarting in "
-                    f"{delay:.1f}s (see {child.log})"
-                )
-            elif now >= child.next_start:
-                child.next_start = 0.0
-                self._spawn(child)
+        """Restart children that died (with back-off from 1 s); call this periodically."""
+        restart_dead(self.children, time.monotonic(), self._spawn, self._died, first_s=1.0)
+
+    def _died(self, child: Child, delay: float) -> None:
+        assert child.proc is not None
+        self.say(
+            f"! {child.name} exited with {child.proc.returncode}; restarting in "
+            f"{delay:.1f}s (see {child.log})"
+        )
 
     def stop(self, timeout_s: float = 20.0) -> None:
         for name in STOP_ORDER:

@@ -12,8 +12,8 @@
     └── PermanentError            retrying the same thing cannot help
         ├── ConfigError           bad settings, named by variable
         ├── ValidationError       bad input, names the field (and line)
-        ├── RequestRejected       4xx other than 401/403/429
-        ├── AccountError          401/403: credentials or feature; opens the circuit
+        ├── RequestRejected       4xx other than 401/402/403/429
+        ├── AccountError          401/402/403: credentials, plan or feature; opens the circuit
         ├── AmbiguousDialError    request written, answer lost: the call MAY exist
         ├── ProtocolError         malformed AgentStream / callback data, keeps raw text
         ├── EgressRefused         the egress policy refused an outbound connection
@@ -82,7 +82,7 @@ class ValidationError(PermanentError):
 
 
 class RequestRejected(PermanentError):
-    """A 4xx other than 401/403/429: the request itself is wrong."""
+    """A 4xx other than 401/402/403/429: the request itself is wrong."""
 
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
@@ -90,7 +90,7 @@ class RequestRejected(PermanentError):
 
 
 class AccountError(PermanentError):
-    """401/403: credentials wrong or feature not enabled; stop the account."""
+    """401/402/403: bad credentials, no balance or plan, feature off; stop the account."""
 
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)

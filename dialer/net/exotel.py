@@ -160,7 +160,9 @@ def _raise_for(resp: requests.Response) -> None:
     if status < 400:
         return
     msg = f"Exotel HTTP {status}: {_message(resp)}"
-    if status in (401, 403):
+    # 401 credentials, 402 plan or balance, 403 feature not enabled: the whole
+    # account is refused, so its circuit opens instead of failing each call for good.
+    if status in (401, 402, 403):
         raise AccountError(msg, status=status)
     if status == 429:
         raise RateLimited(msg, retry_after_s=_retry_after(resp))

@@ -39,8 +39,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,36 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
 
 @dataclass
 class Child:
-    index: int
+    """One supervised process (of a ``Group``, or of ``dialer up``'s supervisor)."""
+
+    name: str  # what the logs call it
     argv: list[str]
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0  # when a dead child is started again (0: not waiting)
+    log: Path | None = None  # where its output goes (None: the parent's)
+
+
+def restart_dead(
+    children: Iterable[Child],
+    now: float,
+    spawn: Callable[[Child], None],
+    died: Callable[[Child, float], None],
+    first_s: float = 0.5,
+) -> None:
+    """Restart the children that died: ``first_s`` after a death, doubling with each
+    restart up to ``BACKOFF_MAX_S``. ``died(child, delay)`` hears of each death once."""
+    for child in children:
+        if child.proc is None or child.proc.poll() is None:
+            continue
+        if child.next_start == 0.0:
+            child.restarts += 1
+            delay = min(BACKOFF_MAX_S, first_s * 2 ** min(child.restarts - 1, 6))
+            child.next_start = now + delay
+            died(child, delay)
+        elif now >= child.next_start:
+            child.next_start = 0.0
+            spawn(child)
 
 
 class Group:
@@ -98,7 +124,7 @@ class Group:
         self, name: str, argvs: list[list[str]], stop_timeout_s: float, env: dict[str, str]
     ) -> None:
         self.name, self.stop_timeout_s, self.env = name, stop_timeout_s, env
-        self.children = [Child(i, argv) for i, argv in enumerate(argvs)]
+        self.children = [Child(f"{name}[{i}]", argv) for i, argv in enumerate(argvs)]
         self._stop = False
 
     def _spawn(self, child: Child) -> None:
@@ -108,30 +134,14 @@ class Group:
         child.proc = subprocess.Popen(
             child.argv, env=self.env, preexec_fn=_die_with_parent(os.getpid())
         )
-        log.info("%s[%d] started pid=%d", self.name, child.index, child.proc.pid)
+        log.info("%s started pid=%d", child.name, child.proc.pid)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop = True
 
     def poll(self, now: float) -> None:
         """Restart children that died (with back-off)."""
-        for child in self.children:
-            if child.proc is None or child.proc.poll() is None:
-                continue
-            if child.next_start == 0.0:
-                child.restarts += 1
-                delay = min(BACKOFF_MAX_S, 0.5 * 2 ** min(child.restarts - 1, 6))
-                child.next_start = now + delay
-                log.error(
-                    "%s[%d] exited with %s; restarting in %.1fs",
-                    self.name,
-                    child.index,
-                    child.proc.returncode,
-                    delay,
-                )
-            elif now >= child.next_start:
-                child.next_start = 0.0
-                self._spawn(child)
+        restart_dead(self.children, now, self._spawn, _log_death)
 
     def stop(self) -> None:
         """SIGTERM every child (each drains), wait, SIGKILL what is left after the limit."""
@@ -165,3 +175,8 @@ class Group:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return 0
+
+
+def _log_death(child: Child, delay: float) -> None:
+    assert child.proc is not None
+    log.error("%s exited with %s; restarting in %.1fs", child.name, child.proc.returncode, delay)

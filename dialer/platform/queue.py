@@ -137,8 +137,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_delivery_mode": "persistent",
         "broker_transport_options": transport_options(url),
         "broker_connection_retry_on_startup": True,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Off: publishing task-received/started/succeeded events was ~16 % of a
+        # busy worker's samples (py-spy, issue #17) and the receiver paid a
+        # task-sent event per publish. Flower turns the workers' events on itself
+        # (its enable_events broadcast); ``dialer worker --task-events`` does too.
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "beat_schedule": beat_schedule(settings),
         "beat_schedule_filename": str(settings.DIALER_DATA_DIR / "celerybeat-schedule"),

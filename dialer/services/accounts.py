@@ -12,7 +12,7 @@ previous key can decrypt fails with an error saying what to do.
 Each account also has its own webhook signing key (``webhook_key_enc``, random,
 encrypted the same way): created with the account, rotated on request, and
 the only key its customer ever sees.
-The circuit (opened by a 401/403) and the 429 back-off (``paused_until``)
+The circuit (opened by a 401/402/403) and the 429 back-off (``paused_until``)
 live in the same hash because admission's Lua script reads them.
 """
 

@@ -13,7 +13,7 @@ outcome                    event
 200 with a sid             PLACED
 refused / 5xx / 429        NOT_PLACED, retry after back-off (429: also
                            pause the whole account for Retry-After)
-401 / 403                  REQUEUE, and the account's circuit opens
+401 / 402 / 403            REQUEUE, and the account's circuit opens
 other 4xx, bad parameters  REJECTED (final: retrying cannot help)
 read timeout / reset       AMBIGUOUS -> unknown (never re-sent blindly)
 =========================  ==========================================

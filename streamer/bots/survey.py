@@ -4,13 +4,16 @@ Flow: greeting, then per question: prompt, wait for an allowed key (each
 answer is written at once, so a hang-up mid-survey keeps what was given),
 re-prompt on a wrong key or silence up to ``max_reprompts`` times, then
 goodbye and hang up. A key pressed while a prompt plays cuts the prompt
-short (DTMF barge-in). The document itself is parsed by the core
-(``dialer.core.questions``), which the submit path calls too.
+short (DTMF barge-in); a key pressed once a prompt was heard, before the next
+question is asked (the bot rendering it), answers that next question. The
+document itself is parsed by the core (``dialer.core.questions``), which the
+submit path calls too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,6 +81,9 @@ class SurveyBot(Bot):
         self._digits: asyncio.Queue[str] = asyncio.Queue()
         self._speaking = False
         self._asking: Question | None = None
+        # The question a key answers once the prompt before it was heard, its own
+        # question (if any) answered: the callee may press before it is asked.
+        self._upcoming: Question | None = None
         self.answers: dict[str, str] = {}
         self._answered_by: asyncio.Future[str] | None = None
         self._script: asyncio.Future[Any] | None = None  # the running script (a task)
@@ -117,25 +123,38 @@ class SurveyBot(Bot):
         return not (answered_by == "machine" and ctx.machine_detection in ("hangup", "message"))
 
     async def on_dtmf(self, digit: str) -> None:
+        # The prompt playing as the key came: the script may begin the next one while
+        # the answer is written, and that one must not be cut short.
+        speaking = self._speaking
         q = self._asking
+        if q is None or q.id in self.answers:
+            q = self._upcoming
         if q is not None and digit in q.keys and q.id not in self.answers and self.ctx:
             # Recorded here, not in the script task: a hang-up right after the key
             # cancels that task, but the session lets callbacks finish (drain).
             self.answers[q.id] = digit
             await self.ctx.record_answer(q.id, digit)
         self._digits.put_nowait(digit)
-        if self._speaking and self.ctx is not None:
+        if speaking and self.ctx is not None:
             self.ctx.clear()  # the caller already knows the answer: stop talking
 
-    async def say(self, ctx: BotContext, prompt: Prompt | None) -> None:
-        """Play a prompt and wait until it has been heard (or cut short)."""
+    async def say(
+        self, ctx: BotContext, prompt: Prompt | None, then: Question | None = None
+    ) -> None:
+        """Play a prompt and wait until it has been heard (or cut short); once heard in
+        full, keys answer ``then`` (the question asked next)."""
         if prompt is None or self._stopped:
             return
         pcm = await prompts.render(prompt, ctx.sample_rate)
         self._speaking = True
         try:
             ctx.play(pcm)
-            played = ctx.mark()
+            played = asyncio.ensure_future(ctx.mark())  # the session's future itself
+            # The session resolves the mark as it reads the echo and hands the bot a
+            # key read after it a loop turn later; this task resumes later still. A
+            # key pressed just after the prompt ended must not meet "still speaking"
+            # or be dropped as stale.
+            played.add_done_callback(functools.partial(self._heard, then))
             limit = len(pcm) / (2 * ctx.sample_rate) + MARK_SLACK_S
             await asyncio.wait_for(played, timeout=limit)
         except TimeoutError:
@@ -143,16 +162,25 @@ class SurveyBot(Bot):
         finally:
             self._speaking = False
 
-    async def ask(self, ctx: BotContext, q: Question) -> None:
+    def _heard(self, then: Question | None, played: asyncio.Future[bool]) -> None:
+        if played.cancelled() or not played.result():
+            return  # cut short or never echoed: this task moves on by itself
+        self._speaking = False
+        if self._asking is None or self._asking.id in self.answers:
+            self._upcoming = then
+
+    async def ask(self, ctx: BotContext, q: Question, then: Question | None) -> None:
         """Until an allowed key (on_dtmf records it) or the re-prompts run out."""
         while not self._digits.empty():  # stale keys from before this question
             self._digits.get_nowait()
-        self._asking = q
+        self._asking, self._upcoming = q, None
         try:
             for _ in range(self.survey.max_reprompts + 1):
                 if self._stopped:
                     return
-                await self.say(ctx, q.prompt)
+                await self.say(ctx, q.prompt, then)
+                if q.id in self.answers:
+                    return  # already: a key cut its prompt short, or came before it
                 try:
                     await asyncio.wait_for(self._digits.get(), self.survey.answer_timeout_s)
                 except TimeoutError:
@@ -166,11 +194,12 @@ class SurveyBot(Bot):
     async def run(self, ctx: BotContext) -> None:
         if not await self.wait_for_person(ctx):
             return
-        await self.say(ctx, self.survey.greeting)
-        for q in self.survey.questions:
+        questions = self.survey.questions
+        await self.say(ctx, self.survey.greeting, questions[0])
+        for q, then in zip(questions, [*questions[1:], None], strict=True):
             if self._stopped:
                 return
-            await self.ask(ctx, q)
+            await self.ask(ctx, q, then)
         await self.say(ctx, self.survey.goodbye)
         if not self._stopped:
             ctx.hangup()

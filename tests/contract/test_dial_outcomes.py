@@ -86,6 +86,13 @@ TABLE = [
         circuit=CircuitState.OPEN,
     ),
     Row(
+        # no balance or plan: every call of the account would fail the same way
+        "402 payment required",
+        {"http_4xx": 1.0, "http_4xx_status": 402},
+        "requeued", State.PENDING, Code.ACCOUNT_STOPPED, 0, True, False, False,
+        circuit=CircuitState.OPEN,
+    ),
+    Row(
         "400 refused",
         {"http_4xx": 1.0, "http_4xx_status": 400},
         "rejected", State.FAILED, Code.DIAL_REJECTED, 0, False, False, True,

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from streamer.bots.base import Bot
+
 
 class FakeCtx:
     """A BotContext that records what the bot does; marks resolve on demand."""
@@ -50,3 +52,13 @@ class FakeCtx:
         task = asyncio.create_task(coro)
         self.tasks.append(task)
         return task
+
+
+async def press(bot: Bot, digit: str) -> None:
+    """A key as the session delivers it: from its event queue, at least one loop turn
+    after the frame before it was read, so a mark echo's callbacks have run by then.
+
+    ``sleep(0)`` is that loop turn, not a wait for time to pass.
+    """
+    await asyncio.sleep(0)
+    await bot.on_dtmf(digit)

@@ -111,6 +111,7 @@ def supervised(
     max_concurrent: int,
     sandbox_args: list[str],
     ready_s: float = 30,
+    worker_args: list[str] | None = None,
 ) -> Iterator[Supervisor]:
     """Every process of ``dialer up`` on free ports, started and stopped by its supervisor.
 
@@ -128,6 +129,7 @@ def supervised(
         max_concurrent=max_concurrent,
         extra_env=overrides,
         extra_sandbox_args=sandbox_args,
+        worker_args=worker_args or [],
     )
     try:
         sup.start()

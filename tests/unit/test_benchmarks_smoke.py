@@ -90,3 +90,27 @@ def test_tracked_paths_match_the_repository_index() -> None:
         "tests/unit/test_benchmarks_smoke.py",
     } <= paths
     assert ".venv/bin/python" not in paths
+
+
+def test_steady_utilisation_starts_when_the_slots_are_first_full() -> None:
+    from benchmarks.slots import analyse
+
+    # L=2: two dials at 0 and 1 (ramp), then each slot refilled 0.5 s after it frees
+    dials = [0.0, 1.0, 2.5, 3.5, 5.0]
+    terminals = [2.0, 3.0, 4.5, 5.5, 6.0]
+    whole = analyse(dials, terminals, 2)
+    steady = analyse(dials, terminals, 2, steady=True)
+    # from the 2nd dial (t=1) to the last (t=5): 2 active except 2.0-2.5 and 3.0-3.5 and 4.5-5.0
+    assert steady["utilisation"] == (2 * 4 - 1.5) / (2 * 4)
+    assert whole["utilisation"] == (1 * 1 + 2 * 4 - 1.5) / (2 * 5)
+    assert steady["refill_ms"] == whole["refill_ms"] == [500.0, 500.0, 500.0]
+
+
+def test_tree_cpu_counts_a_child_that_exited() -> None:
+    from benchmarks.common import cpu_seconds, tree_cpu_seconds
+
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    before_tree, before_self = tree_cpu_seconds(os.getpid()), cpu_seconds(os.getpid())
+    subprocess.run([sys.executable, "-c", spin], check=True)  # reaped: into our cutime
+    assert tree_cpu_seconds(os.getpid()) - before_tree >= 0.25
+    assert cpu_seconds(os.getpid()) - before_self < 0.25

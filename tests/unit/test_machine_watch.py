@@ -108,13 +108,15 @@ async def test_the_survey_waits_for_the_decision(
     bot, ctx = survey_bot(tmp_path), FakeCtx()
     ctx.machine_detection = mode  # type: ignore[attr-defined]
     await bot.on_start(ctx)  # type: ignore[arg-type]
-    await asyncio.sleep(0.05)
-    assert ctx.played == []  # nothing before the decision
+    # One loop turn (not a wait for time): the script's first step, which renders
+    # the WAV greeting without awaiting and plays it unless it waits for the decision.
+    await asyncio.sleep(0)
+    assert not ctx.tasks[0].done() and ctx.played == []  # parked: nothing before the decision
     await bot.on_answered_by(said)
     if speaks:
         await until(lambda: bool(ctx.played))
     else:
-        await asyncio.sleep(0.05)
+        await until(lambda: ctx.tasks[0].done())  # the script gave up on the machine
         assert ctx.played == []
     for task in ctx.tasks:
         task.cancel()

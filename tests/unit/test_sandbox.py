@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +15,7 @@ from aiohttp import web
 
 from dialer.sandbox import AccountConfig, SandboxConfig, create_app
 from dialer.sandbox.config import Faults
+from tests.support import polling
 
 
 def basic(key: str, token: str) -> dict[str, str]:
@@ -28,7 +29,7 @@ CALLER_ID = "08047112345"
 
 def fast_config(**kw: Any) -> SandboxConfig:
     base: dict[str, Any] = dict(
-        accounts=[AccountConfig("sandbox", "sandbox-key", "sandbox-token", 10, 10_000)],
+        accounts=[AccountConfig.demo(10, 10_000)],
         ring_s=0.05,
         talk_max_s=3.0,
         early_hangup_s=0.3,
@@ -99,12 +100,8 @@ class Sink:
         return [f for _, f in self.got if f["EventType"] == "terminal"]
 
 
-async def until(check: Callable[[], Any], timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-    return result
+# The sandbox delivers over real sockets: a little more time than the default.
+until = functools.partial(polling.until, timeout_s=5.0, interval_s=0.02)
 
 
 @pytest.fixture
@@ -284,7 +281,7 @@ async def test_concurrency_cap_answers_429(world: Any) -> None:
 
 
 async def test_request_budget_answers_429_with_retry_after(world: Any) -> None:
-    config = fast_config(accounts=[AccountConfig("sandbox", "sandbox-key", "sandbox-token", 10, 2)])
+    config = fast_config(accounts=[AccountConfig.demo(10, 2)])
     w = await world(config)
     for _ in range(2):
         async with w["http"].get("/v1/Accounts/sandbox/Calls/nope.json", headers=AUTH) as resp:
@@ -429,7 +426,9 @@ async def test_fault_drop_callbacks_leaves_call_details(world: Any) -> None:
     w = await world()
     await set_faults(w, drop_callbacks=1.0)
     sid = (await dial(w, "+919876543216"))[1]["Call"]["Sid"]
-    await asyncio.sleep(0.3)
+    # Dropping is decided as the callback is queued, so once the drop is counted
+    # nothing can still be on its way.
+    await until_report(w, lambda r: r["faults_injected"].get("drop_callbacks", 0) >= 1)
     assert w["sink"].got == []
     async with w["http"].get(f"/v1/Accounts/sandbox/Calls/{sid}.json", headers=AUTH) as resp:
         assert (await resp.json())["Call"]["Status"] == "busy"
@@ -440,7 +439,7 @@ async def test_fault_drop_terminal_callbacks_drops_only_terminal_ones(world: Any
     await set_faults(w, drop_terminal_callbacks=1.0)
     sid = (await dial(w, "+919876543216", events=["ringing"]))[1]["Call"]["Sid"]
     await until(lambda: len(w["sink"].got) == 1)
-    await asyncio.sleep(0.3)
+    await until_report(w, lambda r: [d["sid"] for d in r["terminal_dropped"]] == [sid])
     assert [f["EventType"] for _, f in w["sink"].got] == ["ringing"]
     async with w["http"].get(f"/v1/Accounts/sandbox/Calls/{sid}.json", headers=AUTH) as resp:
         assert (await resp.json())["Call"]["Status"] == "busy"
@@ -559,8 +558,8 @@ async def test_clear_echoes_pending_marks_at_once(aiohttp_server: Any) -> None:
 
 
 async def until_report(w: dict[str, Any], check: Callable[[dict[str, Any]], bool]) -> dict:
-    deadline = time.monotonic() + 5
-    while not check(rep := await report(w)):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    return rep
+    async def probe() -> dict[str, Any] | None:
+        rep = await report(w)
+        return rep if check(rep) else None
+
+    return await polling.until_async(probe, what="sandbox report")
