@@ -74,7 +74,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[RUNTIME] = Runtime(s)
     app[LIMITER] = AsyncRedisLimiter(
-        app[AREDIS],
         admit_lease_s=s.DIALER_RECONCILE_AFTER_S,
         reserve_pct=s.DIALER_RECONCILE_RESERVE_PCT,
     )
