@@ -1,8 +1,12 @@
 """Streamer: concurrent 8 kHz echo streams with ``--processes 2``, pacing jitter, CPU; relay.
 
-A client in this process plays Exotel for N calls at once: connect (signed
-stream URL), ``connected``, ``start``, then 100 ms PCM16 media frames paced
-on a monotonic clock. The streamer (``dialer streamer --processes 2``: two
+A client plays Exotel for N calls at once: connect (signed stream URL),
+``connected``, ``start``, then 100 ms PCM16 media frames paced on a monotonic
+clock. It runs in ``CLIENT_PROCESSES`` processes, each with its share of the
+streams (one client loop took 0.5-0.8 of a core at 1,000 streams, so its own
+lag was the jitter tail; spread out, the tail measures the server). The
+processes agree on the steady window through shared memory (the monotonic
+clock is the same in every process). The streamer (``dialer streamer --processes 2``: two
 processes on one port) runs the echo bot, which plays the audio back through
 the real-time pacer in chunks of 3,200 B (200 ms). Measured per stream:
 inter-arrival jitter of the bot's media frames (|gap - duration of the
@@ -16,7 +20,8 @@ streamer keeps up that is streams x seconds; on a shared machine where it is
 starved it does not credit streams it failed to serve. Baseline: a bare
 aiohttp websocket echo (``benchmarks.hello``, one process, echoing every
 frame) with the same client, at the same N, in the same run. The client
-shares the cores; its own event-loop lag is reported beside the jitter.
+shares the cores; its event-loop lag (the worst of its processes' p99s) is
+reported beside the jitter.
 
 Profile: with py-spy installed (a dev dependency) one streamer process is
 sampled for a window at the sustained N and its top frames go in the notes,
@@ -35,11 +40,12 @@ import base64
 import collections
 import itertools
 import json
-import os
+import multiprocessing
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +79,7 @@ RATE = 8000
 PROCESSES = 2
 LEVELS = (1000, 750, 500, 300, 200)
 JITTER_BUDGET_MS = 20.0
+CLIENT_PROCESSES = 2
 # py-spy on the streamer at 200 streams, one process, before issue #17's work
 # (commit 37443f8): share of samples by frame, self time.
 BEFORE = (
@@ -121,29 +128,86 @@ def start_frame(sid: str, call_id: str) -> str:
     )
 
 
+class Window:
+    """When every stream of a run is in, shared by the client processes.
+
+    ``up`` counts connected streams over all processes; the one that brings
+    it to ``total`` writes the clock time to ``at`` (0.0 until then).
+    """
+
+    def __init__(self, total: int) -> None:
+        mp = multiprocessing.get_context("spawn")
+        self.total = total
+        self.up = mp.Value("i", 0)
+        self.at = mp.Value("d", 0.0)
+
+    def connected(self) -> None:
+        with self.up.get_lock():
+            self.up.value += 1
+            if self.up.value >= self.total and not self.at.value:
+                self.at.value = time.monotonic()
+
+    def opened(self) -> float:
+        return float(self.at.value)
+
+
 class Stats:
-    def __init__(self, n: int, seconds: float, meter: CpuMeter | None) -> None:
+    def __init__(
+        self, n: int, seconds: float, meter: CpuMeter | None, window: Window | None = None
+    ) -> None:
         self.jitter_ms: list[float] = []
         self.first_audio_ms: list[float] = []
         self.rtt_ms: list[float] = []
         self.failed = 0
         self.silent = 0
         self.frames_in = 0
-        self.n, self.seconds, self.meter = n, seconds, meter
+        self.n, self.seconds, self.meter, self.window = n, seconds, meter, window
         self.audio_s = 0.0  # echoed audio received inside the steady window
         self.up = 0
         self.all_up = asyncio.Event()
         self.steady_from = self.steady_to = 0.0
 
     def connected(self) -> None:
-        """Every stream is in: the steady window starts (ramp excluded from jitter and CPU)."""
+        """A stream is in (its first echo arrived); once every one is, the steady
+        window starts: the ramp (handshakes, a backlog of them on a loaded
+        machine) is excluded from jitter and CPU."""
+        if self.window is not None:  # the processes' window: ``watch`` opens it here
+            self.window.connected()
+            return
         self.up += 1
         if self.up >= self.n and not self.all_up.is_set():
-            now = time.monotonic()
-            self.steady_from, self.steady_to = now + 0.5, now + self.seconds
-            if self.meter is not None:
-                self.meter.start()
-            self.all_up.set()
+            self.open(time.monotonic())
+
+    def open(self, now: float) -> None:
+        self.steady_from, self.steady_to = now + 0.5, now + self.seconds
+        if self.meter is not None:
+            self.meter.start()
+        self.all_up.set()
+
+    async def watch(self) -> None:
+        """In a client process: open the window once the shared one has opened."""
+        assert self.window is not None
+        while not (at := self.window.opened()):
+            await asyncio.sleep(0.005)
+        self.open(at)
+
+    def force_open(self) -> None:
+        now = time.monotonic()
+        if self.window is None:
+            self.open(now)
+            return
+        with self.window.up.get_lock():  # every process's ``watch`` opens it
+            if not self.window.at.value:
+                self.window.at.value = now
+
+    FIELDS = ("jitter_ms", "first_audio_ms", "rtt_ms", "failed", "silent", "frames_in", "audio_s")
+
+    def export(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.FIELDS}
+
+    def merge(self, part: dict[str, Any]) -> None:
+        for f in self.FIELDS:
+            setattr(self, f, getattr(self, f) + part[f])
 
 
 async def play(
@@ -168,6 +232,14 @@ async def play(
             return
     arrivals: list[tuple[float, int]] = []
     sent_at: dict[int, float] = {}
+    counted = False
+
+    def up() -> None:
+        """This stream is in: its first echo came back (or it failed)."""
+        nonlocal counted
+        if not counted:
+            counted = True
+            stats.connected()
 
     async def reader() -> None:
         async for msg in ws:
@@ -181,20 +253,18 @@ async def play(
             p = media["payload"]
             size = len(p) * 3 // 4 - p[-2:].count("=")
             arrivals.append((now, size))
+            up()
             if rtt and str(media.get("chunk", "")).isdigit() and int(media["chunk"]) >= 2:
                 t = sent_at.get(int(media["chunk"]))
                 if t is not None and stats.steady_from <= t <= stats.steady_to:
                     stats.rtt_ms.append((now - t) * 1000)
 
     task = asyncio.create_task(reader())
-    counted = False
     t0 = time.monotonic()
     try:
         await ws.send_str('{"event":"connected"}')
         await ws.send_str(start_frame(sid, call_id))
         t0 = next_at = time.monotonic()
-        counted = True
-        stats.connected()
         i = 0
         while not stats.all_up.is_set() or time.monotonic() < stats.steady_to:
             delay = next_at - time.monotonic()
@@ -217,8 +287,7 @@ async def play(
     except (aiohttp.ClientError, ConnectionError):
         stats.failed += 1
     finally:
-        if not counted:
-            stats.connected()
+        up()
         await ws.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -239,8 +308,8 @@ async def loop_lag(stats: Stats, out: list[float]) -> None:
     try:
         await asyncio.wait_for(stats.all_up.wait(), 120)
     except TimeoutError:  # some stream never got in: measure from now on anyway
-        stats.up = stats.n - 1
-        stats.connected()
+        stats.force_open()
+        await stats.all_up.wait()
     while time.monotonic() < stats.steady_to:
         t = time.monotonic()
         await asyncio.sleep(0.01)
@@ -257,19 +326,86 @@ async def drive(
     *,
     rtt: bool = False,
     meter: CpuMeter | None = None,
+    window: Window | None = None,
 ) -> tuple[Stats, list[float]]:
-    """Run len(urls) streams; measure over `seconds` once all of them are connected."""
-    stats = Stats(len(urls), seconds, meter)
+    """Run len(urls) streams; measure over `seconds` once all of them are connected
+    (all of this process's, or with ``window`` all of every client process's)."""
+    stats = Stats(len(urls), seconds, meter, window)
     lag: list[float] = []
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as session:
+        watch = asyncio.create_task(stats.watch()) if window is not None else None
         monitor = asyncio.create_task(loop_lag(stats, lag))
         gate = asyncio.Semaphore(20)
         await asyncio.gather(
             *(play(session, u, c, frame_ms, stats, gate, rtt=rtt) for u, c in urls)
         )
         await monitor
+        if watch is not None:
+            watch.cancel()
     return stats, lag
+
+
+def _client(
+    urls: list[tuple[str, str]], seconds: float, frame_ms: int, window: Window, out: Any
+) -> None:
+    """One client process (spawned): its streams, then its figures to ``out``."""
+    stats, lag = asyncio.run(drive(urls, seconds, frame_ms, window=window))
+    out.put((stats.export(), pct(lag, 99)))
+
+
+def drive_spread(
+    urls: list[tuple[str, str]],
+    seconds: float,
+    frame_ms: int,
+    meter: CpuMeter | None = None,
+    opened: threading.Event | None = None,
+) -> tuple[Stats, list[float]]:
+    """``drive`` over ``CLIENT_PROCESSES`` processes, the streams dealt round-robin.
+
+    ``meter`` gets the client processes as ``client0``..; it runs over the
+    shared window, which sets ``opened`` when it opens (every stream in). The
+    lag returned is each process's p99.
+    """
+    mp = multiprocessing.get_context("spawn")
+    window, out = Window(len(urls)), mp.Queue()
+    procs = [
+        mp.Process(
+            target=_client,
+            args=(urls[i::CLIENT_PROCESSES], seconds, frame_ms, window, out),
+            daemon=True,
+        )
+        for i in range(CLIENT_PROCESSES)
+    ]
+    for i, proc in enumerate(procs):
+        proc.start()
+        if meter is not None:
+            meter.pids[f"client{i}"] = proc.pid or 0
+    stats = Stats(len(urls), seconds, meter)
+    try:
+        deadline = time.monotonic() + 180
+        while not (at := window.opened()):
+            if time.monotonic() > deadline or not any(p.is_alive() for p in procs):
+                raise RuntimeError("the client processes never got every stream in")
+            time.sleep(0.005)
+        stats.open(at)
+        if opened is not None:
+            opened.set()
+        time.sleep(max(0.0, stats.steady_to - time.monotonic()))
+        if meter is not None:
+            meter.stop()
+        lags: list[float] = []
+        for _ in procs:
+            part, lag99 = out.get(timeout=seconds + 120)
+            stats.merge(part)
+            if lag99 is not None:
+                lags.append(lag99)
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    return stats, lags
 
 
 def summary(stats: Stats, lag: list[float], n: int) -> dict[str, Any]:
@@ -473,10 +609,8 @@ def run(ctx: Ctx) -> Result:
         sustained = None
         for n in levels:
             settle(sport)
-            meter = CpuMeter({**dict(zip(names, kids, strict=True)), "client": os.getpid()})
-            stats, lag = asyncio.run(
-                drive(fresh_urls(r, sport, echo_calls[:n]), seconds, 100, meter=meter)
-            )
+            meter = CpuMeter(dict(zip(names, kids, strict=True)))
+            stats, lag = drive_spread(fresh_urls(r, sport, echo_calls[:n]), seconds, 100, meter)
             s = metered_summary(stats, lag, n, meter, names)
             ctx.log(f"  streamer ours {n}: {s}")
             runs.append({"system": f"ours (--processes {PROCESSES})", **s})
@@ -492,8 +626,11 @@ def run(ctx: Ctx) -> Result:
             urls = fresh_urls(r, sport, echo_calls[:n])
 
             async def profiled() -> list[tuple[str, float]] | str:
-                load = asyncio.create_task(drive(urls, seconds + 4, 100))
-                await asyncio.sleep(3)  # past the ramp
+                opened = threading.Event()
+                load = asyncio.create_task(
+                    asyncio.to_thread(drive_spread, urls, seconds + 1, 100, None, opened)
+                )
+                await asyncio.to_thread(opened.wait, 180)  # past the ramp: the steady state
                 got = await asyncio.to_thread(profile, kids[0], seconds, out)
                 await load
                 return got
@@ -501,14 +638,9 @@ def run(ctx: Ctx) -> Result:
             frames = asyncio.run(profiled())
             ctx.log(f"  streamer profile: {frames}")
             settle(sport)
-        meter = CpuMeter({"echo": hello.pid, "client": os.getpid()})
-        bstats, blag = asyncio.run(
-            drive(
-                [(f"ws://127.0.0.1:{hport}/ws", c) for c in echo_calls[:n]],
-                seconds,
-                100,
-                meter=meter,
-            )
+        meter = CpuMeter({"echo": hello.pid})
+        bstats, blag = drive_spread(
+            [(f"ws://127.0.0.1:{hport}/ws", c) for c in echo_calls[:n]], seconds, 100, meter
         )
         base = metered_summary(bstats, blag, n, meter, ["echo"])
         ctx.log(f"  streamer bare echo {n}: {base}")
@@ -546,15 +678,15 @@ def bottleneck(runs: list[dict[str, Any]]) -> str:
     )
     return (
         f"by streams: {by_n}. CPU per stream falls as streams are added (the pacing "
-        "task's wake-ups and the loops' fixed work are shared by more streams); the "
-        "streamer processes stay under a core each, so the jitter tail past the budget "
-        "comes from the shared cores (client, both streamers and Redis on 2 CPUs, the "
-        "client alone 0.5-0.8 of one), not a saturated streamer. After this work the "
-        "profile's top frames (notes) are the kernel's socket writes and reads and "
-        "aiohttp's frame handling, which the bare echo pays as well. What would fix the "
-        "rest: one write per socket per pacing wake-up (several due chunks together), "
-        "skipping the base64 validation of audio that is only echoed, and a client "
-        "spread over processes (or another host) so the tail measures the streamer"
+        "task's wake-ups and the loops' fixed work are shared by more streams). The "
+        f"client runs in {CLIENT_PROCESSES} processes; the shares say whether a "
+        "streamer process was near a core or the 2 CPUs were shared with other work "
+        "(then the client's lag p99 is tens of ms and the jitter tail is the machine's). "
+        "Top frames (notes; benchmarks/profiles.md): the kernel's send/recv per frame "
+        "and aiohttp's per-frame receive (a task wake-up per inbound frame), which the "
+        "bare echo pays as well, then orjson and the prometheus counters. What would "
+        "fix the rest: a compiled event loop (uvloop) for the streamer, frame counts in "
+        "plain integers behind a custom collector, and a host of its own for the client"
     )
 
 

@@ -5,5 +5,5 @@ pure), ``pacing`` (the process's one timer that sends every stream's due
 audio), ``wire`` (close codes, frame budget), ``session`` (one call with a
 bot), ``bots`` (interface, echo, survey, relay, plugins), ``store`` (Redis
 edge), ``metrics``, ``app`` (``create_app``, ``run``). Importing this package
-opens nothing; ``streamer.app.run(settings)`` serves.
+opens nothing; ``streamer.app.run(settings, listen)`` serves.
 """

@@ -31,7 +31,7 @@ from dialer.core.errors import ConfigError, ValidationError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.core.tokens import verify_stream_token
 from dialer.net.egress import Egress
-from dialer.platform import scrape, serving
+from dialer.platform import serving
 from dialer.store.connection import connect_async
 from streamer.audio import RATES
 from streamer.bots import parse_bot_spec
@@ -233,37 +233,8 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(
-    settings: Settings,
-    host: str = "0.0.0.0",
-    port: int | None = None,
-    *,
-    metrics_port: int | None = None,
-    reuse_port: bool = False,
-) -> None:
-    """Serve until interrupted (the ``dialer streamer`` command).
-
-    ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
-    with its own ``metrics_port``.
-    """
-    port = settings.STREAMER_PORT if port is None else port
-    if metrics_port is None:
-        metrics_port = settings.STREAMER_METRICS_PORT
-    app = create_app(settings)
-    app.cleanup_ctx.append(
-        scrape.listener(render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
-    )
+def run(settings: Settings, listen: serving.Listen) -> None:
+    """Serve until interrupted (the ``dialer streamer`` command)."""
     # The drain already waited for the calls; cleanup only closes what is left.
     # (No access log there: the request line carries the stream token.)
-    asyncio.run(
-        serving.serve(app, host, port, drain=drain, shutdown_timeout_s=5, reuse_port=reuse_port)
-    )
-
-
-def main(settings: Settings | None = None) -> None:
-    from dialer.core.settings import load_settings
-    from dialer.platform.logs import setup_logging
-
-    settings = require_server_secrets(settings or load_settings())
-    setup_logging(settings.DIALER_LOG_LEVEL, settings)
-    run(settings)
+    serving.run(create_app(settings), listen, render_metrics, drain=drain, shutdown_timeout_s=5)

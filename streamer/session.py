@@ -40,6 +40,7 @@ from streamer.wire import (
     Garbage,
     decode_frame,
     inbound,
+    text_frames,
 )
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,8 @@ class Session:
             self._pacer.push(self._frames.wrap(b64), len(pcm))
         else:
             self._chunker.feed(self._out.process(pcm), self._queue_chunk)
-        if len(self._pacer) > queued:
-            self._pacing.schedule(self, now)
+        if len(self._pacer) > queued:  # a tick when the chunk is due, not one to ask
+            self._pacing.schedule(self, self._pacer.next_due(now) or now)
         elif self._chunker.pending:  # a partial chunk: see whether more audio comes
             self._pacing.schedule(self, now + TAIL_HOLD_S)
 
@@ -333,17 +334,29 @@ class Session:
         frames = pacer.due(now + self._pacing.slack_s)
         if self._urgent:
             frames, self._urgent = [*self._urgent, *frames], []
-        try:
+        if frames:
+            try:
+                await self._send(frames)
+            except ConnectionError:  # the peer went away mid-send; the reader sees it too
+                return None
             for frame in frames:
-                await self.ws.send_frame(frame, WSMsgType.TEXT)
                 self._count_out(frame)
-        except ConnectionError:  # the peer went away mid-send; the reader sees it too
-            return None
         due = pacer.next_due(now)
         if self._chunker.pending and due is None:
             # Nothing queued: look at the partial chunk once playback and the hold are over.
             due = max(now, self._last_play + TAIL_HOLD_S, pacer.idle_at())
         return due
+
+    async def _send(self, frames: list[bytes]) -> None:
+        """A tick's frames, in one write to the socket when it is uncompressed."""
+        t = self._transport
+        if t is not None and not self.ws.compress:
+            if t.is_closing():
+                raise ConnectionResetError("socket closing")
+            t.write(text_frames(frames))
+            return
+        for frame in frames:  # permessage-deflate: aiohttp compresses each frame
+            await self.ws.send_frame(frame, WSMsgType.TEXT)
 
     def _count_out(self, frame: bytes) -> None:
         event = _EVENTS.get(frame[10:15], "other")  # cheap: we built the frame

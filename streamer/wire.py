@@ -7,7 +7,8 @@ Nothing here knows about bots or Redis.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import struct
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -23,6 +24,29 @@ NORMAL, GOING_AWAY, PROTOCOL_ERROR, UNSUPPORTED_DATA = 1000, 1001, 1002, 1003
 INVALID_DATA, POLICY_VIOLATION, INTERNAL_ERROR = 1007, 1008, 1011
 MAX_GARBAGE = 5  # malformed frames tolerated per stream before we hang up
 ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+# RFC 6455 §5.2 header of a final, unmasked (server -> client) text frame.
+_TEXT = 0x81
+_LEN7, _LEN16, _LEN64 = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
+
+
+def text_frames(payloads: Sequence[bytes]) -> bytes:
+    """``payloads`` as consecutive server-side websocket text frames, in one buffer.
+
+    So several frames due for one socket go out in one transport write (one
+    ``send`` syscall) instead of one each. Uncompressed frames only: the
+    caller checks the socket did not negotiate permessage-deflate.
+    """
+    parts: list[bytes] = []
+    for payload in payloads:
+        n = len(payload)
+        if n < 126:
+            parts.append(_LEN7.pack(_TEXT, n))
+        elif n < 65536:
+            parts.append(_LEN16.pack(_TEXT, 126, n))
+        else:
+            parts.append(_LEN64.pack(_TEXT, 127, n))
+        parts.append(payload)
+    return b"".join(parts)
 
 
 class Garbage:

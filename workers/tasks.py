@@ -83,6 +83,8 @@ def admit(account: str) -> dict[str, Any]:
 @app.task(name=task_name("dial"))
 def dial(call_id: str) -> dict[str, Any]:
     result = dial_call(rt(), call_id)
+    for next_id in result.admitted:  # the slot it released, refilled by its commit
+        THEN.dial(next_id)
     if result.settlement is not None:
         settle.settle(rt(), [result.settlement], THEN, now=time.time())
     return result.summary()

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from dialer.core.errors import ConfigError
 from dialer.core.settings import Settings, load_settings, require_server_secrets
+
+if TYPE_CHECKING:  # the server modules are imported by the command that runs one
+    from dialer.platform.serving import Listen
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -126,18 +130,47 @@ def beat(loglevel: str | None) -> None:
     )
 
 
-def _processes(f: Any) -> Any:
-    """``--processes N`` (public) and what the parent tells each child (hidden)."""
-    f = click.option("--reuse-port", is_flag=True, hidden=True)(f)
-    f = click.option("--metrics-port", type=int, default=None, hidden=True)(f)
-    return click.option(
-        "--processes",
-        type=click.IntRange(1, 256),
-        default=1,
-        show_default=True,
-        help="Processes sharing the port (SO_REUSEPORT), e.g. one per core; "
-        "child i serves /metrics on the metrics port + i.",
-    )(f)
+def _server(port_setting: str) -> Callable[[Any], Any]:
+    """A server command's options: where to listen, and ``--processes N`` (public)
+    with what the parent tells each child (hidden)."""
+
+    def add(f: Any) -> Any:
+        f = click.option("--reuse-port", is_flag=True, hidden=True)(f)
+        f = click.option("--metrics-port", type=int, default=None, hidden=True)(f)
+        f = click.option(
+            "--processes",
+            type=click.IntRange(1, 256),
+            default=1,
+            show_default=True,
+            help="Processes sharing the port (SO_REUSEPORT), e.g. one per core; "
+            "child i serves /metrics on the metrics port + i.",
+        )(f)
+        f = click.option("--port", type=int, default=None, help=f"Port (default ${port_setting}).")(
+            f
+        )
+        return click.option("--host", default=None, help="Bind address (default $DIALER_HOST).")(f)
+
+    return add
+
+
+def _listen(
+    command: str, s: Settings, flags: dict[str, Any], ports: tuple[int, int], group_stop_s: float
+) -> Listen:
+    """Where this server process listens: the flags over ``ports`` (public, metrics).
+
+    With ``--processes N`` > 1 this process becomes the group's parent and never
+    returns; its children are given ``group_stop_s`` to drain.
+    """
+    from dialer.platform.logs import setup_logging
+    from dialer.platform.serving import Listen
+
+    setup_logging(s.DIALER_LOG_LEVEL, s)
+    host = flags["host"] or s.DIALER_HOST
+    port = ports[0] if flags["port"] is None else flags["port"]
+    if flags["processes"] > 1:
+        _serve_group(command, host, port, ports[1], flags["processes"], group_stop_s)
+    metrics_port = ports[1] if flags["metrics_port"] is None else flags["metrics_port"]
+    return Listen(host, port, s.DIALER_METRICS_HOST, metrics_port, flags["reuse_port"])
 
 
 def _serve_group(
@@ -161,50 +194,29 @@ def _serve_group(
 
 
 @cli.command()
-@click.option("--host", default=None, help="Bind address (default $DIALER_HOST).")
-@click.option("--port", type=int, default=None, help="Port (default $DIALER_PORT).")
-@_processes
-def receiver(
-    host: str | None, port: int | None, processes: int, metrics_port: int | None, reuse_port: bool
-) -> None:
+@_server("DIALER_PORT")
+def receiver(**flags: Any) -> None:
     """Run the receiver: Exotel status callbacks and the REST API."""
     s = server_settings_or_exit()
-    from dialer.platform.logs import setup_logging
-
-    setup_logging(s.DIALER_LOG_LEVEL, s)
-    host, port = host or s.DIALER_HOST, s.DIALER_PORT if port is None else port
-    if processes > 1:
-        # Callbacks in flight get their deadline, as in one process, plus a margin.
-        _serve_group(
-            "receiver", host, port, s.DIALER_METRICS_PORT, processes,
-            s.DIALER_CALLBACK_DEADLINE_S + 10,
-        )  # fmt: skip
+    # Callbacks in flight get their deadline, as in one process, plus a margin.
+    ports = (s.DIALER_PORT, s.DIALER_METRICS_PORT)
+    listen = _listen("receiver", s, flags, ports, s.DIALER_CALLBACK_DEADLINE_S + 10)
     from dialer.receiver.app import run
 
-    run(s, host, port, metrics_port=metrics_port, reuse_port=reuse_port)
+    run(s, listen)
 
 
 @cli.command()
-@click.option("--host", default=None, help="Bind address (default $DIALER_HOST).")
-@click.option("--port", type=int, default=None, help="Port (default $STREAMER_PORT).")
-@_processes
-def streamer(
-    host: str | None, port: int | None, processes: int, metrics_port: int | None, reuse_port: bool
-) -> None:
+@_server("STREAMER_PORT")
+def streamer(**flags: Any) -> None:
     """Run the AgentStream websocket server Exotel connects to."""
     s = server_settings_or_exit()
-    from dialer.platform.logs import setup_logging
-
-    setup_logging(s.DIALER_LOG_LEVEL, s)
-    host, port = host or s.DIALER_HOST, s.STREAMER_PORT if port is None else port
-    if processes > 1:
-        # Live calls get STREAMER_DRAIN_S, as in one process, plus the close and a margin.
-        _serve_group(
-            "streamer", host, port, s.STREAMER_METRICS_PORT, processes, s.STREAMER_DRAIN_S + 15
-        )
+    # Live calls get STREAMER_DRAIN_S, as in one process, plus the close and a margin.
+    ports = (s.STREAMER_PORT, s.STREAMER_METRICS_PORT)
+    listen = _listen("streamer", s, flags, ports, s.STREAMER_DRAIN_S + 15)
     from streamer.app import run
 
-    run(s, host=host, port=port, metrics_port=metrics_port, reuse_port=reuse_port)
+    run(s, listen)
 
 
 @cli.command()
@@ -247,15 +259,7 @@ def sandbox(
 
     setup_logging(s.DIALER_LOG_LEVEL, s)
     config = SandboxConfig(
-        accounts=[
-            AccountConfig(
-                "sandbox",
-                "sandbox-key",
-                "sandbox-token",
-                max_concurrent=max_concurrent,
-                calls_per_minute=calls_per_minute,
-            )
-        ],
+        accounts=[AccountConfig.demo(max_concurrent, calls_per_minute)],
         ring_s=ring_s,
         talk_max_s=talk_max_s,
         think_s=think_s,

@@ -1,6 +1,7 @@
 """Serve an aiohttp app until SIGTERM or SIGINT, then drain instead of dropping work.
 
-Both servers (receiver, streamer) run through ``serve``. On the first stop
+Both servers (receiver, streamer) run through ``serve`` (``run``: with their
+``/metrics`` on the internal listener, ``dialer.platform.scrape``). On the first stop
 signal the app is marked draining (``DRAINING`` is set): ``/readyz`` answers
 503 so a load balancer or Kubernetes stops sending new work, while ``/livez``
 stays 200 (the process is fine; restarting it would only cut calls). Then the
@@ -20,8 +21,11 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
+
+from dialer.platform import scrape
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +84,37 @@ async def serve(
             await drain(app)
     finally:
         await runner.cleanup()
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where a server listens: resolved by its command (flags over settings)."""
+
+    host: str
+    port: int
+    metrics_host: str  # /metrics: the internal listener (dialer.platform.scrape)
+    metrics_port: int
+    reuse_port: bool = False  # one of ``--processes N`` on the port (dialer.platform.processes)
+
+
+def run(
+    app: web.Application,
+    listen: Listen,
+    metrics: scrape.Render,
+    *,
+    drain: Drain | None = None,
+    shutdown_timeout_s: float = 10.0,
+) -> None:
+    """A server command's main: ``serve`` until a stop signal, with ``/metrics``
+    rendered by ``metrics`` on the internal listener only, never the public port."""
+    app.cleanup_ctx.append(scrape.listener(metrics, listen.metrics_host, listen.metrics_port))
+    asyncio.run(
+        serve(
+            app,
+            listen.host,
+            listen.port,
+            drain=drain,
+            shutdown_timeout_s=shutdown_timeout_s,
+            reuse_port=listen.reuse_port,
+        )
+    )

@@ -78,6 +78,7 @@ from dialer.receiver.models import (
     KeyOut,
     KeyPath,
     KeyRevoked,
+    Page,
     SidPath,
     SubmitOut,
     WebhookKeyOut,
@@ -481,14 +482,10 @@ async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Resp
             allowed=None if who.admin else who.accounts,
         ),
     )
-    nxt = q.offset + len(rows)
     return reply(
         CampaignList(
             campaigns=[CampaignStatus.model_validate(s) for s in rows],
-            offset=q.offset,
-            limit=q.limit,
-            total=total,
-            next_offset=nxt if rows and nxt < total else None,
+            **Page.of(q.offset, q.limit, len(rows), total),
         )
     )
 
@@ -556,14 +553,10 @@ async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamRes
         rows = await in_thread(app, lambda: list(queries.iter_results(rt.r, cid)))
         return web.Response(text=results_csv(rows), content_type="text/csv")
     rows = await in_thread(app, lambda: list(queries.iter_results(rt.r, cid, q.offset, q.limit)))
-    nxt = q.offset + len(rows)
     return reply(
         CallsPage(
             calls=[CallResult.model_validate(row) for row in rows],
-            offset=q.offset,
-            limit=q.limit,
-            total=meta["total"],
-            next_offset=nxt if rows and nxt < meta["total"] else None,
+            **Page.of(q.offset, q.limit, len(rows), meta["total"]),
         )
     )
 

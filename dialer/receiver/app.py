@@ -29,7 +29,7 @@ from dialer.core import tokens
 from dialer.core.errors import ProtocolError
 from dialer.core.settings import Settings, require_server_secrets
 from dialer.net.egress import Egress
-from dialer.platform import scrape, serving
+from dialer.platform import serving
 from dialer.platform.queue import make_celery, task_name
 from dialer.receiver import api, callbacks, ratelimit
 from dialer.receiver.appkeys import (
@@ -74,7 +74,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[RUNTIME] = Runtime(s)
     app[LIMITER] = AsyncRedisLimiter(
-        app[AREDIS],
         admit_lease_s=s.DIALER_RECONCILE_AFTER_S,
         reserve_pct=s.DIALER_RECONCILE_RESERVE_PCT,
     )
@@ -407,32 +406,8 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def run(
-    settings: Settings,
-    host: str | None = None,
-    port: int | None = None,
-    *,
-    metrics_port: int | None = None,
-    reuse_port: bool = False,
-) -> None:
-    """Serve until SIGTERM; then readiness goes red and in-flight requests finish.
-
-    ``reuse_port``: one of ``--processes N`` on the port (dialer.platform.processes),
-    with its own ``metrics_port``.
-    """
+def run(settings: Settings, listen: serving.Listen) -> None:
+    """Serve until SIGTERM; then readiness goes red and in-flight requests finish."""
     app = create_app(settings)
-    if metrics_port is None:
-        metrics_port = settings.DIALER_METRICS_PORT
-    # /metrics only on the internal listener: never on the public port
-    app.cleanup_ctx.append(
-        scrape.listener(api.render_metrics, settings.DIALER_METRICS_HOST, metrics_port)
-    )
-    asyncio.run(
-        serving.serve(
-            app,
-            host or settings.DIALER_HOST,
-            settings.DIALER_PORT if port is None else port,
-            shutdown_timeout_s=settings.DIALER_CALLBACK_DEADLINE_S + 2,
-            reuse_port=reuse_port,
-        )
-    )
+    timeout_s = settings.DIALER_CALLBACK_DEADLINE_S + 2
+    serving.run(app, listen, api.render_metrics, shutdown_timeout_s=timeout_s)

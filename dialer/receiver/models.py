@@ -407,6 +407,17 @@ class Page(StrictOut):
     total: int
     next_offset: int | None = Field(description="offset of the next page; null on the last")
 
+    @staticmethod
+    def of(offset: int, limit: int, shown: int, total: int) -> dict[str, Any]:
+        """The paging fields of a page showing ``shown`` items from ``offset`` of ``total``."""
+        nxt = offset + shown
+        return {
+            "offset": offset,
+            "limit": limit,
+            "total": total,
+            "next_offset": nxt if shown and nxt < total else None,
+        }
+
 
 class CallsPage(Page):
     calls: list[CallResult]

@@ -65,6 +65,12 @@ class AccountConfig:
     def from_json(cls, data: Any) -> AccountConfig:
         return _from_json(cls, data, "account")
 
+    @classmethod
+    def demo(cls, max_concurrent: int = 10, calls_per_minute: int = 200) -> AccountConfig:
+        """The account ``dialer sandbox`` accepts (``dialer up`` registers it with the
+        dialer: ``dialer.cli.supervisor.SANDBOX_ACCOUNT``)."""
+        return cls("sandbox", "sandbox-key", "sandbox-token", max_concurrent, calls_per_minute)
+
 
 #: The 4xx answers Exotel documents for a request it refuses (exotel-protocol.md,
 #: "Errors"); 401 (credentials) and 429 (rate) have their own, real causes here.

@@ -1,11 +1,13 @@
-"""The status-callback use case: record the raw event, apply the transition, refill.
+"""The status-callback use case: record the raw event, apply the transition, refill:
+one commit (``dialer.store.records.atransition``) after one read.
 
 The receiver's handler verifies the signed URL, parses the body and answers;
 everything between is here. The signed URL binds the callback to an attempt
 (``dialer.core.tokens``); the body's ``CustomField`` (``<call id>:<attempt>``)
 is only a consistency check. A transition this callback wins is settled
-(``dialer.services.settle``): the refill runs here on the event loop, the
-rest is handed on as a :class:`Settlement` with the refill already done.
+(``dialer.services.settle``): a released slot is refilled by the commit
+itself (the same script run, ``dialer.store.admission.Refill``), the rest is
+handed on as a :class:`Settlement` with the refill already done.
 
 This module does not read HTTP (``dialer.receiver.callbacks`` does) and does
 not publish tasks (the receiver does, behind its answer).
@@ -75,7 +77,8 @@ async def record(
 ) -> Outcome:
     """Store one verified, parsed callback; apply its event; refill a released slot."""
     # The raw callback goes to the account's stream whatever happens next; with a
-    # transition, in the same round trip as its commit (dialer.store.records).
+    # transition, in the same round trip as its commit (dialer.store.records),
+    # and so does the refill of a slot the transition releases.
     log = (
         keys.events(facts.account),
         {"call_id": call_id, "at": repr(now), "body": json.dumps(body, default=str)[:8192]},
@@ -94,6 +97,7 @@ async def record(
             return None
         return make_event(kind, signed_attempt, parsed, now)
 
+    refill = limiter.refill(facts.account, now)
     t = await atransition(
         r,
         facts.account,
@@ -104,6 +108,7 @@ async def record(
         leases=facts.leases,
         extra=Extra(duration_s=parsed["duration_s"], recording_url=parsed["recording_url"]),
         log=log,
+        refill=refill,
     )
     if t is None:
         return Outcome("stale", STALE)
@@ -111,7 +116,6 @@ async def record(
     done = settle.of(call_id, t)
     if done is None:
         return Outcome(result, transition=t)
-    admitted: list[str] = []
-    if done.refill:
-        admitted = await settle.arefill(limiter, facts.account, now)
-    return Outcome(result, transition=t, settlement=done.refilled(), admitted=tuple(admitted))
+    if done.refill and refill.ran:
+        done = done.refilled()
+    return Outcome(result, transition=t, settlement=done, admitted=tuple(refill.admitted))

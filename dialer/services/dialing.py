@@ -58,10 +58,13 @@ class DialResult:
     detail: str = ""
     #: what the transition this dial won leaves to the settle step (None: nothing)
     settlement: Settlement | None = None
+    #: calls admitted into the slot this dial released, by its own commit (to dial)
+    admitted: tuple[str, ...] = ()
 
     @property
     def slot_released(self) -> bool:
-        return self.settlement is not None and self.settlement.refill
+        # ``refill`` is already done when the commit refilled: ``attempt`` says it held one
+        return self.settlement is not None and self.settlement.attempt is not None
 
     @property
     def final(self) -> bool:
@@ -122,6 +125,8 @@ def dial(
         return DialResult(call_id, "skipped", f"state is {fields.get('state')}")
     attempt = int(fields.get("attempt", 1))
     won: list[Transition] = []  # the last transition this dial made
+    # A transition that releases the slot refills it in its own commit.
+    refill = rt.limiter.refill(a, now)
 
     def apply(kind: Kind, extra: Extra | None = None, **kw: object) -> Transition | None:
         ev = Event(kind, attempt=attempt, at=now, **kw)  # type: ignore[arg-type]
@@ -137,13 +142,17 @@ def dial(
             leases=facts.leases,
             extra=extra,
             fields=fields,
+            refill=refill,
         )
         if t is not None:
             won.append(t)
         return t
 
     def result(outcome: str, detail: str = "") -> DialResult:
-        return DialResult(call_id, outcome, detail, of(call_id, won[-1] if won else None))
+        done = of(call_id, won[-1] if won else None)
+        if done is not None and done.refill and refill.ran:
+            done = done.refilled()
+        return DialResult(call_id, outcome, detail, done, tuple(refill.admitted))
 
     if campaign_state == CampaignState.CANCELLED:
         apply(Kind.CANCEL, reason="campaign cancelled", code=Code.CANCELLED)

@@ -15,7 +15,9 @@ release the slot         inside the transition (``dialer.store.records``:
 retry scheduling         inside the transition (the ``delayed`` set);
                          admission promotes due retries
 refill                   the slot was released: admit for the account and
-                         dispatch each admitted call (once per batch)
+                         dispatch each admitted call; inside the transition's
+                         commit for a callback or a dial, here once per
+                         batch otherwise
 caller-id statistics     the attempt that held the slot was placed and ended
 DNC from answers         the contact reached its final outcome
 ``call.final`` webhook   the contact reached its final outcome
@@ -25,8 +27,10 @@ campaign completion      the contact was final: ``completed_at`` once
 
 Only the writer whose transition changed the call gets a :class:`Settlement`
 (a duplicate callback is a no-op transition and settles nothing), so each
-follow-up runs once per transition. The receiver refills inline for latency
-(``arefill``) and hands the rest over with ``refill`` already done.
+follow-up runs once per transition. The status callback and the dial step
+refill in the transition's own round trip (its commit runs admission,
+``dialer.store.admission.Refill``) and hand the rest over with ``refill``
+already done; a batch (reconciliation, cancel) admits here, once per account.
 
 "Campaign finished" has one source: the campaign's ``finished`` counter,
 incremented in the same transaction as the final transition.
@@ -45,7 +49,6 @@ from typing import Protocol
 from dialer.core.calls import Transition
 from dialer.services.runtime import CampaignFacts, Runtime
 from dialer.store import callerids, keys
-from dialer.store.admission import AsyncRedisLimiter
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +86,6 @@ class Followups(Protocol):
     def notify(self, call_id: str) -> None: ...
 
     def notify_campaign(self, cid: str) -> None: ...
-
-
-async def arefill(limiter: AsyncRedisLimiter, account: str, now: float) -> list[str]:
-    """The receiver's refill, on its event loop: the freed slot goes to the next call
-    without waiting for a Celery hop. The caller then settles the rest with
-    ``Settlement.refilled()``, so admission runs once per release."""
-    return await limiter.admit(account, now)
 
 
 def settle(rt: Runtime, done: Iterable[Settlement], then: Followups, *, now: float) -> list[str]:

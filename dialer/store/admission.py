@@ -5,18 +5,21 @@ scored by lease deadline (the rq/arq idea). ``admit`` is one Lua script
 (``dialer/store/lua/admit.lua``) so the limit holds across every worker on every
 host; release is part of the call's state transition (``dialer.store.records``),
 an idempotent ``ZREM`` (``release`` here is the same ``ZREM`` alone, for a slot
-whose call is gone). Waiting calls wait here in Redis, never in the broker.
-The contract, and its in-memory twin, is ``dialer.core.limiter``.
+whose call is gone), and a transition that releases a slot refills it in the
+same script run (a :class:`Refill` handed to the transition: the same
+admission function, ``lua/admission.lua``, in ``lua/commit.lua``). Waiting
+calls wait here in Redis, never in the broker. The contract, and its
+in-memory twin, is ``dialer.core.limiter``.
 
 This module does not dial and does not know Celery.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis
-import redis.asyncio as aioredis
 
 from dialer.core.calls import State
 from dialer.core.limiter import Limiter
@@ -47,6 +50,21 @@ def admit_call(
     }
 
 
+@dataclass
+class Refill:
+    """Admission run by ``lua/commit.lua`` right after a transition that releases
+    a slot, in the same round trip (``dialer.store.records.transition``).
+
+    ``ran`` and ``admitted`` are filled in by that commit: the slot was
+    released and these calls took it (now ``admitted``, each to be dialled).
+    """
+
+    keys: list[str]
+    args: list[Any]
+    ran: bool = False
+    admitted: list[str] = field(default_factory=list)
+
+
 class RedisLimiter:
     """The ``Limiter`` on Redis (blocking client; workers and beat).
 
@@ -65,6 +83,10 @@ class RedisLimiter:
         call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
         ids = self._admit(keys=call["keys"], args=call["args"])
         return replies.texts(ids)
+
+    def refill(self, account: str, now: float) -> Refill:
+        call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
+        return Refill(call["keys"], call["args"])
 
     def release(self, account: str, call_id: str) -> bool:
         return bool(self.r.zrem(keys.active(account), call_id))
@@ -109,21 +131,18 @@ class RedisLimiter:
 
 
 class AsyncRedisLimiter:
-    """``admit`` for the receiver's event loop: the same script, no thread hop.
-
-    Admitting in the receiver the moment a slot is released saves a Celery
-    hop on the refill path (terminal callback -> next dial).
+    """The receiver's admission: a terminal callback refills the slot it frees
+    in the same round trip as its transition (:class:`Refill`), on the event
+    loop, with no Celery hop on the refill path (terminal callback -> next dial).
     """
 
-    def __init__(self, r: aioredis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
+    def __init__(self, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
         self.admit_lease_s = admit_lease_s
         self.reserve_pct = reserve_pct
-        self._admit = r.register_script(script("admit"))
 
-    async def admit(self, account: str, now: float, limit: int = 0) -> list[str]:
-        call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
-        ids = await self._admit(keys=call["keys"], args=call["args"])
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+    def refill(self, account: str, now: float) -> Refill:
+        call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
+        return Refill(call["keys"], call["args"])
 
 
 if TYPE_CHECKING:  # mypy holds the Redis limiter to the contract

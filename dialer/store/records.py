@@ -7,8 +7,11 @@ the decision read (``DECISION_FIELDS`` and the attempt's record) are still
 what they were, so two writers (a callback and a worker, two duplicate
 callbacks, admission's script) can never both win. The loser gets the call's
 fields back in the same reply and decides again: no WATCH/MULTI, no extra
-read. The invariant kept here: a call is in its account's active set exactly
-while its state holds a slot.
+read. A transition that releases a slot may carry a ``Refill``
+(``dialer.store.admission``): the same script run then admits the next calls
+into the freed slot, so release and refill are one round trip. The invariant
+kept here: a call is in its account's active set exactly while its state
+holds a slot.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dialer.core.calls import FINAL, HOLDS_SLOT, Call, Event, Kind, State, Trans
 from dialer.core.policy import RetryPolicy
 from dialer.core.reasons import BotError
 from dialer.store import keys, replies
+from dialer.store.admission import Refill
 from dialer.store.scripts import script
 
 Op = tuple[Any, ...]
@@ -238,9 +242,14 @@ def _expected(fields: Mapping[str, str]) -> list[list[Any]]:
 
 
 def commit_args(
-    call_key: str, fields: Mapping[str, str], ops: list[Op], log: EventLog | None = None
+    call_key: str,
+    fields: Mapping[str, str],
+    ops: list[Op],
+    log: EventLog | None = None,
+    refill: Refill | None = None,
 ) -> tuple[list[str], list[str]]:
-    """KEYS and ARGV of ``lua/commit.lua``: write ``ops`` if the call is still ``fields``."""
+    """KEYS and ARGV of ``lua/commit.lua``: write ``ops`` if the call is still ``fields``
+    (then run ``refill``'s admission, if any)."""
     names = [call_key]
     index = {call_key: 1}
 
@@ -266,11 +275,12 @@ def commit_args(
                 cmds.append(["zadd", k(op[1]), repr(score), member, 1 if op[3] else 0])
         else:  # pragma: no cover - plan only emits the ops above
             raise ValueError(name)
+    admission = "" if refill is None else _json([*map(k, refill.keys), *refill.args])
     entry = ""
     if log is not None:
         names.append(log[0])
         entry = _json([x for kv in log[1].items() for x in kv])
-    args = [_json(_expected(fields)), _json(cmds), entry, str(keys.EVENTS_MAXLEN)]
+    args = [_json(_expected(fields)), _json(cmds), entry, str(keys.EVENTS_MAXLEN), admission]
     return names, args
 
 
@@ -289,11 +299,14 @@ def written(fields: Mapping[str, str], ops: list[Op]) -> dict[str, str]:
     return out
 
 
-def _outcome(reply: list[Any]) -> dict[str, str] | None:
-    """None: written; else the call's fields now (it changed since it was read)."""
-    if int(reply[0]) == 1:
-        return None
+def _outcome(reply: list[Any], refill: Refill | None) -> dict[str, str] | None:
+    """None: written (and ``refill`` filled in); else the call's fields now (it
+    changed since it was read)."""
     flat = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
+    if int(reply[0]) == 1:
+        if refill is not None:
+            refill.ran, refill.admitted = True, flat
+        return None
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
@@ -301,20 +314,24 @@ _COMMIT = script("commit")
 _COMMIT_SHA = hashlib.sha1(_COMMIT.encode()).hexdigest()
 
 
-def _commit(r: redis.Redis, names: list[str], args: list[str]) -> dict[str, str] | None:
+def _commit(
+    r: redis.Redis, names: list[str], args: list[str], refill: Refill | None
+) -> dict[str, str] | None:
     try:
         reply = r.evalsha(_COMMIT_SHA, len(names), *names, *args)
     except redis.exceptions.NoScriptError:
         reply = r.eval(_COMMIT, len(names), *names, *args)
-    return _outcome(reply)
+    return _outcome(reply, refill)
 
 
-async def _acommit(r: aioredis.Redis, names: list[str], args: list[str]) -> dict[str, str] | None:
+async def _acommit(
+    r: aioredis.Redis, names: list[str], args: list[str], refill: Refill | None
+) -> dict[str, str] | None:
     try:
         reply = await r.evalsha(_COMMIT_SHA, len(names), *names, *args)
     except redis.exceptions.NoScriptError:
         reply = await r.eval(_COMMIT, len(names), *names, *args)
-    return _outcome(reply)
+    return _outcome(reply, refill)
 
 
 def transition(
@@ -328,12 +345,15 @@ def transition(
     leases: Leases,
     extra: Extra | None = None,
     fields: dict[str, str] | None = None,
+    refill: Refill | None = None,
 ) -> Transition | None:
     """Apply ``event`` atomically (blocking client). None if the call does not exist.
 
     One round trip when the caller passes the ``fields`` it just read (the dial
     step); they are then updated in place to what was written, so the next
     transition needs no read either. Otherwise a read, then the commit.
+    ``refill``: if the transition releases the slot, admission runs in the
+    same commit and ``refill`` says what it admitted.
     """
     key = keys.call(account, call_id)
     current = replies.fields(r.hgetall(key)) if fields is None else fields
@@ -341,8 +361,9 @@ def transition(
         t, ops = plan(account, call_id, current, event, policy, now=now, leases=leases, extra=extra)
         if not ops:
             return t
-        names, args = commit_args(key, current, ops)
-        fresh = _commit(r, names, args)
+        refills = refill if t.releases_slot else None
+        names, args = commit_args(key, current, ops, refill=refills)
+        fresh = _commit(r, names, args, refills)
         if fresh is None:
             if fields is not None:
                 fields.update(written(current, ops))
@@ -365,6 +386,7 @@ async def atransition(
     leases: Leases,
     extra: Extra | None = None,
     log: EventLog | None = None,
+    refill: Refill | None = None,
 ) -> Transition | None:
     """``transition`` for asyncio callers (the receiver): a read, then one commit.
 
@@ -372,7 +394,8 @@ async def atransition(
     attempt depends on the record costs no extra round trip; it returns None
     for an event that is not this call's (nothing changes). ``log`` (the raw
     callback) is appended to its stream in the same round trip as the commit,
-    and exactly once, whatever the transition does.
+    and exactly once, whatever the transition does; so is ``refill``'s
+    admission when the transition releases the slot (see ``transition``).
     """
     key = keys.call(account, call_id)
     current = replies.fields(await r.hgetall(key))
@@ -384,8 +407,9 @@ async def atransition(
         t, ops = plan(account, call_id, current, ev, policy, now=now, leases=leases, extra=extra)
         if not ops:
             break
-        names, args = commit_args(key, current, ops, log)
-        fresh = await _acommit(r, names, args)
+        refills = refill if t.releases_slot else None
+        names, args = commit_args(key, current, ops, log, refills)
+        fresh = await _acommit(r, names, args, refills)
         log = None  # appended by that commit, whatever its compare said
         if fresh is None:
             return t

@@ -56,7 +56,7 @@ def test_workers_killed_every_few_seconds(redis_url: str, tmp_path: Path) -> Non
                     killed_servers = True
                     kills += 2
                 next_kill = time.monotonic() + rng.uniform(3, 5)
-            time.sleep(0.3)
+            time.sleep(0.3)  # the chaos loop's tick: kills are paced, the wait has a deadline
         report = system.sandbox.report()
         rows = list(system.api.iter_calls(out["id"]))
     figures = check_invariants(redis_url, out["id"], report, LIMIT, rows, max_attempts=2)
@@ -123,7 +123,9 @@ def test_redis_restart_mid_campaign(tmp_path: Path) -> None:
                 system.sup.settings.api_url + "/exotel/status/x-1?sig=x", timeout=5
             )
             assert resp.status_code in (403, 503)
-            time.sleep(7)  # long enough for leases and ticks to fail against the dead store
+            # The outage goes on (the scenario, not a wait for something): long enough
+            # for leases and ticks to fail against the dead store.
+            time.sleep(7)
             server.start()
             system.wait_done(out["id"], 300)
             report = system.sandbox.report()

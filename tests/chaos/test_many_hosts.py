@@ -137,7 +137,7 @@ def _run(
             if time.monotonic() - cut_at >= PARTITION_S and went_on >= CONTACTS // 6:
                 break
             assert time.monotonic() < deadline, f"no progress without {cut.role}: {went_on}"
-            time.sleep(0.25)
+            time.sleep(0.25)  # polling, with a deadline; the partition lasts PARTITION_S
         net.heal(cut)
         partition_s = time.monotonic() - cut_at
         status = system.wait_done(out["id"], 600)

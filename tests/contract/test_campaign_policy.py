@@ -36,15 +36,7 @@ def ts(text: str) -> float:
 @pytest.fixture
 def sandbox() -> Iterator[tuple[str, SandboxControl]]:
     config = SandboxConfig(
-        accounts=[
-            AccountConfig(
-                "sandbox",
-                "sandbox-key",
-                "sandbox-token",
-                max_concurrent=50,
-                calls_per_minute=10_000,
-            )
-        ],
+        accounts=[AccountConfig.demo(max_concurrent=50, calls_per_minute=10_000)],
         ring_s=0.05,
         talk_max_s=0.2,
     )

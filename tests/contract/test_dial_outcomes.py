@@ -50,10 +50,10 @@ class Row:
     outcome: str
     state: State
     code: Code | None
-    slots: int  # held by the account after the dial (the dialled call's, or none)
+    slots: int  # held by the dialled call after the dial (1 or 0)
     retry: bool  # the call waits in the campaign's delayed set for another try
     exists: bool  # Exotel placed the call (the sandbox has it)
-    others_go: bool  # the account's next call is still admitted
+    others_go: bool  # the account's next call is still admitted (into a freed slot: at once)
     circuit: CircuitState = CircuitState.CLOSED
     backed_off: bool = False  # the whole account waits (429's Retry-After)
     token: str = "sandbox-token"  # the credentials the dialer holds for the account
@@ -165,8 +165,12 @@ def test_dial_outcome(
     assert result.outcome == row.outcome, result
     assert call.state is row.state
     assert call.reason_code == row.code and bool(call.reason) == (row.code is not None), call
-    assert rt.limiter.in_use(A) == row.slots
+    assert (r.zscore(keys.active(A), first) is not None) == (row.slots == 1)
     assert result.slot_released == (row.slots == 0)
+    # A released slot is refilled by the dial's own commit, when the account may dial.
+    refilled = [second] if row.slots == 0 and row.others_go else []
+    assert list(result.admitted) == refilled
+    assert rt.limiter.in_use(A) == row.slots + len(refilled)
     assert (retry_at is not None) == row.retry
     if row.backed_off:  # the retry and the account both wait out Retry-After
         assert retry_at is not None and retry_at >= now + RETRY_AFTER_S
@@ -182,4 +186,5 @@ def test_dial_outcome(
     assert dial(rt, first, now=now).outcome == "skipped"
     assert control.report()["requests_total"] == 1
     # An open circuit or a back-off holds the whole account: no retry storm.
-    assert rt.limiter.admit(A, now) == ([second] if row.others_go else [])
+    admitted = list(result.admitted) + rt.limiter.admit(A, now)
+    assert admitted == ([second] if row.others_go else [])

@@ -1,14 +1,13 @@
 """The settle step runs each follow-up once per transition, on a real Redis.
 
 A terminal callback releases one slot: admission runs exactly once for it
-(inline in the receiver's use case, never again in ``dialer.followup``).
-Admission calls are counted on the wire with ``MONITOR``: every ``EVALSHA``
-of ``admit.lua``, whoever sends it.
+(in the transition's own commit, never again in ``dialer.followup``).
+Runs of ``admit.lua`` on its own are counted on the wire with ``MONITOR``:
+every ``EVALSHA`` of it, whoever sends it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,10 +25,9 @@ from dialer.services.accounts import make_account, save_account
 from dialer.services.ingest import create_campaign
 from dialer.services.runtime import Runtime
 from dialer.store import keys
-from dialer.store.admission import AsyncRedisLimiter
 from dialer.store.records import Extra, transition
 from dialer.store.scripts import script
-from tests.support import redis_cluster
+from tests.support import callbacks, redis_cluster
 
 # MONITOR and ECHO markers count the commands of one server: not a cluster run.
 pytestmark = pytest.mark.skipif(
@@ -122,24 +120,7 @@ def terminal(rt: Runtime, redis_url: str, call_id: str, now: float) -> callback.
     """The receiver's use case for one terminal callback (what the handler calls)."""
     facts = rt.campaign_of_call(call_id)
     assert facts is not None
-    parsed = {
-        "sid": "SID1",
-        "status": "completed",
-        "event_type": "terminal",
-        "custom": f"{call_id}:1",
-        "duration_s": 3,
-        "recording_url": None,
-    }
-
-    async def go() -> callback.Outcome:
-        ar = redis_cluster.aclient(redis_url, decode_responses=True)
-        try:
-            limiter = AsyncRedisLimiter(ar)
-            return await callback.record(ar, limiter, facts, call_id, 1, {}, parsed, now=now)
-        finally:
-            await ar.aclose()
-
-    return asyncio.run(go())
+    return callbacks.record(redis_url, facts, call_id, "completed", "terminal", now=now)
 
 
 def test_a_terminal_callback_admits_once_and_the_followup_never_again(
@@ -152,7 +133,7 @@ def test_a_terminal_callback_admits_once_and_the_followup_never_again(
         assert out.settlement is not None
         # what the receiver publishes as dialer.followup, run as the worker runs it
         settle.settle(rt, [settle.Settlement(*out.settlement.args())], then, now=T0 + 5)
-    assert len(admits) == 1, admits
+    assert admits == []  # admission ran inside the callback's commit, and only there
     assert out.admitted == (ids[1],)  # the freed slot went to the next call at once
     assert then.dials == []  # ... and the follow-up dispatched no second one
     assert r.hget(keys.call(A, ids[1]), "state") == State.ADMITTED.value

@@ -29,6 +29,7 @@ from dialer.core.calls import State
 from dialer.platform.embedded import free_port
 from dialer.receiver.app import create_app
 from dialer.store import keys
+from tests.support.polling import until_async, wait_for
 from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
 from tests.support.signing import API_KEY, SECRET, cb, make_settings
 
@@ -112,13 +113,12 @@ async def test_a_callback_not_stored_in_time_gets_503_and_the_retry_stores_it(
     ready = await client.get("/readyz")
     assert ready.status == 503  # Redis does not answer: not ready...
     assert (await client.get("/livez")).status == 200  # ...but alive: nothing restarts it
-    deadline = time.monotonic() + 20
-    while True:  # Exotel retries: once Redis is back, each is stored (or already was)
-        retried = await post_all(client, ids)
-        if {status for status, _ in retried} == {200}:
-            break
-        assert time.monotonic() < deadline, retried
-        await asyncio.sleep(0.5)
+
+    async def all_stored() -> bool:
+        return {status for status, _ in await post_all(client, ids)} == {200}
+
+    # Exotel retries: once Redis is back, each is stored (or already was)
+    await until_async(all_stored, 20, 0.5, what="the retried callbacks stored")
     assert states(r, ids) == {"completed"}
     cid = next(iter(ids)).rpartition("-")[0]
     assert r.hget(keys.counts(ACCOUNT, cid), "completed") == "10"
@@ -150,16 +150,17 @@ def test_sigterm_lets_the_receiver_finish_a_callback_in_flight(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def ready() -> bool:
+            assert proc.poll() is None, "the receiver exited"
             try:
-                if requests.get(f"{base}/readyz", timeout=1).ok:
-                    break
+                return requests.get(f"{base}/readyz", timeout=1).ok
             except requests.RequestException:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-        r.execute_command("CLIENT", "PAUSE", "3000", "ALL")  # the callback will take ~3 s
+                return False
+
+        wait_for(ready, 30, 0.1, what="the receiver ready")
+        # Writes wait (the callback will take ~3 s); reads, such as INFO below, do not.
+        r.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(
                 requests.post,
@@ -167,7 +168,14 @@ def test_sigterm_lets_the_receiver_finish_a_callback_in_flight(
                 json={"CallSid": sid, "Status": "completed", "EventType": "terminal"},
                 timeout=15,
             )
-            time.sleep(1.0)  # in flight, blocked on Redis
+            # In flight: the receiver's write waits on the paused Redis (nothing else
+            # of it writes now), so SIGTERM comes mid-request, not before it.
+            wait_for(
+                lambda: r.info("clients")["blocked_clients"] >= 1,
+                10,
+                0.02,
+                what="the callback blocked on Redis",
+            )
             proc.send_signal(signal.SIGTERM)
             assert answer.result().status_code == 200
         assert proc.wait(timeout=20) == 0

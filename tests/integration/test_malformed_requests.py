@@ -6,13 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from dialer.platform.embedded import free_port
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,22 +57,19 @@ def test_nul_in_a_header_is_a_400_without_an_error_traceback(
             stderr=out,
         )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
+
+        def healthy() -> bool:
             assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        wait_for(healthy, 30, 0.1, what="the receiver healthy")
         reply = _raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Probe: a\x00b\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 400") or reply.startswith(b"HTTP/1.0 400"), reply
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).ok  # still serving
-        deadline = time.monotonic() + 10
-        while "malformed request" not in log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: "malformed request" in log.read_text(), 10, what="the refusal logged")
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestServer
 from dialer.store import keys
 from streamer import protocol as p
 from streamer.audio import is_legal_chunk
+from tests.support.polling import until
 from tests.support.stream import ACCOUNT, add_call, metrics_url, token
 
 
@@ -135,10 +136,12 @@ async def test_the_end_of_a_stream_pulls_its_calls_lease_in_to_the_grace(
     await ex.send(p.Dtmf("5"))
     assert await ex.closed() == 1000
     ended = time.time()
-    deadline = time.monotonic() + 5
-    while not r.hget(keys.call(ACCOUNT, call_id), "stream_end"):
-        assert time.monotonic() < deadline, "the stream's end was not recorded"
-        await asyncio.sleep(0.05)
+    await until(
+        lambda: r.hget(keys.call(ACCOUNT, call_id), "stream_end"),
+        5,
+        0.05,
+        what="the stream's end recorded",
+    )
     attempt, _, at = str(r.hget(keys.call(ACCOUNT, call_id), "stream_end")).partition(":")
     assert attempt == "1" and abs(float(at) - ended) < 2
     lease = float(r.zscore(keys.active(ACCOUNT), call_id) or 0)

@@ -22,6 +22,7 @@ from dialer.core.reasons import BotError, Code
 from dialer.store import keys
 from streamer import protocol as p
 from streamer.audio import is_legal_chunk
+from tests.support.polling import until
 from tests.support.stream import ACCOUNT, Server, add_call, metrics_url, token
 
 
@@ -119,11 +120,7 @@ async def test_exotel_hangup_closes_the_customer_bot(
     await ex.start(8000)
     await ex.send(p.Stop("callended", "CAtest"))
     assert await ex.closed() == 1000
-    for _ in range(100):
-        if bot.received and bot.received[-1]["event"] == "stop":
-            break
-        await asyncio.sleep(0.01)
-    assert bot.received[-1]["event"] == "stop"
+    await until(lambda: bot.received and bot.received[-1]["event"] == "stop", what="stop relayed")
 
 
 def bot_error(r: redis.Redis, call_id: str) -> BotError:

@@ -15,6 +15,7 @@ import redis
 from dialer.platform import scrape
 from dialer.receiver.api import render_metrics
 from dialer.receiver.app import PROBE_DEADLINE_S, create_app
+from tests.support.polling import until
 from tests.support.seed import ACCOUNT, make_campaign, setup_account
 from tests.support.signing import AUTH, make_settings
 
@@ -61,9 +62,7 @@ async def test_slow_dry_run_probes_leave_callbacks_and_reads_fast(
 
     started = time.monotonic()
     probes = [asyncio.create_task(dry_run()) for _ in range(10)]
-    while len(accepted) < 4:  # the probes are connected and waiting
-        await asyncio.sleep(0.01)
-        assert time.monotonic() - started < 5
+    await until(lambda: len(accepted) >= 4, 5, what="the probes connected and waiting")
     for _ in range(5):
         t0 = time.monotonic()
         assert (await client.get(f"/v1/campaigns/{cid}", headers=AUTH)).status == 200

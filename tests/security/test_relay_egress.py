@@ -7,7 +7,6 @@ and must never follow the second's redirect.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from dialer.core.settings import Settings
 from dialer.store import keys
 from streamer.app import create_app
+from tests.support.polling import until
 from tests.support.stream import ACCOUNT, API_KEY, SECRET, Exotel, add_call, token
 
 Server = Callable[..., Awaitable[TestServer]]
@@ -106,9 +106,6 @@ async def test_allow_listed_relay_still_connects(rig: Rig) -> None:
     streamer = await rig.streamer("127.0.0.0/8")
     call_id = add_call(rig.r, f"relay:ws://localhost:{rig.bot.port}/ws")
     ex = await rig.call(streamer, call_id)
-    for _ in range(300):
-        if rig.hits:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: rig.hits, what="the relay connected")
     assert rig.hits == ["/ws"]
     await ex.ws.close()

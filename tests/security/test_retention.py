@@ -26,6 +26,7 @@ from dialer.store import keys, retention
 from dialer.store.campaigns import load_policy
 from dialer.store.records import Leases, transition
 from tests.support.broker import task_bodies
+from tests.support.polling import wait_for
 from tests.support.receiver import Client
 from tests.support.seed import ACCOUNT, exotel_sid, make_campaign, place_calls, setup_account
 from tests.support.signing import AUTH, cb
@@ -106,13 +107,6 @@ def two_accounts(r: redis.Redis) -> None:
 def numbers_of(r: redis.Redis, cid: str) -> list[str]:
     total = int(r.hget(keys.campaign(ACCOUNT, cid), "total") or 0)
     return [str(r.hget(keys.call(ACCOUNT, keys.call_id(cid, i)), "to")) for i in range(total)]
-
-
-def wait_until(predicate: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 async def test_delete_purges_every_trace_of_a_campaign(receiver: Client, r: redis.Redis) -> None:
@@ -197,7 +191,7 @@ async def test_finished_campaign_is_gone_from_redis_after_the_retention(
 
     # Redis deletes them itself; the next sweep forgets the index entry and trims
     # the raw callbacks, which are as old as the retention by then.
-    wait_until(lambda: not [k for k in r.scan_iter(count=1000) if cid in k])
+    wait_for(lambda: not [k for k in r.scan_iter(count=1000) if cid in k], what="every key gone")
     report = retention.sweep(r, retention_s=1.0)
     assert report["forgotten"] == 1
     left = traces(r, cid, numbers)

@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestServer
 
 from dialer.store import keys
 from streamer import protocol as p
+from tests.support.polling import until
 from tests.support.stream import ACCOUNT, Server, add_call, token
 
 
@@ -155,10 +156,7 @@ async def test_the_token_never_reaches_the_relayed_bot_nor_a_log(
         await ws.send_str(json.dumps(start))
         await ws.send_str(p.encode(p.Media(1, 1, 100, bytes(3200)), "MZrelay"))
         await ws.send_str(p.encode(p.Stop("callended", "CArelay"), "MZrelay"))
-        for _ in range(200):
-            if any('"stop"' in f for f in bot.frames):
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: any('"stop"' in f for f in bot.frames), what="the bot got stop")
     finally:
         await close_ws(ws)
     started = [json.loads(f) for f in bot.frames if '"start"' in f]

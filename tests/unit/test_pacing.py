@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import functools
 
 from streamer.pacing import Pacing
+from tests.support import polling
 
 
 class Stream:
@@ -24,11 +25,7 @@ class Stream:
         return now + self.every
 
 
-async def until(check: object, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
+until = functools.partial(polling.until, timeout_s=5.0, interval_s=0.005)
 
 
 async def running(pacing: Pacing) -> asyncio.Task[None]:
@@ -80,7 +77,7 @@ async def test_an_earlier_request_wins_and_a_later_one_is_ignored() -> None:
         s = Stream()
         now = pacing.clock()
         pacing.schedule(s, now + 60)  # the task sleeps until then...
-        await asyncio.sleep(0.01)
+        await until(lambda: pacing._armed == now + 60)
         pacing.schedule(s, now + 0.01)  # ...and is woken for the earlier time
         pacing.schedule(s, now + 30)  # later than the live entry: ignored
         await until(lambda: s.ticks)

@@ -29,7 +29,7 @@ CALLER_ID = "08047112345"
 
 def fast_config(**kw: Any) -> SandboxConfig:
     base: dict[str, Any] = dict(
-        accounts=[AccountConfig("sandbox", "sandbox-key", "sandbox-token", 10, 10_000)],
+        accounts=[AccountConfig.demo(10, 10_000)],
         ring_s=0.05,
         talk_max_s=3.0,
         early_hangup_s=0.3,
@@ -281,7 +281,7 @@ async def test_concurrency_cap_answers_429(world: Any) -> None:
 
 
 async def test_request_budget_answers_429_with_retry_after(world: Any) -> None:
-    config = fast_config(accounts=[AccountConfig("sandbox", "sandbox-key", "sandbox-token", 10, 2)])
+    config = fast_config(accounts=[AccountConfig.demo(10, 2)])
     w = await world(config)
     for _ in range(2):
         async with w["http"].get("/v1/Accounts/sandbox/Calls/nope.json", headers=AUTH) as resp:

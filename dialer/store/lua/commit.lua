@@ -14,8 +14,13 @@
 -- ARGV[3] JSON flat list [field, value, ...] of an event record to XADD
 --         first, whatever the compare says (the raw callback), or ''
 -- ARGV[4] the stream's approximate MAXLEN
--- Returns {1} when written; {0, field, value, ...} (the call's fields now)
--- when the call changed since it was read: decide again on those.
+-- ARGV[5] JSON [acct, active, rate, running (KEYS indexes), now, prefix, cap,
+--         lease, reserve, PENDING, ADMITTED] when the transition releases a
+--         slot: refill it after the writes (admit in lua/admission.lua, the
+--         one home of admission, prepended to this script), or ''
+-- Returns {1, admitted id, ...} when written (no ids without ARGV[5]);
+-- {0, field, value, ...} (the call's fields now) when the call changed since
+-- it was read: decide again on those (nothing is written, nothing admitted).
 if ARGV[3] ~= '' then
   redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', ARGV[4], '*', unpack(cjson.decode(ARGV[3])))
 end
@@ -54,4 +59,8 @@ for _, op in ipairs(ops) do
     end
   end
 end
-return {1}
+if ARGV[5] == '' then return {1} end
+local r = cjson.decode(ARGV[5])
+local ids = admit(KEYS[r[1]], KEYS[r[2]], KEYS[r[3]], KEYS[r[4]], unpack(r, 5))
+table.insert(ids, 1, 1)
+return ids
