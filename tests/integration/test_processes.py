@@ -29,6 +29,7 @@ import requests
 
 from dialer.platform.embedded import free_port
 from dialer.store import keys
+from tests.support.cli import alive
 from tests.support.signing import API_KEY, SECRET, stream_token
 
 pytestmark = [
@@ -48,15 +49,6 @@ def until(check: Callable[[], Any], timeout_s: float = 30.0, what: str = "condit
             return got
         assert time.monotonic() < deadline, f"{what} not met in {timeout_s:.0f}s"
         time.sleep(0.05)
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie left for init to reap counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def children_of(parent: int) -> set[int]:
