@@ -65,7 +65,7 @@ from benchmarks.slots import (
     start_naive_workers,
     summarise,
 )
-from benchmarks.streamer import campaign_calls, profile, stream_urls
+from benchmarks.streamer import campaign_calls, profile, stream_urls, top_frames
 from dialer.platform.embedded import free_port
 from dialer.platform.queue import QUEUES
 from dialer.sandbox.control import SandboxControl
@@ -82,6 +82,8 @@ ROLES = {
     "Redis (state + broker)": ("redis",),
 }
 LOAD_SIDE = ("sandbox",)
+# the frames the inclusive profile lists: our code, and publishing through kombu
+OURS = r"\((dialer/(?!cli/)|workers/|streamer/)|^Producer\.publish |^EventDispatcher\.publish "
 
 
 def role_of(process: str) -> str | None:
@@ -219,7 +221,12 @@ def profiled_campaign(
         spies = {k: pool.submit(profile, pid, seconds, out_dir / f"{k}.raw")
                  for k, pid in targets.items()}  # fmt: skip
         load.result()
-        return {k: f.result() for k, f in spies.items()}
+        frames: dict[str, Any] = {k: f.result() for k, f in spies.items()}
+    for k in targets:  # the same samples, by where our code and the broker client spend
+        raw = out_dir / f"{k}.raw"
+        if raw.exists():
+            frames[f"{k}, inclusive"] = top_frames(raw.read_text(), 12, inclusive=OURS)
+    return frames
 
 
 # --- the naive baseline ------------------------------------------------------------------
@@ -399,5 +406,6 @@ def notes(ours: dict[str, Any], base: dict[str, Any], frames: dict[str, Any]) ->
     ]
     for proc, top in frames.items():
         text = "; ".join(f"{f} {s:.1%}" for f, s in top) if isinstance(top, list) else top
-        parts.append(f"py-spy, ours, {proc} (self time, second campaign): {text}")
+        how = "" if proc.endswith("inclusive") else ", self time"
+        parts.append(f"py-spy, ours, {proc}{how} (second campaign): {text}")
     return ". ".join(parts) + "."

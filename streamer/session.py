@@ -360,13 +360,10 @@ class Session:
 
     def _count_out(self, frame: bytes) -> None:
         event = _EVENTS.get(frame[10:15], "other")  # cheap: we built the frame
-        if event == "media":
-            self.metrics.media_out.inc()
-            if not self._first_audio:
-                self._first_audio = True
-                self.metrics.first_audio_latency.observe(self._clock() - self._started_at)
-        else:
-            self.metrics.frame_out(event)
+        self.metrics.frame_out(event)
+        if event == "media" and not self._first_audio:
+            self._first_audio = True
+            self.metrics.first_audio_latency.observe(self._clock() - self._started_at)
 
     async def _shutdown(self, bot_task: asyncio.Task[None] | None) -> None:
         self._ended = True

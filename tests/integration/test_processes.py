@@ -28,6 +28,7 @@ import requests
 
 from dialer.platform.embedded import free_port
 from dialer.store import keys
+from tests.support.cli import alive
 from tests.support.polling import wait_for
 from tests.support.signing import API_KEY, SECRET, stream_token
 
@@ -42,15 +43,6 @@ CHUNK = bytes(range(256)) * 12 + bytes(128)  # 3,200 B: one legal chunk, echoed 
 
 # Processes start and stop at their own pace: a generous deadline.
 until = functools.partial(wait_for, timeout_s=30.0)
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie left for init to reap counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def children_of(parent: int) -> set[int]:

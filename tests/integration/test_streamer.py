@@ -54,6 +54,25 @@ async def test_echo_first_audio_comes_back_quickly(
     assert "streamer_first_audio_latency_seconds_count 1.0" in text
 
 
+async def test_a_compressed_stream_gets_its_audio_too(r: redis.Redis, connect: Any) -> None:
+    """permessage-deflate negotiated (Exotel may offer it): the audio arrives whole
+    and in order, sent through aiohttp's compressing writer."""
+    call_id = add_call(r, "echo")
+    ex = await connect(call_id, {"token": token(call_id)}, compress=15)
+    assert ex.ws.compress == 15
+    await ex.start(8000)
+    speech = tone(8000, 0.6)
+    for i in range(0, len(speech), 1600):
+        await ex.media(speech[i : i + 1600])
+    got = b""
+    while len(got) < len(speech):
+        frame = await ex.recv()
+        assert isinstance(frame, p.OutMedia)
+        got += frame.payload
+    assert got[: len(speech)] == speech
+    await ex.ws.close()
+
+
 @pytest.mark.parametrize(("rate", "via_url"), [(16000, False), (24000, False), (24000, True)])
 async def test_wideband_streams_get_legal_chunks(
     r: redis.Redis, connect: Any, rate: int, via_url: bool

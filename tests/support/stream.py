@@ -121,9 +121,11 @@ def metrics_url(server: TestServer) -> str:
 async def connect(streamer: TestServer) -> AsyncIterator[Callable[..., Awaitable[Exotel]]]:
     async with aiohttp.ClientSession() as http:
 
-        async def open_stream(call_id: str, query: dict[str, str] | None = None) -> Exotel:
+        async def open_stream(
+            call_id: str, query: dict[str, str] | None = None, compress: int = 0
+        ) -> Exotel:
             url = f"ws://127.0.0.1:{streamer.port}/stream/{call_id}"
-            return Exotel(await http.ws_connect(url, params=query or {}))
+            return Exotel(await http.ws_connect(url, params=query or {}, compress=compress))
 
         yield open_stream
 

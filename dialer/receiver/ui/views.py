@@ -24,8 +24,10 @@ import redis
 from aiohttp import web
 
 from dialer.platform import serving
+from dialer.receiver.api import campaign_in_scope, scope  # the REST API's scoping
 from dialer.receiver.app import scope_of_key, session_scope
-from dialer.receiver.appkeys import AREDIS, RUNTIME, SCOPE, SETTINGS, in_thread
+from dialer.receiver.appkeys import AREDIS, RUNTIME, SETTINGS, in_thread
+from dialer.receiver.openapi import problem  # the REST API's error body
 from dialer.receiver.ui import charts, sessions
 from dialer.services import queries
 from dialer.services.accounts import load_account
@@ -102,20 +104,16 @@ def _same_origin(request: web.Request) -> bool:
     return origin is None or origin == f"{request.scheme}://{request.host}"
 
 
-def _refusal(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "detail": []}, status=status)
-
-
 async def sign_in(request: web.Request) -> web.Response:
     if not _same_origin(request):
-        return _refusal(403, "cross-origin sign-in refused")
+        return problem(403, "cross-origin sign-in refused")
     try:
         given = (await request.json())["key"]
     except (ValueError, KeyError, TypeError):
-        return _refusal(400, 'give {"key": "..."}')
+        return problem(400, 'give {"key": "..."}')
     found = await scope_of_key(request.app, given) if isinstance(given, str) and given else None
     if found is None:
-        return _refusal(401, "wrong API key")
+        return problem(401, "wrong API key")
     s = request.app[SETTINGS]
     value = sessions.issue(s.keyring.session, found.key_id, apikeys.digest(given), now=time.time())
     resp = web.json_response({"ok": True})
@@ -137,20 +135,15 @@ async def sign_out(request: web.Request) -> web.Response:
     return resp
 
 
-def _scope(request: web.Request) -> apikeys.Scope:
-    found: apikeys.Scope = request[SCOPE]
-    return found
-
-
 async def visible_accounts(request: web.Request) -> list[str]:
-    who = _scope(request)
+    who = scope(request)
     if not who.admin:
         return sorted(who.accounts)
     return sorted(str(a) for a in await request.app[AREDIS].smembers(keys.ACCOUNTS))
 
 
 async def me(request: web.Request) -> web.Response:
-    who = _scope(request)
+    who = scope(request)
     s = request.app[SETTINGS]
     cookie = request.cookies.get(sessions.COOKIE, "")
     return web.json_response(
@@ -165,8 +158,7 @@ async def me(request: web.Request) -> web.Response:
 
 async def _campaign_of(request: web.Request) -> str:
     cid = request.match_info["id"]
-    account = await request.app[AREDIS].hget(keys.CAMPAIGNS, cid)
-    if account is None or not _scope(request).allows(str(account)):
+    if not await campaign_in_scope(request, cid):
         raise web.HTTPNotFound()  # out of scope answers exactly like missing
     return cid
 
@@ -256,7 +248,7 @@ async def campaign_events(request: web.Request) -> web.StreamResponse:
 
 async def campaigns_events(request: web.Request) -> web.StreamResponse:
     app = request.app
-    who = _scope(request)
+    who = scope(request)
     state = request.query.get("state") or None
     account = request.query.get("account") or None
     r = app[RUNTIME].r
