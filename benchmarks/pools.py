@@ -53,9 +53,11 @@ def run(ctx: Ctx) -> Result:
                 "workers_ms_per_call": s["cpu_ms_by_role"].get("Celery workers"),
                 "utilisation": s["utilisation"],
                 "refill_p99_ms": s["refill_p99_ms"],
+                "celery_hop_ms": s["stages_ms"].get("of which admitted_to_claimed (Celery hop)"),
             }
         )
     for m in measured:
+        hop = m["celery_hop_ms"] or {}
         res.rows.append(
             Row(
                 "celery pools",
@@ -67,7 +69,8 @@ def run(ctx: Ctx) -> Result:
                 note=f"CPU {m['cpu_ms_per_dial_wide_open']} ms/dial; at L={limit}, {n_calls} "
                 f"calls of {talk_s:g} s: {m['cpu_ms_per_call']} ms/call (workers "
                 f"{m['workers_ms_per_call']}), utilisation {m['utilisation']}, refill p99 "
-                f"{m['refill_p99_ms']} ms",
+                f"{m['refill_p99_ms']} ms, admission to dial task p50/p99 "
+                f"{hop.get('p50')}/{hop.get('p99')} ms",
             )
         )
     res.details["configs"] = measured

@@ -472,27 +472,45 @@ def py_spy() -> str | None:
     return str(found) if found.exists() else shutil.which("py-spy")
 
 
-def top_frames(raw: str, k: int = 10) -> list[tuple[str, float]]:
-    """py-spy's raw (collapsed) output -> the ``k`` frames with most self time, as shares."""
-    self_time: collections.Counter[str] = collections.Counter()
+def frame_name(frame: str) -> str:
+    """``fn (/long/path/site-packages/pkg/mod.py:12)`` -> ``fn (pkg/mod.py)``."""
+    m = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if not m:
+        return frame
+    path = re.sub(r".*/(site-packages|python3\.\d+)/", "", m.group(2))
+    path = re.sub(r".*?/((streamer|dialer|workers|benchmarks)/)", r"\1", path)
+    return f"{m.group(1)} ({path})"
+
+
+def top_frames(raw: str, k: int = 10, *, inclusive: str | None = None) -> list[tuple[str, float]]:
+    """py-spy's raw (collapsed) output -> the ``k`` frames with most self time, as shares.
+
+    ``inclusive``: a regular expression over frame names; then the share of
+    samples with a matching frame anywhere on the stack (time spent in it and
+    below), for the matching frames only.
+    """
+    counts: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        leaf = stack.rsplit(";", 1)[-1]
-        m = re.match(r"(.*) \((.*?)(?::\d+)?\)$", leaf)
-        if m:
-            path = re.sub(r".*/(site-packages|python3\.\d+)/", "", m.group(2))
-            path = re.sub(r".*?/((streamer|dialer|benchmarks)/)", r"\1", path)
-            leaf = f"{m.group(1)} ({path})"
-        self_time[leaf] += int(count)
         total += int(count)
-    return [(f, round(c / total, 3)) for f, c in self_time.most_common(k)] if total else []
+        if inclusive is None:
+            counts[frame_name(stack.rsplit(";", 1)[-1])] += int(count)
+            continue
+        names = {frame_name(f) for f in stack.split(";")}
+        for name in names:
+            if re.search(inclusive, name):
+                counts[name] += int(count)
+    return [(f, round(c / total, 3)) for f, c in counts.most_common(k)] if total else []
 
 
-def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]] | str:
-    """Sample ``pid`` with py-spy for ``seconds``; its top frames, or why there are none."""
+def profile(
+    pid: int, seconds: float, out: Path, *, inclusive: str | None = None
+) -> list[tuple[str, float]] | str:
+    """Sample ``pid`` with py-spy for ``seconds``; its top frames (``top_frames``), or why
+    there are none."""
     exe = py_spy()
     if exe is None:
         return "py-spy not installed"
@@ -504,7 +522,7 @@ def profile(pid: int, seconds: float, out: Path) -> list[tuple[str, float]] | st
         return f"py-spy failed: {exc}"
     if done.returncode != 0 or not out.exists():
         return f"py-spy failed: {done.stderr.strip()[-200:]}"  # e.g. no ptrace permission
-    return top_frames(out.read_text())
+    return top_frames(out.read_text(), inclusive=inclusive)
 
 
 def stream_urls(port: int, call_ids: list[str]) -> list[tuple[str, str]]:

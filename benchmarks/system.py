@@ -65,7 +65,7 @@ from benchmarks.slots import (
     start_naive_workers,
     summarise,
 )
-from benchmarks.streamer import campaign_calls, profile, stream_urls
+from benchmarks.streamer import campaign_calls, profile, stream_urls, top_frames
 from dialer.platform.embedded import free_port
 from dialer.platform.queue import QUEUES
 from dialer.sandbox.control import SandboxControl
@@ -82,6 +82,8 @@ ROLES = {
     "Redis (state + broker)": ("redis",),
 }
 LOAD_SIDE = ("sandbox",)
+# the frames the inclusive profile lists: our code, and publishing through kombu
+OURS = r"\((dialer/(?!cli/)|workers/|streamer/)|^Producer\.publish |^EventDispatcher\.publish "
 
 
 def role_of(process: str) -> str | None:
@@ -219,7 +221,12 @@ def profiled_campaign(
         spies = {k: pool.submit(profile, pid, seconds, out_dir / f"{k}.raw")
                  for k, pid in targets.items()}  # fmt: skip
         load.result()
-        return {k: f.result() for k, f in spies.items()}
+        frames: dict[str, Any] = {k: f.result() for k, f in spies.items()}
+    for k in targets:  # the same samples, by where our code and the broker client spend
+        raw = out_dir / f"{k}.raw"
+        if raw.exists():
+            frames[f"{k}, inclusive"] = top_frames(raw.read_text(), 12, inclusive=OURS)
+    return frames
 
 
 # --- the naive baseline ------------------------------------------------------------------
@@ -382,8 +389,41 @@ def report(
         + f"; refill p99 ours {ours['refill_p99_ms']} ms (max {ours['refill_max_ms']} ms), "
         "p50/p99 by stage (ms): "
         + "; ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in ours["stages_ms"].items())
+        + ". "
+        + why(ours, frames)
     )
     return res
+
+
+def share(frames: dict[str, Any], proc: str, frame: str) -> str:
+    """``frame``'s inclusive share of ``proc``'s samples, as text ("?" when not profiled)."""
+    top = frames.get(f"{proc}, inclusive")
+    if not isinstance(top, list):
+        return "?"
+    return next((f"{s:.0%}" for f, s in top if f.startswith(frame)), "< 5 %")
+
+
+def why(ours: dict[str, Any], frames: dict[str, Any]) -> str:
+    """What the profile says would cut the cost and the refill (the misses' 'why')."""
+    roles = sorted(ours["cpu_ms_by_role"].items(), key=lambda kv: -kv[1])
+    return (
+        "What would fix it: by role the costs are "
+        + ", ".join(f"{k} {v} ms" for k, v in roles)
+        + ". In the receiver, reading the callback body is "
+        + share(frames, "receiver", "read_body")
+        + " of its samples (aiohttp's multipart parser builds its unescape pattern again for "
+        "every part: re.escape, parse_content_disposition) and publishing the dial and "
+        f"follow-up tasks through kombu {share(frames, 'receiver', 'Producer.publish')}: a "
+        "parser of our own for Exotel's flat form fields and one publish for both tasks are "
+        "the parts to cut. In the "
+        f"workers the dial is {share(frames, 'worker', 'dial (dialer/services/dialing.py)')} "
+        "of the samples, most of it waiting on Redis and the Connect request, not Python. "
+        "The refill misses by the Celery hop between the receiver's admission and the dial "
+        "task (the stage 'admitted_to_claimed'): the broker queue stays short (see "
+        "docs/scaling.md, Celery workers), so the time is the hop itself on 2 shared cores; "
+        "sending the Connect request from the receiver that admitted the call would remove "
+        "the hop from the refill path"
+    )
 
 
 def notes(ours: dict[str, Any], base: dict[str, Any], frames: dict[str, Any]) -> str:
@@ -399,5 +439,6 @@ def notes(ours: dict[str, Any], base: dict[str, Any], frames: dict[str, Any]) ->
     ]
     for proc, top in frames.items():
         text = "; ".join(f"{f} {s:.1%}" for f, s in top) if isinstance(top, list) else top
-        parts.append(f"py-spy, ours, {proc} (self time, second campaign): {text}")
+        how = "" if proc.endswith("inclusive") else ", self time"
+        parts.append(f"py-spy, ours, {proc}{how} (second campaign): {text}")
     return ". ".join(parts) + "."

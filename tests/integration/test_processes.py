@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -30,6 +29,7 @@ import requests
 from dialer.platform.embedded import free_port
 from dialer.store import keys
 from tests.support.cli import alive
+from tests.support.polling import wait_for
 from tests.support.signing import API_KEY, SECRET, stream_token
 
 pytestmark = [
@@ -41,14 +41,8 @@ N = 2
 CHUNK = bytes(range(256)) * 12 + bytes(128)  # 3,200 B: one legal chunk, echoed as it is
 
 
-def until(check: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} not met in {timeout_s:.0f}s"
-        time.sleep(0.05)
+# Processes start and stop at their own pace: a generous deadline.
+until = functools.partial(wait_for, timeout_s=30.0)
 
 
 def children_of(parent: int) -> set[int]:
