@@ -23,7 +23,7 @@ both). Not counted: the sandbox and this process (the load side, Exotel's
 part); the sandbox's CPU is reported beside. Utilisation is the mean of
 active calls / L over the steady part (from the L-th dial, when the slots
 are first full, to the last); refill latency pairs the k-th terminal
-callback with the (L+k)-th dial (``benchmarks.slots.analyse``), both on the
+callback with the (L+k)-th dial (``benchmarks.common.analyse``), both on the
 sandbox's clock.
 
 Profile: after the measured campaign (so the sampler does not skew it), a
@@ -389,8 +389,41 @@ def report(
         + f"; refill p99 ours {ours['refill_p99_ms']} ms (max {ours['refill_max_ms']} ms), "
         "p50/p99 by stage (ms): "
         + "; ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in ours["stages_ms"].items())
+        + ". "
+        + why(ours, frames)
     )
     return res
+
+
+def share(frames: dict[str, Any], proc: str, frame: str) -> str:
+    """``frame``'s inclusive share of ``proc``'s samples, as text ("?" when not profiled)."""
+    top = frames.get(f"{proc}, inclusive")
+    if not isinstance(top, list):
+        return "?"
+    return next((f"{s:.0%}" for f, s in top if f.startswith(frame)), "< 5 %")
+
+
+def why(ours: dict[str, Any], frames: dict[str, Any]) -> str:
+    """What the profile says would cut the cost and the refill (the misses' 'why')."""
+    roles = sorted(ours["cpu_ms_by_role"].items(), key=lambda kv: -kv[1])
+    return (
+        "What would fix it: by role the costs are "
+        + ", ".join(f"{k} {v} ms" for k, v in roles)
+        + ". In the receiver, reading the callback body is "
+        + share(frames, "receiver", "read_body")
+        + " of its samples (aiohttp's multipart parser builds its unescape pattern again for "
+        "every part: re.escape, parse_content_disposition) and publishing the dial and "
+        f"follow-up tasks through kombu {share(frames, 'receiver', 'Producer.publish')}: a "
+        "parser of our own for Exotel's flat form fields and one publish for both tasks are "
+        "the parts to cut. In the "
+        f"workers the dial is {share(frames, 'worker', 'dial (dialer/services/dialing.py)')} "
+        "of the samples, most of it waiting on Redis and the Connect request, not Python. "
+        "The refill misses by the Celery hop between the receiver's admission and the dial "
+        "task (the stage 'admitted_to_claimed'): the broker queue stays short (see "
+        "docs/scaling.md, Celery workers), so the time is the hop itself on 2 shared cores; "
+        "sending the Connect request from the receiver that admitted the call would remove "
+        "the hop from the refill path"
+    )
 
 
 def notes(ours: dict[str, Any], base: dict[str, Any], frames: dict[str, Any]) -> str:

@@ -8,23 +8,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from dialer.core.settings import load_settings
 from dialer.receiver.api import render_metrics
 from dialer.receiver.app import create_app
+from tests.support.signing import API_KEY, make_settings
 
-KEY = "rest-ApiKey-8Hj3Tq2Wz7Lm5Xc1Vb9Nr4Gk6Ps"
+KEY = API_KEY
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
 async def client(redis_url: str, aiohttp_client: Any) -> TestClient:
-    settings = load_settings(
-        REDIS_URL=redis_url,
-        DIALER_API_KEY=KEY,
-        DIALER_SECRET="rest-S3cr3t-5Kd2Lq7Wx4Zb6Nm1Vp8Rt9Yc0Fh",
-        DIALER_EGRESS_ALLOW="127.0.0.0/8",  # accounts point at a loopback sandbox
-    )
-    return await aiohttp_client(create_app(settings))
+    # accounts point at a loopback sandbox: make_settings allows loopback egress
+    return await aiohttp_client(create_app(make_settings(redis_url)))
 
 
 async def register(client: TestClient) -> None:

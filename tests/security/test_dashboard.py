@@ -13,21 +13,15 @@ from dialer.core.settings import load_settings
 from dialer.receiver.app import create_app
 from dialer.receiver.ui import sessions
 from dialer.receiver.ui.views import CSP, PAGES
+from tests.support.signing import API_KEY, SECRET
 
-KEY = "ui-ApiKey-8Hj3Tq2Wz7Lm5Xc1Vb9Nr4Gk6PsQ"
-SECRET = "ui-S3cr3t-5Kd2Lq7Wx4Zb6Nm1Vp8Rt9Yc0FhQ"
+KEY = API_KEY
 ADMIN = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
-async def client(redis_url: str, aiohttp_client: Any) -> TestClient:
-    settings = load_settings(
-        REDIS_URL=redis_url,
-        DIALER_API_KEY=KEY,
-        DIALER_SECRET=SECRET,
-        DIALER_EGRESS_ALLOW="127.0.0.0/8",
-    )
-    return await aiohttp_client(create_app(settings))
+def client(receiver: TestClient) -> TestClient:
+    return receiver  # tests/security/conftest.py: the receiver app with known keys
 
 
 async def add_account(client: TestClient, sid: str) -> None:
@@ -87,7 +81,8 @@ async def test_state_changes_need_the_csrf_token(client: TestClient) -> None:
     csrf = await sign_in(client, KEY)
     # reads need only the cookie
     assert (await client.get(f"/v1/campaigns/{cid}")).status == 200
-    for headers in ({}, {sessions.CSRF_HEADER: ""}, {sessions.CSRF_HEADER: csrf[:-1] + "0"}):
+    wrong = csrf[:-1] + ("1" if csrf.endswith("0") else "0")  # never the token itself
+    for headers in ({}, {sessions.CSRF_HEADER: ""}, {sessions.CSRF_HEADER: wrong}):
         resp = await client.post(f"/v1/campaigns/{cid}/pause", headers=headers)
         assert resp.status == 403, headers
         assert "CSRF" in (await resp.json())["error"]
