@@ -104,6 +104,32 @@ def pct(values: list[float], q: float) -> float | None:
     return s[k]
 
 
+def analyse(
+    dials: list[float], terminals: list[float], limit: int, *, steady: bool = False
+) -> dict[str, Any]:
+    """Utilisation from the first dial (``steady``: from the L-th, past the ramp) to the last."""
+    dials, terminals = sorted(dials), sorted(terminals)
+    if len(dials) < 2:
+        return {"utilisation": None, "refill_ms": []}
+    start = dials[min(limit, len(dials)) - 1] if steady else dials[0]
+    end = dials[-1]
+    events = sorted([(t, 1) for t in dials] + [(t, -1) for t in terminals if t <= end])
+    area, active, last = 0.0, 0, start
+    for t, delta in events:
+        if t > start:
+            area += active * (t - last)
+            last = t
+        active += delta
+    busy = end - start
+    util = area / (busy * limit) if busy > 0 else None
+    refill = [
+        (dials[limit + k] - terminals[k]) * 1000
+        for k in range(max(0, len(dials) - limit))
+        if k < len(terminals)
+    ]
+    return {"utilisation": util, "busy_s": busy, "refill_ms": refill}
+
+
 def r2(x: float | None, nd: int = 2) -> float | None:
     return None if x is None else round(x, nd)
 

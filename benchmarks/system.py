@@ -23,7 +23,7 @@ both). Not counted: the sandbox and this process (the load side, Exotel's
 part); the sandbox's CPU is reported beside. Utilisation is the mean of
 active calls / L over the steady part (from the L-th dial, when the slots
 are first full, to the last); refill latency pairs the k-th terminal
-callback with the (L+k)-th dial (``benchmarks.slots.analyse``), both on the
+callback with the (L+k)-th dial (``benchmarks.common.analyse``), both on the
 sandbox's clock.
 
 Profile: after the measured campaign (so the sampler does not skew it), a

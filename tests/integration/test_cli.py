@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,12 @@ import requests
 
 from tests.support import broker
 from tests.support.cli import DIALER, alive, cli_env, descendants, run_cli
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
 
-def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _up(env: dict[str, str], log: Path, talk_s: float = 1.5) -> subprocess.Popen[bytes]:
     out = open(log, "ab")  # noqa: SIM115 - closed by the child
     proc = subprocess.Popen(
         [
@@ -27,7 +27,7 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             "up",
             "--no-flower",
             "--sandbox-arg=--ring-s=0.05",
-            "--sandbox-arg=--talk-max-s=1.5",
+            f"--sandbox-arg=--talk-max-s={talk_s}",
             # the run's RabbitMQ, when it has one, through the flag (tests/support/broker.py)
             *(["--broker", amqp] if (amqp := broker.amqp_url()) else []),
         ],
@@ -38,16 +38,16 @@ def _up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
     out.close()
     url = f"http://127.0.0.1:{env['DIALER_PORT']}/healthz"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return proc
-        except requests.RequestException:
-            pass
+
+    def healthy() -> bool:
         assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
+        try:
+            return requests.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(healthy, 60, 0.2, what=f"dialer up healthy; its log: {log}")
+    return proc
 
 
 def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
@@ -57,7 +57,10 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
     rows = ["to,name"] + [f"+9198765{i:05d},N{i}" for i in range(0, 120, 10)]
     rows.insert(3, "12,broken")
     contacts.write_text("\n".join(rows) + "\n")
-    up = _up(env, log)
+    # Calls that talk for 30 s: the campaign is still under way when SIGTERM comes
+    # after the checks below (it used to be done by then, and the restart had
+    # nothing left to finish).
+    up = _up(env, log, talk_s=30)
     try:
         sub = run_cli(
             env,
@@ -89,23 +92,30 @@ def test_up_submit_status_sigterm_restart_results(tmp_path: Path) -> None:
             assert f"pid {up.pid}" in again.stderr and "DIALER_DATA_DIR" in again.stderr
             assert "Traceback" not in again.stderr
         assert up.poll() is None  # the first one is untouched
-        time.sleep(1.0)  # some calls in flight
+
+        def under_way() -> dict[str, object] | None:
+            now = json.loads(run_cli(env, "status", cid, "--json").stdout)
+            started = sum(now["counts"].values()) - now["counts"].get("pending", 0)
+            return now if started and now["finished"] < now["total"] else None
+
+        # dialling has begun and calls are left: SIGTERM meets a campaign under way
+        wait_for(under_way, 30, 0.1, what="the campaign under way")
         children = descendants(up.pid)
         assert children
     finally:
         os.kill(up.pid, signal.SIGTERM)
         up.wait(timeout=60)
-    time.sleep(0.5)
-    assert not [p for p in children if alive(p)], "dialer up left orphan processes"
+    # Grandchildren (a worker's pool) may still be exiting as up returns; one left
+    # running is an orphan.
+    wait_for(lambda: not [p for p in children if alive(p)], 10, what="dialer up left no orphans")
     up = _up(env, log)  # same data dir: the embedded Redis replays its AOF
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            status = json.loads(run_cli(env, "status", cid, "--json").stdout)
-            if status["state"] == "done":
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(0.5)
+        wait_for(
+            lambda: json.loads(run_cli(env, "status", cid, "--json").stdout)["state"] == "done",
+            120,
+            0.5,
+            what="the campaign done after the restart",
+        )
         res = run_cli(env, "results", cid, "--format", "json")
         results = json.loads(res.stdout)
         assert len(results) == 12 and all(r["outcome"] for r in results)
