@@ -61,7 +61,7 @@ CODES: Mapping[Code, str] = {
     Code.NOT_PLACED: "Exotel provably did not place the call, after every send try",
     Code.DIAL_UNKNOWN: "the dial request was sent but its answer was lost; reconciliation decides",
     Code.CALL_LOST: "Exotel has no record of a call it had placed",
-    Code.ACCOUNT_STOPPED: "the account's circuit is open (401/403 from Exotel); waiting",
+    Code.ACCOUNT_STOPPED: "the account's circuit is open (401/402/403 from Exotel); waiting",
     Code.OUTSIDE_WINDOW: "deferred until the contact's calling window opens",
     Code.CAMPAIGN_PAUSED: "deferred while the campaign is paused",
     Code.DO_NOT_CALL: "suppressed: the number is on the account's do-not-call list",
