@@ -87,7 +87,9 @@ def client(api_url: str) -> ExotelClient:
     return c
 
 
-@app.task(bind=True, name="naive.call", max_retries=None)
+# shared=False: only this app runs them (a shared task is added to every Celery app
+# made later, the dialer's too, when a test imports this module first)
+@app.task(bind=True, name="naive.call", max_retries=None, shared=False)
 def call(self: Any, spec: dict[str, Any]) -> str:
     """spec: number, limit, api_url, callback_url, stream_url, custom."""
     rr = r()
@@ -115,7 +117,7 @@ def call(self: Any, spec: dict[str, Any]) -> str:
     return info.sid
 
 
-@app.task(name="naive.noop")
+@app.task(name="naive.noop", shared=False)
 def noop(key: str, total: int) -> None:
     """Counts itself (one INCR) and stamps the first and last execution."""
     rr = r()
