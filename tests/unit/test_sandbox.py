@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -166,7 +167,7 @@ async def test_answered_calls_stream_and_call_back_in_all_formats(world: Any) ->
                                   events=["ringing", "answered"])  # fmt: skip
         assert status == 200
         call = body["Call"]
-        assert len(call["Sid"]) == 32 and int(call["Sid"], 16) >= 0
+        assert re.fullmatch(r"[0-9a-f]{32}", call["Sid"]), call["Sid"]
         assert call["Status"] == "in-progress" and call["Direction"] == "outbound-api"
         assert call["PhoneNumberSid"] == CALLER_ID and call["CustomField"] == f"c1:{n}"
         assert call["RecordingUrl"] is None
