@@ -34,6 +34,7 @@ receiver and one worker; their top frames go in the notes.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sys
 import time
 from typing import Any
@@ -390,7 +391,7 @@ def report(
         "p50/p99 by stage (ms): "
         + "; ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in ours["stages_ms"].items())
         + ". "
-        + why(ours, frames)
+        + why(ours, frames, talk_s)
     )
     return res
 
@@ -403,11 +404,23 @@ def share(frames: dict[str, Any], proc: str, frame: str) -> str:
     return next((f"{s:.0%}" for f, s in top if f.startswith(frame)), "< 5 %")
 
 
-def why(ours: dict[str, Any], frames: dict[str, Any]) -> str:
+def why(ours: dict[str, Any], frames: dict[str, Any], talk_s: float) -> str:
     """What the profile says would cut the cost and the refill (the misses' 'why')."""
     roles = sorted(ours["cpu_ms_by_role"].items(), key=lambda kv: -kv[1])
+    # Calls end at L / talk per second at full slots: the CPU that rate needs, load side too
+    rate = ours["L"] / talk_s
+    cores = rate * (ours["cpu_ms_per_call"] + ours["load_side_ms"]) / 1000
+    cpus = os.cpu_count() or 1
+    busy = (
+        "so every hop of the refill waits for a core: the utilisation and refill targets "
+        "need the CPU per call down first"
+        if cores >= 0.8 * cpus
+        else "so the cores are not what holds the refill back"
+    )
     return (
-        "What would fix it: by role the costs are "
+        f"Full slots mean {rate:g} calls/s; at {ours['cpu_ms_per_call']} ms per call for the "
+        f"system and {ours['load_side_ms']} ms for the sandbox that is {cores:.2f} cores of "
+        f"the machine's {cpus}, {busy}. What would fix it: by role the costs are "
         + ", ".join(f"{k} {v} ms" for k, v in roles)
         + ". In the receiver, reading the callback body is "
         + share(frames, "receiver", "read_body")
