@@ -305,7 +305,7 @@ async def accounts_events(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app.on_response_prepare.append(security_headers)
-    app.router.add_get("/ui", lambda request: _redirect("/ui/"))
+    app.router.add_get("/ui", to_index)
     for path in PAGES:
         app.router.add_get(path, page)
     app.router.add_get(SIGNIN, signin_page)
@@ -319,5 +319,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/ui/api/accounts/events", accounts_events)
 
 
-async def _redirect(to: str) -> web.StreamResponse:
-    raise web.HTTPSeeOther(to)
+async def to_index(request: web.Request) -> web.StreamResponse:
+    # a coroutine function, not a lambda returning one: aiohttp deprecates bare handlers
+    raise web.HTTPSeeOther("/ui/")
