@@ -110,6 +110,17 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop()
 
 
+def _on_stop_signals() -> None:
+    """SIGTERM and SIGINT both stop the system in order.
+
+    SIGINT is set explicitly: a shell script that starts ``dialer up`` in the
+    background hands it SIGINT *ignored*, Python then installs no
+    KeyboardInterrupt, and a ``kill -INT`` (or Ctrl-C sent to the group) was lost.
+    """
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _start(sup: Supervisor) -> None:
     try:
         sup.start()
@@ -158,7 +169,7 @@ def up(workers: int, no_flower: bool, broker: str | None, sandbox_args: tuple[st
         extra_sandbox_args=list(sandbox_args),
         extra_env=overrides,
     )
-    signal.signal(signal.SIGTERM, _raise_stop)
+    _on_stop_signals()
     click.echo("starting the dialer:", err=True)
     _start(sup)
     click.echo(dashboard_hint(s, overrides), err=True)
@@ -199,7 +210,7 @@ def demo(contacts: int, max_concurrent: int, timeout_s: float, no_flower: bool) 
         max_concurrent=max_concurrent,
         extra_env=overrides,
     )
-    signal.signal(signal.SIGTERM, _raise_stop)
+    _on_stop_signals()
     click.echo("starting the dialer (embedded Redis, sandbox Exotel):", err=True)
     _start(sup)
     click.echo(dashboard_hint(s, overrides), err=True)
