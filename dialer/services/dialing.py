@@ -46,6 +46,7 @@ from dialer.services import accounts
 from dialer.services.runtime import CampaignFacts, Runtime
 from dialer.services.settle import Settlement, of
 from dialer.store import callerids, keys
+from dialer.store.admission import Refill
 from dialer.store.records import Extra, transition
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def connect_params(
 def dial(
     rt: Runtime, call_id: str, *, now: float | None = None, rng: random.Random | None = None
 ) -> DialResult:
+    fixed_now = now
     now = time.time() if now is None else now
     rng = rng or random.Random()
     facts = rt.campaign_of_call(call_id)
@@ -126,10 +128,15 @@ def dial(
     attempt = int(fields.get("attempt", 1))
     won: list[Transition] = []  # the last transition this dial made
     # A transition that releases the slot refills it in its own commit.
-    refill = rt.limiter.refill(a, now)
+    refills: list[Refill] = []
 
     def apply(kind: Kind, extra: Extra | None = None, **kw: object) -> Transition | None:
         ev = Event(kind, attempt=attempt, at=now, **kw)  # type: ignore[arg-type]
+        # Dated when it commits, not when the dial began: the Connect request may
+        # have taken its whole timeout, and calls admitted with a stale time would
+        # leave the per-minute window (and their leases end) that much early.
+        refill = rt.limiter.refill(a, time.time() if fixed_now is None else fixed_now)
+        refills.append(refill)
         # ``fields`` (read above, then kept up to date by each commit): every
         # transition of this dial is one round trip, with no read first.
         t = transition(
@@ -150,9 +157,11 @@ def dial(
 
     def result(outcome: str, detail: str = "") -> DialResult:
         done = of(call_id, won[-1] if won else None)
-        if done is not None and done.refill and refill.ran:
+        ran = any(f.ran for f in refills)
+        if done is not None and done.refill and ran:
             done = done.refilled()
-        return DialResult(call_id, outcome, detail, done, tuple(refill.admitted))
+        admitted = tuple(c for f in refills for c in f.admitted)
+        return DialResult(call_id, outcome, detail, done, admitted)
 
     if campaign_state == CampaignState.CANCELLED:
         apply(Kind.CANCEL, reason="campaign cancelled", code=Code.CANCELLED)
