@@ -236,7 +236,11 @@ class Session:
             elif isinstance(frame, p.Mark):
                 waiting = self._marks.get(frame.name)
                 if waiting:
-                    waiting.pop(0).set_result(True)
+                    heard = waiting.pop(0)
+                    # A waiter that gave up (wait_for's timeout) cancelled it: the
+                    # echo came late, which must not end the stream.
+                    if not heard.done():
+                        heard.set_result(True)
                     self._events.put_nowait(("mark", frame.name))
             elif isinstance(frame, p.Stop):
                 self._reason = frame.reason or "stop"
