@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,6 +32,8 @@ from dialer.core.reasons import BotError
 from dialer.store import keys, replies
 from dialer.store.admission import Refill
 from dialer.store.scripts import script
+
+log = logging.getLogger(__name__)
 
 Op = tuple[Any, ...]
 
@@ -303,7 +306,11 @@ def _outcome(reply: list[Any], refill: Refill | None) -> dict[str, str] | None:
     """None: written (and ``refill`` filled in); else the call's fields now (it
     changed since it was read)."""
     flat = [x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]]
-    if int(reply[0]) == 1:
+    code = int(reply[0])
+    if code == 2:  # the refill failed after the writes: the settle step admits
+        log.warning("refill in the commit failed: left to the settle step")
+        return None
+    if code == 1:
         if refill is not None:
             refill.ran, refill.admitted = True, flat
         return None

@@ -164,3 +164,15 @@ def test_the_settle_step_counts_the_caller_id_and_finishes_the_campaign_once(
     assert r.hget(keys.campaign(A, cid), "completed_at") == repr(T0 + 5)
     settle.settle(rt, [out.settlement], then, now=T0 + 6)  # a redelivered task
     assert then.campaigns == [cid]  # completion is announced once, whatever repeats
+
+
+def test_a_refill_that_fails_in_the_commit_keeps_the_transition_and_leaves_admission_to_settle(
+    r: redis.Redis, rt: Runtime, redis_url: str
+) -> None:
+    _, ids = placed_call(r, rt, 2)
+    # A corrupt account field makes admission fail inside commit.lua, after its writes.
+    r.hset(keys.account(A), "calls_per_minute", "not-a-number")
+    out = terminal(rt, redis_url, ids[0], T0 + 5)
+    assert r.hget(keys.call(A, ids[0]), "state") == State.COMPLETED.value
+    assert out.settlement is not None and out.settlement.refill  # settle still owes the refill
+    assert r.zcard(keys.active(A)) == 0

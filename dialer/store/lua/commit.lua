@@ -18,7 +18,8 @@
 --         lease, reserve, PENDING, ADMITTED] when the transition releases a
 --         slot: refill it after the writes (admit in lua/admission.lua, the
 --         one home of admission, prepended to this script), or ''
--- Returns {1, admitted id, ...} when written (no ids without ARGV[5]);
+-- Returns {1, admitted id, ...} when written (no ids without ARGV[5]); {2}
+-- when written but the refill failed (it is left to the settle step);
 -- {0, field, value, ...} (the call's fields now) when the call changed since
 -- it was read: decide again on those (nothing is written, nothing admitted).
 if ARGV[3] ~= '' then
@@ -61,6 +62,11 @@ for _, op in ipairs(ops) do
 end
 if ARGV[5] == '' then return {1} end
 local r = cjson.decode(ARGV[5])
-local ids = admit(KEYS[r[1]], KEYS[r[2]], KEYS[r[3]], KEYS[r[4]], unpack(r, 5))
+-- The transition is written and stays written (no rollback): an error in the
+-- refill (a corrupt account field) must not make it look failed, or the
+-- caller would answer 500 and skip its follow-ups. {2}: written, refill not
+-- run, so the settle step admits instead.
+local ok, ids = pcall(admit, KEYS[r[1]], KEYS[r[2]], KEYS[r[3]], KEYS[r[4]], unpack(r, 5))
+if not ok then return {2} end
 table.insert(ids, 1, 1)
 return ids
