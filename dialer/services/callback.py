@@ -113,9 +113,7 @@ async def record(
     if t is None:
         return Outcome("stale", STALE)
     result = parsed["status"] or kind.value
-    done = settle.of(call_id, t)
+    done = settle.of(call_id, t, refilled=refill.ran)
     if done is None:
         return Outcome(result, transition=t)
-    if done.refill and refill.ran:
-        done = done.refilled()
     return Outcome(result, transition=t, settlement=done, admitted=tuple(refill.admitted))

@@ -156,10 +156,8 @@ def dial(
         return t
 
     def result(outcome: str, detail: str = "") -> DialResult:
-        done = of(call_id, won[-1] if won else None)
         ran = any(f.ran for f in refills)
-        if done is not None and done.refill and ran:
-            done = done.refilled()
+        done = of(call_id, won[-1] if won else None, refilled=ran)
         admitted = tuple(c for f in refills for c in f.admitted)
         return DialResult(call_id, outcome, detail, done, admitted)
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from dialer.core.calls import Transition
@@ -66,16 +66,17 @@ class Settlement:
         """``dialer.followup``'s arguments (a stable contract)."""
         return (self.call_id, self.refill, self.final, self.attempt)
 
-    def refilled(self) -> Settlement:
-        return replace(self, refill=False)
 
+def of(call_id: str, t: Transition | None, *, refilled: bool = False) -> Settlement | None:
+    """Pure: the follow-ups of a transition; None when it changed nothing that needs one.
 
-def of(call_id: str, t: Transition | None) -> Settlement | None:
-    """Pure: the follow-ups of a transition; None when it changed nothing that needs one."""
+    ``refilled``: the transition's own commit already refilled the slot it released.
+    """
     if t is None or not t.changed or not (t.releases_slot or t.final):
         return None
     attempt = t.before.attempt if t.releases_slot else None
-    return Settlement(call_id, refill=t.releases_slot, final=t.final, attempt=attempt)
+    refill = t.releases_slot and not refilled
+    return Settlement(call_id, refill=refill, final=t.final, attempt=attempt)
 
 
 class Followups(Protocol):
