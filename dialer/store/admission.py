@@ -65,7 +65,19 @@ class Refill:
     admitted: list[str] = field(default_factory=list)
 
 
-class RedisLimiter:
+class _Admission:
+    """What both Redis limiters admit with, and the refill a releasing commit runs."""
+
+    def __init__(self, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
+        self.admit_lease_s = admit_lease_s
+        self.reserve_pct = reserve_pct
+
+    def refill(self, account: str, now: float) -> Refill:
+        call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
+        return Refill(call["keys"], call["args"])
+
+
+class RedisLimiter(_Admission):
     """The ``Limiter`` on Redis (blocking client; workers and beat).
 
     Beyond the contract: ``claim``, reconciliation's share of the per-minute
@@ -73,9 +85,8 @@ class RedisLimiter:
     """
 
     def __init__(self, r: redis.Redis, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
+        super().__init__(admit_lease_s=admit_lease_s, reserve_pct=reserve_pct)
         self.r = r
-        self.admit_lease_s = admit_lease_s
-        self.reserve_pct = reserve_pct
         self._admit = r.register_script(script("admit"))
         self._claim = r.register_script(script("claim"))
 
@@ -83,10 +94,6 @@ class RedisLimiter:
         call = admit_call(account, now, limit, self.admit_lease_s, self.reserve_pct)
         ids = self._admit(keys=call["keys"], args=call["args"])
         return replies.texts(ids)
-
-    def refill(self, account: str, now: float) -> Refill:
-        call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
-        return Refill(call["keys"], call["args"])
 
     def release(self, account: str, call_id: str) -> bool:
         return bool(self.r.zrem(keys.active(account), call_id))
@@ -130,19 +137,11 @@ class RedisLimiter:
         )
 
 
-class AsyncRedisLimiter:
+class AsyncRedisLimiter(_Admission):
     """The receiver's admission: a terminal callback refills the slot it frees
     in the same round trip as its transition (:class:`Refill`), on the event
     loop, with no Celery hop on the refill path (terminal callback -> next dial).
     """
-
-    def __init__(self, *, admit_lease_s: float = 60.0, reserve_pct: int = 0):
-        self.admit_lease_s = admit_lease_s
-        self.reserve_pct = reserve_pct
-
-    def refill(self, account: str, now: float) -> Refill:
-        call = admit_call(account, now, 0, self.admit_lease_s, self.reserve_pct)
-        return Refill(call["keys"], call["args"])
 
 
 if TYPE_CHECKING:  # mypy holds the Redis limiter to the contract
