@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 from dialer.store import keys
 from streamer import protocol as p
 from streamer.audio import is_legal_chunk
-from tests.support.polling import until
+from tests.support.polling import until, until_async
 from tests.support.stream import ACCOUNT, add_call, metrics_url, token
 
 
@@ -246,6 +246,14 @@ async def test_broken_bot_spec_hangs_up_and_records_why(
     await ex.start(8000)
     assert await ex.closed() == 1011
     assert "survey file not found" in r.hget(keys.call(ACCOUNT, call_id), "stream_error")
+    # The client sees the close frame before the server's handler has unwound and
+    # dropped the stream from its count, so poll for the count, not read it once.
     async with aiohttp.ClientSession() as http:
-        health = await (await http.get(f"http://127.0.0.1:{streamer.port}/healthz")).json()
-    assert health == {"ok": True, "streams": 0}
+
+        async def idle() -> bool:
+            url = f"http://127.0.0.1:{streamer.port}/healthz"
+            health = await (await http.get(url)).json()
+            assert health["ok"] is True
+            return bool(health["streams"] == 0)
+
+        await until_async(idle, what="the broken stream leaves the streamer's count")
