@@ -16,42 +16,54 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import hdrs, web
 
+from dialer.core import forms
 from dialer.core.errors import ProtocolError
 
 MAX_FIELD = 4096
+#: a whole callback body. Exotel's are ~1 KB; the app's own cap (CSV uploads) is 8 MiB.
+MAX_CALLBACK_BODY = 1024 * 1024
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k).lower(): v for k, v in d.items()}
 
 
+async def read_capped(request: web.Request, cap: int = MAX_CALLBACK_BODY) -> bytes:
+    """The whole body, read once; 413 past ``cap`` (before reading it when declared)."""
+    declared = request.content_length
+    if declared is not None and declared > cap:
+        raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=declared)
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > cap:
+            raise web.HTTPRequestEntityTooLarge(max_size=cap, actual_size=len(body))
+    return bytes(body)
+
+
 async def read_body(request: web.Request) -> dict[str, Any]:
-    """The callback's fields, whatever the content type; ProtocolError if unreadable."""
+    """The callback's fields, whatever the content type; ProtocolError if unreadable.
+
+    Forms go through ``dialer.core.forms`` (flat text fields only: Exotel sends
+    no files), JSON through the stdlib; a repeated field keeps its last value.
+    """
     ctype = request.content_type
+    if ctype not in FORMS and ctype != "application/json":
+        raise ProtocolError(f"unsupported content type {ctype!r}")
+    raw = await read_capped(request)
+    if ctype in FORMS:
+        return {k.lower(): v for k, v in forms.parse(request.headers[hdrs.CONTENT_TYPE], raw)}
     try:
-        if ctype == "application/json":
-            raw = await request.read()
-            data = json.loads(raw or b"{}")
-            if not isinstance(data, dict):
-                raise ProtocolError("JSON body must be an object", raw=raw)
-            return _lower(data)
-        if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            form = await request.post()
-            out: dict[str, Any] = {}
-            for k, v in form.items():
-                if not isinstance(v, str):  # an uploaded file: Exotel sends none
-                    raise ProtocolError(f"unexpected file field {k!r}")
-                out[k.lower()] = v
-            return out
-    except ProtocolError:
-        raise
-    except (ValueError, LookupError, RecursionError, HttpProcessingError) as exc:
-        # bad JSON, an unknown charset, absurd nesting, a malformed multipart part
+        data = json.loads(raw or b"{}")
+    except (ValueError, RecursionError) as exc:
+        # bad JSON (or bad UTF-8), absurd nesting
         raise ProtocolError(f"unreadable {ctype} body: {type(exc).__name__}") from None
-    raise ProtocolError(f"unsupported content type {ctype!r}")
+    if not isinstance(data, dict):
+        raise ProtocolError("JSON body must be an object", raw=raw)
+    return _lower(data)
 
 
 def _text(fields: Mapping[str, Any], name: str) -> str | None:
