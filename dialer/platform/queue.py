@@ -35,10 +35,12 @@ reconciliation settles its lease).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
+from celery.utils import uuid
 from kombu import Exchange, Queue
 
 from dialer.core.settings import Settings
@@ -159,3 +161,32 @@ def make_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
     app.conf.update(celery_config(settings))
     app.conf.dialer_settings = settings
     return app
+
+
+def publish(app: Celery, tasks: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
+    """Send tasks (short name, args) from a producer process, blocking: one producer for all.
+
+    The same messages as ``app.send_task(task_name(short), args=args)`` (queue by
+    ``TASK_QUEUES``, the queue still declared), without its per-call work that
+    a producer of id-only tasks does not need: the router (our routes are this
+    module's table), the task registry lookup, a producer from the pool per
+    task, and ``saferepr`` of the arguments (``repr`` of a tuple of ids is the
+    same text). Half the CPU per publish of ``send_task`` (issue #17).
+    """
+    amqp = app.amqp
+    with app.producer_or_acquire() as producer:
+        for short, args in tasks:
+            name = task_name(short)
+            message = amqp.create_task_message(
+                uuid(),
+                name,
+                args,
+                {},
+                reply_to=app.thread_oid,
+                create_sent_event=app.conf.task_send_sent_event,
+                argsrepr=repr(args),
+                kwargsrepr="{}",
+                ignore_result=None,  # as send_task: the task (ignore_result) decides
+            )
+            with producer.connection._reraise_as_library_errors():
+                amqp.send_task_message(producer, name, message, queue=TASK_QUEUES[short])

@@ -21,7 +21,7 @@ from celery import Celery
 
 from dialer.core.settings import Settings
 from dialer.net.egress import Egress
-from dialer.platform.queue import task_name
+from dialer.platform import queue
 from dialer.receiver.metrics import Metrics
 from dialer.services.runtime import Runtime
 from dialer.store import apikeys
@@ -51,4 +51,4 @@ async def in_thread(app: web.Application, fn: Callable[..., Any], *args: Any) ->
 async def send_task(app: web.Application, short: str, *args: Any) -> None:
     """Publish a Celery task (by its short name: ``dialer.platform.queue.task_name``)
     without blocking the event loop."""
-    await in_thread(app, lambda: app[CELERY].send_task(task_name(short), args=args))
+    await in_thread(app, queue.publish, app[CELERY], [(short, args)])
