@@ -28,7 +28,7 @@ from dialer.receiver.api import campaign_in_scope, scope  # the REST API's scopi
 from dialer.receiver.app import scope_of_key, session_scope
 from dialer.receiver.appkeys import AREDIS, RUNTIME, SETTINGS, in_thread
 from dialer.receiver.openapi import problem  # the REST API's error body
-from dialer.receiver.ui import charts, sessions
+from dialer.receiver.ui import charts, pages, sessions
 from dialer.services import queries
 from dialer.services.accounts import load_account
 from dialer.store import apikeys, keys
@@ -40,14 +40,15 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: the pages behind a session, by path (``pages`` assembles each by name)
 PAGES = {
-    "/ui/": "campaigns.html",
-    "/ui/campaign": "campaign.html",
-    "/ui/new": "new.html",
-    "/ui/accounts": "accounts.html",
+    "/ui/": "campaigns",
+    "/ui/campaign": "campaign",
+    "/ui/new": "new",
+    "/ui/accounts": "accounts",
 }
 SIGNIN = "/ui/signin"
-TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+TYPES = {".js": "text/javascript", ".css": "text/css"}
 TICK_S = 1.0
 KEEPALIVE_S = 15.0
 MAX_CONTACTS_PAGE = 200
@@ -84,14 +85,18 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     h.setdefault("Cache-Control", "no-store")
 
 
+def _page(name: str) -> web.Response:
+    return web.Response(body=pages.render(name), content_type="text/html", charset="utf-8")
+
+
 async def page(request: web.Request) -> web.StreamResponse:
     if await session_scope(request) is None:
         raise web.HTTPSeeOther(SIGNIN)
-    return _file(PAGES[request.path])
+    return _page(PAGES[request.path])
 
 
 async def signin_page(request: web.Request) -> web.StreamResponse:
-    return _file("signin.html")
+    return _page("signin")
 
 
 async def static(request: web.Request) -> web.StreamResponse:
@@ -304,6 +309,8 @@ async def accounts_events(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
+    for name in [*PAGES.values(), "signin"]:
+        pages.render(name)  # a broken template fails the start, not a visitor's request
     app.on_response_prepare.append(security_headers)
     app.router.add_get("/ui", to_index)
     for path in PAGES:
