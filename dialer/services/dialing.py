@@ -167,7 +167,7 @@ def dial(
     account = None
     if account_hash:
         try:
-            account = accounts.Account.from_hash(account_hash, rt.settings.keyring)
+            account = rt.account_from(account_hash)
         except ConfigError as exc:
             # Its token cannot be decrypted (DIALER_SECRET changed): stop the
             # account with the reason, as a 401 would, instead of failing every dial.
