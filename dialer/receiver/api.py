@@ -196,7 +196,7 @@ async def _campaign_of_path(request: web.Request, inp: Input[Any, Any]) -> web.R
     return problem(404, "no such campaign")
 
 
-#: Whose a route is (``API.route(scope=...)``); every keyed route names one.
+#: Whose a route is (``scope=``, mostly its resource's); every keyed route has one.
 ANY_KEY = Access("any key; the handler narrows to the key's accounts", _any_key)
 ADMIN = Access("an admin key", _admin, {403: ADMIN_ONLY})
 BY_ACCOUNT = Access("the account {sid}", _account_of_path, {404: NO_ACCOUNT})
@@ -230,7 +230,8 @@ def _named(body: pydantic.BaseModel, *skip: str) -> dict[str, Any]:
 
 
 def refuse_api_url(app: web.Application, api_url: object) -> None:
-    """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy."""
+    """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy.
+    Any other is refused (the 422)."""
     if api_url is None or is_exotel_url(str(api_url), app[appkeys.SETTINGS].egress_policy):
         return
     hosts = ", ".join(sorted(EXOTEL_API_HOSTS))
