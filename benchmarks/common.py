@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from dialer.core.keyring import Keyring
+from dialer.platform.processes import wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = 12
@@ -193,20 +194,11 @@ def dialer_cmd(*args: str) -> list[str]:
 
 
 def wait_http(url: str, timeout_s: float = 30.0, proc: Proc | None = None) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
+    def alive() -> None:
         if proc is not None and not proc.alive():
             raise RuntimeError(f"{proc.name} exited: {proc.tail()}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} not up in {timeout_s}s")
-        time.sleep(0.1)
+
+    wait_healthy(url, time.monotonic() + timeout_s, between=alive)
 
 
 def cpu_seconds(pid: int) -> float:

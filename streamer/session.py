@@ -18,9 +18,10 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import InitVar, dataclass
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
 
 from dialer.core.errors import DialerError, ProtocolError
 from dialer.core.reasons import Code
@@ -28,16 +29,14 @@ from streamer import protocol as p
 from streamer.audio import RATES, Chunker, Pacer, StreamResampler
 from streamer.bots import Bot, make_bot
 from streamer.bots.base import INTERNAL_RATE
+from streamer.leg import Leg
 from streamer.machine import MachineWatch
-from streamer.metrics import Metrics
 from streamer.pacing import Pacing
-from streamer.store import CallInfo, CallStore
 from streamer.wire import (
     ENDED,
     INTERNAL_ERROR,
     NORMAL,
     PROTOCOL_ERROR,
-    Garbage,
     decode_frame,
     inbound,
     text_frames,
@@ -54,30 +53,31 @@ RECENT_IN = 4  # inbound payloads remembered for sending back unchanged
 _EVENTS = {b"media": "media", b'mark"': "mark", b"clear": "clear"}
 
 
-class Session:
+@dataclass(eq=False, repr=False)
+class Session(Leg):
     """Implements ``BotContext`` for its bot; see bots/base.py for the contract."""
 
-    def __init__(
+    pacing: InitVar[Pacing]
+    url_rate: InitVar[int] = 8000
+    bot_factory: InitVar[Callable[[str, dict[str, Any]], Bot]] = make_bot
+    transport: InitVar[asyncio.BaseTransport | None] = None
+
+    def __post_init__(
         self,
-        ws: web.WebSocketResponse,
-        call: CallInfo,
-        store: CallStore,
-        metrics: Metrics,
         pacing: Pacing,
-        url_rate: int = 8000,
-        bot_factory: Callable[[str, dict[str, Any]], Bot] = make_bot,
-        transport: asyncio.BaseTransport | None = None,
+        url_rate: int,
+        bot_factory: Callable[[str, dict[str, Any]], Bot],
+        transport: asyncio.BaseTransport | None,
     ) -> None:
-        self.ws, self.call, self.store, self.metrics = ws, call, store, metrics
+        super().__post_init__()
+        call = self.call
         self.call_id, self.vars = call.call_id, dict(call.vars)
         self.sample_rate, self.stream_sample_rate = INTERNAL_RATE, url_rate
-        self.stream_sid = ""
         self.machine_detection = call.machine_detection  # BotContext: the campaign's policy
         self._machine: MachineWatch | None = None
         self._bot_factory, self._pacing, self._clock = bot_factory, pacing, pacing.clock
         # The socket's write buffer, to see a peer that stopped reading (see tick).
         self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
-        self._garbage = Garbage(metrics, call.call_id)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events: asyncio.Queue[tuple[str, Any] | None] = asyncio.Queue()
         self._hear: Callable[[bytes], None] | None = None  # the bot's fast path (bots/base.py)

@@ -10,6 +10,7 @@ import base64
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from dialer.cli.progress import (
     status_progress,
     status_text,
 )
+from dialer.core.campaign import CampaignIn
 from dialer.core.contacts import read_text_file
 from dialer.core.errors import ValidationError
 from dialer.core.policy import RETRYABLE_OUTCOMES as RETRYABLE
@@ -90,12 +92,21 @@ ACCOUNT_OPTIONS = {
 def _account_options(required: bool) -> Any:
     """The account fields as options: ``add`` needs the credentials, ``update`` none."""
     when = "" if required else " (unchanged when not given)"
+    credentials = {
+        "--api-key": "Exotel API key",
+        "--api-token": "Stored server-side; never printed",
+        "--caller-id": "Your ExoPhone",
+    }
+    # (what the limit is, the API's value for a new account)
+    limits = {
+        "--max-concurrent": ("Concurrent calls Exotel allows the account", 10),
+        "--calls-per-minute": ("API calls per minute", 200),
+    }
     options = [
-        click.option("--api-key", required=required, help="Exotel API key" + when + "."),
-        click.option(
-            "--api-token", required=required, help="Stored server-side; never printed" + when + "."
+        *(
+            click.option(flag, required=required, help=text + when + ".")
+            for flag, text in credentials.items()
         ),
-        click.option("--caller-id", required=required, help="Your ExoPhone" + when + "."),
         click.option(
             "--caller-ids",
             "caller_ids",
@@ -104,18 +115,14 @@ def _account_options(required: bool) -> Any:
             help="A pool of ExoPhones rotated least recently used first (repeatable; "
             "replaces the pool).",
         ),
-        click.option(
-            "--max-concurrent",
-            type=click.IntRange(1, 100_000),
-            default=None,
-            help="Concurrent calls Exotel allows the account (10 for a new account; "
-            "kept when updating).",
-        ),
-        click.option(
-            "--calls-per-minute",
-            type=click.IntRange(1, 100_000),
-            default=None,
-            help="API calls per minute (200 for a new account; kept when updating).",
+        *(
+            click.option(
+                flag,
+                type=click.IntRange(1, 100_000),
+                default=None,
+                help=f"{text} ({new} for a new account; kept when updating).",
+            )
+            for flag, (text, new) in limits.items()
         ),
         click.option("--region", type=click.Choice(["sg", "in"]), default=None),
         click.option("--api-url", default=None, help="Custom Exotel base URL (e.g. the sandbox)."),
@@ -144,13 +151,26 @@ def _account_fields(**given: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-@account.command("add")
-@click.argument("sid")
-@_account_options(required=True)
-@api_option
-def account_add(sid: str, api: str | None, **given: Any) -> None:
+def _account_command(name: str, *, required: bool) -> Any:
+    """``account add`` and ``account update``: SID, the account fields as options and
+    ``--api``; the function gets only the fields the user named (``_account_fields``)."""
+
+    def make(f: Callable[[str, dict[str, Any], str | None], None]) -> click.Command:
+        @account.command(name, help=f.__doc__)
+        @click.argument("sid")
+        @_account_options(required=required)
+        @api_option
+        def run(sid: str, api: str | None, **given: Any) -> None:
+            f(sid, _account_fields(**given), api)
+
+        return run
+
+    return make
+
+
+@_account_command("add", required=True)
+def account_add(sid: str, fields: dict[str, Any], api: str | None) -> None:
     """Register account SID, or update it (only the options given change)."""
-    fields = _account_fields(**given)
     try:
         out = client_from(api).add_account(
             sid, fields.pop("api_key"), fields.pop("api_token"), fields.pop("caller_id"), **fields
@@ -160,13 +180,9 @@ def account_add(sid: str, api: str | None, **given: Any) -> None:
     click.echo(json.dumps(out))
 
 
-@account.command("update")
-@click.argument("sid")
-@_account_options(required=False)
-@api_option
-def account_update(sid: str, api: str | None, **given: Any) -> None:
+@_account_command("update", required=False)
+def account_update(sid: str, fields: dict[str, Any], api: str | None) -> None:
     """Change some fields of account SID (e.g. --max-concurrent 50); the rest stay."""
-    fields = _account_fields(**given)
     if not fields:
         click.echo("error: name at least one field to change (see --help)", err=True)
         sys.exit(EXIT_USAGE)
@@ -323,19 +339,21 @@ SUBMIT_OPTIONS = {
 }
 
 
+def _campaign_option(field: str, help: str, **kw: Any) -> Any:
+    """The ``submit`` option that sets ``field``, defaulting to the API's own default."""
+    default = CampaignIn.model_fields[field].default
+    return click.option(SUBMIT_OPTIONS[field], default=default, show_default=True, help=help, **kw)
+
+
 @click.command()
 @click.argument("contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--account", "account_sid", required=True, help="Exotel account sid.")
 @click.option(
     "--bot", required=True, help="echo | survey:FILE.json | relay:wss://... | plugin:NAME"
 )
-@click.option("--max-attempts", type=int, default=3, show_default=True, help="Dials per contact.")
-@click.option(
-    "--retry-delay",
-    type=float,
-    default=300.0,
-    show_default=True,
-    help="Seconds before calling a busy/unanswered/failed number again.",
+@_campaign_option("max_attempts", "Dials per contact.", type=int)
+@_campaign_option(
+    "retry_delay_s", "Seconds before calling a busy/unanswered/failed number again.", type=float
 )
 @click.option(
     "--retry-delay-for",
@@ -354,30 +372,16 @@ SUBMIT_OPTIONS = {
     help="At most N dials ending in OUTCOME, e.g. --max-per-outcome failed=1 (repeatable).",
 )
 @click.option("--name", default="", help="Campaign name (default: the file's name).")
-@click.option(
-    "--priority",
-    type=click.IntRange(-100, 100),
-    default=0,
-    show_default=True,
-    help="Higher is admitted first on the account.",
+@_campaign_option(
+    "priority", "Higher is admitted first on the account.", type=click.IntRange(-100, 100)
 )
-@click.option(
-    "--weight",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Share of the account's slots among campaigns of equal priority.",
+@_campaign_option(
+    "weight", "Share of the account's slots among campaigns of equal priority.", type=float
 )
 @click.option("--webhook-url", default=None, help="POSTed each contact's final result.")
 @click.option("--record/--no-record", default=False, show_default=True, help="Record calls.")
 @click.option("--recording-channels", type=click.Choice(["single", "dual"]), default=None)
-@click.option(
-    "--time-limit",
-    type=int,
-    default=3600,
-    show_default=True,
-    help="Exotel TimeLimit per call, seconds (max 14400).",
-)
+@_campaign_option("time_limit_s", "Exotel TimeLimit per call, seconds (max 14400).", type=int)
 @click.option("--stream-name", default=None, help="Exotel stream name (max 32 characters).")
 @click.option(
     "--sample-rate",
@@ -403,12 +407,8 @@ SUBMIT_OPTIONS = {
     callback=_text_pairs,
     help="A survey answer that puts the number on the do-not-call list, e.g. q3=9 (repeatable).",
 )
-@click.option(
-    "--expected-call-s",
-    type=float,
-    default=60.0,
-    show_default=True,
-    help="Typical call length, for the --dry-run finish estimate.",
+@_campaign_option(
+    "expected_call_s", "Typical call length, for the --dry-run finish estimate.", type=float
 )
 @click.option(
     "--machine-detection",
@@ -424,65 +424,17 @@ SUBMIT_OPTIONS = {
 def submit(
     contacts: Path,
     account_sid: str,
-    bot: str,
-    max_attempts: int,
-    retry_delay: float,
-    retry_delay_for: dict[str, float],
-    max_per_outcome: dict[str, int],
-    name: str,
-    priority: int,
-    weight: float,
-    webhook_url: str | None,
-    record: bool,
-    recording_channels: str | None,
-    time_limit: int,
-    stream_name: str | None,
-    sample_rate: str,
-    region: str | None,
-    window: str | None,
-    dnc_answers: dict[str, str],
-    expected_call_s: float,
-    machine_detection: str,
     dry_run: bool,
     as_json: bool,
     api: str | None,
+    **given: Any,
 ) -> None:
     """Submit a campaign from CONTACTS (.csv with a 'to' column, or .json list).
 
     With --bot survey:FILE.json, FILE.json and the WAV prompts it names are read
     here and sent with the campaign (the receiver never reads your files).
     """
-    bot, survey = _survey_content(bot)
-    machine = _machine_options(machine_detection)
-    options: dict[str, Any] = {
-        "bot": bot,
-        "max_attempts": max_attempts,
-        "retry_delay_s": (
-            {**dict.fromkeys(RETRYABLE, retry_delay), **retry_delay_for}
-            if retry_delay_for
-            else retry_delay
-        ),
-        "name": name or contacts.stem,
-        "priority": priority,
-        "weight": weight,
-        "time_limit_s": time_limit,
-        "record": record,
-        "sample_rate": int(sample_rate),
-        "expected_call_s": expected_call_s,
-        **machine,
-    }
-    optional = {
-        "webhook_url": webhook_url,
-        "default_region": region,
-        "window": window,  # the text form: the server parses it with the same grammar
-        "max_per_outcome": max_per_outcome,
-        "recording_channels": recording_channels,
-        "stream_name": stream_name,
-        "dnc_answers": dnc_answers,
-    }
-    options.update({k: v for k, v in optional.items() if v})
-    if survey is not None:
-        options["survey"] = survey
+    options = _campaign_options(given, default_name=contacts.stem)
     raw = contacts.read_bytes()
     try:
         if contacts.suffix.lower() == ".json":
@@ -517,6 +469,43 @@ def submit(
         click.echo(dry_run_text(out))
     else:
         click.echo(out["id"])
+
+
+def _campaign_options(given: dict[str, Any], default_name: str) -> dict[str, Any]:
+    """The campaign's payload but its contacts, from ``submit``'s options (``SUBMIT_OPTIONS``)."""
+    bot, survey = _survey_content(given["bot"])
+    machine = _machine_options(given["machine_detection"])
+    retry_delay, retry_delay_for = given["retry_delay"], given["retry_delay_for"]
+    options: dict[str, Any] = {
+        "bot": bot,
+        "max_attempts": given["max_attempts"],
+        "retry_delay_s": (
+            {**dict.fromkeys(RETRYABLE, retry_delay), **retry_delay_for}
+            if retry_delay_for
+            else retry_delay
+        ),
+        "name": given["name"] or default_name,
+        "priority": given["priority"],
+        "weight": given["weight"],
+        "time_limit_s": given["time_limit"],
+        "record": given["record"],
+        "sample_rate": int(given["sample_rate"]),
+        "expected_call_s": given["expected_call_s"],
+        **machine,
+    }
+    optional = {
+        "webhook_url": given["webhook_url"],
+        "default_region": given["region"],
+        "window": given["window"],  # the text form: the server parses it with the same grammar
+        "max_per_outcome": given["max_per_outcome"],
+        "recording_channels": given["recording_channels"],
+        "stream_name": given["stream_name"],
+        "dnc_answers": given["dnc_answers"],
+    }
+    options.update({k: v for k, v in optional.items() if v})
+    if survey is not None:
+        options["survey"] = survey
+    return options
 
 
 def _machine_options(value: str) -> dict[str, Any]:

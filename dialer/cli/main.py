@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -193,30 +194,62 @@ def _serve_group(
     sys.exit(Group(command, argvs, stop_timeout_s, dict(os.environ)).run())
 
 
-@cli.command()
-@_server("DIALER_PORT")
-def receiver(**flags: Any) -> None:
-    """Run the receiver: Exotel status callbacks and the REST API."""
-    s = server_settings_or_exit()
-    # Callbacks in flight get their deadline, as in one process, plus a margin.
-    ports = (s.DIALER_PORT, s.DIALER_METRICS_PORT)
-    listen = _listen("receiver", s, flags, ports, s.DIALER_CALLBACK_DEADLINE_S + 10)
+def _run_receiver(s: Settings, listen: Listen) -> None:
     from dialer.receiver.app import run
 
     run(s, listen)
 
 
-@cli.command()
-@_server("STREAMER_PORT")
-def streamer(**flags: Any) -> None:
-    """Run the AgentStream websocket server Exotel connects to."""
-    s = server_settings_or_exit()
-    # Live calls get STREAMER_DRAIN_S, as in one process, plus the close and a margin.
-    ports = (s.STREAMER_PORT, s.STREAMER_METRICS_PORT)
-    listen = _listen("streamer", s, flags, ports, s.STREAMER_DRAIN_S + 15)
+def _run_streamer(s: Settings, listen: Listen) -> None:
     from streamer.app import run
 
     run(s, listen)
+
+
+@dataclass(frozen=True)
+class _Server:
+    """A server command: its settings, how long its children drain, what it runs."""
+
+    name: str
+    help: str
+    port: str  # the settings of its public and metrics ports
+    metrics_port: str
+    group_stop_s: Callable[[Settings], float]
+    run: Callable[[Settings, Listen], None]
+
+    def command(self) -> click.Command:
+        @click.command(self.name, help=self.help)
+        @_server(self.port)
+        def serve(**flags: Any) -> None:
+            s = server_settings_or_exit()
+            ports = (getattr(s, self.port), getattr(s, self.metrics_port))
+            self.run(s, _listen(self.name, s, flags, ports, self.group_stop_s(s)))
+
+        return serve
+
+
+_SERVERS = (
+    _Server(
+        "receiver",
+        "Run the receiver: Exotel status callbacks and the REST API.",
+        "DIALER_PORT",
+        "DIALER_METRICS_PORT",
+        # Callbacks in flight get their deadline, as in one process, plus a margin.
+        lambda s: s.DIALER_CALLBACK_DEADLINE_S + 10,
+        _run_receiver,
+    ),
+    _Server(
+        "streamer",
+        "Run the AgentStream websocket server Exotel connects to.",
+        "STREAMER_PORT",
+        "STREAMER_METRICS_PORT",
+        # Live calls get STREAMER_DRAIN_S, as in one process, plus the close and a margin.
+        lambda s: s.STREAMER_DRAIN_S + 15,
+        _run_streamer,
+    ),
+)
+for _server_kind in _SERVERS:
+    cli.add_command(_server_kind.command())
 
 
 @cli.command()

@@ -153,49 +153,83 @@ def duration(seconds: float) -> str:
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
+def _rows(*rows: tuple[str, str | None]) -> list[str]:
+    """The labelled column of the status and dry-run texts; a row without text is left out."""
+    return [f"  {label:<11}{text}" for label, text in rows if text is not None]
+
+
+def _listed(counts: dict[str, Any]) -> str | None:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or None
+
+
 def status_text(st: dict[str, Any], now: float | None = None) -> str:
     """``dialer status ID`` for people: state, progress, outcomes, timing, and why it waits."""
     now = time.time() if now is None else now
     total, finished = int(st.get("total", 0)), int(st.get("finished", 0))
     pct = 100.0 * finished / total if total else 100.0
     title = f"campaign {st['id']}" + (f" ({st['name']})" if st.get("name") else "")
-    lines = [
-        title,
-        f"  state      {st['state']}",
-        f"  account    {st.get('account', '-')}    bot {st.get('bot', '-')}",
-        f"  progress   {finished}/{total} finished ({pct:.1f}%), {st.get('active', 0)} in progress",
-    ]
     outcomes = st.get("outcomes") or {}
-    if outcomes:
-        lines.append("  outcomes   " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     live = {k: v for k, v in (st.get("counts") or {}).items() if k not in outcomes}
-    if live:
-        lines.append("  calls      " + ", ".join(f"{k} {v}" for k, v in sorted(live.items())))
-    if st.get("rejected") or st.get("duplicates"):
-        lines.append(
-            f"  at submit  {st.get('rejected', 0)} rows rejected, "
-            f"{st.get('duplicates', 0)} duplicates dropped"
-        )
     created = float(st.get("created_at") or 0)
-    if created:
-        lines.append(f"  created    {local_time(created, now)} ({duration(now - created)} ago)")
-        if st["state"] == CampaignState.RUNNING and 0 < finished < total:
-            eta = (now - created) / finished * (total - finished)
-            lines.append(f"  estimate   done around {local_time(now + eta, now)} at this pace")
+    running = st["state"] == CampaignState.RUNNING
+    reasons = (st.get("waiting") or {}).get("reasons") or []
+    return "\n".join(
+        [
+            title,
+            *_rows(
+                ("state", st["state"]),
+                ("account", f"{st.get('account', '-')}    bot {st.get('bot', '-')}"),
+                (
+                    "progress",
+                    f"{finished}/{total} finished ({pct:.1f}%), {st.get('active', 0)} in progress",
+                ),
+                ("outcomes", _listed(outcomes)),
+                ("calls", _listed(live)),
+                (
+                    "at submit",
+                    f"{st.get('rejected', 0)} rows rejected, "
+                    f"{st.get('duplicates', 0)} duplicates dropped"
+                    if st.get("rejected") or st.get("duplicates")
+                    else None,
+                ),
+                (
+                    "created",
+                    f"{local_time(created, now)} ({duration(now - created)} ago)"
+                    if created
+                    else None,
+                ),
+                (
+                    "estimate",
+                    _estimate(created, finished, total, now) if created and running else None,
+                ),
+                *((("waiting" if i == 0 else ""), _why(r, now)) for i, r in enumerate(reasons)),
+                ("waiting", None if reasons or not running else _idle(st, finished, total, now)),
+            ),
+        ]
+    )
+
+
+def _estimate(created: float, finished: int, total: int, now: float) -> str | None:
+    """When a running campaign ends at the pace since it was created."""
+    if not 0 < finished < total:
+        return None
+    eta = (now - created) / finished * (total - finished)
+    return f"done around {local_time(now + eta, now)} at this pace"
+
+
+def _idle(st: dict[str, Any], finished: int, total: int, now: float) -> str | None:
+    """Why a running campaign with nothing blocking it still waits."""
     wait = st.get("waiting") or {}
-    reasons = wait.get("reasons") or []
-    if reasons:
-        lines.append("  waiting    " + _why(reasons[0], now))
-        lines.extend("             " + _why(r, now) for r in reasons[1:])
-    elif st["state"] == CampaignState.RUNNING and finished < total:
-        if wait.get("queued"):
-            lines.append(f"  waiting    {wait['queued']} calls queued for a free slot")
-        elif wait.get("scheduled"):
-            lines.append(
-                f"  waiting    {wait['scheduled']} calls scheduled, next due "
-                f"{local_time(wait.get('next_due_at'), now)}"
-            )
-    return "\n".join(lines)
+    if finished >= total:
+        return None
+    if wait.get("queued"):
+        return f"{wait['queued']} calls queued for a free slot"
+    if wait.get("scheduled"):
+        return (
+            f"{wait['scheduled']} calls scheduled, next due "
+            f"{local_time(wait.get('next_due_at'), now)}"
+        )
+    return None
 
 
 def _why(reason: dict[str, Any], now: float) -> str:
@@ -211,23 +245,38 @@ def dry_run_text(out: dict[str, Any], now: float | None = None) -> str:
     now = time.time() if now is None else now
     pre = out.get("preflight") or {}
     est = pre.get("estimate") or {}
-    lines = [
-        "dry run: nothing was queued",
-        f"  contacts   {out.get('accepted', 0)} accepted, {len(out.get('rejected') or [])} "
-        f"rejected, {out.get('duplicates', 0)} duplicates, "
-        f"{out.get('suppressed', 0)} on the do-not-call list",
-        f"  account    {pre.get('max_concurrent_calls', '-')} concurrent calls, "
-        f"{pre.get('calls_per_minute', '-')} calls per minute",
-        f"  bot        {pre.get('bot', '-')}",
-    ]
     reachable = pre.get("webhook_reachable")
-    if reachable is not None:
-        lines.append(f"  webhook    {'reachable' if reachable else 'NOT reachable'}")
-    if est:
-        lines.append(f"  dialling   about {duration(float(est.get('busy_s', 0)))} of calls")
-        if est.get("finish_at"):
-            lines.append(
-                f"  finish     around {local_time(float(est['finish_at']), now)} "
-                f"(in {duration(float(est.get('finish_in_s', 0)))}, calling windows included)"
-            )
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            "dry run: nothing was queued",
+            *_rows(
+                (
+                    "contacts",
+                    f"{out.get('accepted', 0)} accepted, {len(out.get('rejected') or [])} "
+                    f"rejected, {out.get('duplicates', 0)} duplicates, "
+                    f"{out.get('suppressed', 0)} on the do-not-call list",
+                ),
+                (
+                    "account",
+                    f"{pre.get('max_concurrent_calls', '-')} concurrent calls, "
+                    f"{pre.get('calls_per_minute', '-')} calls per minute",
+                ),
+                ("bot", str(pre.get("bot", "-"))),
+                (
+                    "webhook",
+                    None if reachable is None else ("reachable" if reachable else "NOT reachable"),
+                ),
+                (
+                    "dialling",
+                    f"about {duration(float(est.get('busy_s', 0)))} of calls" if est else None,
+                ),
+                (
+                    "finish",
+                    f"around {local_time(float(est['finish_at']), now)} "
+                    f"(in {duration(float(est.get('finish_in_s', 0)))}, calling windows included)"
+                    if est.get("finish_at")
+                    else None,
+                ),
+            ),
+        ]
+    )

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dialer.core.settings import LISTEN_PORTS, Settings
 from dialer.platform.embedded import EmbeddedRedis
-from dialer.platform.processes import Child, restart_dead
+from dialer.platform.processes import Child, restart_dead, wait_healthy
 
 SANDBOX_ACCOUNT = {
     "EXOTEL_ACCOUNT_SID": "sandbox",
@@ -315,8 +315,6 @@ class Supervisor:
 
     def wait_ready(self, timeout_s: float = 60.0, checks: list[str] | None = None) -> None:
         """Until every URL of ``checks`` answers 200 (default: this host's servers)."""
-        import requests
-
         s = self.settings
         if checks is None:
             checks = [
@@ -327,13 +325,4 @@ class Supervisor:
                 checks.append(f"http://127.0.0.1:{s.SANDBOX_PORT}/_sandbox/healthz")
         deadline = time.monotonic() + timeout_s
         for url in checks:
-            while True:
-                try:
-                    if requests.get(url, timeout=1).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} did not become healthy in {timeout_s:.0f}s")
-                self.poll()
-                time.sleep(0.2)
+            wait_healthy(url, deadline, between=self.poll, every_s=0.2)

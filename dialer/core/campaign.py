@@ -31,6 +31,9 @@ from dialer.core.windows import Window, next_open
 
 MAX_MESSAGE_B64 = MAX_MESSAGE_BYTES * 4 // 3 + 4
 MAX_CONTACTS = 1_000_000
+#: The fields of a campaign every dial copies into its Connect request
+#: (dialer.services.dialing reads them back from the campaign's facts).
+CALL_OPTIONS = ("record", "recording_channels", "time_limit_s", "stream_name", "sample_rate")
 
 
 class ContactIn(BaseModel):
@@ -174,13 +177,8 @@ class CampaignIn(BaseModel):
         )
 
     def options(self) -> dict[str, Any]:
-        return {
-            "record": self.record,
-            "recording_channels": self.recording_channels,
-            "time_limit_s": self.time_limit_s,
-            "stream_name": self.stream_name,
-            "sample_rate": self.sample_rate,
-        }
+        """The stored ``options``: the campaign's fields that shape each Connect request."""
+        return self.model_dump(include=set(CALL_OPTIONS))
 
 
 def ingest(spec: CampaignIn, default_region: str | None) -> Ingest:

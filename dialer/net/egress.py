@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ipaddress
+import os
 import socket
 import threading
 import time
@@ -202,18 +204,16 @@ def _pinned(base: type[HTTPConnection], egress: Egress) -> type[HTTPConnection]:
         def getresponse(self, *args: Any, **kw: Any) -> Any:
             # Each recv has its own timeout, so a server trickling its status line
             # and headers a byte at a time could hold us for hours: past fetch()'s
-            # deadline a watchdog shuts the socket, which ends the wait at once.
+            # deadline the watchdog shuts the socket, which ends the wait at once.
             end = getattr(_exchange, "end", None)
             sock = self.sock
             if end is None or sock is None:
                 return super().getresponse(*args, **kw)
-            watchdog = threading.Timer(max(0.0, end - time.monotonic()), _cut, (sock,))
-            watchdog.daemon = True
-            watchdog.start()
+            ticket = _WATCHDOG.arm(end, sock)
             try:
                 return super().getresponse(*args, **kw)
             finally:
-                watchdog.cancel()
+                _WATCHDOG.disarm(ticket)
 
     return Pinned
 
@@ -225,6 +225,65 @@ _exchange = threading.local()
 def _cut(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One thread per process that shuts each armed socket at its deadline.
+
+    Not a ``threading.Timer`` per exchange: that started a thread (and waited
+    for it to start) for every request, each dial's Connect included, a
+    visible share of a busy worker's samples (issue #17). Deadlines wait in a
+    heap; a disarmed one is dropped when it comes up, and only the armed map
+    holds the socket. The thread starts on first use, and again in a forked
+    child (threads do not survive a fork; the lock is made anew there).
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._cv = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int]] = []
+        self._armed: dict[int, socket.socket] = {}
+        self._seq = 0
+        self._running = False
+
+    def arm(self, end: float, sock: socket.socket) -> int:
+        with self._cv:
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="egress-watchdog", daemon=True).start()
+            self._seq += 1
+            heapq.heappush(self._heap, (end, self._seq))
+            self._armed[self._seq] = sock
+            if self._heap[0][1] == self._seq:
+                self._cv.notify()  # earlier than the deadline the thread waits for
+            return self._seq
+
+    def disarm(self, ticket: int) -> None:
+        with self._cv:
+            self._armed.pop(ticket, None)
+
+    def _run(self) -> None:
+        cv = self._cv
+        with cv:
+            while True:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)  # disarmed: its exchange is over
+                if not self._heap:
+                    cv.wait()
+                    continue
+                end, ticket = self._heap[0]
+                wait = end - time.monotonic()
+                if wait > 0:
+                    cv.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                _cut(self._armed.pop(ticket))
+
+
+_WATCHDOG = _Watchdog()
 
 
 class _GuardedAdapter(HTTPAdapter):

@@ -56,6 +56,29 @@ def metrics_port(base: int, index: int) -> int:
     return base + index if base else 0
 
 
+def wait_healthy(
+    url: str, deadline: float, between: Callable[[], None] = lambda: None, every_s: float = 0.1
+) -> None:
+    """Until ``url`` answers 200, or TimeoutError at ``deadline`` (``time.monotonic()``).
+
+    ``between`` runs after each miss: the caller's chance to notice that the
+    process it waits for has died (raise) or to restart it, rather than wait
+    out the deadline for a server that will never come up.
+    """
+    import requests  # only the waiting commands need it, not every server process
+
+    while True:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass  # not listening yet: that is what we wait for
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not become healthy in time")
+        between()
+        time.sleep(every_s)
+
+
 def port_available(host: str, port: int) -> bool:
     """Can a group bind host:port with SO_REUSEPORT (no other kind of listener holds it)?"""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

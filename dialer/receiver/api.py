@@ -1,10 +1,14 @@
 """The public REST API (``/v1/...``), served by the receiver.
 
-Every route is declared through ``API.route`` (``dialer.receiver.openapi``)
-with the models of ``dialer.receiver.models``: the wrapper hands each handler
-its validated input, the handler answers through a response model, and the
-OpenAPI document is rendered from the same declarations. Blocking campaign
-functions run in the receiver's thread pool.
+Every route is declared through ``API`` (``dialer.receiver.openapi``), on one
+of the resources below (``ACCOUNT``, ``CAMPAIGN``...: path, tag, path
+parameters and access said once), with the models of
+``dialer.receiver.models``; the handler's name is its operation id and its
+docstring its documentation. The wrapper hands each handler its validated
+input, the handler answers through a response model, and the OpenAPI document
+is rendered from the same declarations. Blocking store functions run in the
+receiver's thread pool through ``stored``, which also turns "not there" into
+the 404 and a refused change into the 409.
 
 Accounts: ``POST /v1/accounts`` registers (create) or, for a sid that exists,
 updates only the fields the body names (a re-post without ``api_url`` keeps
@@ -29,6 +33,7 @@ import csv
 import io
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
@@ -39,20 +44,11 @@ from dialer.core import campaign
 from dialer.core.contacts import parse_list, var_columns
 from dialer.core.egress import EXOTEL_API_HOSTS, EgressPolicy, is_exotel_url
 from dialer.core.errors import ValidationError
+from dialer.core.keyring import Keyring
 from dialer.core.surveys import SurveyPathRefused
 from dialer.net.egress import probe
-from dialer.receiver.appkeys import (
-    AREDIS,
-    METRICS,
-    PROBE_DEADLINE_S,
-    PROBE_SLOTS,
-    PROBES,
-    RUNTIME,
-    SCOPE,
-    SETTINGS,
-    in_thread,
-    send_task,
-)
+from dialer.receiver import appkeys
+from dialer.receiver.appkeys import in_thread, send_task
 from dialer.receiver.models import (
     AccountDetail,
     AccountIn,
@@ -90,22 +86,15 @@ from dialer.receiver.openapi import (
     Input,
     Link,
     Problem,
+    Refusal,
     Reply,
     Text,
     problem,
     pydantic_detail,
     reply,
 )
-from dialer.services import control, ingest, queries
-from dialer.services.accounts import (
-    Account,
-    close_circuit,
-    load_account,
-    make_account,
-    rotate_webhook_key,
-    save_account,
-    update_account,
-)
+from dialer.services import accounts, control, ingest, queries
+from dialer.services.accounts import Account
 from dialer.store import apikeys, callerids, keys, retention
 
 ACCOUNT_LINKS = {
@@ -140,13 +129,13 @@ ADMIN_ONLY = Reply("the route needs an admin API key", Problem)
 
 
 def scope(request: web.Request) -> apikeys.Scope:
-    found: apikeys.Scope = request[SCOPE]
+    found: apikeys.Scope = request[appkeys.SCOPE]
     return found
 
 
 async def campaign_in_scope(request: web.Request, cid: str) -> bool:
     """True if the campaign exists and its account is in the caller's scope."""
-    account = await request.app[AREDIS].hget(keys.CAMPAIGNS, cid)
+    account = await request.app[appkeys.AREDIS].hget(keys.CAMPAIGNS, cid)
     return account is not None and scope(request).allows(str(account))
 
 
@@ -154,11 +143,33 @@ async def account_in_scope(request: web.Request, sid: str) -> Account | None:
     """The account if it exists and the caller may see it; None for both other cases."""
     if not scope(request).allows(sid):
         return None
-    rt = request.app[RUNTIME]
-    found: Account | None = await in_thread(
-        request.app, load_account, rt.r, sid, rt.settings.keyring
-    )
+    found: Account | None = await stored(request, accounts.load_account, sid, _keyring(request))
     return found
+
+
+async def stored(
+    request: web.Request,
+    fn: Callable[..., Any],
+    *args: Any,
+    missing: str = "",
+    conflict: type[Exception] | tuple[type[Exception], ...] = (),
+) -> Any:
+    """``fn(redis, *args)``, a blocking store function, run on the receiver's thread pool.
+
+    With ``missing``, a None answer (nothing there) is refused as a 404 with that
+    text; a ``conflict`` exception is refused as a 409 with its message.
+    """
+    try:
+        found = await in_thread(request.app, fn, request.app[appkeys.RUNTIME].r, *args)
+    except conflict as exc:
+        raise Refusal(409, str(exc)) from exc
+    if found is None and missing:
+        raise Refusal(404, missing)
+    return found
+
+
+def _keyring(request: web.Request) -> Keyring:
+    return request.app[appkeys.SETTINGS].keyring
 
 
 async def _any_key(request: web.Request, inp: Input[Any, Any]) -> web.Response | None:
@@ -185,11 +196,22 @@ async def _campaign_of_path(request: web.Request, inp: Input[Any, Any]) -> web.R
     return problem(404, "no such campaign")
 
 
-#: Whose a route is (``API.route(scope=...)``); every keyed route names one.
+#: Whose a route is (``scope=``, mostly its resource's); every keyed route has one.
 ANY_KEY = Access("any key; the handler narrows to the key's accounts", _any_key)
 ADMIN = Access("an admin key", _admin, {403: ADMIN_ONLY})
 BY_ACCOUNT = Access("the account {sid}", _account_of_path, {404: NO_ACCOUNT})
 BY_CAMPAIGN = Access("the account of the campaign {id}", _campaign_of_path, {404: NO_CAMPAIGN})
+
+#: The REST resources: what their routes share (tag, path parameters, default access).
+ACCOUNTS = API.resource("/v1/accounts", tags=("accounts",), scope=ADMIN)
+ACCOUNT = API.resource(
+    "/v1/accounts/{sid}", tags=("accounts",), path_params=SidPath, scope=BY_ACCOUNT
+)
+CAMPAIGNS = API.resource("/v1/campaigns", tags=("campaigns",), scope=ANY_KEY)
+CAMPAIGN = API.resource(
+    "/v1/campaigns/{id}", tags=("campaigns",), path_params=CampaignPath, scope=BY_CAMPAIGN
+)
+KEYS = API.resource("/v1/keys", tags=("keys",), scope=ADMIN)
 
 
 async def _after_account_change(request: web.Request, sid: str) -> web.Response:
@@ -207,24 +229,25 @@ def _named(body: pydantic.BaseModel, *skip: str) -> dict[str, Any]:
     return out
 
 
-def refuse_api_url(app: web.Application, api_url: object) -> web.Response | None:
-    """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy."""
-    if api_url is None or is_exotel_url(str(api_url), app[SETTINGS].egress_policy):
-        return None
+def refuse_api_url(app: web.Application, api_url: object) -> None:
+    """An API-supplied ``api_url`` must be Exotel's (or allow-listed): egress policy.
+    Any other is refused (the 422)."""
+    if api_url is None or is_exotel_url(str(api_url), app[appkeys.SETTINGS].egress_policy):
+        return
     hosts = ", ".join(sorted(EXOTEL_API_HOSTS))
     message = f"must be an Exotel API URL (https://{{{hosts}}}) unless DIALER_EGRESS_ALLOW names it"
-    return problem(422, "invalid request", [{"field": "api_url", "message": message}])
+    raise Refusal(422, "invalid request", [{"field": "api_url", "message": message}])
 
 
 async def probe_webhook(app: web.Application, url: str) -> tuple[bool, str]:
     """On the event loop, bounded in time and in number: never the thread pool."""
-    slots = app[PROBE_SLOTS]
+    slots = app[appkeys.PROBE_SLOTS]
     try:
-        await asyncio.wait_for(slots.acquire(), PROBE_DEADLINE_S)
+        await asyncio.wait_for(slots.acquire(), appkeys.PROBE_DEADLINE_S)
     except TimeoutError:
         return False, "not checked: too many checks in progress"
     try:
-        return await asyncio.wait_for(probe(app[PROBES], url), PROBE_DEADLINE_S + 1)
+        return await asyncio.wait_for(probe(app[appkeys.PROBES], url), appkeys.PROBE_DEADLINE_S + 1)
     except TimeoutError:
         return False, "no answer in time"
     finally:
@@ -232,7 +255,7 @@ async def probe_webhook(app: web.Application, url: str) -> tuple[bool, str]:
 
 
 def _make(sid: str, body: AccountIn | AccountReplace) -> Account:
-    return make_account(
+    return accounts.make_account(
         sid,
         body.api_key,
         body.api_token,
@@ -245,41 +268,28 @@ def _make(sid: str, body: AccountIn | AccountReplace) -> Account:
     )
 
 
-@API.route(
+@ACCOUNTS.route(
     "POST",
-    "/v1/accounts",
-    operation_id="registerAccount",
-    summary="Register an Exotel account, or update the fields named of an existing one",
-    description="Create: omitted optional fields take their defaults. For a sid that exists, "
-    "only the fields in the body change (a re-post without `api_url` keeps the stored one); "
-    "use PUT to replace an account whole.",
-    tags=("accounts",),
     body={JSON: AccountIn},
-    responses={
-        200: Reply("the account (never its token)", AccountOut, links=ACCOUNT_LINKS),
-    },
-    scope=ADMIN,
+    responses={200: Reply("the account (never its token)", AccountOut, links=ACCOUNT_LINKS)},
 )
-async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+async def register_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Register an Exotel account, or update the fields named of an existing one
+
+    Create: omitted optional fields take their defaults. For a sid that exists, only the
+    fields in the body change (a re-post without `api_url` keeps the stored one); use PUT
+    to replace an account whole.
+    """
     body: AccountIn = inp.body
-    if (refused := refuse_api_url(request.app, body.api_url)) is not None:
-        return refused
-    rt = request.app[RUNTIME]
-    r, keyring = rt.r, rt.settings.keyring
-    changes = _named(body, "sid")
-    updated = await in_thread(request.app, update_account, r, body.sid, changes, keyring)
-    if updated is None:
-        await in_thread(request.app, save_account, r, _make(body.sid, body), keyring)
+    refuse_api_url(request.app, body.api_url)
+    changes, keyring = _named(body, "sid"), _keyring(request)
+    if await stored(request, accounts.update_account, body.sid, changes, keyring) is None:
+        await stored(request, accounts.save_account, _make(body.sid, body), keyring)
     return await _after_account_change(request, body.sid)
 
 
-@API.route(
+@ACCOUNT.route(
     "PUT",
-    "/v1/accounts/{sid}",
-    operation_id="replaceAccount",
-    summary="Create or replace an account whole (omitted optional fields take their defaults)",
-    tags=("accounts",),
-    path_params=SidPath,
     body={JSON: AccountReplace},
     responses={
         200: Reply("replaced", AccountOut, links=ACCOUNT_LINKS),
@@ -287,100 +297,65 @@ async def post_account(request: web.Request, inp: Input[Any, Any]) -> web.Respon
     },
     scope=ADMIN,
 )
-async def put_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+async def replace_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Create or replace an account whole (omitted optional fields take their defaults)"""
     sid = inp.path.sid
-    if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
-        return refused
-    rt = request.app[RUNTIME]
-    existed = await request.app[AREDIS].exists(keys.account(sid)) > 0
-    await in_thread(request.app, save_account, rt.r, _make(sid, inp.body), rt.settings.keyring)
+    refuse_api_url(request.app, inp.body.api_url)
+    existed = await request.app[appkeys.AREDIS].exists(keys.account(sid)) > 0
+    await stored(request, accounts.save_account, _make(sid, inp.body), _keyring(request))
     resp = await _after_account_change(request, sid)
     resp.set_status(200 if existed else 201)
     return resp
 
 
-@API.route(
+@ACCOUNT.route(
     "PATCH",
-    "/v1/accounts/{sid}",
-    operation_id="patchAccount",
-    summary="Change only the fields named; every other field keeps its value",
-    tags=("accounts",),
-    path_params=SidPath,
     body={JSON: AccountPatch},
     responses={200: Reply("the updated account", AccountOut), 404: NO_ACCOUNT},
     scope=ADMIN,
 )
 async def patch_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Change only the fields named; every other field keeps its value"""
     sid = inp.path.sid
-    if (refused := refuse_api_url(request.app, inp.body.api_url)) is not None:
-        return refused
-    rt = request.app[RUNTIME]
-    changes = _named(inp.body)
-    keyring = rt.settings.keyring
-    if await in_thread(request.app, update_account, rt.r, sid, changes, keyring) is None:
-        return problem(404, "no such account")
+    refuse_api_url(request.app, inp.body.api_url)
+    changes, keyring = _named(inp.body), _keyring(request)
+    await stored(request, accounts.update_account, sid, changes, keyring, missing="no such account")
     return await _after_account_change(request, sid)
 
 
-@API.route(
-    "GET",
-    "/v1/accounts/{sid}",
-    operation_id="getAccount",
-    summary="An account (never its token), its caller-ID pool and do-not-call count",
-    tags=("accounts",),
-    path_params=SidPath,
-    responses={200: Reply("the account", AccountDetail)},
-    scope=BY_ACCOUNT,
-)
+@ACCOUNT.route("GET", responses={200: Reply("the account", AccountDetail)})
 async def get_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    rt = request.app[RUNTIME]
+    """An account (never its token), its caller-ID pool and do-not-call count"""
     account: Account = inp.scoped
-    pool = await in_thread(request.app, callerids.pool_report, rt.r, account.sid)
-    dnc = await request.app[AREDIS].scard(keys.dnc(account.sid))
+    pool = await stored(request, callerids.pool_report, account.sid)
+    dnc = await request.app[appkeys.AREDIS].scard(keys.dnc(account.sid))
     return reply(
         AccountDetail.model_validate({**account.public(), "caller_id_pool": pool, "dnc_count": dnc})
     )
 
 
-@API.route(
-    "POST",
-    "/v1/accounts/{sid}/dnc",
-    operation_id="addDnc",
-    summary="Add numbers to the account's do-not-call list; bad ones are reported by index",
-    tags=("accounts",),
-    path_params=SidPath,
-    body={JSON: DncIn},
-    responses={200: Reply("added", DncOut)},
-    scope=BY_ACCOUNT,
-)
+@ACCOUNT.route("POST", "/dnc", body={JSON: DncIn}, responses={200: Reply("added", DncOut)})
 async def add_dnc(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Add numbers to the account's do-not-call list; bad ones are reported by index"""
     sid = inp.path.sid
     body: DncIn = inp.body
-    region = body.default_region or request.app[SETTINGS].DIALER_DEFAULT_REGION
+    region = body.default_region or request.app[appkeys.SETTINGS].DIALER_DEFAULT_REGION
     parsed = parse_list([{"to": n} for n in body.numbers], region)
     numbers = [c.to for c in parsed.contacts]
+    r = request.app[appkeys.AREDIS]
     if numbers:
-        await request.app[AREDIS].sadd(keys.dnc(sid), *numbers)
-    count = await request.app[AREDIS].scard(keys.dnc(sid))
+        await r.sadd(keys.dnc(sid), *numbers)
+    count = await r.scard(keys.dnc(sid))
     return reply(
         DncOut.model_validate({"added": len(numbers), "rejected": parsed.rejected, "count": count})
     )
 
 
-@API.route(
-    "POST",
-    "/v1/accounts/{sid}/resume",
-    operation_id="resumeAccount",
-    summary="Close the account's circuit after a 401/402/403 from Exotel",
-    tags=("accounts",),
-    path_params=SidPath,
-    responses={200: Reply("circuit closed", CircuitOut)},
-    scope=BY_ACCOUNT,
-)
+@ACCOUNT.route("POST", "/resume", responses={200: Reply("circuit closed", CircuitOut)})
 async def resume_account(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    rt = request.app[RUNTIME]
+    """Close the account's circuit after a 401/402/403 from Exotel"""
     sid = inp.path.sid
-    await in_thread(request.app, close_circuit, rt.r, sid)
+    await stored(request, accounts.close_circuit, sid)
     await send_task(request.app, "admit", sid)
     return reply(CircuitOut(sid=sid, circuit="closed"))
 
@@ -390,25 +365,23 @@ CSV_BODY = Text(
 )
 
 
-@API.route(
+@CAMPAIGNS.route(
     "POST",
-    "/v1/campaigns",
-    operation_id="createCampaign",
-    summary="Create a campaign (JSON body, or a CSV body with the fields as query parameters)",
-    description="With a text/csv body, `account` (required) and the other scalar campaign "
-    "fields are query parameters; with a JSON body they go in the body and only `dry_run` "
-    "is read from the query. Bad rows are reported by line, good rows still go in; a "
-    "campaign with no callable row, or for an unregistered account, is a 422.",
-    tags=("campaigns",),
     query=CampaignQuery,
     body={JSON: campaign.CampaignIn, "text/csv": CSV_BODY, "text/plain": CSV_BODY},
     responses={
         201: Reply("created and queued", SubmitOut, links=CAMPAIGN_LINKS),
         200: Reply("dry run: validated and estimated, nothing queued", DryRunOut),
     },
-    scope=ANY_KEY,  # the body names the account: checked below, answered as a missing one
-)
-async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+)  # any key: the body names the account, checked below and answered as a missing one
+async def create_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Create a campaign (JSON body, or a CSV body with the fields as query parameters)
+
+    With a text/csv body, `account` (required) and the other scalar campaign fields are
+    query parameters; with a JSON body they go in the body and only `dry_run` is read from
+    the query. Bad rows are reported by line, good rows still go in; a campaign with no
+    callable row, or for an unregistered account, is a 422.
+    """
     app = request.app
     q = inp.query
     named = q.model_fields_set - {"dry_run"}
@@ -430,12 +403,12 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
         # the very answer an unregistered account gets: nothing tells them apart
         msg = f"unknown account {spec.account!r}: register it first"
         return problem(422, msg, [{"field": "account", "message": msg}])
-    s = app[SETTINGS]
+    s = app[appkeys.SETTINGS]
     try:
         result = await in_thread(
             app,
             lambda: ingest.create_campaign(
-                app[RUNTIME].r,
+                app[appkeys.RUNTIME].r,
                 spec,
                 default_region=s.DIALER_DEFAULT_REGION,
                 lease_margin_s=s.DIALER_LEASE_MARGIN_S,
@@ -458,23 +431,19 @@ async def post_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Respo
     return reply(SubmitOut.model_validate(result), status=201)
 
 
-@API.route(
+@CAMPAIGNS.route(
     "GET",
-    "/v1/campaigns",
-    operation_id="listCampaigns",
-    summary="Campaigns, newest first (paged; filter by state and account)",
-    tags=("campaigns",),
     query=CampaignsQuery,
     responses={200: Reply("one page of campaign status objects", CampaignList)},
-    scope=ANY_KEY,  # lists only the key's accounts' campaigns
-)
+)  # any key: lists only the key's accounts' campaigns
 async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Campaigns, newest first (paged; filter by state and account)"""
     q: CampaignsQuery = inp.query
     who = scope(request)
     total, rows = await in_thread(
         request.app,
         lambda: queries.list_campaigns(
-            request.app[RUNTIME].r,
+            request.app[appkeys.RUNTIME].r,
             offset=q.offset,
             limit=q.limit,
             state=q.state,
@@ -490,21 +459,10 @@ async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Resp
     )
 
 
-@API.route(
-    "GET",
-    "/v1/campaigns/{id}",
-    operation_id="getCampaign",
-    summary="Counters by state and outcome, progress, timing",
-    tags=("campaigns",),
-    path_params=CampaignPath,
-    responses={200: Reply("the status object", CampaignStatus)},
-    scope=BY_CAMPAIGN,
-)
+@CAMPAIGN.route("GET", responses={200: Reply("the status object", CampaignStatus)})
 async def get_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    rt = request.app[RUNTIME]
-    found = await in_thread(request.app, queries.status, rt.r, inp.path.id)
-    if found is None:
-        return problem(404, "no such campaign")
+    """Counters by state and outcome, progress, timing"""
+    found = await stored(request, queries.status, inp.path.id, missing="no such campaign")
     return reply(CampaignStatus.model_validate(found))
 
 
@@ -524,13 +482,9 @@ CSV_COLUMNS = [
 ]
 
 
-@API.route(
+@CAMPAIGN.route(
     "GET",
-    "/v1/campaigns/{id}/calls",
-    operation_id="listCalls",
-    summary="Every contact: attempts, Exotel sids, outcome, answers (paged, or CSV)",
-    tags=("campaigns",),
-    path_params=CampaignPath,
+    "/calls",
     query=CallsQuery,
     responses={
         200: Reply(
@@ -539,20 +493,16 @@ CSV_COLUMNS = [
             media={"text/csv": Text({"type": "string"})},
         ),
     },
-    scope=BY_CAMPAIGN,
 )
-async def get_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamResponse:
-    app = request.app
+async def list_calls(request: web.Request, inp: Input[Any, Any]) -> web.StreamResponse:
+    """Every contact: attempts, Exotel sids, outcome, answers (paged, or CSV)"""
     cid = inp.path.id
     q: CallsQuery = inp.query
-    rt = app[RUNTIME]
-    meta = await in_thread(app, queries.status, rt.r, cid)
-    if meta is None:
-        return problem(404, "no such campaign")
+    meta = await stored(request, queries.status, cid, missing="no such campaign")
     if q.format == "csv":
-        rows = await in_thread(app, lambda: list(queries.iter_results(rt.r, cid)))
+        rows = await stored(request, lambda r: list(queries.iter_results(r, cid)))
         return web.Response(text=results_csv(rows), content_type="text/csv")
-    rows = await in_thread(app, lambda: list(queries.iter_results(rt.r, cid, q.offset, q.limit)))
+    rows = await stored(request, lambda r: list(queries.iter_results(r, cid, q.offset, q.limit)))
     return reply(
         CallsPage(
             calls=[CallResult.model_validate(row) for row in rows],
@@ -622,17 +572,15 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _campaign_action(action: str) -> None:
-    @API.route(
+    @CAMPAIGN.route(
         "POST",
-        f"/v1/campaigns/{{id}}/{action}",
+        f"/{action}",
         operation_id=f"{action}Campaign",
         summary={
             "pause": "Pause: admit no new calls (calls in progress go on)",
             "resume": "Resume a paused campaign",
             "cancel": "Cancel: settle every waiting call; ringing calls are never dropped",
         }[action],
-        tags=("campaigns",),
-        path_params=CampaignPath,
         responses={
             200: Reply("the campaign's status after the change", CampaignStatus),
             **(
@@ -641,21 +589,21 @@ def _campaign_action(action: str) -> None:
                 else {}
             ),
         },
-        scope=BY_CAMPAIGN,
     )
     async def run(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-        app = request.app
         cid = inp.path.id
-        try:
-            result = await in_thread(app, control.set_state, app[RUNTIME].r, cid, action)
-        except ValidationError as exc:
-            return problem(409, str(exc))
-        if result is None:
-            return problem(404, "no such campaign")
+        result = await stored(
+            request,
+            control.set_state,
+            cid,
+            action,
+            missing="no such campaign",
+            conflict=ValidationError,
+        )
         if action == "cancel":
-            await send_task(app, "cancel_campaign", cid)
+            await send_task(request.app, "cancel_campaign", cid)
         elif action == "resume":
-            await send_task(app, "admit", result["account"])
+            await send_task(request.app, "admit", result["account"])
         return reply(CampaignStatus.model_validate(result))
 
 
@@ -663,75 +611,54 @@ for _action in ("pause", "resume", "cancel"):
     _campaign_action(_action)
 
 
-@API.route(
+@CAMPAIGN.route(
     "DELETE",
-    "/v1/campaigns/{id}",
-    operation_id="deleteCampaign",
-    summary="Purge a finished or cancelled campaign now: calls, answers, recordings' URLs, "
-    "raw callbacks",
-    description="Refused (409) while the campaign can still dial or one of its calls is "
-    "live: cancel it first, then retry once its live calls have ended. Finished campaigns "
-    "are also deleted by themselves DIALER_RETENTION_DAYS after they finish.",
-    tags=("campaigns",),
-    path_params=CampaignPath,
     responses={
         200: Reply("what was deleted", CampaignPurged),
         409: Reply("the campaign can still dial or a call is live; cancel it first", Problem),
     },
-    scope=BY_CAMPAIGN,
 )
 async def delete_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    app = request.app
-    try:
-        purged = await in_thread(app, retention.purge, app[RUNTIME].r, inp.path.id)
-    except retention.PurgeRefused as exc:
-        return problem(409, str(exc))
-    if purged is None:
-        return problem(404, "no such campaign")
+    """Purge a finished or cancelled campaign now: calls, answers, recordings' URLs,
+    raw callbacks
+
+    Refused (409) while the campaign can still dial or one of its calls is live: cancel it
+    first, then retry once its live calls have ended. Finished campaigns are also deleted by
+    themselves DIALER_RETENTION_DAYS after they finish.
+    """
+    purged = await stored(
+        request,
+        retention.purge,
+        inp.path.id,
+        missing="no such campaign",
+        conflict=retention.PurgeRefused,
+    )
     return reply(CampaignPurged.model_validate(purged.to_dict()))
 
 
-@API.route(
-    "GET",
-    "/v1/accounts/{sid}/webhook-key",
-    operation_id="getWebhookKey",
-    summary="The key that signs this account's webhooks (give it to their receiver)",
-    tags=("accounts",),
-    path_params=SidPath,
-    responses={200: Reply("the account's webhook key", WebhookKeyOut)},
-    scope=BY_ACCOUNT,
+@ACCOUNT.route(
+    "GET", "/webhook-key", responses={200: Reply("the account's webhook key", WebhookKeyOut)}
 )
 async def get_webhook_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """The key that signs this account's webhooks (give it to their receiver)"""
     account: Account = inp.scoped
     return reply(WebhookKeyOut(sid=account.sid, webhook_key=account.webhook_key))
 
 
-@API.route(
-    "POST",
-    "/v1/accounts/{sid}/webhook-key/rotate",
-    operation_id="rotateWebhookKey",
-    summary="Replace the account's webhook key; deliveries are signed with the new one at once",
-    tags=("accounts",),
-    path_params=SidPath,
-    responses={200: Reply("the new webhook key", WebhookKeyOut)},
-    scope=BY_ACCOUNT,
+@ACCOUNT.route(
+    "POST", "/webhook-key/rotate", responses={200: Reply("the new webhook key", WebhookKeyOut)}
 )
-async def rotate_webhook(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+async def rotate_webhook_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Replace the account's webhook key; deliveries are signed with the new one at once"""
     sid = inp.path.sid
-    rt = request.app[RUNTIME]
-    fresh = await in_thread(request.app, rotate_webhook_key, rt.r, sid, rt.settings.keyring)
-    if fresh is None:
-        return problem(404, "no such account")
+    fresh = await stored(
+        request, accounts.rotate_webhook_key, sid, _keyring(request), missing="no such account"
+    )
     return reply(WebhookKeyOut(sid=sid, webhook_key=fresh))
 
 
-@API.route(
+@KEYS.route(
     "POST",
-    "/v1/keys",
-    operation_id="createKey",
-    summary="Create an API key scoped to accounts, or an admin key (admin only)",
-    description="The key is in this answer only; Redis keeps its SHA-256 hash.",
-    tags=("keys",),
     body={JSON: KeyIn},
     responses={
         201: Reply(
@@ -740,48 +667,37 @@ async def rotate_webhook(request: web.Request, inp: Input[Any, Any]) -> web.Resp
             links={"RevokeKey": Link("revokeKey", {"key_id": "$response.body#/id"})},
         ),
     },
-    scope=ADMIN,
 )
-async def post_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+async def create_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Create an API key scoped to accounts, or an admin key (admin only)
+
+    The key is in this answer only; Redis keeps its SHA-256 hash.
+    """
     body: KeyIn = inp.body
-    r = request.app[RUNTIME].r
-    key, record = await in_thread(
-        request.app,
-        lambda: apikeys.create_key(r, body.accounts, admin=body.admin, label=body.label),
+    key, record = await stored(
+        request,
+        lambda r: apikeys.create_key(r, body.accounts, admin=body.admin, label=body.label),
     )
     return reply(KeyCreated.model_validate({**record, "key": key}), status=201)
 
 
-@API.route(
-    "GET",
-    "/v1/keys",
-    operation_id="listKeys",
-    summary="Every API key's id, scope and label; never the keys (admin only)",
-    tags=("keys",),
-    responses={200: Reply("the keys", KeyList)},
-    scope=ADMIN,
-)
-async def get_keys(request: web.Request, inp: Input[Any, Any]) -> web.Response:
-    found = await in_thread(request.app, apikeys.list_keys, request.app[RUNTIME].r)
+@KEYS.route("GET", responses={200: Reply("the keys", KeyList)})
+async def list_keys(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Every API key's id, scope and label; never the keys (admin only)"""
+    found = await stored(request, apikeys.list_keys)
     return reply(KeyList(keys=[KeyOut.model_validate(k) for k in found]))
 
 
-@API.route(
+@KEYS.route(
     "DELETE",
-    "/v1/keys/{key_id}",
-    operation_id="revokeKey",
-    summary="Revoke an API key: requests with it get 401 from now on (admin only)",
-    tags=("keys",),
+    "/{key_id}",
     path_params=KeyPath,
-    responses={
-        200: Reply("revoked", KeyRevoked),
-        404: Reply("no such key", Problem),
-    },
-    scope=ADMIN,
+    responses={200: Reply("revoked", KeyRevoked), 404: Reply("no such key", Problem)},
 )
-async def delete_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+async def revoke_key(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """Revoke an API key: requests with it get 401 from now on (admin only)"""
     key_id = inp.path.key_id
-    if not await in_thread(request.app, apikeys.revoke_key, request.app[RUNTIME].r, key_id):
+    if not await stored(request, apikeys.revoke_key, key_id):
         return problem(404, "no such key")
     return reply(KeyRevoked(id=key_id, revoked=True))
 
@@ -789,17 +705,16 @@ async def delete_key(request: web.Request, inp: Input[Any, Any]) -> web.Response
 @API.route(
     "GET",
     "/v1/openapi.json",
-    operation_id="openapi",
-    summary="This document",
     auth=False,
     responses={
         200: Reply("the OpenAPI 3.1 document", None, media={JSON: Text({"type": "object"})})
     },
 )
 async def openapi(request: web.Request, inp: Input[Any, Any]) -> web.Response:
+    """This document"""
     doc = API.document()
     # The api_url rule depends on this deployment's egress allow-list: say it here.
-    pattern = api_url_pattern(request.app[SETTINGS].egress_policy)
+    pattern = api_url_pattern(request.app[appkeys.SETTINGS].egress_policy)
     for name in ("AccountIn", "AccountReplace", "AccountPatch"):
         prop = doc["components"]["schemas"][name]["properties"]["api_url"]
         for branch in prop.get("anyOf", [prop]):
@@ -844,11 +759,11 @@ async def render_metrics(app: web.Application) -> web.Response:
     ``GAUGES_TTL_S`` (a scrape in between reuses them), and a refresh is three
     pipelined round trips however many accounts and campaigns there are.
     """
-    m = app[METRICS]
+    m = app[appkeys.METRICS]
     now = time.monotonic()
     if now - m.gauges_at >= GAUGES_TTL_S:
         m.gauges_at = now
-        await refresh_gauges(app[AREDIS], m)
+        await refresh_gauges(app[appkeys.AREDIS], m)
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": "text/plain; version=0.0.4"}
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
@@ -9,33 +11,15 @@ class Metrics:
     def __init__(self) -> None:
         self.gauges_at = float("-inf")  # monotonic time of the last gauge refresh
         self.registry = CollectorRegistry()
-        self.callbacks = Counter(
-            "dialer_callbacks_total",
-            "Status callbacks by result",
-            ["result"],
-            registry=self.registry,
+        counter = partial(Counter, registry=self.registry)
+        gauge = partial(Gauge, registry=self.registry)
+        self.callbacks = counter("dialer_callbacks_total", "Status callbacks by result", ["result"])
+        self.transitions = counter(
+            "dialer_transitions_total", "Call state transitions", ["before", "after"]
         )
-        self.transitions = Counter(
-            "dialer_transitions_total",
-            "Call state transitions",
-            ["before", "after"],
-            registry=self.registry,
-        )
-        self.slots = Gauge(
-            "dialer_slots_in_use", "Slots held per account", ["account"], registry=self.registry
-        )
-        self.limit = Gauge(
-            "dialer_slots_limit",
-            "Concurrency limit per account",
-            ["account"],
-            registry=self.registry,
-        )
-        self.queued = Gauge(
-            "dialer_queue_depth", "Calls waiting per account", ["account"], registry=self.registry
-        )
-        self.api = Counter(
-            "dialer_api_requests_total",
-            "REST requests",
-            ["route", "status"],
-            registry=self.registry,
-        )
+        # per account, refreshed by a scrape (dialer.receiver.api.refresh_gauges)
+        self.slots = gauge("dialer_slots_in_use", "Slots held per account", ["account"])
+        self.limit = gauge("dialer_slots_limit", "Concurrency limit per account", ["account"])
+        self.queued = gauge("dialer_queue_depth", "Calls waiting per account", ["account"])
+
+        self.api = counter("dialer_api_requests_total", "REST requests", ["route", "status"])

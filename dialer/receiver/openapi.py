@@ -2,7 +2,11 @@
 
 A route is declared with :meth:`Api.route` next to its handler: method, path,
 the pydantic models of its path/query/header parameters, of its body (one per
-accepted content type) and of each response. :meth:`Api.install` adds the
+accepted content type) and of each response. Its operation id is the
+handler's name in camelCase and its summary (and description) the handler's
+docstring, unless the declaration names them. Routes under one path that
+share their tag, path parameters and access are declared through an
+:meth:`Api.resource`, which says those once. :meth:`Api.install` adds the
 routes to aiohttp, wrapped so the handler receives its input already checked
 by those models; :meth:`Api.document` renders the OpenAPI 3.1 document from
 the same declarations. So the document cannot drift from the code: a
@@ -24,12 +28,16 @@ What the wrapper does before the handler runs, and answers itself:
   documented with the route's own responses.
 
 Handlers answer with :func:`reply` (a response model instance, validated) or
-:func:`problem`. This module knows nothing about campaigns or accounts.
+:func:`problem`, or raise :class:`Refusal` (from a helper, deeper down) for the
+wrapper to answer with :func:`problem`. This module knows nothing about
+campaigns or accounts.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -77,6 +85,14 @@ def problem(
 ) -> web.Response:
     body = Problem(error=error, detail=[ProblemDetail(**d) for d in detail or []])
     return web.json_response(body.model_dump(mode="json"), status=status, headers=headers)
+
+
+class Refusal(Exception):
+    """A refusal raised on the way to the answer: the wrapper answers it with :func:`problem`."""
+
+    def __init__(self, status: int, error: str, detail: list[dict[str, Any]] | None = None):
+        super().__init__(error)
+        self.status, self.error, self.detail = status, error, detail
 
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:
@@ -238,18 +254,28 @@ class Api:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def route(
-        self, method: Method, path: str, *, operation_id: str, summary: str, **spec: Any
-    ) -> Callable[[Handler], Handler]:
+    def route(self, method: Method, path: str, **spec: Any) -> Callable[[Handler], Handler]:
+        """Declare the decorated handler's route (``spec``: :class:`Route`'s fields)."""
+
         def add(handler: Handler) -> Handler:
-            if any(r.operation_id == operation_id for r in self.routes):
-                raise ValueError(f"operation id {operation_id} declared twice")
-            if spec.get("auth", True) and spec.get("scope") is None:
-                raise ValueError(f"{operation_id} needs a key: declare its scope= too")
-            self.routes.append(Route(method, path, handler, operation_id, summary, **spec))
+            declared = {"operation_id": _camel(handler.__name__), **spec}
+            if "summary" not in declared:
+                declared["summary"], declared["description"] = _described(handler)
+            op = declared["operation_id"]
+            if not declared["summary"]:
+                raise ValueError(f"{op} needs a summary: a docstring or summary=")
+            if any(r.operation_id == op for r in self.routes):
+                raise ValueError(f"operation id {op} declared twice")
+            if declared.get("auth", True) and declared.get("scope") is None:
+                raise ValueError(f"{op} needs a key: declare its scope= too")
+            self.routes.append(Route(method, path, handler, **declared))
             return handler
 
         return add
+
+    def resource(self, path: str, **shared: Any) -> Resource:
+        """Routes at ``path`` (and below it) declared with ``shared`` fields in common."""
+        return Resource(self, path, shared)
 
     def install(self, app: web.Application) -> None:
         for route in self.routes:
@@ -257,6 +283,31 @@ class Api:
 
     def document(self) -> dict[str, Any]:
         return _Document(self.routes).render()
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A path and what its routes share (tag, path parameters, access), said once:
+    a route's own declaration adds to it or overrides it."""
+
+    api: Api
+    path: str
+    shared: dict[str, Any]
+
+    def route(self, method: Method, sub: str = "", **spec: Any) -> Callable[[Handler], Handler]:
+        return self.api.route(method, self.path + sub, **{**self.shared, **spec})
+
+
+def _camel(name: str) -> str:
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+
+
+def _described(handler: Handler) -> tuple[str, str]:
+    """The docstring's first paragraph (the summary) and the rest (the description),
+    each paragraph on one line."""
+    paragraphs = inspect.cleandoc(handler.__doc__ or "").split("\n\n")
+    summary, *rest = (" ".join(text.split()) for text in paragraphs)
+    return summary, "\n\n".join(rest)
 
 
 API = Api()
@@ -316,7 +367,10 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
 async def _call(route: Route, request: web.Request, inp: Input[Any, Any]) -> web.StreamResponse:
     if route.scope is not None and (refused := await route.scope.check(request, inp)) is not None:
         return refused
-    return await route.handler(request, inp)
+    try:
+        return await route.handler(request, inp)
+    except Refusal as exc:
+        return problem(exc.status, exc.error, exc.detail)
 
 
 def _integral(value: Any) -> Any:

@@ -15,6 +15,9 @@ from aiohttp import web
 from dialer.sandbox.config import AccountConfig, CalleeBehaviour, Faults
 from dialer.sandbox.keys import STATE
 
+#: each route is declared on its handler; ``add_routes`` adds them all
+ROUTES = web.RouteTableDef()
+
 
 def _bad(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400)
@@ -29,24 +32,29 @@ async def _json_body(request: web.Request) -> Any:
         ) from None
 
 
+@ROUTES.get("/_sandbox/healthz")
 async def healthz(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response({"ok": True, "calls": len(state.calls), "tasks": len(state.tasks)})
 
 
+@ROUTES.get("/_sandbox/report")
 async def report(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].report.to_json())
 
 
+@ROUTES.post("/_sandbox/reset")
 async def reset(request: web.Request) -> web.Response:
     await request.app[STATE].reset()
     return web.json_response({"ok": True})
 
 
+@ROUTES.get("/_sandbox/faults")
 async def get_faults(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].faults.to_json())
 
 
+@ROUTES.put("/_sandbox/faults")
 async def put_faults(request: web.Request) -> web.Response:
     """Replace the faults: fields not given go back to their defaults (no faults)."""
     try:
@@ -57,6 +65,7 @@ async def put_faults(request: web.Request) -> web.Response:
     return web.json_response(faults.to_json())
 
 
+@ROUTES.put("/_sandbox/numbers")
 async def put_numbers(request: web.Request) -> web.Response:
     """``{number: {behaviour fields}}``; an empty object or null removes a number's override."""
     body = await _json_body(request)
@@ -76,6 +85,7 @@ async def put_numbers(request: web.Request) -> web.Response:
     return web.json_response({"overrides": state.overrides})
 
 
+@ROUTES.put("/_sandbox/accounts")
 async def put_accounts(request: web.Request) -> web.Response:
     """A list of accounts to add or replace (by sid)."""
     body = await _json_body(request)
@@ -95,10 +105,4 @@ async def put_accounts(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/_sandbox/healthz", healthz)
-    app.router.add_get("/_sandbox/report", report)
-    app.router.add_post("/_sandbox/reset", reset)
-    app.router.add_get("/_sandbox/faults", get_faults)
-    app.router.add_put("/_sandbox/faults", put_faults)
-    app.router.add_put("/_sandbox/numbers", put_numbers)
-    app.router.add_put("/_sandbox/accounts", put_accounts)
+    app.router.add_routes(ROUTES)

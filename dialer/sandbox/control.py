@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import requests
@@ -17,14 +17,16 @@ import requests
 from dialer.sandbox.config import AccountConfig, Faults
 
 
+@dataclass(eq=False)
 class SandboxControl:
-    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._session = requests.Session()
+    """A handle on one sandbox; it holds no secret, so its repr is the generated one."""
 
-    def __repr__(self) -> str:
-        return f"SandboxControl({self.base_url!r})"
+    base_url: str
+    timeout_s: float = field(default=5.0, kw_only=True)
+    _session: requests.Session = field(default_factory=requests.Session, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
 
     def close(self) -> None:
         self._session.close()

@@ -167,7 +167,7 @@ def dial(
     account = None
     if account_hash:
         try:
-            account = accounts.Account.from_hash(account_hash, rt.settings.keyring)
+            account = rt.account_from(account_hash)
         except ConfigError as exc:
             # Its token cannot be decrypted (DIALER_SECRET changed): stop the
             # account with the reason, as a 401 would, instead of failing every dial.
@@ -193,7 +193,12 @@ def dial(
         apply(Kind.SUPPRESS, reason=DNC_TEXT, code=Code.DO_NOT_CALL)
         return result("suppressed")
 
-    caller_id = callerids.pick(r, a, account.caller_id, now)
+    # The rotation (``keys.callerids``) is only ever the account's ``caller_ids``
+    # (``set_pool``), less the numbers taken out: with none there is nothing to
+    # pick from, and no round trip to make.
+    caller_id = (
+        callerids.pick(r, a, account.caller_id, now) if account.caller_ids else account.caller_id
+    )
     t = apply(Kind.DIAL, extra=Extra(detail={"caller_id": caller_id}))
     if t is None or not t.changed:
         return DialResult(call_id, "skipped", "lost the race to dial")

@@ -15,9 +15,11 @@ import base64
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pydantic
 import redis
 
@@ -35,8 +37,15 @@ from dialer.store import keys, replies
 from dialer.store.records import new_call_hash
 
 BATCH = 5_000
-# json.dumps with separators builds an encoder per call: one encoder for 100k contacts
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _compact_json(values: Mapping[str, Any]) -> str:
+    # orjson: compact, and several times faster than json's encoder on the
+    # 100k small objects of a big upload (UTF-8 kept as is, not \u-escaped).
+    try:
+        return orjson.dumps(values).decode()
+    except TypeError:  # what orjson refuses and json takes: an integer past 64 bits
+        return json.dumps(values, separators=(",", ":"))
 
 
 def validate_bot(
@@ -138,7 +147,7 @@ def create_campaign(
         with r.pipeline(transaction=False) as pipe:
             for i, contact in enumerate(result.contacts[start : start + BATCH], start=start):
                 call_id = keys.call_id(cid, i)
-                call = Call()
+                call: Call | None = None  # fresh and pending, the common case
                 extra: dict[str, str] = {}
                 if contact.vars:
                     extra["vars"] = _compact_json(contact.vars)

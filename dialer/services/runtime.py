@@ -24,6 +24,9 @@ from dialer.store.admission import RedisLimiter
 from dialer.store.connection import connect
 from dialer.store.records import Leases
 
+#: distinct stored account hashes a process keeps decrypted (accounts x recent changes)
+_ACCOUNTS_KEPT = 256
+
 
 @dataclass(frozen=True)
 class CampaignFacts:
@@ -53,6 +56,7 @@ class Runtime:
         )
         self._campaigns: dict[str, CampaignFacts] = {}
         self._clients: dict[tuple[str, str, str], ExotelClient] = {}
+        self._accounts: dict[frozenset[tuple[str, str]], Account] = {}
         self._lock = threading.Lock()
         self.egress = Egress(settings.egress_policy)
 
@@ -96,6 +100,24 @@ class Runtime:
 
     def account(self, sid: str) -> Account | None:
         return load_account(self.r, sid, self.settings.keyring)
+
+    def account_from(self, stored: dict[str, str]) -> Account:
+        """The account of its stored hash, decrypted once per process, not once per dial.
+
+        Keyed by the whole hash as read, so whatever changes in it (a new token
+        is a new ciphertext, as Fernet's are never alike; a circuit, limit or
+        pool) is a miss and decrypted afresh: nothing stale is returned. Only
+        the ciphertexts are in the key. ConfigError as ``Account.from_hash``.
+        """
+        key = frozenset(stored.items())
+        account = self._accounts.get(key)
+        if account is None:
+            account = Account.from_hash(stored, self.settings.keyring)
+            with self._lock:
+                if len(self._accounts) >= _ACCOUNTS_KEPT:
+                    self._accounts.clear()  # old forms of hashes: rare, and cheap to redo
+                self._accounts[key] = account
+        return account
 
     def client(self, account: Account) -> ExotelClient:
         """One pooled client per account per process; rebuilt when credentials change."""

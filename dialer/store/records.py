@@ -69,10 +69,16 @@ def call_to_hash(call: Call) -> dict[str, str]:
     }
 
 
-def new_call_hash(to: str, call: Call, **contact: str) -> dict[str, str]:
+def new_call_hash(to: str, call: Call | None = None, **contact: str) -> dict[str, str]:
     """A new contact's hash (ingest): the call's fields in their one layout
-    (``call_to_hash``; ``lua/admit.lua`` changes only ``state``) and the contact's own."""
-    return {"to": to, **contact, **call_to_hash(call)}
+    (``call_to_hash``; ``lua/admit.lua`` changes only ``state``) and the contact's own.
+    ``call`` None: a fresh pending call, the fields of almost every contact."""
+    return {"to": to, **contact, **(_FRESH if call is None else call_to_hash(call))}
+
+
+# Built once: ingest writes 100k of these, and call_to_hash's JSON per contact
+# was a tenth of its CPU.
+_FRESH = call_to_hash(Call())
 
 
 @dataclass(frozen=True)

@@ -32,17 +32,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
 
 from dialer.core.errors import EgressRefused, ProtocolError
 from dialer.core.reasons import Code, safe_url
 from streamer import protocol as p
 from streamer.audio import Chunker, is_legal_chunk
-from streamer.metrics import Metrics
-from streamer.store import CallInfo, CallStore
-from streamer.wire import ENDED, INTERNAL_ERROR, NORMAL, Garbage, inbound
+from streamer.leg import Leg
+from streamer.wire import ENDED, INTERNAL_ERROR, NORMAL, inbound
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5.0  # Exotel gives the whole handshake ~10 s (protocol §4)
@@ -53,23 +53,16 @@ TAIL_HOLD_S = 0.1
 CLEAN_CLOSE = frozenset({1000, 1001})
 
 
-class Relay:
-    def __init__(
-        self,
-        ws: web.WebSocketResponse,
-        call: CallInfo,
-        store: CallStore,
-        metrics: Metrics,
-        url: str,
-        http: aiohttp.ClientSession,
-    ) -> None:
-        self.ws, self.call, self.store, self.metrics = ws, call, store, metrics
-        self.url, self.http = url, http
-        self.stream_sid = ""
+@dataclass(eq=False, repr=False)
+class Relay(Leg):
+    url: str  # the customer's bot
+    http: aiohttp.ClientSession  # under the egress policy
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.exotel_spelling: p.Spelling = "stream_sid"
         self.bot_spelling: p.Spelling | None = None
         self._chunker = Chunker()
-        self._garbage = Garbage(metrics, call.call_id)
         self._code = NORMAL
         self._started_at: float | None = None
         self._sent_any = False  # has the callee been sent anything from the bot?

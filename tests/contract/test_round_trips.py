@@ -135,10 +135,26 @@ def test_the_dial_claim_and_placed_are_one_round_trip_each(
         rt.exotel = Exotel(sent)
         result = dialing.dial(rt, first, now=T0)
     assert result.outcome == "placed", sent
-    # read (call, campaign state, account) | do-not-call | caller id | claim | placed
-    assert rt.exotel.before_connect == ["HGETALL+HGET+HGETALL", "SISMEMBER", SCRIPT, SCRIPT]
+    # read (call, campaign state, account) | do-not-call | claim | placed
+    assert rt.exotel.before_connect == ["HGETALL+HGET+HGETALL", "SISMEMBER", SCRIPT]
     assert sent == [*rt.exotel.before_connect, SCRIPT]
     assert r.hget(keys.call(A, first), "state") == State.PLACED.value
+
+
+def test_an_account_with_a_caller_id_pool_picks_in_one_more_round_trip(
+    r: redis.Redis, rt: Dialer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pick is skipped only when the account has no pool: then there is nothing to rotate."""
+    (first, _) = campaign(r, rt, 2)
+    r.hset(keys.account(A), "caller_ids", "0801,0802")
+    callerids.set_pool(r, A, ["0801", "0802"])
+    with round_trips(monkeypatch, []) as sent:
+        rt.exotel = Exotel(sent)
+        result = dialing.dial(rt, first, now=T0)
+    assert result.outcome == "placed", sent
+    # read | do-not-call | caller id | claim | placed
+    assert rt.exotel.before_connect == ["HGETALL+HGET+HGETALL", "SISMEMBER", SCRIPT, SCRIPT]
+    assert sent == [*rt.exotel.before_connect, SCRIPT]
 
 
 def test_a_dial_that_releases_its_slot_refills_it_in_the_same_round_trip(

@@ -1,4 +1,4 @@
-"""The dashboard's pure parts: session cookies and CSRF tokens, chart counts."""
+"""The dashboard's pure parts: session cookies and CSRF tokens, chart counts, pages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dialer.receiver.ui import charts, sessions
+from dialer.receiver.ui import charts, pages, sessions
 
 KEY, OLD = b"k" * 32, b"o" * 32
 NOW = 1_800_000_000.0
@@ -87,3 +87,17 @@ def test_up_and_demo_name_the_dashboard_and_a_sign_in_only_in_sandbox_mode() -> 
     assert dashboard_hint(s, made).startswith("dashboard: http://127.0.0.1:8123/ui/")
     assert "made-up-key" in dashboard_hint(s, made)
     assert "own-ApiKey" not in dashboard_hint(s, {})  # an operator's own key is never shown
+
+
+@pytest.mark.parametrize("name", sorted(pages.TITLES))
+def test_every_page_is_the_one_layout_around_its_own_body_and_script(name: str) -> None:
+    html = pages.render(name).decode()
+    assert html.startswith("<!doctype html>\n") and html.endswith("</main>\n</body>\n</html>\n")
+    assert f"<title>{pages.TITLES[name]} · Dialer</title>" in html
+    assert '<link rel="stylesheet" href="/ui/static/dashboard.css">' in html
+    scripts = [line for line in html.splitlines() if line.startswith("<script ")]
+    assert scripts == [
+        f'<script src="/ui/static/{js}" defer></script>'
+        for js in ("common.js", "charts.js", f"{name}.js")
+    ]
+    assert "$" not in html  # every placeholder filled

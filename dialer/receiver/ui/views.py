@@ -28,7 +28,7 @@ from dialer.receiver.api import campaign_in_scope, scope  # the REST API's scopi
 from dialer.receiver.app import scope_of_key, session_scope
 from dialer.receiver.appkeys import AREDIS, RUNTIME, SETTINGS, in_thread
 from dialer.receiver.openapi import problem  # the REST API's error body
-from dialer.receiver.ui import charts, sessions
+from dialer.receiver.ui import charts, pages, sessions
 from dialer.services import queries
 from dialer.services.accounts import load_account
 from dialer.store import apikeys, keys
@@ -40,18 +40,22 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: the pages behind a session, by path (``pages`` assembles each by name)
 PAGES = {
-    "/ui/": "campaigns.html",
-    "/ui/campaign": "campaign.html",
-    "/ui/new": "new.html",
-    "/ui/accounts": "accounts.html",
+    "/ui/": "campaigns",
+    "/ui/campaign": "campaign",
+    "/ui/new": "new",
+    "/ui/accounts": "accounts",
 }
 SIGNIN = "/ui/signin"
-TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+TYPES = {".js": "text/javascript", ".css": "text/css"}
 TICK_S = 1.0
 KEEPALIVE_S = 15.0
 MAX_CONTACTS_PAGE = 200
 CHARTS_REFRESH_S = 5.0
+
+#: every route but the pages is declared on its handler
+ROUTES = web.RouteTableDef()
 
 
 @functools.cache
@@ -84,16 +88,22 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     h.setdefault("Cache-Control", "no-store")
 
 
+def _page(name: str) -> web.Response:
+    return web.Response(body=pages.render(name), content_type="text/html", charset="utf-8")
+
+
 async def page(request: web.Request) -> web.StreamResponse:
     if await session_scope(request) is None:
         raise web.HTTPSeeOther(SIGNIN)
-    return _file(PAGES[request.path])
+    return _page(PAGES[request.path])
 
 
+@ROUTES.get(SIGNIN)
 async def signin_page(request: web.Request) -> web.StreamResponse:
-    return _file("signin.html")
+    return _page("signin")
 
 
+@ROUTES.get("/ui/static/{name}")
 async def static(request: web.Request) -> web.StreamResponse:
     return _file(request.match_info["name"])
 
@@ -104,6 +114,7 @@ def _same_origin(request: web.Request) -> bool:
     return origin is None or origin == f"{request.scheme}://{request.host}"
 
 
+@ROUTES.post("/ui/session")
 async def sign_in(request: web.Request) -> web.Response:
     if not _same_origin(request):
         return problem(403, "cross-origin sign-in refused")
@@ -129,6 +140,7 @@ async def sign_in(request: web.Request) -> web.Response:
     return resp
 
 
+@ROUTES.post("/ui/api/signout")
 async def sign_out(request: web.Request) -> web.Response:
     resp = web.json_response({"ok": True})
     resp.del_cookie(sessions.COOKIE, path="/")
@@ -142,6 +154,7 @@ async def visible_accounts(request: web.Request) -> list[str]:
     return sorted(str(a) for a in await request.app[AREDIS].smembers(keys.ACCOUNTS))
 
 
+@ROUTES.get("/ui/api/me")
 async def me(request: web.Request) -> web.Response:
     who = scope(request)
     s = request.app[SETTINGS]
@@ -163,6 +176,7 @@ async def _campaign_of(request: web.Request) -> str:
     return cid
 
 
+@ROUTES.get("/ui/api/campaigns/{id}/contacts")
 async def contacts(request: web.Request) -> web.Response:
     """One page of the contact table, searched and filtered on the server."""
     cid = await _campaign_of(request)
@@ -214,6 +228,7 @@ async def _stream(
     return resp
 
 
+@ROUTES.get("/ui/api/campaigns/{id}/events")
 async def campaign_events(request: web.Request) -> web.StreamResponse:
     cid = await _campaign_of(request)
     app = request.app
@@ -246,6 +261,7 @@ async def campaign_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, produce)
 
 
+@ROUTES.get("/ui/api/campaigns/events")
 async def campaigns_events(request: web.Request) -> web.StreamResponse:
     app = request.app
     who = scope(request)
@@ -272,6 +288,7 @@ async def campaigns_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, produce)
 
 
+@ROUTES.get("/ui/api/accounts/events")
 async def accounts_events(request: web.Request) -> web.StreamResponse:
     app = request.app
     sids = await visible_accounts(request)
@@ -303,22 +320,15 @@ async def accounts_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, produce)
 
 
-def add_routes(app: web.Application) -> None:
-    app.on_response_prepare.append(security_headers)
-    app.router.add_get("/ui", to_index)
-    for path in PAGES:
-        app.router.add_get(path, page)
-    app.router.add_get(SIGNIN, signin_page)
-    app.router.add_get("/ui/static/{name}", static)
-    app.router.add_post("/ui/session", sign_in)
-    app.router.add_post("/ui/api/signout", sign_out)
-    app.router.add_get("/ui/api/me", me)
-    app.router.add_get("/ui/api/campaigns/events", campaigns_events)
-    app.router.add_get("/ui/api/campaigns/{id}/events", campaign_events)
-    app.router.add_get("/ui/api/campaigns/{id}/contacts", contacts)
-    app.router.add_get("/ui/api/accounts/events", accounts_events)
-
-
+@ROUTES.get("/ui")
 async def to_index(request: web.Request) -> web.StreamResponse:
     # a coroutine function, not a lambda returning one: aiohttp deprecates bare handlers
     raise web.HTTPSeeOther("/ui/")
+
+
+def add_routes(app: web.Application) -> None:
+    for name in [*PAGES.values(), "signin"]:
+        pages.render(name)  # a broken template fails the start, not a visitor's request
+    app.on_response_prepare.append(security_headers)
+    app.router.add_routes(ROUTES)
+    app.router.add_routes([web.get(path, page) for path in PAGES])
