@@ -74,7 +74,6 @@ class CallInfo:
 
     sid: str
     status: str
-    date_created: str | None = None
     to: str | None = None
     from_number: str | None = None
     duration_s: int | None = None
@@ -98,7 +97,6 @@ class CallInfo:
         return cls(
             sid=str(sid),
             status=str(ci_get(call, "Status") or ""),
-            date_created=ci_get(call, "DateCreated"),
             to=ci_get(call, "To"),
             from_number=ci_get(call, "From"),
             duration_s=duration_s,

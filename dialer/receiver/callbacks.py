@@ -78,16 +78,37 @@ def _text(fields: Mapping[str, Any], name: str) -> str | None:
     return text
 
 
+#: The fields a callback is read for, in Exotel's documented spelling, each with
+#: the other spellings taken for it (all case-insensitive). The OpenAPI document
+#: describes the body from this table (``models.ExotelCallback``), so the two agree.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "CallSid": ("call_sid", "sid"),
+    "Status": (),
+    "EventType": ("event_type",),
+    "CustomField": (),
+    "ConversationDuration": ("duration",),
+    "RecordingUrl": (),
+}
+
+
+def _field(fields: Mapping[str, Any], name: str) -> str | None:
+    """``name``'s text under its first spelling present (FIELDS), or None."""
+    for spelling in (name.lower(), *FIELDS[name]):
+        if (text := _text(fields, spelling)) is not None:
+            return text
+    return None
+
+
 def parse_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Normalise: CallSid, Status, EventType, CustomField, duration, recording URL."""
-    sid = _text(fields, "callsid") or _text(fields, "call_sid") or _text(fields, "sid")
-    status = (_text(fields, "status") or "").lower()
-    event_type = (_text(fields, "eventtype") or _text(fields, "event_type") or "").lower()
+    sid = _field(fields, "CallSid")
+    status = (_field(fields, "Status") or "").lower()
+    event_type = (_field(fields, "EventType") or "").lower()
     if not sid:
         raise ProtocolError("missing CallSid")
     if not status and not event_type:
         raise ProtocolError("missing Status")
-    duration = _text(fields, "conversationduration") or _text(fields, "duration")
+    duration = _field(fields, "ConversationDuration")
     try:
         seconds = float(duration) if duration else None
     except ValueError:
@@ -99,7 +120,7 @@ def parse_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         "sid": sid,
         "status": status,
         "event_type": event_type,
-        "custom": _text(fields, "customfield"),
+        "custom": _field(fields, "CustomField"),
         "duration_s": duration_s,
-        "recording_url": _text(fields, "recordingurl"),
+        "recording_url": _field(fields, "RecordingUrl"),
     }

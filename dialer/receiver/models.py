@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 from dialer.core.campaign import CampaignIn
 from dialer.core.fields import absent_field, no_default
 from dialer.core.reasons import CODES, Code
+from dialer.receiver import callbacks
 from dialer.receiver.openapi import Out
 from dialer.store import keys
 
@@ -441,17 +442,14 @@ class CallbackOut(StrictOut):
     ignored: str | None = None
 
 
-class ExotelCallback(BaseModel):
-    """What Exotel posts (form or JSON); key spellings vary and are read
-    case-insensitively, unknown keys are kept in the event log."""
-
-    model_config = ConfigDict(extra="allow")
-    CallSid: str | None = None
-    Status: str | None = None
-    EventType: str | None = None
-    CustomField: str | None = None
-    ConversationDuration: str | None = None
-    RecordingUrl: str | None = None
+ExotelCallback = create_model(
+    "ExotelCallback",
+    __config__=ConfigDict(extra="allow"),
+    __doc__="What Exotel posts (form or JSON); key spellings vary and are read "
+    "case-insensitively, unknown keys are kept in the event log.",
+    # the fields the receiver reads, from its one table of them
+    **{name: (str | None, None) for name in callbacks.FIELDS},  # type: ignore[call-overload]
+)
 
 
 class SigQuery(BaseModel):
