@@ -250,6 +250,8 @@ def run(ctx: Ctx) -> Result:
             oh["p99_ms"],
             None,
             "ms",
+            "≤ 10 ms",  # issue #17: p99 at half the receiver's own saturation rate
+            oh["p99_ms"] is not None and oh["p99_ms"] <= 10 and oh["errors"] == 0,
             note=f"p50 {oh['p50_ms']} ms; errors {oh['errors']}",
         )
     )
