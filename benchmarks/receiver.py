@@ -262,11 +262,20 @@ def run(ctx: Ctx) -> Result:
             "notes": "load generator (aiohttp client) shares the 2 cores",
         }
     )
+    ours_ms = 1000 * os_["cpu_share"].get("receiver", 0.0) / max(os_["per_s"], 1e-9)
+    hello_ms = 1000 * hs["cpu_share"].get("hello", 0.0) / max(hs["per_s"], 1e-9)
     res.bottleneck = (
-        "CPU at saturation: "
-        + busiest(os_["cpu_share"])
-        + " (hello-world run: "
-        + busiest(hs["cpu_share"])
-        + ")"
+        f"CPU at saturation: {busiest(os_['cpu_share'])} (hello-world run: "
+        f"{busiest(hs['cpu_share'])}). Receiver CPU per callback {ours_ms:.2f} ms against "
+        f"the hello-world's {hello_ms:.2f} ms; ours saturates its one core while the "
+        "hello-world's rate is the load generator's. 0.4x needs the whole callback "
+        "(signature, campaign facts, body parse, event record, transition) in about "
+        "2.5x a hello-world request's CPU. Where it goes (py-spy, benchmarks/profiles.md): "
+        "redis-py's asyncio client ~29% for the callback's two round trips (read, then the "
+        "compare-and-set commit), of it ~12% the blocking pool's per-command condition and "
+        "timer; aiohttp's request and response ~20%; our middlewares, form parse and "
+        "transition plan ~10%. What would fix it: one round trip per callback (the "
+        "transition decided inside the script), a connection pool without a timer per "
+        "command, and `dialer receiver --processes N` to use every core of a host"
     )
     return res
