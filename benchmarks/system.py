@@ -422,20 +422,20 @@ def why(ours: dict[str, Any], frames: dict[str, Any], talk_s: float) -> str:
         f"system and {ours['load_side_ms']} ms for the sandbox that is {cores:.2f} cores of "
         f"the machine's {cpus}, {busy}. What would fix it: by role the costs are "
         + ", ".join(f"{k} {v} ms" for k, v in roles)
-        + ". In the receiver, reading the callback body is "
+        + ". In the receiver, reading the callback body (our flat-form parser, "
+        "dialer.core.forms) is "
         + share(frames, "receiver", "read_body")
-        + " of its samples (aiohttp's multipart parser builds its unescape pattern again for "
-        "every part: re.escape, parse_content_disposition) and publishing the dial and "
-        f"follow-up tasks through kombu {share(frames, 'receiver', 'Producer.publish')}: a "
-        "parser of our own for Exotel's flat form fields and one publish for both tasks are "
-        "the parts to cut. In the "
+        + " of its samples and publishing the dial and follow-up tasks through kombu "
+        f"{share(frames, 'receiver', 'Producer.publish')} (one broker round trip each): both "
+        "messages in one round trip is the part left to cut there. In the "
         f"workers the dial is {share(frames, 'worker', 'dial (dialer/services/dialing.py)')} "
         "of the samples, most of it waiting on Redis and the Connect request, not Python. "
         "The refill misses by the Celery hop between the receiver's admission and the dial "
-        "task (the stage 'admitted_to_claimed'): the broker queue stays short (see "
-        "docs/scaling.md, Celery workers), so the time is the hop itself on 2 shared cores; "
-        "sending the Connect request from the receiver that admitted the call would remove "
-        "the hop from the refill path"
+        "task (the stage 'admitted_to_claimed', its tail above all): the broker queue stays "
+        "short (see docs/scaling.md, Celery workers), so the time is the hop itself (the "
+        "worker's consumer fetching the message and handing it to a pool thread, on cores "
+        "the sandbox and the streams share); sending the Connect request from the receiver "
+        "that admitted the call would remove the hop from the refill path"
     )
 
 
