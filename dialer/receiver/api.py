@@ -405,10 +405,10 @@ async def create_campaign(request: web.Request, inp: Input[Any, Any]) -> web.Res
         return problem(422, msg, [{"field": "account", "message": msg}])
     s = app[appkeys.SETTINGS]
     try:
-        result = await in_thread(
-            app,
-            lambda: ingest.create_campaign(
-                app[appkeys.RUNTIME].r,
+        result = await stored(
+            request,
+            lambda r: ingest.create_campaign(
+                r,
                 spec,
                 default_region=s.DIALER_DEFAULT_REGION,
                 lease_margin_s=s.DIALER_LEASE_MARGIN_S,
@@ -440,10 +440,10 @@ async def list_campaigns(request: web.Request, inp: Input[Any, Any]) -> web.Resp
     """Campaigns, newest first (paged; filter by state and account)"""
     q: CampaignsQuery = inp.query
     who = scope(request)
-    total, rows = await in_thread(
-        request.app,
-        lambda: queries.list_campaigns(
-            request.app[appkeys.RUNTIME].r,
+    total, rows = await stored(
+        request,
+        lambda r: queries.list_campaigns(
+            r,
             offset=q.offset,
             limit=q.limit,
             state=q.state,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -27,8 +27,9 @@ MAX_CALLBACK_BODY = 1024 * 1024
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def _lower(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in d.items()}
+def _lower(pairs: Iterable[tuple[Any, Any]]) -> dict[str, Any]:
+    """Fields by lower-cased name (Exotel's spellings vary); a repeated one keeps its last."""
+    return {str(k).lower(): v for k, v in pairs}
 
 
 async def read_capped(request: web.Request, cap: int = MAX_CALLBACK_BODY) -> bytes:
@@ -55,7 +56,7 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         raise ProtocolError(f"unsupported content type {ctype!r}")
     raw = await read_capped(request)
     if ctype in FORMS:
-        return {k.lower(): v for k, v in forms.parse(request.headers[hdrs.CONTENT_TYPE], raw)}
+        return _lower(forms.parse(request.headers[hdrs.CONTENT_TYPE], raw))
     try:
         data = json.loads(raw or b"{}")
     except (ValueError, RecursionError) as exc:
@@ -63,7 +64,7 @@ async def read_body(request: web.Request) -> dict[str, Any]:
         raise ProtocolError(f"unreadable {ctype} body: {type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise ProtocolError("JSON body must be an object", raw=raw)
-    return _lower(data)
+    return _lower(data.items())
 
 
 def _text(fields: Mapping[str, Any], name: str) -> str | None:
