@@ -47,7 +47,10 @@ def test_the_broker_defaults_to_the_state_redis() -> None:
     assert s.broker_url == "redis://10.9.8.7:6380/3"
     conf = celery_config(s)
     assert conf["broker_url"] == s.redis_url
-    assert conf["broker_transport_options"] == {"visibility_timeout": 120}
+    assert conf["broker_transport_options"] == {
+        "visibility_timeout": 120,
+        "queue_order_strategy": "priority",
+    }
 
 
 def test_rabbitmq_gets_confirms_durable_queues_and_late_acks() -> None:
