@@ -1,7 +1,8 @@
 """Memory: Redis bytes per queued contact (``INFO memory`` used_memory before/after N contacts).
 
-A queued contact is its call hash (``to``, ``state``, ``attempt``, and
-``vars`` if any) plus its entry in the campaign queue. Measured for contacts
+A queued contact is its call hash (``to``, ``state``, ``attempt``, ``tries``,
+and ``vars`` if any: fields still empty are not stored, see
+``dialer.store.records.new_call_hash``) plus its entry in the campaign queue. Measured for contacts
 with a phone number only and with one short variable.
 """
 

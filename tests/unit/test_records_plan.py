@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from dialer.core.calls import Event, Kind, State
+from dialer.core.calls import Call, Event, Kind, State
 from dialer.core.policy import RetryPolicy
+from dialer.core.reasons import Code
 from dialer.store import keys
-from dialer.store.records import Leases, plan
+from dialer.store.records import Leases, call_from_hash, new_call_hash, plan
 
 A, CID = "AC_plan", "plan0001"
 CALL = keys.call_id(CID, 0)
@@ -114,3 +115,20 @@ def test_a_machine_verdict_turns_completed_into_a_machine_outcome() -> None:
     )
     # a second attempt is allowed: the machine outcome is counted and the call retried
     assert t.after.state is State.PENDING and t.after.outcome_counts == {"machine": 1}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        Call(),
+        Call(reason="outside the calling window", reason_code=Code.OUTSIDE_WINDOW),
+        Call(state=State.SUPPRESSED, outcome="suppressed", outcome_counts={"busy": 1}),
+    ],
+)
+def test_a_new_contact_stores_only_what_is_not_empty_and_reads_back_the_same(call: Call) -> None:
+    h = new_call_hash("+919876500000", call, tz="Asia/Kolkata")
+    assert call_from_hash(h) == call
+    assert h["to"] == "+919876500000" and h["tz"] == "Asia/Kolkata"
+    assert {"state", "attempt", "tries"} <= h.keys()  # lua/admission.lua reads these bare
+    assert "" not in h.values() and "{}" not in h.values()
+    assert new_call_hash("+919876500000") == new_call_hash("+919876500000", Call())
