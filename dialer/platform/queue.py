@@ -194,6 +194,10 @@ def publish(app: Celery, tasks: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
     short may then deliver a message twice, which is what a redelivered task
     (``acks_late``) already is to its task (a second dial loses the
     compare-and-set).
+
+    Called inside a task (a worker's admission), the messages name it as
+    their parent and its root as theirs, as ``send_task`` does: Flower's task
+    tree stays whole.
     """
     todo = list(tasks)
     try:
@@ -205,6 +209,9 @@ def publish(app: Celery, tasks: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
 
 def _send(app: Celery, tasks: list[tuple[str, tuple[Any, ...]]], *, batch: bool) -> None:
     amqp = app.amqp
+    parent = app.current_worker_task
+    parent_id = parent.request.id if parent is not None else None
+    root_id = (parent.request.root_id or parent_id) if parent is not None else None
     with app.producer_or_acquire() as producer, producer.batch() if batch else nullcontext():
         for short, args in tasks:
             name = task_name(short)
@@ -217,6 +224,8 @@ def _send(app: Celery, tasks: list[tuple[str, tuple[Any, ...]]], *, batch: bool)
                 create_sent_event=app.conf.task_send_sent_event,
                 argsrepr=repr(args),
                 kwargsrepr="{}",
+                root_id=root_id,
+                parent_id=parent_id,
                 ignore_result=None,  # as send_task: the task (ignore_result) decides
             )
             with producer.connection._reraise_as_library_errors():

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,7 +82,8 @@ def of(call_id: str, t: Transition | None, *, refilled: bool = False) -> Settlem
 class Followups(Protocol):
     """How the settle step hands work on (Celery tasks in the workers)."""
 
-    def dial(self, call_id: str) -> None: ...
+    def dial_all(self, call_ids: Sequence[str]) -> None:
+        """Send each call to its dial: many at once (one broker round trip), or none."""
 
     def notify(self, call_id: str) -> None: ...
 
@@ -119,8 +120,8 @@ def settle(rt: Runtime, done: Iterable[Settlement], then: Followups, *, now: flo
 def admit(rt: Runtime, account: str, then: Followups, *, now: float) -> list[str]:
     """Admission for one account; each admitted call is sent to its dial."""
     ids = rt.limiter.admit(account, now)
-    for call_id in ids:
-        then.dial(call_id)
+    if ids:
+        then.dial_all(ids)
     return ids
 
 

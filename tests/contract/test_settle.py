@@ -9,7 +9,7 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -296,8 +296,8 @@ class Handed:
         self.dials: list[str] = []
         self.notified: list[str] = []
 
-    def dial(self, call_id: str) -> None:
-        self.dials.append(call_id)
+    def dial_all(self, call_ids: Sequence[str]) -> None:
+        self.dials += call_ids
 
     def notify(self, call_id: str) -> None:
         self.notified.append(call_id)

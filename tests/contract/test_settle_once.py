@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -47,8 +47,8 @@ class Handed:
     notified: list[str] = field(default_factory=list)
     campaigns: list[str] = field(default_factory=list)
 
-    def dial(self, call_id: str) -> None:
-        self.dials.append(call_id)
+    def dial_all(self, call_ids: Sequence[str]) -> None:
+        self.dials += call_ids
 
     def notify(self, call_id: str) -> None:
         self.notified.append(call_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from celery._state import _task_stack
 from celery.signals import before_task_publish
 
 from dialer.core.settings import load_settings
@@ -62,3 +63,24 @@ def test_publish_sends_what_send_task_sends(app: Any) -> None:
 def test_publish_refuses_an_unknown_task(app: Any) -> None:
     with pytest.raises(KeyError):
         publish(app, [("no_such_task", ())])
+
+
+def test_inside_a_task_publish_names_it_as_parent_as_send_task_does(app: Any) -> None:
+    """A worker's admission publishes its dials from inside a task: Flower's tree
+    (parent and root ids) is the same as with ``apply_async``."""
+
+    @app.task(name="dialer.test_parent", shared=False)
+    def parent() -> None: ...
+
+    parent.push_request(id="task-1", root_id="root-0", called_directly=False)
+    _task_stack.push(parent)
+    try:
+        ours = sent(lambda: publish(app, TASKS[:1]))
+        theirs = sent(lambda: app.send_task(task_name("dial"), args=("c1",)))
+    finally:
+        _task_stack.pop()
+        parent.pop_request()
+    assert ours == theirs
+    assert ours[0]["headers"]["parent_id"] == "task-1"
+    root = sent(lambda: publish(app, TASKS[:1]))  # and outside a task, none
+    assert root[0]["headers"]["parent_id"] is None
