@@ -116,6 +116,10 @@ def summarise(
         "refill_p50_ms": r2(pct(a["refill_ms"], 50), 1),
         "refill_p99_ms": r2(pct(a["refill_ms"], 99), 1),
         "refill_max_ms": r2(max(a["refill_ms"]) if a["refill_ms"] else None, 1),
+        # where the slow refills are: the first two waves (the first 2L slot releases)
+        # are the calls dialled together at the start, ending together
+        "refills_over_100ms": sum(1 for x in a["refill_ms"] if x > 100),
+        "of_them_in_first_waves": sum(1 for x in a["refill_ms"][: 2 * limit] if x > 100),
         "max_concurrency": rep["max_concurrency"].get("sandbox"),
         "cap_violations": sum(1 for v in rep["violations"] if v["kind"] == "concurrency_cap"),
     }

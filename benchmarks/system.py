@@ -426,8 +426,8 @@ def why(ours: dict[str, Any], frames: dict[str, Any], talk_s: float) -> str:
         "dialer.core.forms) is "
         + share(frames, "receiver", "read_body")
         + " of its samples and publishing the dial and follow-up tasks through kombu "
-        f"{share(frames, 'receiver', 'Producer.publish')} (one broker round trip each): both "
-        "messages in one round trip is the part left to cut there. In the "
+        f"{share(frames, 'receiver', 'Producer.publish')} (both in one pipelined broker "
+        "round trip). In the "
         f"workers the dial is {share(frames, 'worker', 'dial (dialer/services/dialing.py)')} "
         "of the samples, most of it waiting on Redis and the Connect request, not Python. "
         "The refill misses by the Celery hop between the receiver's admission and the dial "
@@ -435,7 +435,20 @@ def why(ours: dict[str, Any], frames: dict[str, Any], talk_s: float) -> str:
         "short (see docs/scaling.md, Celery workers), so the time is the hop itself (the "
         "worker's consumer fetching the message and handing it to a pool thread, on cores "
         "the sandbox and the streams share); sending the Connect request from the receiver "
-        "that admitted the call would remove the hop from the refill path"
+        "that admitted the call would remove the hop from the refill path. " + waves(ours)
+    )
+
+
+def waves(ours: dict[str, Any]) -> str:
+    """Where the slow refills fall: the p99 is a handful of refills, mostly the first waves'."""
+    slow, early, limit = ours["refills_over_100ms"], ours["of_them_in_first_waves"], ours["L"]
+    n = max(1, ours["calls"] - limit)
+    return (
+        f"Of the {n} refills, {slow} took over 100 ms ({slow / n:.1%}; the p99 allows "
+        f"{n // 100}), {early} of them among the first {2 * limit}: the {limit} calls "
+        "dialled together at the start end together, and each of their terminal callbacks "
+        "needs its commit, a dial task and a Connect request on the same 2 cores at once; "
+        "later waves spread out"
     )
 
 
