@@ -200,6 +200,8 @@ def publish(app: Celery, tasks: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
     tree stays whole.
     """
     todo = list(tasks)
+    for short, _ in todo:
+        task_name(short)  # an unknown task is a KeyError before anything is sent
     try:
         _send(app, todo, batch=True)
     except Exception as exc:
