@@ -199,9 +199,8 @@ def publish(app: Celery, tasks: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
     their parent and its root as theirs, as ``send_task`` does: Flower's task
     tree stays whole.
     """
-    todo = list(tasks)
-    for short, _ in todo:
-        task_name(short)  # an unknown task is a KeyError before anything is sent
+    # named here, once: an unknown task is a KeyError before anything is sent
+    todo = [(task_name(short), TASK_QUEUES[short], args) for short, args in tasks]
     try:
         _send(app, todo, batch=True)
     except Exception as exc:
@@ -209,14 +208,14 @@ def publish(app: Celery, tasks: Iterable[tuple[str, tuple[Any, ...]]]) -> None:
         _send(app, todo, batch=False)
 
 
-def _send(app: Celery, tasks: list[tuple[str, tuple[Any, ...]]], *, batch: bool) -> None:
+def _send(app: Celery, tasks: list[tuple[str, str, tuple[Any, ...]]], *, batch: bool) -> None:
+    """``tasks``: (task name, queue, args) each."""
     amqp = app.amqp
     parent = app.current_worker_task
     parent_id = parent.request.id if parent is not None else None
     root_id = (parent.request.root_id or parent_id) if parent is not None else None
     with app.producer_or_acquire() as producer, producer.batch() if batch else nullcontext():
-        for short, args in tasks:
-            name = task_name(short)
+        for name, queue, args in tasks:
             message = amqp.create_task_message(
                 uuid(),
                 name,
@@ -231,4 +230,4 @@ def _send(app: Celery, tasks: list[tuple[str, tuple[Any, ...]]], *, batch: bool)
                 ignore_result=None,  # as send_task: the task (ignore_result) decides
             )
             with producer.connection._reraise_as_library_errors():
-                amqp.send_task_message(producer, name, message, queue=TASK_QUEUES[short])
+                amqp.send_task_message(producer, name, message, queue=queue)

@@ -120,8 +120,7 @@ def settle(rt: Runtime, done: Iterable[Settlement], then: Followups, *, now: flo
 def admit(rt: Runtime, account: str, then: Followups, *, now: float) -> list[str]:
     """Admission for one account; each admitted call is sent to its dial."""
     ids = rt.limiter.admit(account, now)
-    if ids:
-        then.dial_all(ids)
+    then.dial_all(ids)
     return ids
 
 
