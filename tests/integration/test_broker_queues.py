@@ -10,6 +10,7 @@ round trip, falling back to one by one when the batch fails.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,12 +25,21 @@ from dialer.platform.queue import QUEUES, make_celery, publish
 BROKER_DB = 11  # beside the tests' state database 9 and test_broker's 10
 
 
-@pytest.fixture(autouse=True)
-def _redis_broker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These are the Redis transport's options: Redis is the broker here also when
+@pytest.fixture
+def broker_url(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An empty database of the test Redis as the broker, emptied again after.
+
+    These are the Redis transport's options: Redis is the broker here also when
     the run sets CELERY_BROKER_URL (``.ci/run`` runs the integration tests again
     on RabbitMQ), which Celery would read over the app's ``broker_url``."""
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    url = redis_url.rsplit("/", 1)[0] + f"/{BROKER_DB}"
+    broker = redis.Redis.from_url(url)
+    broker.flushdb()
+    try:
+        yield url
+    finally:
+        broker.flushdb()
 
 
 def redis_broker(url: str) -> Celery:
@@ -58,14 +68,9 @@ def received_order(url: str) -> list[str]:
 
 
 def test_a_waiting_dial_is_taken_before_the_follow_ups_published_ahead_of_it(
-    redis_url: str,
+    broker_url: str,
 ) -> None:
-    url = redis_url.rsplit("/", 1)[0] + f"/{BROKER_DB}"
-    redis.Redis.from_url(url).flushdb()
-    try:
-        got = received_order(url)
-    finally:
-        redis.Redis.from_url(url).flushdb()
+    got = received_order(broker_url)
     # kombu's default rotation would put ``dial`` last once it had served one
     assert got[:2] == ["dialer.dial"] * 2, got
     assert sorted(got[2:]) == ["dialer.followup"] * 3 + ["dialer.notify"] * 3
@@ -76,13 +81,11 @@ def test_the_worker_lists_dial_first() -> None:
     assert str(option.default).split(",") == list(QUEUES) and QUEUES[0] == "dial"
 
 
-def test_one_publish_is_one_round_trip_on_redis(redis_url: str, monkeypatch: Any) -> None:
+def test_one_publish_is_one_round_trip_on_redis(broker_url: str, monkeypatch: Any) -> None:
     """queue.publish's messages go in one pipeline: a terminal callback's dial and
     follow-up cost the receiver one broker round trip, not two."""
-    url = redis_url.rsplit("/", 1)[0] + f"/{BROKER_DB}"
-    broker = redis.Redis.from_url(url)
-    broker.flushdb()
-    app = redis_broker(url)
+    broker = redis.Redis.from_url(broker_url)
+    app = redis_broker(broker_url)
     trips: list[list[str]] = []  # the LPUSHes of each round trip that had any
     pipeline, single = redis.client.Pipeline.execute, redis.Redis.execute_command
 
@@ -96,26 +99,18 @@ def test_one_publish_is_one_round_trip_on_redis(redis_url: str, monkeypatch: Any
 
     monkeypatch.setattr(redis.client.Pipeline, "execute", execute)
     monkeypatch.setattr(redis.Redis, "execute_command", command)
-    try:
-        publish(app, [("dial", ("c1",)), ("dial", ("c2",)), ("followup", ("c1", False, True, 1))])
-        assert [t for t in trips if t] == [["LPUSH"] * 3]
-        assert (broker.llen("dial"), broker.llen("followup")) == (2, 1)
-    finally:
-        broker.flushdb()
+    publish(app, [("dial", ("c1",)), ("dial", ("c2",)), ("followup", ("c1", False, True, 1))])
+    assert [t for t in trips if t] == [["LPUSH"] * 3]
+    assert (broker.llen("dial"), broker.llen("followup")) == (2, 1)
 
 
-def test_a_failed_batch_is_sent_again_one_by_one(redis_url: str, monkeypatch: Any) -> None:
-    url = redis_url.rsplit("/", 1)[0] + f"/{BROKER_DB}"
-    broker = redis.Redis.from_url(url)
-    broker.flushdb()
-    app = redis_broker(url)
+def test_a_failed_batch_is_sent_again_one_by_one(broker_url: str, monkeypatch: Any) -> None:
+    broker = redis.Redis.from_url(broker_url)
+    app = redis_broker(broker_url)
 
     def lost(self: Any) -> None:
         raise redis.ConnectionError("connection lost before the pipeline went out")
 
     monkeypatch.setattr(kombu_redis.PublishBatch, "flush", lost)
-    try:
-        publish(app, [("dial", ("c1",)), ("followup", ("c1", False, True, 1))])
-        assert (broker.llen("dial"), broker.llen("followup")) == (1, 1)
-    finally:
-        broker.flushdb()
+    publish(app, [("dial", ("c1",)), ("followup", ("c1", False, True, 1))])
+    assert (broker.llen("dial"), broker.llen("followup")) == (1, 1)
